@@ -1,0 +1,57 @@
+//! Request handlers, grouped by resource.
+
+pub mod data;
+pub mod images;
+pub mod info;
+pub mod members;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use ims_domain::Error;
+use ims_domain::principal::Principal;
+use ims_http::Services;
+
+use crate::error::GlanceError;
+
+/// The authenticated caller of an image API request.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Services> for Caller {
+    type Rejection = GlanceError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        svc: &Services,
+    ) -> Result<Self, Self::Rejection> {
+        match ims_http::authenticate(svc, &parts.headers).await {
+            Ok(p) => Ok(Caller(p)),
+            Err(e @ Error::Unauthenticated(_)) => {
+                let uri = format!("Keystone uri=\"{}/v3\"", svc.base_url(&parts.headers));
+                Err(GlanceError::from(e).with_header("www-authenticate", uri))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Parses a JSON body after checking its content type; syntax errors are 400s.
+pub fn json_body(
+    headers: &axum::http::HeaderMap,
+    raw: &[u8],
+    expected: &[&str],
+) -> Result<serde_json::Value, GlanceError> {
+    if let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !expected.contains(&mime) {
+            return Err(Error::UnsupportedMedia(format!("Unsupported Content-Type {mime}")).into());
+        }
+    }
+    if raw.is_empty() {
+        return Err(Error::invalid("Body expected in request.").into());
+    }
+    serde_json::from_slice(raw)
+        .map_err(|e| Error::invalid(format!("Malformed JSON in request body: {e}")).into())
+}

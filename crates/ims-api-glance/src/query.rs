@@ -1,0 +1,335 @@
+//! Glance's list query string → the domain's `ListQuery`.
+
+use ims_domain::image::{ContainerFormat, DiskFormat, ImageId, ImageStatus, Visibility};
+use ims_domain::listing::{
+    Column, Field, Filter, ListQuery, MemberStatusFilter, Op, SortDir, Value, VisibilityFilter,
+};
+use ims_domain::{Error, Result};
+use time::OffsetDateTime;
+use time::format_description::well_known::Iso8601;
+
+/// Page size limits (Glance's `limit_param_default` and `api_limit_max`).
+const DEFAULT_LIMIT: u32 = 25;
+const MAX_LIMIT: u32 = 1000;
+
+const SORT_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+    "virtual_size",
+    "min_disk",
+    "min_ram",
+    "owner",
+    "visibility",
+];
+
+/// Columns that only take `eq`/`in`.
+const EQ_ONLY: &[&str] = &["name", "id", "status", "container_format", "disk_format"];
+
+/// Parses the raw query string.
+pub fn parse(raw: &str) -> Result<ListQuery> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        ..ListQuery::default()
+    };
+    let (mut sort_keys, mut sort_dirs, mut sort) = (Vec::new(), Vec::new(), None);
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => q.limit = parse_limit(&value)?,
+            "marker" => {
+                q.marker =
+                    Some(ImageId::parse(&value).ok_or_else(|| {
+                        Error::invalid(format!("marker {value} could not be found."))
+                    })?)
+            }
+            "sort_key" => sort_keys.push(value),
+            "sort_dir" => sort_dirs.push(value),
+            "sort" => sort = Some(value),
+            "tag" => q.tags.push(value),
+            "changes-since" => {
+                return Err(Error::invalid(
+                    "The 'changes-since' filter is no longer available on v2.",
+                ));
+            }
+            "visibility" => q.visibility = parse_visibility(&value)?,
+            "member_status" => q.member_status = parse_member_status(&value)?,
+            "os_hidden" => q.os_hidden = Some(parse_bool(&key, &value)?),
+            "size_min" => q.filters.push(Filter::Compare(
+                Field::Column(Column::Size),
+                Op::Gte,
+                int(&key, &value)?,
+            )),
+            "size_max" => q.filters.push(Filter::Compare(
+                Field::Column(Column::Size),
+                Op::Lte,
+                int(&key, &value)?,
+            )),
+            _ => q.filters.push(filter(&key, &value)?),
+        }
+    }
+    q.sort = match sort {
+        Some(_) if !sort_keys.is_empty() || !sort_dirs.is_empty() => {
+            return Err(Error::invalid(
+                "The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.",
+            ));
+        }
+        Some(s) => parse_sort(&s)?,
+        None => parse_sort_keys(&sort_keys, &sort_dirs)?,
+    };
+    Ok(q)
+}
+
+fn parse_limit(v: &str) -> Result<u32> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| Error::invalid("limit param must be an integer"))?;
+    if n < 0 {
+        return Err(Error::invalid("limit param must be positive"));
+    }
+    Ok(u32::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT))
+}
+
+fn parse_visibility(v: &str) -> Result<VisibilityFilter> {
+    if v == "all" {
+        return Ok(VisibilityFilter::All);
+    }
+    v.parse::<Visibility>()
+        .map(VisibilityFilter::Only)
+        .map_err(|_| Error::invalid(format!("Invalid visibility value: {v}")))
+}
+
+fn parse_member_status(v: &str) -> Result<MemberStatusFilter> {
+    if v == "all" {
+        return Ok(MemberStatusFilter::All);
+    }
+    v.parse()
+        .map(MemberStatusFilter::Only)
+        .map_err(|_| Error::invalid(format!("Invalid status value: {v}")))
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::invalid(format!(
+            "Invalid value '{v}' for '{key}': expected true or false"
+        ))),
+    }
+}
+
+fn int(key: &str, v: &str) -> Result<Value> {
+    v.parse::<i64>().map(Value::Int).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid value '{v}' for '{key}': expected an integer"
+        ))
+    })
+}
+
+fn parse_dir(d: &str) -> Result<SortDir> {
+    match d {
+        "asc" => Ok(SortDir::Asc),
+        "desc" => Ok(SortDir::Desc),
+        _ => Err(Error::invalid(format!("Invalid sort direction: {d}"))),
+    }
+}
+
+fn sort_column(k: &str) -> Result<Column> {
+    if !SORT_KEYS.contains(&k) {
+        return Err(Error::invalid(format!(
+            "Invalid sort key: {k}. It should be one of the following: {}.",
+            SORT_KEYS.join(", ")
+        )));
+    }
+    Column::from_name(k).ok_or_else(|| Error::invalid(format!("Invalid sort key: {k}")))
+}
+
+fn parse_sort(s: &str) -> Result<Vec<(Column, SortDir)>> {
+    s.split(',')
+        .map(|part| {
+            let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
+            Ok((sort_column(k.trim())?, parse_dir(d.trim())?))
+        })
+        .collect()
+}
+
+fn parse_sort_keys(keys: &[String], dirs: &[String]) -> Result<Vec<(Column, SortDir)>> {
+    if dirs.len() > 1 && dirs.len() != keys.len() {
+        return Err(Error::invalid(
+            "Number of sort dirs does not match the number of sort keys",
+        ));
+    }
+    if keys.is_empty() && dirs.len() == 1 {
+        return Ok(vec![(Column::CreatedAt, parse_dir(&dirs[0])?)]);
+    }
+    keys.iter()
+        .enumerate()
+        .map(|(n, k)| {
+            let dir = dirs
+                .get(n)
+                .or(dirs.first())
+                .map(|d| parse_dir(d))
+                .transpose()?
+                .unwrap_or(SortDir::Desc);
+            Ok((sort_column(k)?, dir))
+        })
+        .collect()
+}
+
+/// `key=[op:]value` for a base column or an extra property.
+fn filter(key: &str, raw: &str) -> Result<Filter> {
+    let (op, value) = split_op(raw);
+    let field = match Column::from_name(key) {
+        Some(c) => Field::Column(c),
+        None => Field::Property(key.to_string()),
+    };
+    if EQ_ONLY.contains(&key) && !matches!(op, Some("eq" | "in") | None) {
+        return Err(Error::invalid(format!(
+            "Unable to filter on '{key}' with operator '{}'",
+            op.unwrap_or_default()
+        )));
+    }
+    if op == Some("in") {
+        let values = split_in(value)?
+            .iter()
+            .map(|v| typed(&field, key, v))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Filter::In(field, values));
+    }
+    let op = match op {
+        None | Some("eq") => Op::Eq,
+        Some("neq") => Op::Neq,
+        Some("gt") => Op::Gt,
+        Some("gte") => Op::Gte,
+        Some("lt") => Op::Lt,
+        Some("lte") => Op::Lte,
+        Some(other) => return Err(Error::invalid(format!("Invalid operator: {other}"))),
+    };
+    Ok(Filter::Compare(
+        field.clone(),
+        op,
+        typed(&field, key, value)?,
+    ))
+}
+
+fn split_op(raw: &str) -> (Option<&str>, &str) {
+    match raw.split_once(':') {
+        Some((op, rest)) if matches!(op, "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "in") => {
+            (Some(op), rest)
+        }
+        _ => (None, raw),
+    }
+}
+
+/// Splits an `in:` list; values with commas are double-quoted.
+fn split_in(s: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err(Error::invalid("Unbalanced quotes in an 'in:' filter"));
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+/// Types and validates a filter value for its column.
+fn typed(field: &Field, key: &str, v: &str) -> Result<Value> {
+    let Field::Column(c) = field else {
+        return Ok(Value::Text(v.to_string()));
+    };
+    if c.is_numeric() {
+        return int(key, v);
+    }
+    if c.is_time() {
+        let t = OffsetDateTime::parse(v, &Iso8601::DEFAULT)
+            .map_err(|_| Error::invalid(format!("Invalid time format for {key}: {v}")))?;
+        return Ok(Value::Time(t));
+    }
+    match c {
+        Column::Protected => parse_bool(key, v).map(Value::Bool),
+        Column::Status => v
+            .parse::<ImageStatus>()
+            .map(|s| Value::Text(s.as_str().into()))
+            .map_err(|_| Error::invalid(format!("Invalid status: {v}"))),
+        Column::DiskFormat => v.parse::<DiskFormat>().map(|_| Value::Text(v.into())),
+        Column::ContainerFormat => v.parse::<ContainerFormat>().map(|_| Value::Text(v.into())),
+        Column::Visibility => v.parse::<Visibility>().map(|_| Value::Text(v.into())),
+        _ => Ok(Value::Text(v.to_string())),
+    }
+}
+
+/// The query string without `marker`, for `first` and `next` links.
+pub fn without_marker(raw: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(raw.as_bytes()).filter(|(k, _)| k != "marker"))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_glance_list_syntax() {
+        let q =
+            parse("limit=2&sort=name:asc,status&tag=a&tag=b&name=in:x,\"y,z\"&size_min=5").unwrap();
+        assert_eq!(q.limit, 2);
+        assert_eq!(
+            q.sort,
+            vec![
+                (Column::Name, SortDir::Asc),
+                (Column::Status, SortDir::Desc)
+            ]
+        );
+        assert_eq!(q.tags, vec!["a", "b"]);
+        assert!(q.filters.contains(&Filter::In(
+            Field::Column(Column::Name),
+            vec![Value::Text("x".into()), Value::Text("y,z".into())]
+        )));
+    }
+
+    #[test]
+    fn refuses_what_glance_refuses() {
+        for bad in [
+            "sort_key=bogus",
+            "changes-since=2020-01-01",
+            "limit=-1",
+            "limit=x",
+            "name=gt:a",
+            "sort=name&sort_key=id",
+            "created_at=gt:notatime",
+            "size_min=big",
+            "os_hidden=maybe",
+            "visibility=everyone",
+            "member_status=x",
+            "sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc",
+            "marker=nope",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn created_at_takes_operators() {
+        let q = parse("created_at=gte:2020-01-01T00:00:00Z").unwrap();
+        assert!(matches!(
+            q.filters[0],
+            Filter::Compare(Field::Column(Column::CreatedAt), Op::Gte, Value::Time(_))
+        ));
+    }
+}

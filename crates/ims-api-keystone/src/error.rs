@@ -1,0 +1,59 @@
+//! Keystone's error envelope: `{"error":{"code","message","title"}}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ims_domain::Error;
+
+/// A domain error rendered the Keystone way.
+#[derive(Debug)]
+pub struct KeystoneError(pub Error);
+
+impl From<Error> for KeystoneError {
+    fn from(e: Error) -> Self {
+        KeystoneError(e)
+    }
+}
+
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::InvalidInput(_) => StatusCode::BAD_REQUEST,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::QuotaExceeded(_) | Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+        Error::Gone(_) => StatusCode::GONE,
+        Error::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for KeystoneError {
+    fn into_response(self) -> Response {
+        let status = status_of(&self.0);
+        let message = match &self.0 {
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "An unexpected error prevented the server from fulfilling your request.".to_string()
+            }
+            Error::NotFound { kind, id } => format!("Could not find {kind}: {id}."),
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({"error": {
+            "code": status.as_u16(), "message": message, "title": status.canonical_reason().unwrap_or("Error"),
+        }});
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Keystone uri=\"/v3\""),
+            );
+        }
+        resp
+    }
+}

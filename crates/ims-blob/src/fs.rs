@@ -1,0 +1,314 @@
+//! A blob store in a local directory.
+//!
+//! Writes go to `<root>/.tmp/<node>-<uuid>`, are fsynced, then renamed to `<root>/<key>`,
+//! so a half-written file is never visible under a key. Each writer owns a thread that
+//! does the file I/O and starts writeback every 64 MiB, so the final fsync has little
+//! left to flush.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream};
+use ims_domain::{Error, Result};
+use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+use tokio::sync::{mpsc, oneshot};
+
+const WRITEBACK_WINDOW: u64 = 64 << 20;
+const READ_CHUNK: usize = 1 << 20;
+
+/// A blob store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    node: String,
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
+        return Error::TooLarge("Image storage media is full".into());
+    }
+    Error::internal(format!("blob store: {e}"))
+}
+
+/// Keys are opaque names chosen by the domain; refuse anything path-like.
+fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 200
+        && !key.starts_with('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::internal(format!("invalid blob key {key:?}")))
+    }
+}
+
+impl FsBlobStore {
+    /// Opens (creating) a store at `root`; `node` prefixes this process's temp files.
+    pub fn open(root: impl Into<PathBuf>, node: &str) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join(".tmp")).map_err(io_err)?;
+        Ok(FsBlobStore {
+            root,
+            node: node.to_string(),
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
+        let target = self.path(key)?;
+        let temp = self
+            .root
+            .join(".tmp")
+            .join(format!("{}-{}", self.node, uuid::Uuid::new_v4()));
+        let file = File::create(&temp).map_err(io_err)?;
+        let (tx, rx) = mpsc::channel::<Bytes>(4);
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("ims-blob-writer".into())
+            .spawn(move || {
+                let _ = done_tx.send(write_all(file, rx));
+            })
+            .map_err(io_err)?;
+        Ok(Box::new(FsWriter {
+            tx: Some(tx),
+            done: done_rx,
+            temp,
+            target,
+        }))
+    }
+
+    async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream> {
+        let path = self.path(key)?;
+        let mut file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                kind: "image data",
+                id: key.to_string(),
+            },
+            _ => io_err(e),
+        })?;
+        let (start, mut left) = match range {
+            Some(r) => (r.start, r.len()),
+            None => (0, u64::MAX),
+        };
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+        std::thread::Builder::new()
+            .name("ims-blob-reader".into())
+            .spawn(move || {
+                if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+                while left > 0 {
+                    let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
+                    let mut buf = vec![0u8; want];
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            left -= n as u64;
+                            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(io_err)?;
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })))
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match std::fs::remove_file(self.path(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    async fn keys(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for entry in std::fs::read_dir(&self.root).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().map_err(io_err)?.is_file() && check_key(&name).is_ok() {
+                keys.push(name);
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn recover(&self) -> Result<u64> {
+        let prefix = format!("{}-", self.node);
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.root.join(".tmp")).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                std::fs::remove_file(entry.path()).map_err(io_err)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The writer thread: write, start writeback per window, fdatasync at the end.
+fn write_all(mut file: File, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    let (mut written, mut flushed) = (0u64, 0u64);
+    while let Some(chunk) = rx.blocking_recv() {
+        file.write_all(&chunk)?;
+        written += chunk.len() as u64;
+        if written - flushed >= WRITEBACK_WINDOW {
+            let len = i64::try_from(written - flushed).unwrap_or(i64::MAX);
+            let off = i64::try_from(flushed).unwrap_or(i64::MAX);
+            // DONTNEED starts writeback of the window now (and keeps the page cache from
+            // filling with image data). Best effort: failure only means the final fsync
+            // has more to flush.
+            let _ = posix_fadvise(&file, off, len, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+            flushed = written;
+        }
+    }
+    file.sync_data()
+}
+
+struct FsWriter {
+    tx: Option<mpsc::Sender<Bytes>>,
+    done: oneshot::Receiver<std::io::Result<()>>,
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+impl FsWriter {
+    async fn finish(&mut self) -> Result<()> {
+        self.tx.take();
+        (&mut self.done)
+            .await
+            .map_err(|_| Error::internal("blob writer thread died"))?
+            .map_err(io_err)
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl BlobWriter for FsWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::internal("write after finish"))?;
+        if tx.send(chunk).await.is_err() {
+            // The thread stopped early; its error says why.
+            return Err(self
+                .finish()
+                .await
+                .err()
+                .unwrap_or_else(|| Error::internal("blob writer stopped")));
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        if let Err(e) = self.finish().await {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(e);
+        }
+        let (temp, target) = (self.temp.clone(), self.target.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&temp, &target)?;
+            sync_dir(target.parent().unwrap_or(Path::new(".")))
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(io_err)
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        let _ = self.finish().await;
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        // Neither committed nor aborted (a panic or a dropped future): leave no temp file.
+        if self.tx.is_some() {
+            self.tx.take();
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn collect(s: ByteStream) -> Vec<u8> {
+        s.map(|c| c.unwrap().to_vec()).concat().await
+    }
+
+    #[tokio::test]
+    async fn commit_makes_data_visible_and_abort_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), "n1").unwrap();
+        let mut w = store.writer("a").await.unwrap();
+        w.write(Bytes::from_static(b"hello ")).await.unwrap();
+        w.write(Bytes::from_static(b"world")).await.unwrap();
+        assert!(
+            store.keys().await.unwrap().is_empty(),
+            "nothing visible before commit"
+        );
+        w.commit().await.unwrap();
+        assert_eq!(
+            collect(store.read("a", None).await.unwrap()).await,
+            b"hello world"
+        );
+        let r = ByteRange { start: 6, end: 9 };
+        assert_eq!(
+            collect(store.read("a", Some(r)).await.unwrap()).await,
+            b"worl"
+        );
+
+        let mut w = store.writer("b").await.unwrap();
+        w.write(Bytes::from_static(b"partial")).await.unwrap();
+        w.abort().await;
+        assert_eq!(store.keys().await.unwrap(), vec!["a".to_string()]);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_path_like_keys_and_recovers_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), "n1").unwrap();
+        assert!(store.writer("../x").await.is_err());
+        assert!(store.writer("a/b").await.is_err());
+        std::fs::write(dir.path().join(".tmp/n1-stale"), b"x").unwrap();
+        std::fs::write(dir.path().join(".tmp/n2-other"), b"x").unwrap();
+        assert_eq!(store.recover().await.unwrap(), 1);
+        assert!(dir.path().join(".tmp/n2-other").exists());
+    }
+}

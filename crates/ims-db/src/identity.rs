@@ -1,0 +1,335 @@
+//! `IdentityRepo` on the catalog database.
+
+use async_trait::async_trait;
+use ims_domain::identity::{Domain, Project, Role, TokenRecord, User};
+use ims_domain::ports::IdentityRepo;
+use ims_domain::{Error, Result};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::codec::{parse_ts, ts};
+use crate::{Catalog, db_err};
+
+fn s(row: &AnyRow, c: &str) -> Result<String> {
+    row.try_get::<String, _>(c).map_err(db_err)
+}
+
+fn flag(row: &AnyRow, c: &str) -> Result<bool> {
+    Ok(row.try_get::<i64, _>(c).map_err(db_err)? != 0)
+}
+
+fn project(row: &AnyRow) -> Result<Project> {
+    Ok(Project {
+        id: s(row, "id")?,
+        name: s(row, "name")?,
+        domain_id: s(row, "domain_id")?,
+        description: s(row, "description")?,
+        enabled: flag(row, "enabled")?,
+    })
+}
+
+fn user(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: s(row, "id")?,
+        name: s(row, "name")?,
+        domain_id: s(row, "domain_id")?,
+        default_project_id: row.try_get("default_project_id").map_err(db_err)?,
+        enabled: flag(row, "enabled")?,
+        password_hash: s(row, "password_hash")?,
+    })
+}
+
+fn role(row: &AnyRow) -> Result<Role> {
+    Ok(Role {
+        id: s(row, "id")?,
+        name: s(row, "name")?,
+    })
+}
+
+fn token(row: &AnyRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        digest: s(row, "digest")?,
+        user_id: s(row, "user_id")?,
+        project_id: s(row, "project_id")?,
+        issued_at: parse_ts(&s(row, "issued_at")?)?,
+        expires_at: parse_ts(&s(row, "expires_at")?)?,
+        audit_id: s(row, "audit_id")?,
+        revoked: flag(row, "revoked")?,
+    })
+}
+
+fn conflict(kind: &str, name: &str) -> impl Fn(sqlx::Error) -> Error {
+    let msg = format!("Conflict occurred attempting to store {kind} - duplicate entry {name}");
+    move |e| match db_err(e) {
+        Error::Conflict(_) => Error::Conflict(msg.clone()),
+        other => other,
+    }
+}
+
+const PROJECT_COLS: &str = "SELECT id, name, domain_id, description, enabled FROM projects";
+const USER_COLS: &str =
+    "SELECT id, name, domain_id, default_project_id, enabled, password_hash FROM users";
+
+#[async_trait]
+impl IdentityRepo for Catalog {
+    async fn insert_domain(&self, d: &Domain) -> Result<()> {
+        sqlx::query("INSERT INTO domains (id, name) VALUES ($1, $2)")
+            .bind(&d.id)
+            .bind(&d.name)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("domain", &d.name))?;
+        Ok(())
+    }
+
+    async fn find_domain(&self, id: Option<&str>, name: Option<&str>) -> Result<Option<Domain>> {
+        let row = sqlx::query("SELECT id, name FROM domains WHERE id = $1 OR name = $2")
+            .bind(id.unwrap_or("\u{0}"))
+            .bind(name.unwrap_or("\u{0}"))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(Domain {
+                id: s(&r, "id")?,
+                name: s(&r, "name")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_project(&self, p: &Project) -> Result<()> {
+        sqlx::query("INSERT INTO projects (id, name, domain_id, description, enabled) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&p.id)
+            .bind(&p.name)
+            .bind(&p.domain_id)
+            .bind(&p.description)
+            .bind(i64::from(p.enabled))
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("project", &p.name))?;
+        Ok(())
+    }
+
+    async fn get_project(&self, id: &str) -> Result<Option<Project>> {
+        let sql = format!("{PROJECT_COLS} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(project).transpose()
+    }
+
+    async fn list_projects(&self, name: Option<&str>) -> Result<Vec<Project>> {
+        let sql = format!("{PROJECT_COLS} WHERE ($1 = '' OR name = $1) ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(project).collect()
+    }
+
+    async fn delete_project(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_user(&self, u: &User) -> Result<()> {
+        sqlx::query("INSERT INTO users (id, name, domain_id, default_project_id, enabled, password_hash) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&u.id)
+            .bind(&u.name)
+            .bind(&u.domain_id)
+            .bind(u.default_project_id.clone())
+            .bind(i64::from(u.enabled))
+            .bind(&u.password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("user", &u.name))?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        let sql = format!("{USER_COLS} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
+        let sql = format!("{USER_COLS} WHERE domain_id = $1 AND name = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(domain_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn list_users(&self, name: Option<&str>) -> Result<Vec<User>> {
+        let sql = format!("{USER_COLS} WHERE ($1 = '' OR name = $1) ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(user).collect()
+    }
+
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_role(&self, r: &Role) -> Result<()> {
+        sqlx::query("INSERT INTO roles (id, name) VALUES ($1, $2)")
+            .bind(&r.id)
+            .bind(&r.name)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("role", &r.name))?;
+        Ok(())
+    }
+
+    async fn get_role(&self, id: &str) -> Result<Option<Role>> {
+        let row = sqlx::query("SELECT id, name FROM roles WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(role).transpose()
+    }
+
+    async fn list_roles(&self, name: Option<&str>) -> Result<Vec<Role>> {
+        let rows =
+            sqlx::query("SELECT id, name FROM roles WHERE ($1 = '' OR name = $1) ORDER BY name")
+                .bind(name.unwrap_or("").to_ascii_lowercase())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.iter().map(role).collect()
+    }
+
+    async fn delete_role(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn grant(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<()> {
+        let exists = sqlx::query("SELECT 1 FROM role_assignments WHERE project_id = $1 AND user_id = $2 AND role_id = $3")
+            .bind(project_id)
+            .bind(user_id)
+            .bind(role_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            sqlx::query(
+                "INSERT INTO role_assignments (project_id, user_id, role_id) VALUES ($1, $2, $3)",
+            )
+            .bind(project_id)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM role_assignments WHERE project_id = $1 AND user_id = $2 AND role_id = $3",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(role_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn roles_of(&self, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.name FROM roles r JOIN role_assignments a ON a.role_id = r.id \
+             WHERE a.project_id = $1 AND a.user_id = $2 ORDER BY r.name",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(role).collect()
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
+        sqlx::query("INSERT INTO tokens (digest, user_id, project_id, issued_at, expires_at, audit_id, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&t.digest)
+            .bind(&t.user_id)
+            .bind(&t.project_id)
+            .bind(ts(t.issued_at))
+            .bind(ts(t.expires_at))
+            .bind(&t.audit_id)
+            .bind(i64::from(t.revoked))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_token(&self, digest: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT digest, user_id, project_id, issued_at, expires_at, audit_id, revoked FROM tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(token).transpose()
+    }
+
+    async fn revoke_token(&self, digest: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE digest = $1 AND revoked = 0")
+            .bind(digest)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+}

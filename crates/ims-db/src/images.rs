@@ -1,0 +1,410 @@
+//! `ImageRepo` on the catalog database.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use ims_domain::image::{Image, ImageData, ImageId, ImageStatus};
+use ims_domain::job::Job;
+use ims_domain::listing::{ListQuery, ListScope};
+use ims_domain::member::{Member, MemberStatus};
+use ims_domain::ports::{ImageRepo, Lease, Usage};
+use ims_domain::{Error, Result};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::codec::{parse_ts, to_i64, to_u64, ts};
+use crate::{Catalog, db_err};
+
+pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
+     i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
+     i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until";
+
+fn parse_id(s: &str) -> Result<ImageId> {
+    ImageId::parse(s).ok_or_else(|| Error::internal(format!("bad stored image id {s}")))
+}
+
+/// Decodes the `images` columns of a row; tags and properties are filled in later.
+pub(crate) fn image_from_row(row: &AnyRow) -> Result<Image> {
+    let get_s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
+    let get_i = |c: &str| row.try_get::<Option<i64>, _>(c).map_err(db_err);
+    let req = |c: &str| get_s(c)?.ok_or_else(|| Error::internal(format!("null {c}")));
+    let lease = match (get_s("lease_owner")?, get_s("lease_until")?) {
+        (Some(owner), Some(until)) => Some(Lease {
+            owner,
+            until: parse_ts(&until)?,
+        }),
+        _ => None,
+    };
+    Ok(Image {
+        id: parse_id(&req("id")?)?,
+        name: get_s("name")?,
+        status: req("status")?.parse()?,
+        visibility: req("visibility")?.parse()?,
+        protected: get_i("protected")?.unwrap_or(0) != 0,
+        os_hidden: get_i("os_hidden")?.unwrap_or(0) != 0,
+        owner: get_s("owner")?,
+        disk_format: get_s("disk_format")?.map(|s| s.parse()).transpose()?,
+        container_format: get_s("container_format")?.map(|s| s.parse()).transpose()?,
+        min_disk: to_u64(get_i("min_disk")?.unwrap_or(0)),
+        min_ram: to_u64(get_i("min_ram")?.unwrap_or(0)),
+        data: ImageData {
+            location: get_s("location")?,
+            size: get_i("size")?.map(to_u64),
+            virtual_size: get_i("virtual_size")?.map(to_u64),
+            checksum: get_s("checksum")?,
+            hash_algo: get_s("os_hash_algo")?,
+            hash_value: get_s("os_hash_value")?,
+        },
+        tags: BTreeSet::new(),
+        properties: BTreeMap::new(),
+        created_at: parse_ts(&req("created_at")?)?,
+        updated_at: parse_ts(&req("updated_at")?)?,
+        lease,
+    })
+}
+
+impl Catalog {
+    /// Fills tags and properties of `images` with two batched queries.
+    pub(crate) async fn load_children(&self, images: &mut [Image]) -> Result<()> {
+        if images.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = images.iter().map(|i| i.id.to_string()).collect();
+        let placeholders = (1..=ids.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(n, id)| (id, n))
+            .collect();
+        for (table, is_tag) in [("image_properties", false), ("image_tags", true)] {
+            let cols = if is_tag {
+                "image_id, value"
+            } else {
+                "image_id, name, value"
+            };
+            let sql = format!("SELECT {cols} FROM {table} WHERE image_id IN ({placeholders})");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(db_err)? {
+                let id: String = row.try_get("image_id").map_err(db_err)?;
+                let Some(&n) = index.get(&id) else { continue };
+                let value: String = row.try_get("value").map_err(db_err)?;
+                if is_tag {
+                    images[n].tags.insert(value);
+                } else {
+                    let name: String = row.try_get("name").map_err(db_err)?;
+                    images[n].properties.insert(name, value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_children(tx: &mut Transaction<'_, Any>, image: &Image) -> Result<()> {
+        let id = image.id.to_string();
+        sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        for (name, value) in &image.properties {
+            sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(name)
+                .bind(value)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        for tag in &image.tags {
+            sqlx::query("INSERT INTO image_tags (image_id, value) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(tag)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds the 20 non-key image columns in the order both INSERT and UPDATE use.
+macro_rules! bind_image {
+    ($q:expr, $img:expr) => {{
+        let img = $img;
+        let (lease_owner, lease_until) = match &img.lease {
+            Some(l) => (Some(l.owner.clone()), Some(ts(l.until))),
+            None => (None, None),
+        };
+        $q.bind(img.name.clone())
+            .bind(img.status.as_str())
+            .bind(img.visibility.as_str())
+            .bind(i64::from(img.protected))
+            .bind(i64::from(img.os_hidden))
+            .bind(img.owner.clone())
+            .bind(img.disk_format.map(|f| f.as_str()))
+            .bind(img.container_format.map(|f| f.as_str()))
+            .bind(to_i64(img.min_disk))
+            .bind(to_i64(img.min_ram))
+            .bind(img.data.location.clone())
+            .bind(img.data.size.map(to_i64))
+            .bind(img.data.virtual_size.map(to_i64))
+            .bind(img.data.checksum.clone())
+            .bind(img.data.hash_algo.clone())
+            .bind(img.data.hash_value.clone())
+            .bind(ts(img.created_at))
+            .bind(ts(img.updated_at))
+            .bind(lease_owner)
+            .bind(lease_until)
+    }};
+}
+
+#[async_trait]
+impl ImageRepo for Catalog {
+    async fn insert(&self, image: &Image) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let q = sqlx::query(
+            "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
+             container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
+             os_hash_value, created_at, updated_at, lease_owner, lease_until, id) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+        );
+        bind_image!(q, image)
+            .bind(image.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict(_) => {
+                    Error::Conflict(format!("Image ID {} already exists!", image.id))
+                }
+                other => other,
+            })?;
+        Self::write_children(&mut tx, image).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get(&self, id: ImageId) -> Result<Option<Image>> {
+        let sql = format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut images = [image_from_row(&row)?];
+        self.load_children(&mut images).await?;
+        let [image] = images;
+        Ok(Some(image))
+    }
+
+    async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let q = sqlx::query(
+            "UPDATE images SET name=$1, status=$2, visibility=$3, protected=$4, os_hidden=$5, owner=$6, \
+             disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
+             virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
+             updated_at=$18, lease_owner=$19, lease_until=$20 WHERE id=$21 AND status=$22",
+        );
+        let done = bind_image!(q, image)
+            .bind(image.id.to_string())
+            .bind(expected.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict(format!(
+                "Image {} is no longer {expected}; the change was not applied",
+                image.id
+            )));
+        }
+        Self::write_children(&mut tx, image).await?;
+        if let Some(job) = job {
+            crate::jobs::insert_job(&mut tx, job).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list(&self, query: &ListQuery, scope: &ListScope) -> Result<Vec<Image>> {
+        let marker = match query.marker {
+            Some(id) => Some(
+                ImageRepo::get(self, id)
+                    .await?
+                    .ok_or_else(|| Error::invalid(format!("marker {id} could not be found.")))?,
+            ),
+            None => None,
+        };
+        let (sql, args) = crate::listing::build(query, scope, marker.as_ref());
+        let rows = crate::listing::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut images = rows
+            .iter()
+            .map(image_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        self.load_children(&mut images).await?;
+        Ok(images)
+    }
+
+    async fn usage(&self, owner: &str) -> Result<Usage> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total, \
+             CAST(COALESCE(SUM(CASE WHEN status IN ('uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT) AS busy \
+             FROM images WHERE owner = $1 AND status NOT IN ('deleted', 'killed')",
+        )
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let get = |c: &str| row.try_get::<i64, _>(c).map(to_u64).map_err(db_err);
+        Ok(Usage {
+            image_count: get("n")?,
+            image_size: get("total")?,
+            uploading_count: get("busy")?,
+        })
+    }
+
+    async fn renew_lease(&self, id: ImageId, owner: &str, until: OffsetDateTime) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE images SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+                .bind(ts(until))
+                .bind(id.to_string())
+                .bind(owner)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn abandoned(
+        &self,
+        statuses: &[ImageStatus],
+        now: OffsetDateTime,
+        restarted_owner: Option<&str>,
+    ) -> Result<Vec<Image>> {
+        let list = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.status IN ({list}) AND i.lease_owner IS NOT NULL \
+             AND (i.lease_until < $1 OR i.lease_owner = $2)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ts(now))
+            .bind(restarted_owner.unwrap_or("").to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut images = rows
+            .iter()
+            .map(image_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        self.load_children(&mut images).await?;
+        Ok(images)
+    }
+
+    async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>> {
+        let rows = sqlx::query("SELECT id, status, location FROM images WHERE status <> 'deleted'")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id").map_err(db_err)?;
+                let status: String = r.try_get("status").map_err(db_err)?;
+                Ok((
+                    parse_id(&id)?,
+                    status.parse()?,
+                    r.try_get("location").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>> {
+        let row =
+            sqlx::query("SELECT status FROM image_members WHERE image_id = $1 AND member = $2")
+                .bind(id.to_string())
+                .bind(project)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.map(|r| r.try_get::<String, _>("status").map_err(db_err)?.parse())
+            .transpose()
+    }
+
+    async fn members(&self, id: ImageId) -> Result<Vec<Member>> {
+        let rows = sqlx::query("SELECT member, status, created_at, updated_at FROM image_members WHERE image_id = $1 ORDER BY created_at")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let s = |c: &str| r.try_get::<String, _>(c).map_err(db_err);
+                Ok(Member {
+                    image_id: id,
+                    member_id: s("member")?,
+                    status: s("status")?.parse()?,
+                    created_at: parse_ts(&s("created_at")?)?,
+                    updated_at: parse_ts(&s("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_member(&self, m: &Member) -> Result<()> {
+        sqlx::query("INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(m.image_id.to_string())
+            .bind(&m.member_id)
+            .bind(m.status.as_str())
+            .bind(ts(m.created_at))
+            .bind(ts(m.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_member(&self, m: &Member) -> Result<()> {
+        sqlx::query("UPDATE image_members SET status = $1, updated_at = $2 WHERE image_id = $3 AND member = $4")
+            .bind(m.status.as_str())
+            .bind(ts(m.updated_at))
+            .bind(m.image_id.to_string())
+            .bind(&m.member_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, id: ImageId, project: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
+            .bind(id.to_string())
+            .bind(project)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                kind: "member",
+                id: project.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! `JobRepo` on the catalog database: a lease-based queue.
+
+use async_trait::async_trait;
+use ims_domain::image::ImageId;
+use ims_domain::job::{Job, JobStatus};
+use ims_domain::ports::JobRepo;
+use ims_domain::{Error, Result};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::codec::{parse_ts, parse_ts_opt, ts, ts_opt};
+use crate::{Backend, Catalog, db_err};
+
+const JOB_COLUMNS: &str = "id, kind, status, project_id, image_id, payload, progress, attempts, error_code, \
+     fail_reason, lease_owner, lease_until, created_at, begin_time, end_time";
+
+fn job_from_row(row: &AnyRow) -> Result<Job> {
+    let s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
+    let req = |c: &str| s(c)?.ok_or_else(|| Error::internal(format!("null job column {c}")));
+    let n = |c: &str| row.try_get::<i64, _>(c).map_err(db_err);
+    Ok(Job {
+        id: req("id")?,
+        kind: req("kind")?.parse()?,
+        status: req("status")?.parse()?,
+        project_id: req("project_id")?,
+        image_id: s("image_id")?.as_deref().and_then(ImageId::parse),
+        payload: serde_json::from_str(&req("payload")?).map_err(Error::internal)?,
+        progress: n("progress")?.clamp(0, 100) as u8,
+        attempts: n("attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
+        error_code: s("error_code")?,
+        fail_reason: s("fail_reason")?,
+        lease_owner: s("lease_owner")?,
+        lease_until: parse_ts_opt(s("lease_until")?)?,
+        created_at: parse_ts(&req("created_at")?)?,
+        begin_time: parse_ts_opt(s("begin_time")?)?,
+        end_time: parse_ts_opt(s("end_time")?)?,
+    })
+}
+
+/// Inserts a job inside the caller's transaction (with the state change that needs it).
+pub(crate) async fn insert_job(tx: &mut Transaction<'_, Any>, job: &Job) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, status, project_id, image_id, payload, progress, attempts, error_code, \
+         fail_reason, lease_owner, lease_until, created_at, begin_time, end_time) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+    )
+    .bind(&job.id)
+    .bind(job.kind.as_str())
+    .bind(job.status.as_str())
+    .bind(&job.project_id)
+    .bind(job.image_id.map(|i| i.to_string()))
+    .bind(job.payload.to_string())
+    .bind(i64::from(job.progress))
+    .bind(i64::from(job.attempts))
+    .bind(job.error_code.clone())
+    .bind(job.fail_reason.clone())
+    .bind(job.lease_owner.clone())
+    .bind(ts_opt(job.lease_until))
+    .bind(ts(job.created_at))
+    .bind(ts_opt(job.begin_time))
+    .bind(ts_opt(job.end_time))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl JobRepo for Catalog {
+    async fn claim(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<Job>> {
+        // One statement on both engines; PostgreSQL also skips rows other nodes hold.
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT id FROM jobs WHERE status = 'INIT' \
+             OR (status = 'RUNNING' AND lease_until < $3) ORDER BY created_at LIMIT 1{lock}) RETURNING {JOB_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(ts(until))
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        id: &str,
+        owner: &str,
+        until: OffsetDateTime,
+        progress: u8,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, progress = CASE WHEN $2 > progress THEN $2 ELSE progress END \
+             WHERE id = $3 AND lease_owner = $4 AND status = 'RUNNING'",
+        )
+        .bind(ts(until))
+        .bind(i64::from(progress))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish(&self, job: &Job, owner: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = $1, progress = $2, error_code = $3, fail_reason = $4, lease_owner = NULL, \
+             lease_until = NULL, end_time = $5 WHERE id = $6 AND lease_owner = $7",
+        )
+        .bind(job.status.as_str())
+        .bind(i64::from(job.progress))
+        .bind(job.error_code.clone())
+        .bind(job.fail_reason.clone())
+        .bind(ts_opt(job.end_time))
+        .bind(&job.id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expire_leases(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND status = 'RUNNING'",
+        )
+        .bind(ts(OffsetDateTime::UNIX_EPOCH))
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn for_image(&self, image_id: ImageId) -> Result<Vec<Job>> {
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE image_id = $1 ORDER BY created_at DESC");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(image_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn in_status(&self, status: JobStatus) -> Result<Vec<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY created_at");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(job_from_row).collect()
+    }
+}

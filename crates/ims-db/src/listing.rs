@@ -1,0 +1,282 @@
+//! Builds the image list query: scope, filters, tags, keyset pagination and order.
+
+use ims_domain::image::{Image, Visibility};
+use ims_domain::listing::{
+    Column, Field, Filter, ListQuery, ListScope, MemberStatusFilter, Op, SortDir, Value,
+    VisibilityFilter,
+};
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
+use crate::codec::{to_i64, ts};
+use crate::images::IMAGE_COLUMNS;
+
+/// A bound argument.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Accumulates SQL text and arguments, numbering placeholders.
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    fn value(&mut self, v: &Value) -> String {
+        let a = match v {
+            Value::Text(s) => Arg::Text(s.clone()),
+            Value::Int(n) => Arg::Int(*n),
+            Value::Bool(b) => Arg::Int(i64::from(*b)),
+            Value::Time(t) => Arg::Text(ts(*t)),
+        };
+        self.arg(a)
+    }
+}
+
+fn column_sql(c: Column) -> &'static str {
+    match c {
+        Column::Id => "i.id",
+        Column::Name => "i.name",
+        Column::Status => "i.status",
+        Column::Visibility => "i.visibility",
+        Column::ContainerFormat => "i.container_format",
+        Column::DiskFormat => "i.disk_format",
+        Column::Size => "i.size",
+        Column::VirtualSize => "i.virtual_size",
+        Column::MinDisk => "i.min_disk",
+        Column::MinRam => "i.min_ram",
+        Column::Owner => "i.owner",
+        Column::Protected => "i.protected",
+        Column::Checksum => "i.checksum",
+        Column::OsHashAlgo => "i.os_hash_algo",
+        Column::OsHashValue => "i.os_hash_value",
+        Column::CreatedAt => "i.created_at",
+        Column::UpdatedAt => "i.updated_at",
+    }
+}
+
+/// The sort expression: NULLs folded to a sentinel so order and keyset agree.
+fn sort_sql(c: Column) -> String {
+    match c {
+        Column::Size | Column::VirtualSize => format!("COALESCE({}, -1)", column_sql(c)),
+        Column::Name
+        | Column::Owner
+        | Column::DiskFormat
+        | Column::ContainerFormat
+        | Column::Checksum
+        | Column::OsHashAlgo
+        | Column::OsHashValue => {
+            format!("COALESCE({}, '')", column_sql(c))
+        }
+        _ => column_sql(c).to_string(),
+    }
+}
+
+/// The marker image's value for a sort column, matching `sort_sql`.
+fn sort_value(img: &Image, c: Column) -> Arg {
+    let text = |s: Option<&str>| Arg::Text(s.unwrap_or("").to_string());
+    let int = |n: Option<u64>| Arg::Int(n.map(to_i64).unwrap_or(-1));
+    match c {
+        Column::Id => Arg::Text(img.id.to_string()),
+        Column::Name => text(img.name.as_deref()),
+        Column::Status => Arg::Text(img.status.as_str().into()),
+        Column::Visibility => Arg::Text(img.visibility.as_str().into()),
+        Column::ContainerFormat => text(img.container_format.map(|f| f.as_str())),
+        Column::DiskFormat => text(img.disk_format.map(|f| f.as_str())),
+        Column::Size => int(img.data.size),
+        Column::VirtualSize => int(img.data.virtual_size),
+        Column::MinDisk => Arg::Int(to_i64(img.min_disk)),
+        Column::MinRam => Arg::Int(to_i64(img.min_ram)),
+        Column::Owner => text(img.owner.as_deref()),
+        Column::Protected => Arg::Int(i64::from(img.protected)),
+        Column::Checksum => text(img.data.checksum.as_deref()),
+        Column::OsHashAlgo => text(img.data.hash_algo.as_deref()),
+        Column::OsHashValue => text(img.data.hash_value.as_deref()),
+        Column::CreatedAt => Arg::Text(ts(img.created_at)),
+        Column::UpdatedAt => Arg::Text(ts(img.updated_at)),
+    }
+}
+
+fn op_sql(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Neq => "<>",
+        Op::Gt => ">",
+        Op::Gte => ">=",
+        Op::Lt => "<",
+        Op::Lte => "<=",
+    }
+}
+
+/// The SELECT for a list request, and its arguments in placeholder order.
+pub(crate) fn build(
+    q: &ListQuery,
+    scope: &ListScope,
+    marker: Option<&Image>,
+) -> (String, Vec<Arg>) {
+    let mut sql = Sql {
+        text: format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE 1=1"),
+        args: Vec::new(),
+    };
+    if q.exclude_dead {
+        sql.text
+            .push_str(" AND i.status NOT IN ('deleted', 'killed')");
+    }
+    scope_sql(&mut sql, q, scope);
+    if let Some(hidden) = q.os_hidden {
+        let p = sql.arg(Arg::Int(i64::from(hidden)));
+        sql.text.push_str(&format!(" AND i.os_hidden = {p}"));
+    }
+    for f in &q.filters {
+        let cond = filter_sql(&mut sql, f);
+        sql.text.push_str(&format!(" AND {cond}"));
+    }
+    for tag in &q.tags {
+        let p = sql.arg(Arg::Text(tag.clone()));
+        sql.text.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.value = {p})"
+        ));
+    }
+    let order = q.full_sort();
+    if let Some(m) = marker {
+        let cond = keyset_sql(&mut sql, &order, m);
+        sql.text.push_str(&format!(" AND ({cond})"));
+    }
+    let order_by: Vec<String> = order
+        .iter()
+        .map(|(c, d)| {
+            format!(
+                "{} {}",
+                sort_sql(*c),
+                if *d == SortDir::Asc { "ASC" } else { "DESC" }
+            )
+        })
+        .collect();
+    let limit = sql.arg(Arg::Int(i64::from(q.limit)));
+    sql.text
+        .push_str(&format!(" ORDER BY {} LIMIT {limit}", order_by.join(", ")));
+    (sql.text, sql.args)
+}
+
+fn member_exists(sql: &mut Sql, q: &ListQuery, project: &str) -> String {
+    let p = sql.arg(Arg::Text(project.to_string()));
+    let status = match q.member_status {
+        MemberStatusFilter::Only(s) => {
+            format!(" AND m.status = {}", sql.arg(Arg::Text(s.as_str().into())))
+        }
+        MemberStatusFilter::All => String::new(),
+    };
+    format!(
+        "EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = {p}{status})"
+    )
+}
+
+fn scope_sql(sql: &mut Sql, q: &ListQuery, scope: &ListScope) {
+    let cond = match (scope, q.visibility) {
+        (ListScope::Everything, VisibilityFilter::Only(v)) => {
+            format!("i.visibility = '{}'", v.as_str())
+        }
+        (ListScope::Everything, _) => return,
+        (ListScope::Project(p), vis) => {
+            let owner = sql.arg(Arg::Text(p.clone()));
+            match vis {
+                VisibilityFilter::Default | VisibilityFilter::All => {
+                    let member = member_exists(sql, q, p);
+                    let community = if vis == VisibilityFilter::All {
+                        " OR i.visibility = 'community'"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "i.visibility = 'public' OR i.owner = {owner} OR (i.visibility = 'shared' AND {member}){community}"
+                    )
+                }
+                VisibilityFilter::Only(Visibility::Public) => "i.visibility = 'public'".into(),
+                VisibilityFilter::Only(Visibility::Community) => {
+                    "i.visibility = 'community'".into()
+                }
+                VisibilityFilter::Only(Visibility::Private) => {
+                    format!("i.visibility = 'private' AND i.owner = {owner}")
+                }
+                VisibilityFilter::Only(Visibility::Shared) => {
+                    let member = member_exists(sql, q, p);
+                    format!("i.visibility = 'shared' AND (i.owner = {owner} OR {member})")
+                }
+            }
+        }
+    };
+    sql.text.push_str(&format!(" AND ({cond})"));
+}
+
+fn filter_sql(sql: &mut Sql, f: &Filter) -> String {
+    match f {
+        Filter::Compare(Field::Column(c), op, v) => {
+            let p = sql.value(v);
+            format!("{} {} {p}", column_sql(*c), op_sql(*op))
+        }
+        Filter::In(Field::Column(c), vs) => {
+            let ps: Vec<String> = vs.iter().map(|v| sql.value(v)).collect();
+            format!("{} IN ({})", column_sql(*c), ps.join(", "))
+        }
+        Filter::Compare(Field::Property(name), op, v) => {
+            let n = sql.arg(Arg::Text(name.clone()));
+            let p = sql.value(v);
+            format!(
+                "EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = i.id AND p.name = {n} AND p.value {} {p})",
+                op_sql(*op)
+            )
+        }
+        Filter::In(Field::Property(name), vs) => {
+            let n = sql.arg(Arg::Text(name.clone()));
+            let ps: Vec<String> = vs.iter().map(|v| sql.value(v)).collect();
+            format!(
+                "EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = i.id AND p.name = {n} AND p.value IN ({}))",
+                ps.join(", ")
+            )
+        }
+    }
+}
+
+/// Rows strictly after the marker in the given order: an OR over key prefixes.
+fn keyset_sql(sql: &mut Sql, order: &[(Column, SortDir)], marker: &Image) -> String {
+    let mut ors = Vec::new();
+    for n in 0..order.len() {
+        let mut ands = Vec::new();
+        for (c, _) in &order[..n] {
+            let p = sql.arg(sort_value(marker, *c));
+            ands.push(format!("{} = {p}", sort_sql(*c)));
+        }
+        let (c, d) = order[n];
+        let p = sql.arg(sort_value(marker, c));
+        ands.push(format!(
+            "{} {} {p}",
+            sort_sql(c),
+            if d == SortDir::Asc { ">" } else { "<" }
+        ));
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    ors.join(" OR ")
+}
+
+/// Binds arguments in order.
+pub(crate) fn bind(
+    mut q: Query<'_, Any, AnyArguments>,
+    args: Vec<Arg>,
+) -> Query<'_, Any, AnyArguments> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s),
+            Arg::Int(n) => q.bind(n),
+        };
+    }
+    q
+}

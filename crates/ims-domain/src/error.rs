@@ -1,0 +1,79 @@
+//! The domain error: named by meaning, mapped to statuses only by the dialects.
+
+use thiserror::Error;
+
+/// Every failure a use case can report. Dialects map each variant exhaustively.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The entity does not exist, or the caller may not see it.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// What kind of entity ("image", "member", …).
+        kind: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// The request is malformed or violates a validation rule.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The caller may see the entity but may not perform the action.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller could not be authenticated.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The entity is in a state that does not allow the action.
+    #[error("{0}")]
+    Conflict(String),
+    /// A per-project quota would be exceeded.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The data is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The data is of a kind the service refuses (format mismatch, unsafe image).
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// A byte range that lies outside the data.
+    #[error("requested range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The size of the data.
+        size: u64,
+    },
+    /// The entity went away while the request ran (deleted during upload).
+    #[error("{0}")]
+    Gone(String),
+    /// A feature that this deployment does not offer.
+    #[error("{0}")]
+    NotSupported(String),
+    /// A transient backend failure; the caller may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected backend failure. The message is never shown to users.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for a missing image.
+    pub fn image_not_found(id: impl ToString) -> Self {
+        Error::NotFound {
+            kind: "image",
+            id: id.to_string(),
+        }
+    }
+
+    /// Shorthand for an invalid-input error.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+
+    /// Wraps an unexpected failure of an adapter.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Error::Internal(err.to_string())
+    }
+}
+
+/// Result alias used throughout the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,94 @@
+//! Identity entities: domains, projects, users, roles and tokens (a Keystone v3 subset).
+
+use time::OffsetDateTime;
+
+/// The id of the one domain ims creates on first start.
+pub const DEFAULT_DOMAIN_ID: &str = "default";
+/// Its name, as clients send it in `user_domain_name`.
+pub const DEFAULT_DOMAIN_NAME: &str = "Default";
+
+/// A Keystone domain: a namespace for projects and users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A project (tenant): owns images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Id (32 hex digits, as Keystone makes them).
+    pub id: String,
+    /// Name, unique within its domain.
+    pub name: String,
+    /// Owning domain id.
+    pub domain_id: String,
+    /// Free text.
+    pub description: String,
+    /// Disabled projects cannot be scoped to.
+    pub enabled: bool,
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Name, unique within its domain.
+    pub name: String,
+    /// Owning domain id.
+    pub domain_id: String,
+    /// Default project, if any.
+    pub default_project_id: Option<String>,
+    /// Disabled users cannot authenticate.
+    pub enabled: bool,
+    /// The argon2 PHC string of the password; never leaves the domain.
+    pub password_hash: String,
+}
+
+/// A role name with an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Id.
+    pub id: String,
+    /// Name (lower case).
+    pub name: String,
+}
+
+/// A stored token: only the digest of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Hex SHA-256 of the token secret.
+    pub digest: String,
+    /// The authenticated user.
+    pub user_id: String,
+    /// The project the token is scoped to.
+    pub project_id: String,
+    /// Issue time.
+    pub issued_at: OffsetDateTime,
+    /// Expiry time.
+    pub expires_at: OffsetDateTime,
+    /// An audit id shown to clients.
+    pub audit_id: String,
+    /// Set when revoked.
+    pub revoked: bool,
+}
+
+/// A validated token with everything a token body shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The stored token.
+    pub record: TokenRecord,
+    /// The user.
+    pub user: User,
+    /// The user's domain.
+    pub user_domain: Domain,
+    /// The scoped project.
+    pub project: Project,
+    /// The project's domain.
+    pub project_domain: Domain,
+    /// Roles with implied ones expanded, as (id, name).
+    pub roles: Vec<Role>,
+}

@@ -1,0 +1,21 @@
+//! The ims domain core: images, principals, jobs, their state machines and policy,
+//! the ports that storage adapters implement, the streaming data pipeline, and the
+//! use cases every API dialect calls. Nothing here knows HTTP or SQL.
+
+#[macro_use]
+mod vocab;
+
+pub mod error;
+pub mod huawei;
+pub mod identity;
+pub mod image;
+pub mod job;
+pub mod listing;
+pub mod member;
+pub mod pipeline;
+pub mod policy;
+pub mod ports;
+pub mod principal;
+pub mod service;
+
+pub use error::{Error, Result};

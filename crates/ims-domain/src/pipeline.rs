@@ -1,0 +1,243 @@
+//! The one streaming data pipeline: source → (md5 ∥ secure hash) → blob writer.
+//!
+//! Every way data enters the store (upload, stage, import, later copy and export) goes
+//! through [`pump`]. Chunks are reference-counted, so the two hash threads and the
+//! writer see the same bytes without copies, and bounded channels push back on the
+//! source when any consumer is slower than the network.
+
+use std::str::FromStr;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use md5::Md5;
+use sha2::Digest;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::ports::{BlobWriter, ByteStream};
+
+/// Chunks are coalesced to this size before fan-out, to keep per-chunk costs small.
+pub const CHUNK_SIZE: usize = 1 << 20;
+/// Chunks in flight per consumer; bounds memory at roughly 3 × DEPTH × CHUNK_SIZE.
+const DEPTH: usize = 4;
+
+crate::string_enum! {
+    /// The secure hash behind `os_hash_algo`/`os_hash_value`.
+    HashAlgo {
+        /// SHA-256.
+        Sha256 = "sha256",
+        /// SHA-384.
+        Sha384 = "sha384",
+        /// SHA-512 (Glance's default).
+        Sha512 = "sha512",
+    }
+}
+
+impl HashAlgo {
+    /// Parses a configured algorithm name.
+    pub fn parse(name: &str) -> Result<Self> {
+        HashAlgo::from_str(name)
+    }
+}
+
+/// What one pass over the data learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    /// Bytes that went through.
+    pub size: u64,
+    /// Hex md5.
+    pub md5: String,
+    /// The secure hash algorithm.
+    pub algo: HashAlgo,
+    /// Hex secure hash.
+    pub hash: String,
+}
+
+/// Limits a pass enforces while it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Hard cap on bytes (`image_size_cap`, quota headroom).
+    pub cap: u64,
+    /// The size the client declared, if any; a mismatch fails the pass.
+    pub expected: Option<u64>,
+}
+
+/// Streams `source` into `sink`, hashing on two threads in parallel, in constant memory.
+///
+/// The sink is neither committed nor aborted here: the caller decides, because it may
+/// have more checks to make before the data becomes visible.
+pub async fn pump(
+    mut source: ByteStream,
+    sink: &mut dyn BlobWriter,
+    algo: HashAlgo,
+    limits: Limits,
+) -> Result<Digests> {
+    let (md5_tx, md5_job) = spawn_hasher(Md5::new());
+    let (sha_tx, sha_job) = match algo {
+        HashAlgo::Sha256 => spawn_hasher(sha2::Sha256::new()),
+        HashAlgo::Sha384 => spawn_hasher(sha2::Sha384::new()),
+        HashAlgo::Sha512 => spawn_hasher(sha2::Sha512::new()),
+    };
+    let mut size: u64 = 0;
+    let mut pending = BytesMut::new();
+    let mut done = false;
+    while !done {
+        let chunk = match source.next().await {
+            Some(Ok(frame)) => {
+                size += frame.len() as u64;
+                check_size(size, limits)?;
+                if pending.is_empty() && frame.len() >= CHUNK_SIZE {
+                    frame
+                } else {
+                    pending.extend_from_slice(&frame);
+                    if pending.len() < CHUNK_SIZE {
+                        continue;
+                    }
+                    pending.split().freeze()
+                }
+            }
+            Some(Err(e)) => return Err(Error::invalid(format!("Image data stream failed: {e}"))),
+            None => {
+                done = true;
+                pending.split().freeze()
+            }
+        };
+        if chunk.is_empty() {
+            continue;
+        }
+        let (a, b) = (md5_tx.send(chunk.clone()), sha_tx.send(chunk.clone()));
+        let (a, b) = tokio::join!(a, b);
+        a.and(b)
+            .map_err(|_| Error::internal("hash worker stopped"))?;
+        sink.write(chunk).await?;
+    }
+    if let Some(expected) = limits.expected
+        && expected != size
+    {
+        return Err(Error::invalid(format!(
+            "Size mismatch: expected {expected} bytes, got {size}"
+        )));
+    }
+    drop((md5_tx, sha_tx));
+    let md5 = md5_job.await.map_err(Error::internal)?;
+    let hash = sha_job.await.map_err(Error::internal)?;
+    Ok(Digests {
+        size,
+        md5,
+        algo,
+        hash,
+    })
+}
+
+fn check_size(size: u64, limits: Limits) -> Result<()> {
+    if let Some(expected) = limits.expected
+        && size > expected
+    {
+        return Err(Error::invalid(format!(
+            "Size exceeds: expected {expected} bytes, got more"
+        )));
+    }
+    if size > limits.cap {
+        return Err(Error::TooLarge(format!(
+            "Image data exceeds the limit of {} bytes",
+            limits.cap
+        )));
+    }
+    Ok(())
+}
+
+type HashJob = tokio::task::JoinHandle<String>;
+
+/// Runs a hasher on a blocking thread, fed through a bounded channel.
+fn spawn_hasher<D: Digest + Send + 'static>(mut hasher: D) -> (mpsc::Sender<Bytes>, HashJob) {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(DEPTH);
+    let job = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = rx.blocking_recv() {
+            hasher.update(&chunk);
+        }
+        hex::encode(hasher.finalize())
+    });
+    (tx, job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+
+    #[derive(Default)]
+    struct VecSink(Vec<u8>);
+
+    #[async_trait]
+    impl BlobWriter for VecSink {
+        async fn write(&mut self, chunk: Bytes) -> Result<()> {
+            self.0.extend_from_slice(&chunk);
+            Ok(())
+        }
+        async fn commit(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+        async fn abort(self: Box<Self>) {}
+    }
+
+    fn source(parts: Vec<Vec<u8>>) -> ByteStream {
+        Box::pin(futures::stream::iter(
+            parts.into_iter().map(|p| Ok(Bytes::from(p))),
+        ))
+    }
+
+    const NO_LIMIT: Limits = Limits {
+        cap: u64::MAX,
+        expected: None,
+    };
+
+    #[tokio::test]
+    async fn hashes_and_copies_in_one_pass() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let parts = data.chunks(65_536).map(|c| c.to_vec()).collect();
+        let mut sink = VecSink::default();
+        let d = pump(source(parts), &mut sink, HashAlgo::Sha512, NO_LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(sink.0, data);
+        assert_eq!(d.size, data.len() as u64);
+        assert_eq!(d.md5, hex::encode(Md5::digest(&data)));
+        assert_eq!(d.hash, hex::encode(sha2::Sha512::digest(&data)));
+    }
+
+    #[tokio::test]
+    async fn empty_input_has_well_known_digests() {
+        let mut sink = VecSink::default();
+        let d = pump(source(vec![]), &mut sink, HashAlgo::Sha256, NO_LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(d.md5, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            d.hash,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[tokio::test]
+    async fn enforces_cap_and_declared_size() {
+        let mut sink = VecSink::default();
+        let cap = Limits {
+            cap: 10,
+            expected: None,
+        };
+        let err = pump(source(vec![vec![0; 11]]), &mut sink, HashAlgo::Sha512, cap).await;
+        assert!(matches!(err, Err(Error::TooLarge(_))));
+        let short = Limits {
+            cap: 100,
+            expected: Some(20),
+        };
+        let err = pump(
+            source(vec![vec![0; 10]]),
+            &mut sink,
+            HashAlgo::Sha512,
+            short,
+        )
+        .await;
+        assert!(matches!(err, Err(Error::InvalidInput(_))));
+    }
+}

@@ -1,0 +1,217 @@
+//! Ports: what the domain needs from storage. Adapters live in other crates.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::identity::{Domain, Project, Role, TokenRecord, User};
+use crate::image::{Image, ImageId, ImageStatus};
+use crate::job::{Job, JobStatus};
+use crate::listing::{ListQuery, ListScope};
+use crate::member::{Member, MemberStatus};
+
+/// A stream of data chunks from a blob or a request body.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Per-project totals used by quotas and the usage API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Images that are not deleted.
+    pub image_count: u64,
+    /// Bytes of image data stored, plus bytes being uploaded.
+    pub image_size: u64,
+    /// Images currently staging or importing.
+    pub uploading_count: u64,
+}
+
+/// Who holds an image while data moves into it, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The node id holding the lease.
+    pub owner: String,
+    /// When the lease lapses unless renewed.
+    pub until: OffsetDateTime,
+}
+
+/// The catalog of images and their members.
+#[async_trait]
+pub trait ImageRepo: Send + Sync {
+    /// Inserts a new image; `Conflict` if the id was ever used.
+    async fn insert(&self, image: &Image) -> Result<()>;
+    /// Loads an image, whatever its status.
+    async fn get(&self, id: ImageId) -> Result<Option<Image>>;
+    /// Saves the whole aggregate if its status is still `expected`; `Conflict` otherwise.
+    /// A job, when given, is inserted in the same transaction.
+    async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()>;
+    /// Lists images for a scope.
+    async fn list(&self, query: &ListQuery, scope: &ListScope) -> Result<Vec<Image>>;
+    /// Per-project usage.
+    async fn usage(&self, owner: &str) -> Result<Usage>;
+    /// Renews the worker lease on an image; `false` if `owner` no longer holds it.
+    async fn renew_lease(&self, id: ImageId, owner: &str, until: OffsetDateTime) -> Result<bool>;
+    /// Images in `statuses` holding a lease that lapsed before `now`, or (at start-up)
+    /// one held by `restarted_owner`, a previous incarnation of this node.
+    async fn abandoned(
+        &self,
+        statuses: &[ImageStatus],
+        now: OffsetDateTime,
+        restarted_owner: Option<&str>,
+    ) -> Result<Vec<Image>>;
+    /// Id, status and data location of every image that is not deleted.
+    async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>>;
+
+    /// The membership status of `project` in image `id`.
+    async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>>;
+    /// All members of an image.
+    async fn members(&self, id: ImageId) -> Result<Vec<Member>>;
+    /// Adds a member; `Conflict` if present.
+    async fn add_member(&self, member: &Member) -> Result<()>;
+    /// Updates a member's status.
+    async fn update_member(&self, member: &Member) -> Result<()>;
+    /// Removes a member; `NotFound` if absent.
+    async fn remove_member(&self, id: ImageId, project: &str) -> Result<()>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobRepo: Send + Sync {
+    /// Claims the oldest runnable job (new, or running with a lapsed lease) for `owner`.
+    async fn claim(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<Job>>;
+    /// Extends a lease; `false` if `owner` no longer holds it.
+    async fn heartbeat(
+        &self,
+        id: &str,
+        owner: &str,
+        until: OffsetDateTime,
+        progress: u8,
+    ) -> Result<bool>;
+    /// Records the outcome; `false` if `owner` no longer holds the lease.
+    async fn finish(&self, job: &Job, owner: &str) -> Result<bool>;
+    /// Expires every lease held by `owner` (a previous incarnation of this node).
+    async fn expire_leases(&self, owner: &str) -> Result<u64>;
+    /// Loads a job.
+    async fn get(&self, id: &str) -> Result<Option<Job>>;
+    /// Jobs of an image, newest first.
+    async fn for_image(&self, image_id: ImageId) -> Result<Vec<Job>>;
+    /// Jobs in `status`, oldest first.
+    async fn in_status(&self, status: JobStatus) -> Result<Vec<Job>>;
+}
+
+/// Identity storage.
+#[async_trait]
+pub trait IdentityRepo: Send + Sync {
+    /// Creates a domain.
+    async fn insert_domain(&self, domain: &Domain) -> Result<()>;
+    /// Finds a domain by id or by name.
+    async fn find_domain(&self, id: Option<&str>, name: Option<&str>) -> Result<Option<Domain>>;
+    /// Creates a project; `Conflict` on a duplicate name in its domain.
+    async fn insert_project(&self, project: &Project) -> Result<()>;
+    /// Loads a project by id.
+    async fn get_project(&self, id: &str) -> Result<Option<Project>>;
+    /// Lists projects, optionally by exact name.
+    async fn list_projects(&self, name: Option<&str>) -> Result<Vec<Project>>;
+    /// Deletes a project and its role assignments.
+    async fn delete_project(&self, id: &str) -> Result<bool>;
+    /// Creates a user; `Conflict` on a duplicate name in its domain.
+    async fn insert_user(&self, user: &User) -> Result<()>;
+    /// Loads a user by id.
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    /// Finds a user by name within a domain.
+    async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>>;
+    /// Lists users, optionally by exact name.
+    async fn list_users(&self, name: Option<&str>) -> Result<Vec<User>>;
+    /// Replaces a user's password hash.
+    async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
+    /// Deletes a user, its assignments and its tokens.
+    async fn delete_user(&self, id: &str) -> Result<bool>;
+    /// Creates a role; `Conflict` on a duplicate name.
+    async fn insert_role(&self, role: &Role) -> Result<()>;
+    /// Loads a role by id.
+    async fn get_role(&self, id: &str) -> Result<Option<Role>>;
+    /// Lists roles, optionally by exact name.
+    async fn list_roles(&self, name: Option<&str>) -> Result<Vec<Role>>;
+    /// Deletes a role and its assignments.
+    async fn delete_role(&self, id: &str) -> Result<bool>;
+    /// Grants a role (idempotent).
+    async fn grant(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<()>;
+    /// Revokes a role; `false` if it was not granted.
+    async fn revoke(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<bool>;
+    /// Roles granted to a user on a project.
+    async fn roles_of(&self, project_id: &str, user_id: &str) -> Result<Vec<Role>>;
+    /// Stores a token.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    /// Loads a token by digest.
+    async fn get_token(&self, digest: &str) -> Result<Option<TokenRecord>>;
+    /// Revokes a token; `false` if unknown.
+    async fn revoke_token(&self, digest: &str) -> Result<bool>;
+    /// Deletes tokens that expired before `now`.
+    async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64>;
+}
+
+/// Fetches data from a URL for `web-download`.
+#[async_trait]
+pub trait RemoteSource: Send + Sync {
+    /// Opens `url` after checking it, and every address it resolves to, against `filter`.
+    /// Returns the body and its declared length.
+    async fn open(
+        &self,
+        url: &str,
+        filter: &crate::service::UrlFilter,
+    ) -> Result<(ByteStream, Option<u64>)>;
+}
+
+/// An inclusive byte range `[start, end]` within a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// Last byte (inclusive).
+    pub end: u64,
+}
+
+impl ByteRange {
+    /// Number of bytes in the range.
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Never true: a range holds at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Image data storage. Keys are opaque, slash-free names chosen by the domain.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Starts writing a blob; nothing is visible under `key` until `commit`.
+    async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>>;
+    /// Streams a blob, or part of it.
+    async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream>;
+    /// Deletes a blob; a missing one is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Lists every committed key (for orphan collection).
+    async fn keys(&self) -> Result<Vec<String>>;
+    /// Removes partial writes left by a crashed process of this node.
+    async fn recover(&self) -> Result<u64>;
+}
+
+/// A blob being written.
+#[async_trait]
+pub trait BlobWriter: Send {
+    /// Appends a chunk.
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// Makes the data durable and visible under its key.
+    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Discards everything written.
+    async fn abort(self: Box<Self>);
+}

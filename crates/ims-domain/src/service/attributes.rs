@@ -1,0 +1,253 @@
+//! The attribute rules shared by create and update: which names exist, which are
+//! read-only or reserved, and how each value is typed and validated.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::huawei;
+use crate::image::{Image, ImageStatus};
+use crate::policy;
+use crate::principal::Principal;
+
+/// Attributes computed by the service; setting them is refused with 403.
+pub const READ_ONLY: &[&str] = &[
+    "status",
+    "created_at",
+    "updated_at",
+    "checksum",
+    "size",
+    "virtual_size",
+    "os_hash_algo",
+    "os_hash_value",
+    "direct_url",
+    "self",
+    "file",
+    "schema",
+    "stores",
+];
+/// Attributes reserved for internal use; setting them is refused with 403.
+pub const RESERVED: &[&str] = &["location", "deleted", "deleted_at", "locations"];
+/// Base attributes: always present, never removable.
+pub const BASE: &[&str] = &[
+    "id",
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+    "tags",
+];
+
+/// Limits on attribute values, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttributeLimits {
+    /// Maximum tags per image (`image_tag_quota`).
+    pub max_tags: usize,
+    /// Maximum extra properties per image (`image_property_quota`).
+    pub max_properties: usize,
+}
+
+impl Default for AttributeLimits {
+    fn default() -> Self {
+        AttributeLimits {
+            max_tags: 128,
+            max_properties: 128,
+        }
+    }
+}
+
+/// Whether the request is a create (id may be set) or an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `POST /v2/images` and its twins.
+    Create,
+    /// PATCH and its twins.
+    Update,
+}
+
+/// Refuses names that callers can never write.
+pub fn check_writable(name: &str, mode: Mode) -> Result<()> {
+    if READ_ONLY.contains(&name) || (name == "id" && mode == Mode::Update) {
+        return Err(Error::Forbidden(format!(
+            "Attribute '{name}' is read-only."
+        )));
+    }
+    if RESERVED.contains(&name) || name.starts_with("os_glance") {
+        return Err(Error::Forbidden(format!("Attribute '{name}' is reserved.")));
+    }
+    if huawei::DERIVED.contains(&name) {
+        return Err(Error::Forbidden(format!(
+            "Attribute '{name}' is read-only."
+        )));
+    }
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::invalid("Property names must be 1 to 255 characters"));
+    }
+    Ok(())
+}
+
+/// Sets one attribute on `image`, validating type and rules.
+pub fn set(
+    who: &Principal,
+    image: &mut Image,
+    name: &str,
+    value: &Value,
+    mode: Mode,
+) -> Result<()> {
+    check_writable(name, mode)?;
+    match name {
+        "id" => {} // handled by create
+        "name" => image.name = opt_string(name, value, 1, 255)?,
+        "visibility" => {
+            let v = req_string(name, value)?.parse()?;
+            policy::check_visibility(who, v)?;
+            image.visibility = v;
+        }
+        "protected" => image.protected = req_bool(name, value)?,
+        "os_hidden" => image.os_hidden = req_bool(name, value)?,
+        "owner" => {
+            let owner = opt_string(name, value, 0, 255)?;
+            if owner != image.owner && !who.is_admin() {
+                return Err(Error::Forbidden(
+                    "Owner can only be changed by an administrator.".into(),
+                ));
+            }
+            image.owner = owner;
+        }
+        "disk_format" | "container_format" => set_format(image, name, value, mode)?,
+        "min_disk" => image.min_disk = int_in(name, value, 0, 1024)?,
+        "min_ram" => image.min_ram = int_in(name, value, 0, i64::MAX as u64)?,
+        "tags" => {
+            let tags = value
+                .as_array()
+                .ok_or_else(|| Error::invalid("tags must be an array of strings"))?
+                .iter()
+                .map(|t| {
+                    t.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::invalid("tags must be an array of strings"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            image.tags.clear();
+            for tag in tags {
+                crate::service::tags::validate_tag(&tag)?;
+                image.tags.insert(tag);
+            }
+        }
+        _ => {
+            let v = value.as_str().ok_or_else(|| {
+                Error::invalid(format!("Value of property '{name}' must be a string"))
+            })?;
+            image.properties.insert(name.to_string(), v.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Removes an extra property; base attributes cannot be removed.
+pub fn remove(image: &mut Image, name: &str) -> Result<()> {
+    check_writable(name, Mode::Update)?;
+    if BASE.contains(&name) {
+        return Err(Error::Forbidden(format!(
+            "Property '{name}' may not be removed."
+        )));
+    }
+    if image.properties.remove(name).is_none() {
+        return Err(Error::Conflict(format!("Property {name} does not exist.")));
+    }
+    Ok(())
+}
+
+/// Whether `name` currently has a value (for JSON-patch `replace` semantics).
+pub fn exists(image: &Image, name: &str) -> bool {
+    BASE.contains(&name) || image.properties.contains_key(name)
+}
+
+/// Checks the counts of tags and properties against the limits (413 when exceeded).
+pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
+    if image.tags.len() > limits.max_tags {
+        return Err(Error::QuotaExceeded(format!(
+            "Maximum number of tags exceeded: {} > {}",
+            image.tags.len(),
+            limits.max_tags
+        )));
+    }
+    let user_props = image
+        .properties
+        .keys()
+        .filter(|k| !k.starts_with("__"))
+        .count();
+    if user_props > limits.max_properties {
+        return Err(Error::QuotaExceeded(format!(
+            "Maximum number of properties exceeded: {user_props} > {}",
+            limits.max_properties
+        )));
+    }
+    Ok(())
+}
+
+fn set_format(image: &mut Image, name: &str, value: &Value, mode: Mode) -> Result<()> {
+    if mode == Mode::Update && !matches!(image.status, ImageStatus::Queued | ImageStatus::Importing)
+    {
+        return Err(Error::Forbidden(format!(
+            "Attribute {name} can be only replaced for a queued image."
+        )));
+    }
+    let s = match value {
+        Value::Null => None,
+        _ => Some(req_string(name, value)?),
+    };
+    if name == "disk_format" {
+        image.disk_format = s.map(str::parse).transpose()?;
+    } else {
+        image.container_format = s.map(str::parse).transpose()?;
+    }
+    Ok(())
+}
+
+fn req_string<'a>(name: &str, value: &'a Value) -> Result<&'a str> {
+    value
+        .as_str()
+        .ok_or_else(|| Error::invalid(format!("{name}: {value} is not of type 'string'")))
+}
+
+fn opt_string(name: &str, value: &Value, min: usize, max: usize) -> Result<Option<String>> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            let n = s.chars().count();
+            if n < min || n > max {
+                return Err(Error::invalid(format!(
+                    "{name} must be {min} to {max} characters"
+                )));
+            }
+            Ok(Some(s.clone()))
+        }
+        _ => Err(Error::invalid(format!(
+            "{name}: {value} is not of type 'string'"
+        ))),
+    }
+}
+
+fn req_bool(name: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid(format!("{name}: {value} is not of type 'boolean'")))
+}
+
+fn int_in(name: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
+    let n = value
+        .as_u64()
+        .or_else(|| value.as_i64().map(|_| u64::MAX))
+        .ok_or_else(|| Error::invalid(format!("{name}: {value} is not of type 'integer'")))?;
+    if n < min || n > max {
+        return Err(Error::invalid(format!(
+            "{name} must be between {min} and {max}"
+        )));
+    }
+    Ok(n)
+}

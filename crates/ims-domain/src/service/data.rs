@@ -1,0 +1,344 @@
+//! Data use cases: upload, stage, download, and recovery of interrupted transfers.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::images::{ImageService, now};
+use crate::error::{Error, Result};
+use crate::huawei;
+use crate::image::{Image, ImageId, ImageStatus};
+use crate::pipeline::{self, Digests, Limits};
+use crate::policy;
+use crate::ports::{ByteRange, ByteStream, Lease};
+use crate::principal::Principal;
+
+/// The blob key of an image's data.
+pub(crate) fn data_key(id: ImageId) -> String {
+    id.to_string()
+}
+
+/// The blob key of an image's staged data (glance-direct).
+pub(crate) fn staging_key(id: ImageId) -> String {
+    format!("{id}.staging")
+}
+
+/// Incoming data and what the client said about its size.
+pub struct UploadSource {
+    /// The bytes.
+    pub stream: ByteStream,
+    /// `x-openstack-image-size`, or the body length when known.
+    pub declared_size: Option<u64>,
+}
+
+/// A range request as the client wrote it, before the size is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// `bytes=a-b` or `bytes=a-`.
+    From(u64, Option<u64>),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+/// What a download returns.
+pub struct Download {
+    /// The image (for checksum and size headers).
+    pub image: Image,
+    /// The data, absent when the image has none.
+    pub body: Option<ByteStream>,
+    /// The range served, when a range was asked for.
+    pub range: Option<ByteRange>,
+}
+
+impl RangeRequest {
+    /// Resolves against the data size; unsatisfiable ranges are an error.
+    pub fn resolve(self, size: u64) -> Result<ByteRange> {
+        let (start, end) = match self {
+            RangeRequest::From(a, b) => (a, b.unwrap_or(u64::MAX).min(size.saturating_sub(1))),
+            RangeRequest::Suffix(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+        };
+        if size == 0 || start >= size || start > end || matches!(self, RangeRequest::Suffix(0)) {
+            return Err(Error::RangeNotSatisfiable { size });
+        }
+        Ok(ByteRange { start, end })
+    }
+}
+
+impl ImageService {
+    /// `PUT …/file`: streams data into a queued image; on any failure the image is
+    /// queued again and nothing is left in the store.
+    pub async fn upload(&self, who: &Principal, id: &str, source: UploadSource) -> Result<Image> {
+        let image = self
+            .begin_transfer(who, id, ImageStatus::Saving, source.declared_size)
+            .await?;
+        let svc = self.clone();
+        // A task of its own, so that cleanup runs even if the caller's future is dropped.
+        tokio::spawn(async move { svc.finish_upload(image, source).await })
+            .await
+            .map_err(Error::internal)?
+    }
+
+    /// `PUT …/stage`: like upload, into the staging area; the image rests in `uploading`.
+    pub async fn stage(&self, who: &Principal, id: &str, source: UploadSource) -> Result<()> {
+        if !self
+            .settings
+            .import_methods
+            .contains(&super::ImportMethod::GlanceDirect)
+        {
+            return Err(Error::NotFound {
+                kind: "import method",
+                id: "glance-direct".into(),
+            });
+        }
+        let image = self
+            .begin_transfer(who, id, ImageStatus::Uploading, source.declared_size)
+            .await?;
+        let svc = self.clone();
+        tokio::spawn(async move { svc.finish_stage(image, source).await })
+            .await
+            .map_err(Error::internal)?
+    }
+
+    /// `GET …/file`: the data, or a part of it.
+    pub async fn download(
+        &self,
+        who: &Principal,
+        id: &str,
+        range: Option<RangeRequest>,
+    ) -> Result<Download> {
+        let image = self.get(who, id).await?;
+        policy::check_download(who, &image)?;
+        let (Some(key), Some(size)) = (image.data.location.clone(), image.data.size) else {
+            return Ok(Download {
+                image,
+                body: None,
+                range: None,
+            });
+        };
+        let range = range.map(|r| r.resolve(size)).transpose()?;
+        let body = self.blobs.read(&key, range).await?;
+        Ok(Download {
+            image,
+            body: Some(body),
+            range,
+        })
+    }
+
+    async fn begin_transfer(
+        &self,
+        who: &Principal,
+        id: &str,
+        to: ImageStatus,
+        declared: Option<u64>,
+    ) -> Result<Image> {
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.status != ImageStatus::Queued {
+            return Err(Error::Conflict(format!(
+                "Image status transition from {} to {to} is not allowed",
+                image.status
+            )));
+        }
+        image.require_formats()?;
+        let cap = self.data_cap(image.owner.as_deref()).await?;
+        if let Some(size) = declared.filter(|s| *s > cap) {
+            return Err(Error::TooLarge(format!(
+                "Image data of {size} bytes exceeds the limit of {cap} bytes"
+            )));
+        }
+        image.transition(to)?;
+        image.lease = Some(self.new_lease());
+        image.updated_at = now();
+        self.repo.save(&image, ImageStatus::Queued, None).await?;
+        Ok(image)
+    }
+
+    async fn finish_upload(&self, image: Image, source: UploadSource) -> Result<Image> {
+        let key = data_key(image.id);
+        let result = self.receive(&image, &key, source).await;
+        let Some(mut current) = self.holding(image.id, ImageStatus::Saving).await? else {
+            self.delete_blob(&key).await;
+            return Err(Error::Gone("Image was deleted during the upload".into()));
+        };
+        match result {
+            Ok(digests) => {
+                set_data(&mut current, key, &digests);
+                current.transition(ImageStatus::Active)?;
+                self.release(current, ImageStatus::Saving).await
+            }
+            Err(e) => {
+                current.transition(ImageStatus::Queued)?;
+                self.release(current, ImageStatus::Saving).await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish_stage(&self, image: Image, source: UploadSource) -> Result<()> {
+        let key = staging_key(image.id);
+        let result = self.receive(&image, &key, source).await;
+        let Some(mut current) = self.holding(image.id, ImageStatus::Uploading).await? else {
+            self.delete_blob(&key).await;
+            return Err(Error::Gone("Image was deleted during staging".into()));
+        };
+        if result.is_err() {
+            current.transition(ImageStatus::Queued)?;
+        }
+        self.release(current, ImageStatus::Uploading).await?;
+        result.map(|_| ())
+    }
+
+    /// Streams into a blob under a lease heartbeat; commits on success, aborts otherwise.
+    async fn receive(&self, image: &Image, key: &str, source: UploadSource) -> Result<Digests> {
+        let cap = self.data_cap(image.owner.as_deref()).await?;
+        let limits = Limits {
+            cap,
+            expected: source.declared_size,
+        };
+        let _heartbeat = self.lease_heartbeat(image.id);
+        let mut writer = self.blobs.writer(key).await?;
+        match pipeline::pump(
+            source.stream,
+            writer.as_mut(),
+            self.settings.hash_algo,
+            limits,
+        )
+        .await
+        {
+            Ok(d) => writer.commit().await.map(|_| d),
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reloads an image we hold a lease on, if it is still in `status`.
+    async fn holding(&self, id: ImageId, status: ImageStatus) -> Result<Option<Image>> {
+        Ok(self.repo.get(id).await?.filter(|i| i.status == status))
+    }
+
+    async fn release(&self, mut image: Image, expected: ImageStatus) -> Result<Image> {
+        image.lease = None;
+        huawei::refresh(&mut image);
+        image.updated_at = now();
+        self.repo.save(&image, expected, None).await?;
+        Ok(image)
+    }
+
+    /// The most bytes one transfer may bring: the size cap, or the quota headroom.
+    pub(crate) async fn data_cap(&self, owner: Option<&str>) -> Result<u64> {
+        let mut cap = self.settings.size_cap;
+        if let (Some(limit), Some(owner)) = (self.settings.quotas.image_size_total, owner) {
+            let used = self.repo.usage(owner).await?.image_size;
+            if used >= limit {
+                return Err(Error::QuotaExceeded(format!(
+                    "You are over your image storage quota of {limit} bytes"
+                )));
+            }
+            cap = cap.min(limit - used);
+        }
+        Ok(cap)
+    }
+
+    pub(crate) fn new_lease(&self) -> Lease {
+        Lease {
+            owner: self.settings.node_id.clone(),
+            until: now() + self.settings.lease,
+        }
+    }
+
+    fn lease_heartbeat(&self, id: ImageId) -> AbortOnDrop {
+        let repo = Arc::clone(&self.repo);
+        let (node, lease) = (self.settings.node_id.clone(), self.settings.lease);
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match repo
+                    .renew_lease(id, &node, OffsetDateTime::now_utc() + lease)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(image.id = %id, error = %e, "lease renewal failed"),
+                }
+            }
+        }))
+    }
+
+    /// Returns images abandoned mid-transfer to `queued` and removes their partial data.
+    /// At start-up, `restarted` names this node's previous incarnation.
+    pub async fn recover_transfers(&self, restarted: bool) -> Result<usize> {
+        let owner = restarted.then_some(self.settings.node_id.as_str());
+        let statuses = [ImageStatus::Saving, ImageStatus::Uploading];
+        let images = self.repo.abandoned(&statuses, now(), owner).await?;
+        for mut image in images.iter().cloned() {
+            let expected = image.status;
+            let key = if expected == ImageStatus::Saving {
+                data_key(image.id)
+            } else {
+                staging_key(image.id)
+            };
+            self.delete_blob(&key).await;
+            image.transition(ImageStatus::Queued)?;
+            tracing::warn!(image.id = %image.id, from = %expected, "reset an abandoned transfer to queued");
+            self.release(image, expected).await?;
+        }
+        Ok(images.len())
+    }
+
+    /// Deletes blobs no image references (left by a crash between store and catalog).
+    pub async fn collect_orphans(&self) -> Result<usize> {
+        let mut live = std::collections::HashSet::new();
+        for (id, status, location) in self.repo.live_images().await? {
+            live.extend(location);
+            if matches!(status, ImageStatus::Uploading | ImageStatus::Importing) {
+                live.insert(staging_key(id));
+            }
+        }
+        let mut removed = 0;
+        for key in self.blobs.keys().await? {
+            if !live.contains(&key) {
+                self.delete_blob(&key).await;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Records what the pipeline learned on the image.
+pub(crate) fn set_data(image: &mut Image, key: String, d: &Digests) {
+    image.data.location = Some(key);
+    image.data.size = Some(d.size);
+    image.data.checksum = Some(d.md5.clone());
+    image.data.hash_algo = Some(d.algo.as_str().to_string());
+    image.data.hash_value = Some(d.hash.clone());
+}
+
+/// Aborts a background task when dropped.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_like_glance() {
+        let r = |req: RangeRequest| req.resolve(10).map(|b| (b.start, b.end));
+        assert_eq!(r(RangeRequest::From(0, Some(3))).unwrap(), (0, 3));
+        assert_eq!(r(RangeRequest::From(5, None)).unwrap(), (5, 9));
+        assert_eq!(r(RangeRequest::From(5, Some(100))).unwrap(), (5, 9));
+        assert_eq!(r(RangeRequest::Suffix(3)).unwrap(), (7, 9));
+        assert_eq!(r(RangeRequest::Suffix(30)).unwrap(), (0, 9));
+        assert!(r(RangeRequest::From(10, None)).is_err());
+        assert!(r(RangeRequest::From(4, Some(2))).is_err());
+        assert!(r(RangeRequest::Suffix(0)).is_err());
+    }
+}

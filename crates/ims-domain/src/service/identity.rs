@@ -1,0 +1,609 @@
+//! Identity use cases: bootstrap, password authentication, tokens, and admin CRUD.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::Digest;
+
+use super::images::now;
+use crate::error::{Error, Result};
+use crate::identity::{
+    DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Domain, Project, Role, TokenInfo, TokenRecord, User,
+};
+use crate::ports::IdentityRepo;
+use crate::principal::{Principal, expand_roles, roles};
+
+/// A reference by id, or by name within a domain (by id or name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedRef {
+    /// Id, if given.
+    pub id: Option<String>,
+    /// Name, if given.
+    pub name: Option<String>,
+    /// Domain id, if given.
+    pub domain_id: Option<String>,
+    /// Domain name, if given.
+    pub domain_name: Option<String>,
+}
+
+/// What `ims serve` prints and writes on first start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bootstrap {
+    /// The admin user's generated password.
+    pub admin_password: String,
+}
+
+/// The identity service.
+#[derive(Clone)]
+pub struct IdentityService {
+    repo: Arc<dyn IdentityRepo>,
+    token_ttl: Duration,
+}
+
+/// Random bytes as lower-case hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    hex::encode(buf)
+}
+
+fn digest(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Hashes a password with argon2 (slow on purpose; run off the async threads).
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(random_hex(16).as_bytes()).map_err(Error::internal)?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(Error::internal)
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+async fn verify_password(password: String, phc: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&phc).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn bad_credentials() -> Error {
+    Error::Unauthenticated("The request you have made requires authentication.".into())
+}
+
+fn require_admin(who: &Principal) -> Result<()> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "You are not authorized to perform the requested action.".into(),
+        ))
+    }
+}
+
+impl IdentityService {
+    /// Wires the service.
+    pub fn new(repo: Arc<dyn IdentityRepo>, token_ttl: Duration) -> Self {
+        IdentityService { repo, token_ttl }
+    }
+
+    /// On an empty catalog: creates domain `Default`, roles, project `admin` and user
+    /// `admin` with role `admin` and a random password. `None` if already done.
+    pub async fn bootstrap(&self) -> Result<Option<Bootstrap>> {
+        if self
+            .repo
+            .find_domain(Some(DEFAULT_DOMAIN_ID), None)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let domain = Domain {
+            id: DEFAULT_DOMAIN_ID.into(),
+            name: DEFAULT_DOMAIN_NAME.into(),
+        };
+        self.repo.insert_domain(&domain).await?;
+        for name in [roles::ADMIN, roles::MEMBER, roles::READER] {
+            self.repo
+                .insert_role(&Role {
+                    id: random_hex(16),
+                    name: name.into(),
+                })
+                .await?;
+        }
+        let project = self
+            .create_project_unchecked("admin", DEFAULT_DOMAIN_ID, "Bootstrap project")
+            .await?;
+        let password = random_hex(12);
+        let user = self
+            .create_user_unchecked("admin", &password, DEFAULT_DOMAIN_ID, Some(&project.id))
+            .await?;
+        self.grant_by_name(&project.id, &user.id, roles::ADMIN)
+            .await?;
+        Ok(Some(Bootstrap {
+            admin_password: password,
+        }))
+    }
+
+    /// Password authentication. Returns the token secret and what it grants.
+    pub async fn authenticate(
+        &self,
+        user: &NamedRef,
+        password: &str,
+        scope: Option<&NamedRef>,
+    ) -> Result<(String, TokenInfo)> {
+        let user = self.resolve_user(user).await?.ok_or_else(bad_credentials)?;
+        if !user.enabled || !verify_password(password.to_string(), user.password_hash.clone()).await
+        {
+            return Err(bad_credentials());
+        }
+        let project_id = match scope {
+            Some(p) => self.resolve_project(p).await?.map(|p| p.id),
+            None => user.default_project_id.clone(),
+        }
+        .ok_or_else(|| {
+            Error::Unauthenticated("A project scope is required and could not be found.".into())
+        })?;
+        if self.repo.roles_of(&project_id, &user.id).await?.is_empty() {
+            return Err(Error::Unauthenticated(format!(
+                "User {} has no access to project {project_id}",
+                user.id
+            )));
+        }
+        let secret = random_hex(32);
+        let issued = now();
+        let record = TokenRecord {
+            digest: digest(&secret),
+            user_id: user.id.clone(),
+            project_id,
+            issued_at: issued,
+            expires_at: issued + self.token_ttl,
+            audit_id: random_hex(8),
+            revoked: false,
+        };
+        self.repo.insert_token(&record).await?;
+        let info = self.token_info(record).await?;
+        Ok((secret, info))
+    }
+
+    /// Validates a token secret: unknown, expired, revoked or orphaned tokens fail.
+    pub async fn validate(&self, token: &str) -> Result<TokenInfo> {
+        let record = self
+            .repo
+            .get_token(&digest(token))
+            .await?
+            .ok_or_else(bad_credentials)?;
+        if record.revoked || record.expires_at <= now() {
+            return Err(bad_credentials());
+        }
+        self.token_info(record).await
+    }
+
+    /// The principal a token stands for.
+    pub async fn principal(&self, token: &str) -> Result<Principal> {
+        Ok(principal_of(&self.validate(token).await?))
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, token: &str) -> Result<()> {
+        if self.repo.revoke_token(&digest(token)).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                kind: "token",
+                id: "subject".into(),
+            })
+        }
+    }
+
+    async fn token_info(&self, record: TokenRecord) -> Result<TokenInfo> {
+        let user = self
+            .repo
+            .get_user(&record.user_id)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or_else(bad_credentials)?;
+        let project = self
+            .repo
+            .get_project(&record.project_id)
+            .await?
+            .filter(|p| p.enabled)
+            .ok_or_else(bad_credentials)?;
+        let granted = self.repo.roles_of(&project.id, &user.id).await?;
+        if granted.is_empty() {
+            return Err(bad_credentials());
+        }
+        let all_roles = self.repo.list_roles(None).await?;
+        let names = expand_roles(granted.iter().map(|r| r.name.as_str()));
+        let roles = all_roles
+            .into_iter()
+            .filter(|r| names.contains(&r.name))
+            .collect();
+        let user_domain = self.domain(&user.domain_id).await?;
+        let project_domain = self.domain(&project.domain_id).await?;
+        Ok(TokenInfo {
+            record,
+            user,
+            user_domain,
+            project,
+            project_domain,
+            roles,
+        })
+    }
+
+    async fn domain(&self, id: &str) -> Result<Domain> {
+        self.repo
+            .find_domain(Some(id), None)
+            .await?
+            .ok_or_else(|| Error::internal(format!("domain {id} missing")))
+    }
+
+    async fn resolve_domain_id(&self, r: &NamedRef) -> Result<Option<String>> {
+        if r.domain_id.is_none() && r.domain_name.is_none() {
+            return Ok(Some(DEFAULT_DOMAIN_ID.into()));
+        }
+        Ok(self
+            .repo
+            .find_domain(r.domain_id.as_deref(), r.domain_name.as_deref())
+            .await?
+            .map(|d| d.id))
+    }
+
+    async fn resolve_user(&self, r: &NamedRef) -> Result<Option<User>> {
+        if let Some(id) = &r.id {
+            return self.repo.get_user(id).await;
+        }
+        let (Some(name), Some(domain)) = (&r.name, self.resolve_domain_id(r).await?) else {
+            return Ok(None);
+        };
+        self.repo.find_user(&domain, name).await
+    }
+
+    async fn resolve_project(&self, r: &NamedRef) -> Result<Option<Project>> {
+        if let Some(id) = &r.id {
+            return self.repo.get_project(id).await;
+        }
+        let (Some(name), Some(domain)) = (&r.name, self.resolve_domain_id(r).await?) else {
+            return Ok(None);
+        };
+        Ok(self
+            .repo
+            .list_projects(Some(name))
+            .await?
+            .into_iter()
+            .find(|p| p.domain_id == domain))
+    }
+
+    // ---- administration (API callers must be admins; the CLI acts as the operator) ----
+
+    /// Lists projects, optionally by name.
+    pub async fn list_projects(
+        &self,
+        who: Option<&Principal>,
+        name: Option<&str>,
+    ) -> Result<Vec<Project>> {
+        if let Some(who) = who {
+            if !who.is_admin() {
+                return Ok(self
+                    .repo
+                    .get_project(&who.project_id)
+                    .await?
+                    .into_iter()
+                    .filter(|p| name.is_none_or(|n| p.name == n))
+                    .collect());
+            }
+        }
+        self.repo.list_projects(name).await
+    }
+
+    /// Loads a project.
+    pub async fn get_project(&self, who: Option<&Principal>, id: &str) -> Result<Project> {
+        if let Some(who) = who.filter(|w| !w.is_admin() && w.project_id != id) {
+            require_admin(who)?;
+        }
+        self.repo
+            .get_project(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "project",
+                id: id.into(),
+            })
+    }
+
+    /// Creates a project.
+    pub async fn create_project(
+        &self,
+        who: Option<&Principal>,
+        name: &str,
+        domain_id: Option<&str>,
+        description: &str,
+    ) -> Result<Project> {
+        who.map(require_admin).transpose()?;
+        let domain_id = domain_id.unwrap_or(DEFAULT_DOMAIN_ID);
+        self.domain(domain_id)
+            .await
+            .map_err(|_| Error::invalid(format!("Domain {domain_id} does not exist")))?;
+        self.create_project_unchecked(name, domain_id, description)
+            .await
+    }
+
+    async fn create_project_unchecked(
+        &self,
+        name: &str,
+        domain_id: &str,
+        description: &str,
+    ) -> Result<Project> {
+        check_name(name)?;
+        let project = Project {
+            id: random_hex(16),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            description: description.into(),
+            enabled: true,
+        };
+        self.repo.insert_project(&project).await?;
+        Ok(project)
+    }
+
+    /// Deletes a project.
+    pub async fn delete_project(&self, who: Option<&Principal>, id: &str) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        found(self.repo.delete_project(id).await?, "project", id)
+    }
+
+    /// Lists users.
+    pub async fn list_users(
+        &self,
+        who: Option<&Principal>,
+        name: Option<&str>,
+    ) -> Result<Vec<User>> {
+        who.map(require_admin).transpose()?;
+        self.repo.list_users(name).await
+    }
+
+    /// Loads a user (admins, or the user itself).
+    pub async fn get_user(&self, who: Option<&Principal>, id: &str) -> Result<User> {
+        if let Some(who) = who.filter(|w| w.user_id != id) {
+            require_admin(who)?;
+        }
+        self.repo
+            .get_user(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: id.into(),
+            })
+    }
+
+    /// Creates a user with a password.
+    pub async fn create_user(
+        &self,
+        who: Option<&Principal>,
+        name: &str,
+        password: &str,
+        domain_id: Option<&str>,
+        default_project: Option<&str>,
+    ) -> Result<User> {
+        who.map(require_admin).transpose()?;
+        self.create_user_unchecked(
+            name,
+            password,
+            domain_id.unwrap_or(DEFAULT_DOMAIN_ID),
+            default_project,
+        )
+        .await
+    }
+
+    async fn create_user_unchecked(
+        &self,
+        name: &str,
+        password: &str,
+        domain_id: &str,
+        default_project: Option<&str>,
+    ) -> Result<User> {
+        check_name(name)?;
+        if password.is_empty() {
+            return Err(Error::invalid("A password is required"));
+        }
+        let user = User {
+            id: random_hex(16),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            default_project_id: default_project.map(str::to_string),
+            enabled: true,
+            password_hash: hash_password(password.to_string()).await?,
+        };
+        self.repo.insert_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Replaces a user's password.
+    pub async fn set_password(
+        &self,
+        who: Option<&Principal>,
+        id: &str,
+        password: &str,
+    ) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        let hash = hash_password(password.to_string()).await?;
+        found(self.repo.set_password(id, &hash).await?, "user", id)
+    }
+
+    /// Deletes a user.
+    pub async fn delete_user(&self, who: Option<&Principal>, id: &str) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        found(self.repo.delete_user(id).await?, "user", id)
+    }
+
+    /// Lists roles.
+    pub async fn list_roles(&self, name: Option<&str>) -> Result<Vec<Role>> {
+        self.repo.list_roles(name).await
+    }
+
+    /// Creates a role.
+    pub async fn create_role(&self, who: Option<&Principal>, name: &str) -> Result<Role> {
+        who.map(require_admin).transpose()?;
+        check_name(name)?;
+        let role = Role {
+            id: random_hex(16),
+            name: name.to_ascii_lowercase(),
+        };
+        self.repo.insert_role(&role).await?;
+        Ok(role)
+    }
+
+    /// Deletes a role.
+    pub async fn delete_role(&self, who: Option<&Principal>, id: &str) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        found(self.repo.delete_role(id).await?, "role", id)
+    }
+
+    /// Grants a role on a project to a user (all by id).
+    pub async fn grant(
+        &self,
+        who: Option<&Principal>,
+        project_id: &str,
+        user_id: &str,
+        role_id: &str,
+    ) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        self.get_project(None, project_id).await?;
+        self.get_user(None, user_id).await?;
+        self.repo
+            .get_role(role_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "role",
+                id: role_id.into(),
+            })?;
+        self.repo.grant(project_id, user_id, role_id).await
+    }
+
+    /// Grants a role by role name.
+    pub async fn grant_by_name(&self, project_id: &str, user_id: &str, role: &str) -> Result<()> {
+        let role = self
+            .repo
+            .list_roles(Some(role))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound {
+                kind: "role",
+                id: role.into(),
+            })?;
+        self.repo.grant(project_id, user_id, &role.id).await
+    }
+
+    /// Revokes a role.
+    pub async fn revoke(
+        &self,
+        who: Option<&Principal>,
+        project_id: &str,
+        user_id: &str,
+        role_id: &str,
+    ) -> Result<()> {
+        who.map(require_admin).transpose()?;
+        found(
+            self.repo.revoke(project_id, user_id, role_id).await?,
+            "role assignment",
+            role_id,
+        )
+    }
+
+    /// Roles granted directly to a user on a project.
+    pub async fn roles_of(&self, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
+        self.repo.roles_of(project_id, user_id).await
+    }
+
+    /// Finds a project id by id or name (for the CLI).
+    pub async fn project_id(&self, id_or_name: &str) -> Result<String> {
+        if let Some(p) = self.repo.get_project(id_or_name).await? {
+            return Ok(p.id);
+        }
+        let r = NamedRef {
+            name: Some(id_or_name.into()),
+            ..Default::default()
+        };
+        self.resolve_project(&r)
+            .await?
+            .map(|p| p.id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "project",
+                id: id_or_name.into(),
+            })
+    }
+
+    /// Finds a user id by id or name (for the CLI).
+    pub async fn user_id(&self, id_or_name: &str) -> Result<String> {
+        if let Some(u) = self.repo.get_user(id_or_name).await? {
+            return Ok(u.id);
+        }
+        let r = NamedRef {
+            name: Some(id_or_name.into()),
+            ..Default::default()
+        };
+        self.resolve_user(&r)
+            .await?
+            .map(|u| u.id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: id_or_name.into(),
+            })
+    }
+
+    /// Finds a role id by id or name (for the CLI).
+    pub async fn role_id(&self, id_or_name: &str) -> Result<String> {
+        if let Some(r) = self.repo.get_role(id_or_name).await? {
+            return Ok(r.id);
+        }
+        self.repo
+            .list_roles(Some(id_or_name))
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "role",
+                id: id_or_name.into(),
+            })
+    }
+}
+
+/// The principal a validated token stands for.
+pub fn principal_of(info: &TokenInfo) -> Principal {
+    Principal {
+        user_id: info.user.id.clone(),
+        user_name: info.user.name.clone(),
+        project_id: info.project.id.clone(),
+        roles: info.roles.iter().map(|r| r.name.clone()).collect(),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(Error::invalid("Names must be 1 to 255 characters"));
+    }
+    Ok(())
+}
+
+fn found(ok: bool, kind: &'static str, id: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NotFound {
+            kind,
+            id: id.into(),
+        })
+    }
+}

@@ -1,0 +1,415 @@
+//! Image metadata use cases: create, read, list, update, delete, (de)activate, tags.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::attributes::{self, AttributeLimits, Mode};
+use super::tags::validate_tag;
+use crate::error::{Error, Result};
+use crate::huawei;
+use crate::image::{Image, ImageId, ImageStatus, Visibility};
+use crate::listing::{ListQuery, ListScope};
+use crate::pipeline::HashAlgo;
+use crate::policy;
+use crate::ports::{BlobStore, ImageRepo, JobRepo, RemoteSource, Usage};
+use crate::principal::Principal;
+
+/// Per-project quotas; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quotas {
+    /// Maximum images per project.
+    pub image_count: Option<u64>,
+    /// Maximum bytes of image data per project.
+    pub image_size_total: Option<u64>,
+}
+
+crate::string_enum! {
+    /// Interoperable import methods.
+    ImportMethod {
+        /// Data staged with `PUT …/stage`.
+        GlanceDirect = "glance-direct",
+        /// Data fetched from a URL.
+        WebDownload = "web-download",
+    }
+}
+
+/// Which URLs `web-download` may fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFilter {
+    /// Allowed schemes.
+    pub schemes: Vec<String>,
+    /// Allowed ports; empty means any.
+    pub ports: Vec<u16>,
+    /// Whether loopback, link-local and private addresses may be fetched.
+    pub allow_private: bool,
+}
+
+impl Default for UrlFilter {
+    fn default() -> Self {
+        UrlFilter {
+            schemes: vec!["http".into(), "https".into()],
+            ports: vec![80, 443],
+            allow_private: false,
+        }
+    }
+}
+
+impl UrlFilter {
+    /// Checks the parts of a URL that can be known without resolving it.
+    pub fn check(&self, scheme: &str, port: u16) -> Result<()> {
+        if !self.schemes.iter().any(|s| s == scheme) {
+            return Err(Error::invalid(format!(
+                "URI scheme '{scheme}' is not allowed"
+            )));
+        }
+        if !self.ports.is_empty() && !self.ports.contains(&port) {
+            return Err(Error::invalid(format!("URI port {port} is not allowed")));
+        }
+        Ok(())
+    }
+
+    /// Checks a resolved address.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<()> {
+        let private = match ip {
+            IpAddr::V4(v4) => {
+                v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+            }
+        };
+        if private && !self.allow_private {
+            return Err(Error::invalid(
+                "URI resolves to a loopback or private address, which is not allowed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything configurable about images.
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    /// `image_size_cap`, bytes.
+    pub size_cap: u64,
+    /// The secure hash behind `os_hash_value`.
+    pub hash_algo: HashAlgo,
+    /// Per-project quotas.
+    pub quotas: Quotas,
+    /// Tag and property limits.
+    pub limits: AttributeLimits,
+    /// Maximum members per image.
+    pub max_members: usize,
+    /// Enabled import methods.
+    pub import_methods: Vec<ImportMethod>,
+    /// `web-download` URL filter.
+    pub url_filter: UrlFilter,
+    /// This node's id, used in leases.
+    pub node_id: String,
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        ImageSettings {
+            size_cap: 1 << 40,
+            hash_algo: HashAlgo::Sha512,
+            quotas: Quotas::default(),
+            limits: AttributeLimits::default(),
+            max_members: 128,
+            import_methods: vec![ImportMethod::GlanceDirect, ImportMethod::WebDownload],
+            url_filter: UrlFilter::default(),
+            node_id: "node".into(),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One change of a PATCH (JSON patch, already decoded by the dialect).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageChange {
+    /// Set the attribute, whether or not it exists.
+    Add(String, Value),
+    /// Set the attribute, which must exist.
+    Replace(String, Value),
+    /// Remove the extra property, which must exist.
+    Remove(String),
+}
+
+/// The image use cases.
+#[derive(Clone)]
+pub struct ImageService {
+    pub(crate) repo: Arc<dyn ImageRepo>,
+    pub(crate) jobs: Arc<dyn JobRepo>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) remote: Arc<dyn RemoteSource>,
+    pub(crate) settings: Arc<ImageSettings>,
+    pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl ImageService {
+    /// Wires the service to its ports.
+    pub fn new(
+        repo: Arc<dyn ImageRepo>,
+        jobs: Arc<dyn JobRepo>,
+        blobs: Arc<dyn BlobStore>,
+        remote: Arc<dyn RemoteSource>,
+        settings: ImageSettings,
+    ) -> Self {
+        ImageService {
+            repo,
+            jobs,
+            blobs,
+            remote,
+            settings: Arc::new(settings),
+            job_wakeup: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ImageSettings {
+        &self.settings
+    }
+
+    /// Creates image metadata from named attributes (Glance's vocabulary).
+    pub async fn create(&self, who: &Principal, attrs: BTreeMap<String, Value>) -> Result<Image> {
+        policy::check_writer(who)?;
+        let id = match attrs.get("id") {
+            None | Some(Value::Null) => ImageId::new(),
+            Some(Value::String(s)) => ImageId::parse(s)
+                .ok_or_else(|| Error::invalid(format!("id: '{s}' is not a valid UUID")))?,
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "id: {other} is not of type 'string'"
+                )));
+            }
+        };
+        let mut image = Image::new(id, Some(who.project_id.clone()), now());
+        for (name, value) in &attrs {
+            attributes::set(who, &mut image, name, value, Mode::Create)?;
+        }
+        if image.disk_format.is_none() && !attrs.contains_key("disk_format") {
+            image.disk_format = Some(crate::image::DiskFormat::Zvhd2);
+        }
+        if image.container_format.is_none() && !attrs.contains_key("container_format") {
+            image.container_format = Some(crate::image::ContainerFormat::Bare);
+        }
+        self.finish_edit(&mut image)?;
+        self.check_count_quota(image.owner.as_deref()).await?;
+        self.repo.insert(&image).await?;
+        Ok(image)
+    }
+
+    /// Loads an image the caller may see; anything else is not found.
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<Image> {
+        let id = ImageId::parse(id).ok_or_else(|| Error::image_not_found(id))?;
+        let image = self
+            .repo
+            .get(id)
+            .await?
+            .filter(|i| i.status != ImageStatus::Deleted)
+            .ok_or_else(|| Error::image_not_found(id))?;
+        let membership = if policy::is_owner(who, &image) {
+            None
+        } else {
+            self.repo.membership(id, &who.project_id).await?
+        };
+        if !policy::can_see(who, &image, membership) {
+            return Err(Error::image_not_found(id));
+        }
+        Ok(image)
+    }
+
+    /// Lists images the caller may see.
+    pub async fn list(&self, who: &Principal, query: &ListQuery) -> Result<Vec<Image>> {
+        if let Some(marker) = query.marker {
+            self.get(who, &marker.to_string())
+                .await
+                .map_err(|_| Error::invalid(format!("marker {marker} could not be found.")))?;
+        }
+        let scope = if who.is_admin() {
+            ListScope::Everything
+        } else {
+            ListScope::Project(who.project_id.clone())
+        };
+        self.repo.list(query, &scope).await
+    }
+
+    /// Applies a list of changes atomically.
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: &str,
+        changes: Vec<ImageChange>,
+    ) -> Result<Image> {
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        let expected = image.status;
+        for change in changes {
+            match change {
+                ImageChange::Add(name, value) => {
+                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
+                }
+                ImageChange::Replace(name, value) => {
+                    if !attributes::exists(&image, &name) {
+                        return Err(Error::Conflict(format!("Property {name} does not exist.")));
+                    }
+                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
+                }
+                ImageChange::Remove(name) => attributes::remove(&mut image, &name)?,
+            }
+        }
+        self.finish_edit(&mut image)?;
+        self.repo.save(&image, expected, None).await?;
+        Ok(image)
+    }
+
+    /// Deletes an image and its data.
+    pub async fn delete(&self, who: &Principal, id: &str) -> Result<()> {
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.protected {
+            return Err(Error::Forbidden(format!(
+                "Image {} is protected and cannot be deleted.",
+                image.id
+            )));
+        }
+        if image.status == ImageStatus::Saving || image.status == ImageStatus::Importing {
+            // The worker notices the status change and discards what it wrote.
+            tracing::info!(image.id = %image.id, "deleting an image while data is moving into it");
+        }
+        let expected = image.status;
+        let location = image.data.location.take();
+        image.status = ImageStatus::Deleted;
+        image.updated_at = now();
+        self.repo.save(&image, expected, None).await?;
+        if let Some(key) = location {
+            self.delete_blob(&key).await;
+        }
+        self.delete_blob(&super::data::staging_key(image.id)).await;
+        Ok(())
+    }
+
+    /// `active → deactivated` (idempotent on `deactivated`).
+    pub async fn deactivate(&self, who: &Principal, id: &str) -> Result<()> {
+        self.toggle_active(
+            who,
+            id,
+            ImageStatus::Active,
+            ImageStatus::Deactivated,
+            "deactivate",
+        )
+        .await
+    }
+
+    /// `deactivated → active` (idempotent on `active`).
+    pub async fn reactivate(&self, who: &Principal, id: &str) -> Result<()> {
+        self.toggle_active(
+            who,
+            id,
+            ImageStatus::Deactivated,
+            ImageStatus::Active,
+            "reactivate",
+        )
+        .await
+    }
+
+    async fn toggle_active(
+        &self,
+        who: &Principal,
+        id: &str,
+        from: ImageStatus,
+        to: ImageStatus,
+        verb: &str,
+    ) -> Result<()> {
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.status == to {
+            return Ok(());
+        }
+        if image.status != from {
+            return Err(Error::Forbidden(format!(
+                "Not allowed to {verb} image in status '{}'",
+                image.status
+            )));
+        }
+        image.transition(to)?;
+        image.updated_at = now();
+        self.repo.save(&image, from, None).await
+    }
+
+    /// Adds a tag (idempotent).
+    pub async fn add_tag(&self, who: &Principal, id: &str, tag: &str) -> Result<()> {
+        validate_tag(tag)?;
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.tags.insert(tag.to_string()) {
+            self.finish_edit(&mut image)?;
+            self.repo.save(&image, image.status, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a tag; not found if absent.
+    pub async fn remove_tag(&self, who: &Principal, id: &str, tag: &str) -> Result<()> {
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if !image.tags.remove(tag) {
+            return Err(Error::NotFound {
+                kind: "tag",
+                id: tag.to_string(),
+            });
+        }
+        image.updated_at = now();
+        self.repo.save(&image, image.status, None).await
+    }
+
+    /// Usage and limits of the caller's project.
+    pub async fn usage(&self, who: &Principal) -> Result<(Usage, Quotas)> {
+        Ok((
+            self.repo.usage(&who.project_id).await?,
+            self.settings.quotas,
+        ))
+    }
+
+    /// Validation, derived attributes and timestamps after any metadata edit.
+    pub(crate) fn finish_edit(&self, image: &mut Image) -> Result<()> {
+        if image.visibility == Visibility::Public && image.owner.is_none() {
+            return Err(Error::invalid("A public image needs an owner"));
+        }
+        huawei::validate(image)?;
+        huawei::refresh(image);
+        attributes::check_limits(image, self.settings.limits)?;
+        image.updated_at = now();
+        Ok(())
+    }
+
+    async fn check_count_quota(&self, owner: Option<&str>) -> Result<()> {
+        let (Some(limit), Some(owner)) = (self.settings.quotas.image_count, owner) else {
+            return Ok(());
+        };
+        if self.repo.usage(owner).await?.image_count >= limit {
+            return Err(Error::QuotaExceeded(format!(
+                "You are over your image count quota of {limit} images"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes a blob, logging (not failing) on error: orphan collection retries later.
+    pub(crate) async fn delete_blob(&self, key: &str) {
+        if let Err(e) = self.blobs.delete(key).await {
+            tracing::warn!(blob.key = key, error = %e, "could not delete blob; orphan collection will retry");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Interoperable import (glance-direct, web-download) as a durable job.
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{data_key, set_data, staging_key};
+use super::images::{ImageService, ImportMethod, now};
+use crate::error::{Error, Result};
+use crate::image::{ImageId, ImageStatus};
+use crate::job::{Job, JobKind};
+use crate::pipeline::{self, Limits};
+use crate::policy;
+use crate::principal::Principal;
+
+/// A request to import data into an image; also the job's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    /// The method.
+    pub method: String,
+    /// The URL, for `web-download`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+impl ImageService {
+    /// Starts an import: the image moves to `importing` and a job is queued with it,
+    /// in one transaction. Returns the job id.
+    pub async fn import(&self, who: &Principal, id: &str, req: ImportRequest) -> Result<String> {
+        let method: ImportMethod = req.method.parse().map_err(|_| {
+            Error::invalid(format!("Import method {} is not supported", req.method))
+        })?;
+        if !self.settings.import_methods.contains(&method) {
+            return Err(Error::invalid(format!(
+                "Import method {method} is not enabled"
+            )));
+        }
+        let mut image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        image.require_formats()?;
+        let expected = image.status;
+        match method {
+            ImportMethod::GlanceDirect
+                if image.status != ImageStatus::Uploading || image.lease.is_some() =>
+            {
+                return Err(Error::Conflict(
+                    "Image needs to be staged before 'glance-direct' method can be used".into(),
+                ));
+            }
+            ImportMethod::WebDownload => {
+                let uri = req
+                    .uri
+                    .as_deref()
+                    .ok_or_else(|| Error::invalid("web-download needs method.uri"))?;
+                check_uri(uri, &self.settings.url_filter)?;
+                if image.status != ImageStatus::Queued {
+                    return Err(Error::Conflict(format!(
+                        "Image status transition from {} to importing is not allowed",
+                        image.status
+                    )));
+                }
+            }
+            _ => {}
+        }
+        self.data_cap(image.owner.as_deref()).await?;
+        image.transition(ImageStatus::Importing)?;
+        image.updated_at = now();
+        let payload = serde_json::to_value(&req).map_err(Error::internal)?;
+        let job = Job::new(
+            JobKind::ImageImport,
+            &who.project_id,
+            Some(image.id),
+            payload,
+            now(),
+        );
+        self.repo.save(&image, expected, Some(&job)).await?;
+        self.job_wakeup.notify_one();
+        Ok(job.id)
+    }
+
+    /// Runs an import job (called by the job runner under the job's lease). Idempotent:
+    /// a re-run after a crash rewrites the same blob key.
+    pub(crate) async fn run_import(&self, job: &Job) -> Result<()> {
+        let req: ImportRequest =
+            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
+        let id = job
+            .image_id
+            .ok_or_else(|| Error::internal("import job without an image"))?;
+        let Some(image) = self
+            .repo
+            .get(id)
+            .await?
+            .filter(|i| i.status == ImageStatus::Importing)
+        else {
+            return Err(Error::Gone("The image is no longer importing".into()));
+        };
+        let (stream, expected) = match req.method.parse()? {
+            ImportMethod::GlanceDirect => (self.blobs.read(&staging_key(id), None).await?, None),
+            ImportMethod::WebDownload => {
+                let uri = req.uri.as_deref().unwrap_or_default();
+                self.remote.open(uri, &self.settings.url_filter).await?
+            }
+        };
+        let key = data_key(id);
+        let limits = Limits {
+            cap: self.data_cap(image.owner.as_deref()).await?,
+            expected,
+        };
+        let mut writer = self.blobs.writer(&key).await?;
+        let digests =
+            match pipeline::pump(stream, writer.as_mut(), self.settings.hash_algo, limits).await {
+                Ok(d) => {
+                    writer.commit().await?;
+                    d
+                }
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(e);
+                }
+            };
+        let Some(mut current) = self
+            .repo
+            .get(id)
+            .await?
+            .filter(|i| i.status == ImageStatus::Importing)
+        else {
+            self.delete_blob(&key).await;
+            return Err(Error::Gone(
+                "The image was deleted during the import".into(),
+            ));
+        };
+        set_data(&mut current, key, &digests);
+        current.transition(ImageStatus::Active)?;
+        self.finish_edit(&mut current)?;
+        self.repo
+            .save(&current, ImageStatus::Importing, None)
+            .await?;
+        self.delete_blob(&staging_key(id)).await;
+        Ok(())
+    }
+
+    /// Cleans up after an import that failed for good: the image is queued again.
+    pub(crate) async fn fail_import(&self, image_id: ImageId) -> Result<()> {
+        self.delete_blob(&staging_key(image_id)).await;
+        let Some(mut image) = self
+            .repo
+            .get(image_id)
+            .await?
+            .filter(|i| i.status == ImageStatus::Importing)
+        else {
+            return Ok(());
+        };
+        image.transition(ImageStatus::Queued)?;
+        image.lease = None;
+        self.finish_edit(&mut image)?;
+        self.repo.save(&image, ImageStatus::Importing, None).await
+    }
+
+    /// Jobs of an image the caller may see (Glance's `GET /v2/images/{id}/tasks`).
+    pub async fn image_jobs(&self, who: &Principal, id: &str) -> Result<Vec<Job>> {
+        let image = self.get(who, id).await?;
+        self.jobs.for_image(image.id).await
+    }
+}
+
+fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or_else(|| Error::invalid("method.uri is not a URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let port = match host_port.rsplit_once(':') {
+        Some((_, p)) if !host_port.ends_with(']') => p
+            .parse()
+            .map_err(|_| Error::invalid("method.uri has a bad port"))?,
+        _ => match scheme {
+            "https" => 443,
+            _ => 80,
+        },
+    };
+    filter.check(&scheme.to_ascii_lowercase(), port)
+}

@@ -1,0 +1,200 @@
+//! The job runner: claims jobs under a lease, heartbeats, records outcomes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use super::images::{ImageService, now};
+use crate::error::{Error, Result};
+use crate::job::{Job, JobKind, JobStatus};
+
+/// Attempts before a job that keeps failing transiently (or keeps crashing its node) fails.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Runs jobs from the catalog queue until shutdown.
+pub struct JobRunner {
+    svc: ImageService,
+    slots: Arc<Semaphore>,
+}
+
+impl JobRunner {
+    /// A runner with at most `concurrency` jobs at once on this node.
+    pub fn new(svc: ImageService, concurrency: usize) -> Self {
+        JobRunner {
+            svc,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Claims and runs jobs until `shutdown` turns true. Running jobs are left to finish
+    /// or, if the process dies, to be reclaimed when their lease lapses.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let node = self.svc.settings.node_id.clone();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
+                return;
+            };
+            let lease = self.svc.settings.lease;
+            match self.svc.jobs.claim(&node, now(), now() + lease).await {
+                Ok(Some(job)) => {
+                    let svc = self.svc.clone();
+                    tokio::spawn(async move {
+                        run_one(&svc, job).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(permit),
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "job claim failed");
+                }
+            }
+            tokio::select! {
+                _ = self.svc.job_wakeup.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+async fn run_one(svc: &ImageService, mut job: Job) {
+    let node = svc.settings.node_id.clone();
+    tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job started");
+    let result = if job.attempts > MAX_ATTEMPTS {
+        Err(Error::Unavailable(
+            "the job was interrupted too many times".into(),
+        ))
+    } else {
+        let _hb = heartbeat(svc, &job.id);
+        dispatch(svc, &job).await
+    };
+    job.lease_owner = None;
+    job.lease_until = None;
+    match result {
+        Ok(()) => {
+            job.status = JobStatus::Success;
+            job.progress = 100;
+        }
+        Err(Error::Unavailable(reason)) if job.attempts < MAX_ATTEMPTS => {
+            tracing::warn!(job.id = %job.id, reason, "job will be retried");
+            job.status = JobStatus::Init;
+        }
+        Err(e) => {
+            tracing::warn!(job.id = %job.id, error = %e, "job failed");
+            job.status = JobStatus::Fail;
+            job.error_code = Some(error_code(&e).into());
+            job.fail_reason = Some(user_reason(&e));
+            if let Err(e) = on_failure(svc, &job).await {
+                tracing::error!(job.id = %job.id, error = %e, "job failure cleanup failed");
+            }
+        }
+    }
+    if job.status != JobStatus::Init {
+        job.end_time = Some(now());
+    }
+    match svc.jobs.finish(&job, &node).await {
+        Ok(true) => tracing::info!(job.id = %job.id, status = %job.status, "job finished"),
+        Ok(false) => tracing::warn!(job.id = %job.id, "lost the job lease before finishing"),
+        Err(e) => tracing::error!(job.id = %job.id, error = %e, "could not record the job outcome"),
+    }
+}
+
+async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
+    match job.kind {
+        JobKind::ImageImport => svc.run_import(job).await,
+    }
+}
+
+async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
+    match (job.kind, job.image_id) {
+        (JobKind::ImageImport, Some(id)) => svc.fail_import(id).await,
+        _ => Ok(()),
+    }
+}
+
+fn heartbeat(svc: &ImageService, id: &str) -> super::data::AbortOnDrop {
+    let (jobs, node, lease, id) = (
+        Arc::clone(&svc.jobs),
+        svc.settings.node_id.clone(),
+        svc.settings.lease,
+        id.to_string(),
+    );
+    super::data::AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if let Err(e) = jobs.heartbeat(&id, &node, now() + lease, 0).await {
+                tracing::warn!(job.id = %id, error = %e, "job heartbeat failed");
+            }
+        }
+    }))
+}
+
+/// A stable code for a failure, for dialects to map.
+pub fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::NotFound { .. } => "NotFound",
+        Error::InvalidInput(_) => "InvalidInput",
+        Error::TooLarge(_) | Error::QuotaExceeded(_) => "TooLarge",
+        Error::UnsupportedMedia(_) => "UnsupportedMedia",
+        Error::Gone(_) => "Gone",
+        Error::Unavailable(_) => "Unavailable",
+        _ => "Internal",
+    }
+}
+
+fn user_reason(e: &Error) -> String {
+    match e {
+        Error::Internal(_) => "Internal error while running the job".into(),
+        other => other.to_string(),
+    }
+}
+
+impl ImageService {
+    /// Start-up recovery: expire this node's old leases, reset abandoned transfers, and
+    /// collect orphaned blobs.
+    pub async fn recover(&self) -> Result<()> {
+        let expired = self.jobs.expire_leases(&self.settings.node_id).await?;
+        let reset = self.recover_transfers(true).await?;
+        let stale = self.blobs.recover().await?;
+        let orphans = self.collect_orphans().await?;
+        tracing::info!(
+            jobs.expired = expired,
+            images.reset = reset,
+            blobs.partial = stale,
+            blobs.orphaned = orphans,
+            "recovery done"
+        );
+        Ok(())
+    }
+
+    /// Periodic sweep for transfers whose node died.
+    pub async fn sweep(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.lease) => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self.recover_transfers(false).await {
+                tracing::warn!(error = %e, "transfer sweep failed");
+            }
+        }
+    }
+
+    /// Loads a job the caller's project owns (or any job, for an admin).
+    pub async fn job(&self, who: &crate::principal::Principal, id: &str) -> Result<Job> {
+        self.jobs
+            .get(id)
+            .await?
+            .filter(|j| who.is_admin() || j.project_id == who.project_id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "job",
+                id: id.to_string(),
+            })
+    }
+}

@@ -1,0 +1,14 @@
+//! Use cases. Dialects call exactly one method here per request.
+
+pub mod attributes;
+pub mod data;
+pub mod identity;
+mod images;
+mod import;
+pub mod jobs;
+mod members;
+pub mod tags;
+
+pub use data::{Download, UploadSource};
+pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
+pub use import::ImportRequest;

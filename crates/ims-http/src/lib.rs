@@ -1,0 +1,86 @@
+//! Shared HTTP plumbing: the services every dialect calls, request ids, the token
+//! header, and the public base URL that links and catalogs point at.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
+use ims_domain::service::ImageService;
+use ims_domain::service::identity::IdentityService;
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The request-id header every response carries (OpenStack's name).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
+/// The token header.
+pub const AUTH_TOKEN: &str = "x-auth-token";
+
+/// Everything a dialect needs; cloned into each router as state.
+#[derive(Clone)]
+pub struct Services {
+    /// Image use cases.
+    pub images: ImageService,
+    /// Identity use cases.
+    pub identity: IdentityService,
+    /// Configured public URL (scheme://host:port), if any; otherwise the Host header.
+    pub public_url: Option<Arc<str>>,
+    /// Region name shown in the service catalog.
+    pub region: Arc<str>,
+}
+
+impl Services {
+    /// The base URL clients should use, without a trailing slash.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let proto = headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("http");
+        format!("{proto}://{host}")
+    }
+}
+
+/// The token a request carries, if any.
+pub fn auth_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTH_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty())
+}
+
+/// Makes `req-<uuid>` ids.
+#[derive(Clone, Copy, Default)]
+pub struct MakeOpenStackRequestId;
+
+impl MakeRequestId for MakeOpenStackRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!("req-{}", uuid::Uuid::new_v4());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The request id of a request, for log spans.
+pub fn request_id<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// Resolves the caller from `X-Auth-Token`; each dialect renders the failure its way.
+pub async fn authenticate(
+    svc: &Services,
+    headers: &HeaderMap,
+) -> ims_domain::Result<ims_domain::principal::Principal> {
+    let token = auth_token(headers).ok_or_else(|| {
+        ims_domain::Error::Unauthenticated(
+            "The request you have made requires authentication.".into(),
+        )
+    })?;
+    svc.identity.principal(token).await
+}

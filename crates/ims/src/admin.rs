@@ -1,0 +1,208 @@
+//! `ims admin`: provisioning straight into the catalog, no server needed.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::app;
+use crate::config::Config;
+
+/// Admin commands.
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Roles and role assignments.
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
+}
+
+/// `ims admin project …`
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in domain Default; prints its id.
+    Create {
+        /// Name.
+        name: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List projects: `id name` per line.
+    List,
+    /// Delete a project (id or name).
+    Delete {
+        /// Id or name.
+        project: String,
+    },
+}
+
+/// `ims admin user …`
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; with `--project`, it becomes the default project and the user gets `--role` there.
+    Create {
+        /// Name.
+        name: String,
+        /// Password.
+        #[arg(long, env = "IMS_NEW_USER_PASSWORD")]
+        password: String,
+        /// Default project (id or name).
+        #[arg(long)]
+        project: Option<String>,
+        /// Role granted on `--project`.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// List users: `id name` per line.
+    List,
+    /// Set a user's password.
+    Password {
+        /// Id or name.
+        user: String,
+        /// New password.
+        #[arg(long, env = "IMS_NEW_USER_PASSWORD")]
+        password: String,
+    },
+    /// Delete a user (id or name).
+    Delete {
+        /// Id or name.
+        user: String,
+    },
+}
+
+/// `ims admin role …`
+#[derive(Subcommand)]
+pub enum RoleCommand {
+    /// Create a role.
+    Create {
+        /// Name.
+        name: String,
+    },
+    /// List roles: `id name` per line.
+    List,
+    /// Grant a role on a project to a user.
+    Grant {
+        /// Project id or name.
+        #[arg(long)]
+        project: String,
+        /// User id or name.
+        #[arg(long)]
+        user: String,
+        /// Role id or name.
+        #[arg(long)]
+        role: String,
+    },
+    /// Revoke a role.
+    Revoke {
+        /// Project id or name.
+        #[arg(long)]
+        project: String,
+        /// User id or name.
+        #[arg(long)]
+        user: String,
+        /// Role id or name.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// Runs an admin command against the configured catalog.
+pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
+    let parts = app::open(&config).await?;
+    app::bootstrap(&config, &parts.identity).await?;
+    let id = &parts.identity;
+    match command {
+        AdminCommand::Project { command } => match command {
+            ProjectCommand::Create { name, description } => println!(
+                "{}",
+                id.create_project(None, &name, None, &description).await?.id
+            ),
+            ProjectCommand::List => id
+                .list_projects(None, None)
+                .await?
+                .iter()
+                .for_each(|p| println!("{} {}", p.id, p.name)),
+            ProjectCommand::Delete { project } => {
+                id.delete_project(None, &id.project_id(&project).await?)
+                    .await?
+            }
+        },
+        AdminCommand::User { command } => match command {
+            UserCommand::Create {
+                name,
+                password,
+                project,
+                role,
+            } => {
+                let project_id = match &project {
+                    Some(p) => Some(id.project_id(p).await?),
+                    None => None,
+                };
+                let user = id
+                    .create_user(None, &name, &password, None, project_id.as_deref())
+                    .await?;
+                if let Some(p) = project_id {
+                    id.grant(None, &p, &user.id, &id.role_id(&role).await?)
+                        .await?;
+                }
+                println!("{}", user.id);
+            }
+            UserCommand::List => id
+                .list_users(None, None)
+                .await?
+                .iter()
+                .for_each(|u| println!("{} {}", u.id, u.name)),
+            UserCommand::Password { user, password } => {
+                id.set_password(None, &id.user_id(&user).await?, &password)
+                    .await?
+            }
+            UserCommand::Delete { user } => id.delete_user(None, &id.user_id(&user).await?).await?,
+        },
+        AdminCommand::Role { command } => match command {
+            RoleCommand::Create { name } => println!("{}", id.create_role(None, &name).await?.id),
+            RoleCommand::List => id
+                .list_roles(None)
+                .await?
+                .iter()
+                .for_each(|r| println!("{} {}", r.id, r.name)),
+            RoleCommand::Grant {
+                project,
+                user,
+                role,
+            } => {
+                id.grant(
+                    None,
+                    &id.project_id(&project).await?,
+                    &id.user_id(&user).await?,
+                    &id.role_id(&role).await?,
+                )
+                .await?
+            }
+            RoleCommand::Revoke {
+                project,
+                user,
+                role,
+            } => {
+                id.revoke(
+                    None,
+                    &id.project_id(&project).await?,
+                    &id.user_id(&user).await?,
+                    &id.role_id(&role).await?,
+                )
+                .await?
+            }
+        },
+    }
+    parts.catalog.close().await;
+    Ok(())
+}

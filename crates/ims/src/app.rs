@@ -1,0 +1,253 @@
+//! Wiring: builds adapters and services from the configuration and runs the server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ims_blob::{FsBlobStore, HttpSource};
+use ims_db::Catalog;
+use ims_domain::pipeline::HashAlgo;
+use ims_domain::service::attributes::AttributeLimits;
+use ims_domain::service::identity::{IdentityService, random_hex};
+use ims_domain::service::jobs::JobRunner;
+use ims_domain::service::{ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
+use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
+use tokio::sync::watch;
+use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::config::Config;
+
+/// Sets up structured logging; `RUST_LOG` overrides the default `info`.
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The catalog database, image store and services for a configuration.
+pub struct Parts {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Image use cases.
+    pub images: ImageService,
+    /// Identity use cases.
+    pub identity: IdentityService,
+}
+
+fn node_id(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let id = format!("node-{}", random_hex(6));
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
+    let nonzero = |n: u64| (n > 0).then_some(n);
+    let import_methods = config
+        .images
+        .import_methods
+        .iter()
+        .map(|m| m.parse::<ImportMethod>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("images.import_methods: {e}"))?;
+    Ok(ImageSettings {
+        size_cap: config.images.size_cap,
+        hash_algo: HashAlgo::parse(&config.images.hash_algo)
+            .map_err(|e| anyhow::anyhow!("images.hash_algo: {e}"))?,
+        quotas: Quotas {
+            image_count: nonzero(config.images.quota_image_count),
+            image_size_total: nonzero(config.images.quota_image_size_total),
+        },
+        limits: AttributeLimits {
+            max_tags: config.images.max_tags,
+            max_properties: config.images.max_properties,
+        },
+        max_members: config.images.max_members,
+        import_methods,
+        url_filter: UrlFilter {
+            schemes: config.web_download.schemes.clone(),
+            ports: config.web_download.ports.clone(),
+            allow_private: config.web_download.allow_private,
+        },
+        node_id,
+        lease: Duration::from_secs(config.jobs.lease_secs.max(3)),
+    })
+}
+
+/// Opens the catalog (creating the data dir) and builds the services.
+pub async fn open(config: &Config) -> Result<Parts> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let node = node_id(&config.data_dir)?;
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| ims_db::sqlite_url(&config.data_dir.join("catalog.sqlite")));
+    let catalog = Catalog::connect(&url)
+        .await
+        .context("opening the catalog")?;
+    let blobs = FsBlobStore::open(config.data_dir.join("images"), &node)?;
+    let images = ImageService::new(
+        Arc::new(catalog.clone()),
+        Arc::new(catalog.clone()),
+        Arc::new(blobs),
+        Arc::new(HttpSource),
+        image_settings(config, node)?,
+    );
+    let identity = IdentityService::new(
+        Arc::new(catalog.clone()),
+        Duration::from_secs(config.token_ttl_secs),
+    );
+    Ok(Parts {
+        catalog,
+        images,
+        identity,
+    })
+}
+
+fn auth_url(config: &Config) -> String {
+    if let Some(url) = &config.public_url {
+        return format!("{}/v3", url.trim_end_matches('/'));
+    }
+    let listen = config
+        .listen
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("[::]", "[::1]");
+    format!("http://{listen}/v3")
+}
+
+/// On first start: bootstraps identity and writes `<data-dir>/clouds.yaml` (0600).
+pub async fn bootstrap(config: &Config, identity: &IdentityService) -> Result<()> {
+    let path = config.data_dir.join("clouds.yaml");
+    let Some(boot) = identity.bootstrap().await? else {
+        tracing::info!(clouds_yaml = %path.display(), "catalog already bootstrapped");
+        return Ok(());
+    };
+    let yaml = format!(
+        "clouds:\n  ims:\n    auth:\n      auth_url: {}\n      username: admin\n      password: {}\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: {}\n    identity_api_version: 3\n    image_api_version: 2\n    interface: public\n",
+        auth_url(config),
+        boot.admin_password,
+        config.region
+    );
+    write_private(&path, &yaml)?;
+    tracing::info!(clouds_yaml = %path.display(), "created project admin and user admin; credentials are in clouds.yaml (cloud 'ims')");
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Builds the HTTP application: every dialect on one router.
+pub fn router(services: Services) -> Router {
+    Router::new()
+        .route("/healthcheck", axum::routing::get(healthcheck))
+        .merge(ims_api_keystone::router())
+        .merge(ims_api_glance::router())
+        .fallback(not_found)
+        .with_state(services)
+        .layer(CatchPanicLayer::custom(|_| ims_api_glance::glance_body(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("request", request.id = %ims_http::request_id(req), method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeOpenStackRequestId))
+}
+
+async fn healthcheck(axum::extract::State(svc): axum::extract::State<Services>) -> Response {
+    let _ = &svc;
+    (StatusCode::OK, "OK").into_response()
+}
+
+async fn not_found() -> Response {
+    ims_api_glance::glance_body(StatusCode::NOT_FOUND, "The resource could not be found.")
+}
+
+/// `ims serve`.
+pub async fn serve(config: Config) -> Result<()> {
+    let parts = open(&config).await?;
+    bootstrap(&config, &parts.identity).await?;
+    parts.images.recover().await.context("start-up recovery")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let runner = JobRunner::new(parts.images.clone(), config.jobs.concurrency);
+    let workers = vec![
+        tokio::spawn(runner.run(stop_rx.clone())),
+        tokio::spawn(parts.images.clone().sweep(stop_rx.clone())),
+    ];
+    let services = Services {
+        images: parts.images.clone(),
+        identity: parts.identity.clone(),
+        public_url: config.public_url.as_deref().map(Arc::from),
+        region: Arc::from(config.region.as_str()),
+    };
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .with_context(|| format!("bad listen address {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(listen = %addr, data_dir = %config.data_dir.display(), "ims is serving");
+    axum::serve(listener, router(services))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    parts.catalog.close().await;
+    tracing::info!("ims stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,60 @@
+//! `ims`: the image service binary.
+
+mod admin;
+mod app;
+mod config;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// One image service speaking the OpenStack, Huawei IMS and ZStack APIs.
+#[derive(Parser)]
+#[command(name = "ims", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "IMS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (catalog, image data, clouds.yaml).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (all APIs on one listener, workers in-process).
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:9292.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Provision projects, users and roles directly in the catalog.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            app::init_logging(&config.log_format);
+            runtime.block_on(app::serve(config))
+        }
+        Command::Admin { command } => runtime.block_on(admin::run(config, command)),
+    }
+}

@@ -1,0 +1,420 @@
+"""Fixtures for the interop suite: real `ims` servers driven by real OpenStack clients.
+
+The session fixture `ims` starts the binary (``$IMS_BIN``, default
+``target/debug/ims``) on a free loopback port with a fresh data directory, waits for
+``/healthcheck``, and adds a second project ``demo2`` (user ``demo2``, role member) and a
+read-only user ``reader2`` in that project.  Every client is pointed at the server via a
+``clouds.yaml``: the generated one for the admin cloud ``ims``, and one written here that
+also holds the clouds ``demo2`` and ``reader2``.
+
+Run: ``$(scripts/venv)/bin/python -m pytest -q tests/interop``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+IMS_BIN = Path(os.environ.get("IMS_BIN", REPO / "target" / "debug" / "ims"))
+# The CLIs live next to the interpreter that runs pytest (the venv from scripts/venv).
+VENV_BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+CLI_TIMEOUT = 120.0
+
+# In-process clients (requests, openstacksdk) must reach loopback directly.
+for _k in ("NO_PROXY", "no_proxy"):
+    os.environ[_k] = ",".join(x for x in (os.environ.get(_k), "127.0.0.1", "localhost") if x)
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def sha512(data: bytes) -> str:
+    return hashlib.sha512(data).hexdigest()
+
+
+def clean_env() -> dict[str, str]:
+    """The environment minus anything that would point a client elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "IMS_"))}
+    # Keep the clients from finding a user-level clouds.yaml or proxies.
+    for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(k, None)
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True,
+        timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(a) for a in argv], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class Cloud:
+    """Password credentials of one user in one project."""
+
+    name: str
+    auth_url: str
+    username: str
+    password: str
+    project_name: str
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str = "RegionOne"
+
+    def as_clouds_entry(self) -> dict:
+        return {
+            "auth": {
+                "auth_url": self.auth_url,
+                "username": self.username,
+                "password": self.password,
+                "project_name": self.project_name,
+                "user_domain_name": self.user_domain_name,
+                "project_domain_name": self.project_domain_name,
+            },
+            "region_name": self.region_name,
+            "identity_api_version": 3,
+            "image_api_version": 2,
+            "interface": "public",
+        }
+
+
+@dataclass
+class Server:
+    """A running `ims serve`."""
+
+    url: str
+    port: int
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen
+    clouds_yaml: Path = None  # the generated one (cloud `ims`)
+    all_clouds_yaml: Path = None  # written by the suite: ims + demo2 + reader2
+    clouds: dict[str, Cloud] = field(default_factory=dict)
+    project_ids: dict[str, str] = field(default_factory=dict)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    # ---- environment for the clients
+
+    @property
+    def admin_env(self) -> dict[str, str]:
+        """Environment for the `openstack` CLI as admin, using the generated clouds.yaml."""
+        env = clean_env()
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        env["OS_CLOUD"] = "ims"
+        return env
+
+    def osc_env(self, cloud: str = "ims") -> dict[str, str]:
+        if cloud == "ims":
+            return self.admin_env
+        env = clean_env()
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.all_clouds_yaml)
+        env["OS_CLOUD"] = cloud
+        return env
+
+    def glance_env(self, cloud: str = "ims") -> dict[str, str]:
+        """Environment for the `glance` CLI (classic OS_* variables)."""
+        c = self.clouds[cloud]
+        env = clean_env()
+        env.update(
+            OS_AUTH_URL=c.auth_url,
+            OS_USERNAME=c.username,
+            OS_PASSWORD=c.password,
+            OS_PROJECT_NAME=c.project_name,
+            OS_USER_DOMAIN_NAME=c.user_domain_name,
+            OS_PROJECT_DOMAIN_NAME=c.project_domain_name,
+            OS_REGION_NAME=c.region_name,
+            OS_IDENTITY_API_VERSION="3",
+            OS_IMAGE_API_VERSION="2",
+        )
+        return env
+
+    # ---- running clients
+
+    def osc(self, *args, cloud: str = "ims", check: bool = True) -> subprocess.CompletedProcess:
+        return run([VENV_BIN / "openstack", *args], env=self.osc_env(cloud), check=check)
+
+    def osc_json(self, *args, cloud: str = "ims"):
+        proc = self.osc(*args, "-f", "json", cloud=cloud)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError as e:
+            raise AssertionError(f"not JSON from openstack {' '.join(args)}: {proc.stdout!r}") from e
+
+    def glance(self, *args, cloud: str = "ims", check: bool = True) -> subprocess.CompletedProcess:
+        return run([VENV_BIN / "glance", "--os-image-api-version", "2", *args],
+                   env=self.glance_env(cloud), check=check)
+
+    def admin(self, *args, check: bool = True) -> subprocess.CompletedProcess:
+        return run([IMS_BIN, "admin", "--data-dir", self.data_dir, *args], env=clean_env(),
+                   check=check, timeout=60)
+
+    # ---- raw HTTP
+
+    def token(self, cloud: str = "ims") -> str:
+        if cloud not in self._tokens:
+            c = self.clouds[cloud]
+            r = requests.post(
+                f"{self.url}/v3/auth/tokens",
+                json={
+                    "auth": {
+                        "identity": {
+                            "methods": ["password"],
+                            "password": {
+                                "user": {
+                                    "name": c.username,
+                                    "domain": {"name": c.user_domain_name},
+                                    "password": c.password,
+                                }
+                            },
+                        },
+                        "scope": {
+                            "project": {
+                                "name": c.project_name,
+                                "domain": {"name": c.project_domain_name},
+                            }
+                        },
+                    }
+                },
+                headers={"Accept": "application/json"},
+                timeout=30,
+            )
+            assert r.status_code == 201, f"token for {cloud}: {r.status_code} {r.text}"
+            self._tokens[cloud] = r.headers["X-Subject-Token"]
+        return self._tokens[cloud]
+
+    def headers(self, cloud: str = "ims", **extra) -> dict[str, str]:
+        h = {"X-Auth-Token": self.token(cloud), "Accept": "application/json"}
+        h.update(extra)
+        return h
+
+    def request(self, method: str, path: str, cloud: str | None = "ims", headers=None,
+                **kw) -> requests.Response:
+        h = self.headers(cloud) if cloud else {"Accept": "application/json"}
+        h.update(headers or {})
+        kw.setdefault("timeout", 60)
+        return requests.request(method, f"{self.url}{path}", headers=h, **kw)
+
+    def create_image(self, cloud: str = "ims", **body) -> dict:
+        body.setdefault("name", unique("img"))
+        body.setdefault("disk_format", "raw")
+        body.setdefault("container_format", "bare")
+        r = self.request("POST", "/v2/images", cloud=cloud, json=body)
+        assert r.status_code == 201, f"create image: {r.status_code} {r.text}"
+        return r.json()
+
+    def upload(self, image_id: str, data, cloud: str = "ims", headers=None) -> requests.Response:
+        h = {"Content-Type": "application/octet-stream"}
+        h.update(headers or {})
+        return self.request("PUT", f"/v2/images/{image_id}/file", cloud=cloud, headers=h, data=data)
+
+    def get_image(self, image_id: str, cloud: str = "ims") -> dict:
+        r = self.request("GET", f"/v2/images/{image_id}", cloud=cloud)
+        assert r.status_code == 200, f"get image: {r.status_code} {r.text}"
+        return r.json()
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    # ---- life cycle
+
+    def stop(self) -> int | None:
+        """SIGTERM; returns the exit code, or None if it did not exit within STOP_TIMEOUT."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return None
+
+
+def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
+    if not IMS_BIN.exists():
+        pytest.fail(f"ims binary not found at {IMS_BIN} (set IMS_BIN or build it)", pytrace=False)
+    data_dir = base / "data"
+    data_dir.mkdir(parents=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = base / "ims.log"
+    env = clean_env()
+    env.setdefault("RUST_LOG", "info")
+    env.update(extra_env or {})
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [str(IMS_BIN), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+    )
+    log.close()
+    server = Server(url=url, port=port, data_dir=data_dir, log_path=log_path, proc=proc)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"ims exited with {proc.returncode} during start-up:\n{server.log_tail()}",
+                        pytrace=False)
+        try:
+            if requests.get(f"{url}/healthcheck", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            pytest.fail(f"ims not healthy after {STARTUP_TIMEOUT}s:\n{server.log_tail()}", pytrace=False)
+        time.sleep(0.1)
+
+    server.clouds_yaml = data_dir / "clouds.yaml"
+    assert server.clouds_yaml.exists(), f"{server.clouds_yaml} was not written"
+    generated = yaml.safe_load(server.clouds_yaml.read_text())
+    entry = generated["clouds"]["ims"]
+    auth = entry["auth"]
+    assert auth["auth_url"].rstrip("/") == f"{url}/v3", f"clouds.yaml auth_url: {auth['auth_url']}"
+    server.clouds["ims"] = Cloud(
+        name="ims",
+        auth_url=auth["auth_url"],
+        username=auth["username"],
+        password=auth["password"],
+        project_name=auth.get("project_name", "admin"),
+        user_domain_name=auth.get("user_domain_name", "Default"),
+        project_domain_name=auth.get("project_domain_name", "Default"),
+        region_name=entry.get("region_name", "RegionOne"),
+    )
+    return server
+
+
+def add_user(server: Server, project: str, user: str, role: str, create_project: bool) -> None:
+    if create_project:
+        server.admin("project", "create", project)
+    password = secrets.token_hex(12)
+    server.admin("user", "create", user, "--password", password, "--project", project)
+    server.admin("role", "grant", "--project", project, "--user", user, "--role", role)
+    admin = server.clouds["ims"]
+    server.clouds[user] = Cloud(name=user, auth_url=admin.auth_url, username=user,
+                                password=password, project_name=project,
+                                region_name=admin.region_name)
+
+
+def finish_setup(server: Server) -> None:
+    """Adds demo2 (member) and reader2 (reader, in demo2), writes the combined clouds.yaml."""
+    add_user(server, "demo2", "demo2", "member", create_project=True)
+    add_user(server, "demo2", "reader2", "reader", create_project=False)
+    listing = server.admin("project", "list").stdout
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            server.project_ids[parts[1]] = parts[0]
+    assert {"admin", "demo2"} <= set(server.project_ids), f"ims admin project list: {listing!r}"
+    generated = yaml.safe_load(server.clouds_yaml.read_text())
+    clouds = {"ims": generated["clouds"]["ims"]}
+    for name in ("demo2", "reader2"):
+        clouds[name] = server.clouds[name].as_clouds_entry()
+    server.all_clouds_yaml = server.data_dir.parent / "clouds-all.yaml"
+    server.all_clouds_yaml.write_text(yaml.safe_dump({"clouds": clouds}))
+
+
+def stop_and_check(server: Server) -> None:
+    code = server.stop()
+    assert code is not None, f"ims did not exit within {STOP_TIMEOUT}s of SIGTERM:\n{server.log_tail()}"
+    assert code in (0, -signal.SIGTERM, 128 + signal.SIGTERM), (
+        f"ims exited with {code} after SIGTERM:\n{server.log_tail()}")
+
+
+# --------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def ims(tmp_path_factory):
+    """The main server, with admin, demo2 (member) and reader2 (reader in demo2)."""
+    base = tmp_path_factory.mktemp("ims-main")
+    server = start_server(base)
+    try:
+        finish_setup(server)
+        yield server
+    finally:
+        stop_and_check(server)
+
+
+@pytest.fixture(scope="session")
+def ims_small_cap(tmp_path_factory):
+    """A second server whose image_size_cap is 4096 bytes."""
+    base = tmp_path_factory.mktemp("ims-cap")
+    server = start_server(base, {"IMS_IMAGES__SIZE_CAP": "4096"})
+    try:
+        yield server
+    finally:
+        stop_and_check(server)
+
+
+@pytest.fixture
+def workdir():
+    d = Path(tempfile.mkdtemp(prefix="ims-interop-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def random_file(workdir):
+    """A file of random bytes (a little over 1 MiB, not a multiple of any block size)."""
+    data = os.urandom(1024 * 1024 + 4321)
+    path = workdir / "random.img"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def qemu_raw_file(workdir):
+    """A raw disk image made by `qemu-img create -f raw` (2 MiB of zeros)."""
+    qemu_img = shutil.which("qemu-img")
+    if not qemu_img:
+        pytest.skip("qemu-img is not installed")
+    path = workdir / "disk.raw"
+    run([qemu_img, "create", "-f", "raw", path, "2M"])
+    assert path.stat().st_size == 2 * 1024 * 1024
+    return path

@@ -1,0 +1,92 @@
+"""python-glanceclient (`glance` CLI) against a real ims."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import md5, sha512, unique
+
+
+def parse_table(out: str) -> dict[str, str]:
+    """`| Property | Value |` tables as printed by glance image-create / image-show."""
+    rows = {}
+    for line in out.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0] not in ("Property", ""):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_glance_create_download_list(ims, random_file, workdir):
+    data = random_file.read_bytes()
+    name = unique("glance")
+    created = ims.glance("image-create", "--name", name, "--disk-format", "raw",
+                         "--container-format", "bare", "--file", random_file, "--progress")
+    table = parse_table(created.stdout)
+    image_id = table["id"]
+    assert table["name"] == name
+    assert table["status"] == "active"
+    assert table["checksum"] == md5(data)
+    assert int(table["size"]) == len(data)
+    assert table["os_hash_algo"] == "sha512"
+    assert table["os_hash_value"] == sha512(data)
+
+    out = workdir / "glance.out"
+    ims.glance("image-download", "--file", out, image_id)
+    assert out.read_bytes() == data
+
+    listing = ims.glance("image-list").stdout
+    assert image_id in listing and name in listing, listing
+
+    ims.glance("image-update", "--property", "color=blue", image_id)
+    ims.glance("image-tag-update", image_id, "gt1")
+    shown = parse_table(ims.glance("image-show", image_id).stdout)
+    assert shown["color"] == "blue"
+    assert "gt1" in shown["tags"]
+
+    ims.glance("image-delete", image_id)
+    gone = ims.glance("image-show", image_id, check=False)
+    assert gone.returncode != 0
+    assert "404" in gone.stderr or "No image" in gone.stderr or "not found" in gone.stderr.lower(), gone.stderr
+
+
+def test_glance_create_via_import(ims, random_file, workdir):
+    data = random_file.read_bytes()
+    name = unique("glance-import")
+    methods = ims.glance("import-info").stdout
+    assert "glance-direct" in methods, methods
+    created = ims.glance("image-create-via-import", "--name", name, "--disk-format", "raw",
+                         "--container-format", "bare", "--import-method", "glance-direct",
+                         "--file", random_file)
+    image_id = parse_table(created.stdout)["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        shown = parse_table(ims.glance("image-show", image_id).stdout)
+        if shown["status"] not in ("queued", "uploading", "importing", "saving"):
+            break
+        assert time.monotonic() < deadline, f"import did not finish: {shown}"
+        time.sleep(0.5)
+    assert shown["status"] == "active"
+    assert shown["checksum"] == md5(data)
+    out = workdir / "glance-import.out"
+    ims.glance("image-download", "--file", out, image_id)
+    assert out.read_bytes() == data
+    ims.glance("image-delete", image_id)
+
+
+def test_glance_members(ims, random_file):
+    name = unique("glance-members")
+    created = ims.glance("image-create", "--name", name, "--disk-format", "raw",
+                         "--container-format", "bare", "--visibility", "shared",
+                         "--file", random_file)
+    image_id = parse_table(created.stdout)["id"]
+    demo2_id = ims.project_ids["demo2"]
+    assert image_id not in ims.glance("image-list", cloud="demo2").stdout
+    ims.glance("member-create", image_id, demo2_id)
+    ims.glance("member-update", image_id, demo2_id, "accepted", cloud="demo2")
+    members = ims.glance("member-list", "--image-id", image_id).stdout
+    assert demo2_id in members and "accepted" in members, members
+    assert image_id in ims.glance("image-list", cloud="demo2").stdout
+    ims.glance("image-delete", image_id)
