@@ -1,33 +1,41 @@
--- wrk script: POST /v2/images until each thread has received `quota` responses.
--- usage: wrk -t T -c C -d 3600s -s create.lua URL/v2/images -- QUOTA_PER_THREAD
--- Prints one JSON line (prefixed "JSON ") with the totals in done().
-local threads = {}
-local next_id = 1
+-- wrk script: POST /v2/images until `quota` responses have arrived, then end the run.
+-- usage: wrk -t1 -c C -d 3600s -s create.lua URL/v2/images -- QUOTA
+-- Must run with ONE wrk thread: on reaching the quota the thread stops itself and sends
+-- SIGINT to the wrk process, whose main thread then reports the true elapsed time
+-- (wrk otherwise sleeps for the whole -d duration). Prints one "JSON {...}" line in done().
+local ffi = require("ffi")
+ffi.cdef [[
+  int kill(int pid, int sig);
+  int getpid(void);
+]]
 
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
 
 function init(args)
   quota = tonumber(args[1]) or 1000
   got = 0
   sent = 0
   bad = 0
+  finished = false
+  wrk.headers["Content-Type"] = "application/json"
 end
 
 function request()
   sent = sent + 1
   local body = string.format(
-    '{"name":"bench-%d-%d","disk_format":"raw","container_format":"bare"}', tid, sent)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+    '{"name":"bench-%d","disk_format":"raw","container_format":"bare"}', sent)
+  return wrk.format("POST", nil, nil, body)
 end
 
 function response(status, headers, body)
   got = got + 1
   if status ~= 201 then bad = bad + 1 end
-  if got >= quota then wrk.thread:stop() end
+  if got >= quota and not finished then
+    finished = true
+    wrk.thread:stop()
+    ffi.C.kill(ffi.C.getpid(), 2)
+  end
 end
 
 function done(summary, latency, requests)

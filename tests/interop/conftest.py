@@ -13,8 +13,11 @@ Run: ``$(scripts/venv)/bin/python -m pytest -q tests/interop``
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
+import pty
+import re
 import secrets
 import shutil
 import signal
@@ -22,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -79,8 +83,16 @@ def clean_env() -> dict[str, str]:
 
 def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True,
         timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in argv], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    # stdin is a terminal, as for a person typing the command: the `openstack` and
+    # `glance` CLIs read image data from a non-tty stdin ("cannot use both --file and
+    # stdin", or an upload of nothing when no --file is given).
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(a) for a in argv], env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=slave)
+    finally:
+        os.close(slave)
+        os.close(master)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n"
@@ -186,7 +198,7 @@ class Server:
                    env=self.glance_env(cloud), check=check)
 
     def admin(self, *args, check: bool = True) -> subprocess.CompletedProcess:
-        return run([IMS_BIN, "admin", "--data-dir", self.data_dir, *args], env=clean_env(),
+        return run([ims_bin(), "admin", "--data-dir", self.data_dir, *args], env=clean_env(),
                    check=check, timeout=60)
 
     # ---- raw HTTP
@@ -255,7 +267,8 @@ class Server:
 
     def log_tail(self, n: int = 60) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+            text = re.sub(r"\x1b\[[0-9;]*m", "", self.log_path.read_text(errors="replace"))
+            return "\n".join(text.splitlines()[-n:])
         except OSError:
             return "(no log)"
 
@@ -274,9 +287,27 @@ class Server:
             return None
 
 
+_snapshot: Path | None = None
+
+
+def ims_bin() -> Path:
+    """The binary, snapshotted once per session (hard link, else copy) so that a rebuild
+    during the run cannot swap it between servers or admin commands."""
+    global _snapshot
+    if _snapshot is None:
+        if not IMS_BIN.exists():
+            pytest.fail(f"ims binary not found at {IMS_BIN} (set IMS_BIN or build it)",
+                        pytrace=False)
+        target = Path(tempfile.mkdtemp(prefix="ims-interop-bin-")) / "ims"
+        try:
+            os.link(IMS_BIN, target)
+        except OSError:
+            shutil.copy2(IMS_BIN, target)
+        _snapshot = target
+    return _snapshot
+
+
 def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
-    if not IMS_BIN.exists():
-        pytest.fail(f"ims binary not found at {IMS_BIN} (set IMS_BIN or build it)", pytrace=False)
     data_dir = base / "data"
     data_dir.mkdir(parents=True)
     port = free_port()
@@ -287,7 +318,7 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     env.update(extra_env or {})
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(IMS_BIN), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        [str(ims_bin()), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )
     log.close()
@@ -330,7 +361,9 @@ def add_user(server: Server, project: str, user: str, role: str, create_project:
     if create_project:
         server.admin("project", "create", project)
     password = secrets.token_hex(12)
-    server.admin("user", "create", user, "--password", password, "--project", project)
+    # `user create --project` also grants `--role` (default member) there; say which.
+    server.admin("user", "create", user, "--password", password, "--project", project,
+                 "--role", role)
     server.admin("role", "grant", "--project", project, "--user", user, "--role", role)
     admin = server.clouds["ims"]
     server.clouds[user] = Cloud(name=user, auth_url=admin.auth_url, username=user,
@@ -379,15 +412,107 @@ def ims(tmp_path_factory):
         stop_and_check(server)
 
 
+@pytest.fixture(autouse=True)
+def _servers_alive(request):
+    """Fails a test clearly when a server it uses has exited underneath it."""
+    servers = [request.getfixturevalue(n) for n in request.fixturenames
+               if n in ("ims", "ims_small_cap", "ims_quota", "ims_web", "ims_web_public_only")]
+    yield
+    for server in servers:
+        code = server.proc.poll()
+        if code is not None:
+            pytest.fail(f"ims at {server.url} exited with {code} during the test:\n"
+                        f"{server.log_tail(20)}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def ims_small_cap(tmp_path_factory):
-    """A second server whose image_size_cap is 4096 bytes."""
-    base = tmp_path_factory.mktemp("ims-cap")
-    server = start_server(base, {"IMS_IMAGES__SIZE_CAP": "4096"})
+def ims_factory(tmp_path_factory):
+    """Starts extra servers with extra environment (config); all stopped at the end."""
+    started: list[Server] = []
+
+    def start(label: str, extra_env: dict[str, str]) -> Server:
+        server = start_server(tmp_path_factory.mktemp(f"ims-{label}"), extra_env)
+        started.append(server)
+        return server
+
     try:
-        yield server
+        yield start
     finally:
-        stop_and_check(server)
+        errors = []
+        for server in started:
+            try:
+                stop_and_check(server)
+            except AssertionError as e:
+                errors.append(str(e))
+        assert not errors, "\n".join(errors)
+
+
+@pytest.fixture(scope="session")
+def ims_small_cap(ims_factory):
+    """A server whose image_size_cap is 4096 bytes."""
+    return ims_factory("cap", {"IMS_IMAGES__SIZE_CAP": "4096"})
+
+
+@pytest.fixture(scope="session")
+def ims_quota(ims_factory):
+    """A server with a quota of 3 images per project."""
+    return ims_factory("quota", {"IMS_IMAGES__QUOTA_IMAGE_COUNT": "3"})
+
+
+@pytest.fixture(scope="session")
+def ims_web(ims_factory):
+    """A server whose web-download may fetch from loopback, any port."""
+    return ims_factory("web", {"IMS_WEB_DOWNLOAD__ALLOW_PRIVATE": "true",
+                               "IMS_WEB_DOWNLOAD__PORTS": "[]"})
+
+
+@pytest.fixture(scope="session")
+def ims_web_public_only(ims_factory):
+    """Any port, but private/loopback addresses refused (the default for addresses)."""
+    return ims_factory("web-public", {"IMS_WEB_DOWNLOAD__PORTS": "[]"})
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+
+    def do_GET(self):  # noqa: N802
+        body = self.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@dataclass
+class FileServer:
+    url: str
+    files: dict[str, bytes]
+
+    def serve(self, data: bytes) -> str:
+        path = f"/{uuid.uuid4().hex}.img"
+        self.files[path] = data
+        return self.url + path
+
+
+@pytest.fixture(scope="session")
+def file_server():
+    """A loopback HTTP server for web-download imports."""
+    handler = type("Files", (_Files,), {"files": {}})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FileServer(url=f"http://127.0.0.1:{httpd.server_address[1]}", files=handler.files)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture
@@ -418,3 +543,8 @@ def qemu_raw_file(workdir):
     run([qemu_img, "create", "-f", "raw", path, "2M"])
     assert path.stat().st_size == 2 * 1024 * 1024
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _snapshot is not None:
+        shutil.rmtree(_snapshot.parent, ignore_errors=True)

@@ -76,6 +76,9 @@ def test_wrong_password_401(ims):
             "scope": {"project": {"name": "demo2", "domain": {"name": "Default"}}}}})
     assert r.status_code == 401, r.text
     assert "X-Subject-Token" not in r.headers
+    # Keystone's own error shape, which keystoneauth parses.
+    err = r.json()["error"]
+    assert err["code"] == 401 and err["title"] and err["message"], err
 
 
 # ---- request validation on create
@@ -253,3 +256,17 @@ def test_reader_cannot_create_403(ims):
         ims.request("DELETE", f"/v2/images/{img['id']}", cloud="demo2")
     listed = ims.request("GET", f"/v2/images?name={name}", cloud="demo2").json()["images"]
     assert listed == []
+
+
+def test_image_count_quota_413(ims_quota):
+    srv = ims_quota
+    ids = [srv.create_image()["id"] for _ in range(3)]
+    r = srv.request("POST", "/v2/images",
+                    json={"name": unique("over"), "disk_format": "raw", "container_format": "bare"})
+    assert_error(r, 413)
+    listed = srv.request("GET", "/v2/images").json()["images"]
+    assert sorted(i["id"] for i in listed) == sorted(ids)
+    assert srv.request("DELETE", f"/v2/images/{ids[0]}").status_code == 204
+    ids[0] = srv.create_image()["id"]
+    for i in ids:
+        srv.request("DELETE", f"/v2/images/{i}")

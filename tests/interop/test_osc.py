@@ -66,6 +66,14 @@ def test_image_lifecycle(ims, random_file, workdir):
     assert raw["tags"] == ["t1"]
     assert raw["checksum"] == md5(data)
 
+    ims.osc("image", "unset", "--property", "foo", "--tag", "t1", name)
+    raw = ims.get_image(image_id)
+    assert "foo" not in raw
+    assert raw["tags"] == []
+    ims.osc("image", "set", "--name", name + "-x", "--min-ram", "256", image_id)
+    ims.osc("image", "set", "--name", name, image_id)
+    assert ims.get_image(image_id)["min_ram"] == 256
+
     ims.osc("image", "delete", name)
     missing = ims.osc("image", "show", name, check=False)
     assert missing.returncode != 0

@@ -63,7 +63,12 @@ fn message_of(e: &Error) -> String {
     }
 }
 
-/// Renders any status with Glance's body shape.
+/// The plain facts of an error response, kept so [`negotiate`] can re-render it.
+#[derive(Debug, Clone)]
+struct ErrorText(String);
+
+/// Renders any status with Glance's JSON body shape; [`negotiate`] turns it into
+/// Glance's HTML page when the client did not ask for JSON.
 pub fn glance_body(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     let body = serde_json::json!({
@@ -71,7 +76,46 @@ pub fn glance_body(status: StatusCode, message: &str) -> Response {
         "code": format!("{} {title}", status.as_u16()),
         "title": title,
     });
-    (status, Json(body)).into_response()
+    let mut resp = (status, Json(body)).into_response();
+    resp.extensions_mut().insert(ErrorText(message.to_string()));
+    resp
+}
+
+/// Middleware: Glance answers errors with JSON only under `Accept: application/json`,
+/// and with a small HTML page otherwise; glanceclient parses the latter.
+pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let wants_json = req
+        .headers()
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("application/json")));
+    let mut resp = next.run(req).await;
+    if wants_json {
+        return resp;
+    }
+    let Some(ErrorText(message)) = resp.extensions_mut().remove::<ErrorText>() else {
+        return resp;
+    };
+    let status = resp.status();
+    let line = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let html = format!(
+        "<html>\n <head>\n  <title>{line}</title>\n </head>\n <body>\n  <h1>{line}</h1>\n  {escaped}<br /><br />\n\n\n\n </body>\n</html>"
+    );
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(html))
 }
 
 impl IntoResponse for GlanceError {

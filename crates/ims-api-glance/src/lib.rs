@@ -11,7 +11,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use ims_http::Services;
 
-pub use error::{GlanceError, glance_body};
+pub use error::{GlanceError, glance_body, negotiate};
 
 /// The image API routes, plus the version documents at `/` and `/versions`.
 pub fn router() -> Router<Services> {
@@ -63,4 +63,5 @@ pub fn router() -> Router<Services> {
         .route("/v2/info/usage", get(info::usage_info))
         .route("/v2/schemas/{name}", get(info::schema))
         .route("/v2/schemas/metadefs/{name}", get(info::metadef_schema))
+        .layer(axum::middleware::from_fn(error::negotiate))
 }

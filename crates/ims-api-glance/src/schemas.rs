@@ -135,7 +135,11 @@ pub fn named(name: &str, _settings: &ImageSettings) -> Option<Value> {
 pub fn metadef(name: &str) -> Option<Value> {
     let object = |n: &str, props: Value| json!({"name": n, "additionalProperties": false, "properties": props});
     let named_props = json!({"name": {"type": "string", "maxLength": 80}, "description": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}});
-    let single = match name.trim_end_matches('s') {
+    let singular = match name {
+        "properties" => "property",
+        n => n.strip_suffix('s').unwrap_or(n),
+    };
+    let single = match singular {
         "namespace" => object(
             "namespace",
             json!({"namespace": {"type": "string", "maxLength": 80}, "display_name": {"type": "string"}, "description": {"type": "string"}, "visibility": {"type": "string", "enum": ["public", "private"]}, "protected": {"type": "boolean"}, "owner": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "resource_type_associations": {"type": "array"}, "properties": {"type": "object"}, "objects": {"type": "array"}, "tags": {"type": "array"}}),
@@ -152,13 +156,8 @@ pub fn metadef(name: &str) -> Option<Value> {
         "tag" => object("tag", named_props),
         _ => return None,
     };
-    if name.ends_with('s') && name != "properties" || name == "properties" {
-        let key = if name == "properties" {
-            "properties"
-        } else {
-            name
-        };
-        return Some(plural(key, single));
+    if name.ends_with('s') {
+        return Some(plural(name, single));
     }
     Some(single)
 }

@@ -178,6 +178,7 @@ pub fn router(services: Services) -> Router {
         .merge(ims_api_glance::router())
         .fallback(not_found)
         .with_state(services)
+        .layer(axum::middleware::from_fn(ims_api_glance::negotiate))
         .layer(CatchPanicLayer::custom(|_| ims_api_glance::glance_body(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

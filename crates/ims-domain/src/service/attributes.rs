@@ -79,11 +79,6 @@ pub fn check_writable(name: &str, mode: Mode) -> Result<()> {
     if RESERVED.contains(&name) || name.starts_with("os_glance") {
         return Err(Error::Forbidden(format!("Attribute '{name}' is reserved.")));
     }
-    if huawei::DERIVED.contains(&name) {
-        return Err(Error::Forbidden(format!(
-            "Attribute '{name}' is read-only."
-        )));
-    }
     if name.is_empty() || name.len() > 255 {
         return Err(Error::invalid("Property names must be 1 to 255 characters"));
     }
@@ -99,6 +94,11 @@ pub fn set(
     mode: Mode,
 ) -> Result<()> {
     check_writable(name, mode)?;
+    if huawei::DERIVED.contains(&name) {
+        // ims computes these; clients echo what they read, sometimes stale (openstacksdk
+        // patches from the copy it fetched), so a written value is ignored, not refused.
+        return Ok(());
+    }
     match name {
         "id" => {} // handled by create
         "name" => image.name = opt_string(name, value, 1, 255)?,
@@ -151,6 +151,11 @@ pub fn set(
 /// Removes an extra property; base attributes cannot be removed.
 pub fn remove(image: &mut Image, name: &str) -> Result<()> {
     check_writable(name, Mode::Update)?;
+    if huawei::DERIVED.contains(&name) {
+        // Derived attributes are recomputed after every edit; removing one is a no-op,
+        // so openstacksdk's "remove what I did not send" patches keep working.
+        return Ok(());
+    }
     if BASE.contains(&name) {
         return Err(Error::Forbidden(format!(
             "Property '{name}' may not be removed."

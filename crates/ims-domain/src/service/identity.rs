@@ -293,16 +293,12 @@ impl IdentityService {
         who: Option<&Principal>,
         name: Option<&str>,
     ) -> Result<Vec<Project>> {
-        if let Some(who) = who {
-            if !who.is_admin() {
-                return Ok(self
-                    .repo
-                    .get_project(&who.project_id)
-                    .await?
-                    .into_iter()
-                    .filter(|p| name.is_none_or(|n| p.name == n))
-                    .collect());
-            }
+        if let Some(who) = who.filter(|w| !w.is_admin()) {
+            let own = self.repo.get_project(&who.project_id).await?;
+            return Ok(own
+                .into_iter()
+                .filter(|p| name.is_none_or(|n| p.name == n))
+                .collect());
         }
         self.repo.list_projects(name).await
     }

@@ -1,0 +1,212 @@
+//! A real `ims` process on a free loopback port with a temporary data directory.
+
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A running server.
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub url: String,
+    pub port: u16,
+    env: Vec<(String, String)>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts a server with extra `IMS_*` environment.
+    pub async fn start(env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let port = free_port();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut s = Server {
+            child: None,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            env,
+            _tmp: Some(tmp),
+        };
+        s.spawn().await;
+        s
+    }
+
+    /// (Re)starts the process on the same data dir and port.
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ims"))
+            .args(["serve", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("{}/healthcheck", self.url)).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "server did not start: {}",
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// The admin password from the generated clouds.yaml.
+    pub fn admin_password(&self) -> String {
+        let yaml = std::fs::read_to_string(self.dir.join("clouds.yaml")).unwrap();
+        yaml.lines()
+            .find_map(|l| l.trim().strip_prefix("password: "))
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs `ims admin …` against this server's data dir.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ims"))
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ims admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A project-scoped token.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
+                          "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
+        let r = reqwest::Client::new()
+            .post(format!("{}/v3/auth/tokens", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.headers()["x-subject-token"].to_str().unwrap().to_string()
+    }
+
+    /// An admin token.
+    pub async fn admin_token(&self) -> String {
+        self.token("admin", &self.admin_password(), "admin").await
+    }
+
+    /// Files under the image store, temp files included.
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.dir.join("images"), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            walk(&e.path(), out);
+        } else {
+            out.push(e.path().display().to_string());
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A small HTTP client bound to one server and token.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+}
+
+impl Api {
+    pub fn new(server: &Server, token: String) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            url: server.url.clone(),
+            token,
+        }
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .header("x-auth-token", &self.token)
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let r = self
+            .req(reqwest::Method::POST, "/v2/images")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "create failed");
+        r.json().await.unwrap()
+    }
+
+    pub async fn show(&self, id: &str) -> Value {
+        let r = self
+            .req(reqwest::Method::GET, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn upload(&self, id: &str, data: Vec<u8>) -> reqwest::Response {
+        self.req(reqwest::Method::PUT, &format!("/v2/images/{id}/file"))
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .unwrap()
+    }
+}
