@@ -1,0 +1,194 @@
+//! Interoperable import through the real binary, including a crash mid-import.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Api, Server};
+use md5::Digest as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Serves `size` bytes of 0x5a on every request, `delay` between 1 MiB chunks.
+async fn slow_http_server(size: usize, delay: Duration) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                );
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![0x5au8; 1 << 20];
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if sock.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                    tokio::time::sleep(delay).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let img = api.show(id).await;
+        if img["status"] == want {
+            return img;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "image stuck in {}",
+            img["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn glance_direct_stage_then_import() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let img = api
+        .create(json!({"name": "gd", "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let id = img["id"].as_str().unwrap();
+    let r = api
+        .req(Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&json!({"method": {"name": "glance-direct"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "import before staging");
+    let data = vec![9u8; 100_000];
+    let r = api
+        .req(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("content-type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(api.show(id).await["status"], "uploading");
+    let r = api
+        .req(Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&json!({"method": {"name": "glance-direct"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let done = wait_status(&api, id, "active").await;
+    assert_eq!(done["checksum"], hex::encode(md5::Md5::digest(&data)));
+    let tasks: Value = api
+        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tasks["tasks"][0]["status"], "success");
+    assert_eq!(server.stored_files().len(), 1, "the staged copy is gone");
+}
+
+#[tokio::test]
+async fn web_download_resumes_after_a_crash() {
+    let size = 40 << 20;
+    let port = slow_http_server(size, Duration::from_millis(50)).await;
+    let env = [
+        ("IMS_WEB_DOWNLOAD__ALLOW_PRIVATE", "true"),
+        ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
+        ("IMS_JOBS__LEASE_SECS", "3"),
+    ];
+    let mut server = Server::start(&env).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let img = api
+        .create(json!({"name": "wd", "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let id = img["id"].as_str().unwrap().to_string();
+    let uri = format!("http://127.0.0.1:{port}/disk.raw");
+    let r = api
+        .req(Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(api.show(&id).await["status"], "importing");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.kill();
+
+    server.spawn().await;
+    let api = Api::new(&server, server.admin_token().await);
+    let done = wait_status(&api, &id, "active").await;
+    assert_eq!(done["size"], size);
+    assert_eq!(
+        done["checksum"],
+        hex::encode(md5::Md5::digest(vec![0x5au8; size]))
+    );
+    let tasks: Value = api
+        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tasks["tasks"][0]["status"], "success");
+    let files = server.stored_files();
+    assert_eq!(files.len(), 1, "no partial copies remain: {files:?}");
+}
+
+#[tokio::test]
+async fn web_download_refuses_loopback_by_default() {
+    let server = Server::start(&[("IMS_WEB_DOWNLOAD__PORTS", "[]")]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let img = api
+        .create(json!({"name": "ssrf", "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let id = img["id"].as_str().unwrap();
+    let body = json!({"method": {"name": "web-download", "uri": "http://127.0.0.1:1/x"}});
+    let r = api
+        .req(Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        202,
+        "literal addresses are checked when the job runs"
+    );
+    let img = wait_status(&api, id, "queued").await;
+    assert!(img["checksum"].is_null());
+    let tasks: Value = api
+        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tasks["tasks"][0]["status"], "failure");
+    assert!(
+        tasks["tasks"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback")
+    );
+}
