@@ -11,6 +11,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use ims_http::Services;
 
+pub use convert::VERSIONS;
 pub use error::{GlanceError, glance_body, negotiate};
 
 /// The image API routes, plus the version documents at `/` and `/versions`.

@@ -191,6 +191,27 @@ pub fn router(services: Services) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeOpenStackRequestId))
 }
 
+/// Glance accepts `/v2.N/…` for every minor version it serves; they all mean `/v2/…`.
+fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/v2.") else {
+        return req;
+    };
+    let (minor, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if !ims_api_glance::VERSIONS.contains(&format!("v2.{minor}").as_str()) {
+        return req;
+    }
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    if let Ok(uri) = format!("/v2/{tail}{query}").parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
 async fn healthcheck(axum::extract::State(svc): axum::extract::State<Services>) -> Response {
     let _ = &svc;
     (StatusCode::OK, "OK").into_response()
@@ -225,9 +246,13 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(listen = %addr, data_dir = %config.data_dir.display(), "ims is serving");
-    axum::serve(listener, router(services))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = tower::ServiceExt::map_request(router(services), strip_minor_version);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;

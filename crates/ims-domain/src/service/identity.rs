@@ -35,11 +35,20 @@ pub struct Bootstrap {
     pub admin_password: String,
 }
 
+/// How long a validated token is trusted without asking the catalog again. Revocation
+/// on this node is immediate; on other nodes it takes effect within this time.
+const VALIDATION_CACHE: Duration = Duration::from_secs(10);
+const VALIDATION_CACHE_MAX: usize = 10_000;
+
+type TokenCache =
+    std::sync::Mutex<std::collections::HashMap<String, (Principal, time::OffsetDateTime)>>;
+
 /// The identity service.
 #[derive(Clone)]
 pub struct IdentityService {
     repo: Arc<dyn IdentityRepo>,
     token_ttl: Duration,
+    cache: Arc<TokenCache>,
 }
 
 /// Random bytes as lower-case hex.
@@ -95,7 +104,11 @@ fn require_admin(who: &Principal) -> Result<()> {
 impl IdentityService {
     /// Wires the service.
     pub fn new(repo: Arc<dyn IdentityRepo>, token_ttl: Duration) -> Self {
-        IdentityService { repo, token_ttl }
+        IdentityService {
+            repo,
+            token_ttl,
+            cache: Arc::default(),
+        }
     }
 
     /// On an empty catalog: creates domain `Default`, roles, project `admin` and user
@@ -190,13 +203,36 @@ impl IdentityService {
         self.token_info(record).await
     }
 
-    /// The principal a token stands for.
+    /// The principal a token stands for (validated at most every few seconds).
     pub async fn principal(&self, token: &str) -> Result<Principal> {
-        Ok(principal_of(&self.validate(token).await?))
+        let key = digest(token);
+        let t = now();
+        if let Ok(cache) = self.cache.lock()
+            && let Some((p, until)) = cache.get(&key)
+            && *until > t
+        {
+            return Ok(p.clone());
+        }
+        let info = self.validate(token).await?;
+        let principal = principal_of(&info);
+        let until = info.record.expires_at.min(t + VALIDATION_CACHE);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= VALIDATION_CACHE_MAX {
+                cache.retain(|_, (_, u)| *u > t);
+                if cache.len() >= VALIDATION_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (principal.clone(), until));
+        }
+        Ok(principal)
     }
 
     /// Revokes a token.
     pub async fn revoke_token(&self, token: &str) -> Result<()> {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&digest(token));
+        }
         if self.repo.revoke_token(&digest(token)).await? {
             Ok(())
         } else {

@@ -1,0 +1,289 @@
+//! Discovery, listing, sharing and policy through the real binary.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use common::{Api, Server};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn discovery_and_version_prefixes() {
+    let server = Server::start(&[]).await;
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/", server.url)).send().await.unwrap();
+    assert_eq!(r.status(), 300);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["versions"][0]["status"], "CURRENT");
+    assert_eq!(
+        http.get(format!("{}/versions", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = http
+        .get(format!("{}/v2/images", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Keystone uri=")
+    );
+    assert!(
+        r.headers()["x-openstack-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req-")
+    );
+    let api = Api::new(&server, server.admin_token().await);
+    assert_eq!(
+        api.req(Method::GET, "/v2.1/images")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        api.req(Method::GET, "/v2/images/not-a-uuid")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_sorts_and_filters() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    for n in 0..7 {
+        let mut body = json!({"name": format!("img-{n}"), "disk_format": "raw", "container_format": "bare", "min_ram": n});
+        if n % 2 == 0 {
+            body["tags"] = json!(["even"]);
+            body["flavor"] = json!("small");
+        }
+        api.create(body).await;
+    }
+    let list = |q: &str| {
+        let req = api.req(Method::GET, &format!("/v2/images?{q}"));
+        let q = q.to_string();
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let names = |v: &Value| {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    let page1 = list("limit=3&sort=name:asc").await;
+    assert_eq!(names(&page1), ["img-0", "img-1", "img-2"]);
+    let next = page1["next"].as_str().unwrap().to_string();
+    let page2: Value = api
+        .req(Method::GET, &next)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&page2), ["img-3", "img-4", "img-5"]);
+    assert_eq!(
+        names(&list("sort_key=min_ram&sort_dir=desc&limit=2").await),
+        ["img-6", "img-5"]
+    );
+    assert_eq!(
+        names(&list("tag=even&sort=name:asc").await),
+        ["img-0", "img-2", "img-4", "img-6"]
+    );
+    assert_eq!(
+        names(&list("flavor=small&min_ram=gte:4&sort=name:asc").await),
+        ["img-4", "img-6"]
+    );
+    assert_eq!(
+        names(&list("name=in:img-1,img-3&sort=name:asc").await),
+        ["img-1", "img-3"]
+    );
+    assert_eq!(
+        list("created_at=lt:2000-01-01T00:00:00Z").await["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    for bad in [
+        "sort_key=nope",
+        "changes-since=2020-01-01T00:00:00Z",
+        "limit=-2",
+        "name=gt:a",
+        "marker=00000000-0000-0000-0000-000000000000",
+    ] {
+        let r = api
+            .req(Method::GET, &format!("/v2/images?{bad}"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "400 Bad Request");
+    }
+}
+
+#[tokio::test]
+async fn sharing_and_roles() {
+    let server = Server::start(&[]).await;
+    server.admin(&["project", "create", "p2"]);
+    server.admin(&[
+        "user",
+        "create",
+        "bob",
+        "--password",
+        "pw-bob",
+        "--project",
+        "p2",
+        "--role",
+        "member",
+    ]);
+    server.admin(&[
+        "user",
+        "create",
+        "rita",
+        "--password",
+        "pw-rita",
+        "--project",
+        "p2",
+        "--role",
+        "reader",
+    ]);
+    let admin = Api::new(&server, server.admin_token().await);
+    let bob = Api::new(&server, server.token("bob", "pw-bob", "p2").await);
+    let rita = Api::new(&server, server.token("rita", "pw-rita", "p2").await);
+
+    let img = admin
+        .create(json!({"name": "private-one", "visibility": "private"}))
+        .await;
+    let id = img["id"].as_str().unwrap();
+    assert_eq!(img["disk_format"], "zvhd2", "seed 001 default");
+    assert_eq!(img["container_format"], "bare");
+    assert_eq!(
+        bob.req(Method::GET, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let r = admin
+        .req(Method::POST, &format!("/v2/images/{id}/members"))
+        .json(&json!({"member": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "members need visibility shared");
+
+    let patch = json!([{"op": "replace", "path": "/visibility", "value": "shared"}]);
+    let r = admin
+        .req(Method::PATCH, &format!("/v2/images/{id}"))
+        .header(
+            "content-type",
+            "application/openstack-images-v2.1-json-patch",
+        )
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let p2 = server
+        .admin(&["project", "list"])
+        .lines()
+        .find(|l| l.ends_with(" p2"))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = admin
+        .req(Method::POST, &format!("/v2/images/{id}/members"))
+        .json(&json!({"member": p2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: Value = bob
+        .req(Method::GET, "/v2/images")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["images"].as_array().unwrap().is_empty(),
+        "pending shares are not listed"
+    );
+    let r = admin
+        .req(Method::PUT, &format!("/v2/images/{id}/members/{p2}"))
+        .json(&json!({"status": "accepted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only the member answers");
+    let r = bob
+        .req(Method::PUT, &format!("/v2/images/{id}/members/{p2}"))
+        .json(&json!({"status": "accepted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: Value = bob
+        .req(Method::GET, "/v2/images")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["images"][0]["id"], id);
+    assert_eq!(
+        bob.req(Method::DELETE, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "members cannot delete"
+    );
+
+    let r = rita
+        .req(Method::POST, "/v2/images")
+        .json(&json!({"name": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "readers cannot create");
+    assert_eq!(
+        rita.req(Method::GET, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "readers can read"
+    );
+}
