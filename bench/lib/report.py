@@ -23,7 +23,7 @@ def med(xs):
 def fmt(v, nd=1):
     if v is None:
         return "–"
-    if isinstance(v, float) and abs(v) >= 100:
+    if isinstance(v, (int, float)) and abs(v) >= 100:
         return f"{v:,.0f}"
     return f"{v:,.{nd}f}"
 
@@ -148,9 +148,27 @@ target("list req/s ≥ 10× Glance", None if r is None else r >= 10, f"{fmt(li)}
 tg_md = ["| target | status | measured |", "|---|---|---|"] + tg
 
 # ------------------------------------------------------------------ noise + meta
-noise_md = ["| phase | load average (1/5/15 min) at start | rustc / cargo running |", "|---|---|---|"]
+noise_md = ["| phase | load average (1/5/15 min) at start | rustc / cargo running at start |", "|---|---|---|"]
 for k, v in raw.get("noise", {}).items():
     noise_md.append(f"| {k} | {v['loadavg']} | {v['rustc']} / {v['cargo']} |")
+busy_md = ["| measurement | share of the time a rustc/cargo process was running |", "|---|---|"]
+
+
+def busy_row(label, v):
+    if v is not None:
+        busy_md.append(f"| {label} | {v * 100:.0f}% |")
+
+
+busy_row("machine ceilings", c.get("compiler_busy"))
+for srv, name in (("ims", "ims"), ("glance", "Glance")):
+    d = raw.get(srv, {})
+    for s in sizes:
+        for n, r in enumerate(d.get("transfer", {}).get(s, []), 1):
+            busy_row(f"{name} {size_label(s)} upload+download #{n}", r.get("compiler_busy"))
+    busy_row(f"{name} create", (d.get("create") or {}).get("compiler_busy"))
+    busy_row(f"{name} list latency", (d.get("list_latency_ms") or {}).get("compiler_busy"))
+    busy_row(f"{name} list throughput", (d.get("list") or {}).get("compiler_busy"))
+noise_md += ["", *busy_md]
 meta_md = (f"Run {meta['date']} on `{meta['host']}`: {meta['ncpu']} × {meta['cpu']}, {meta['mem_gib']} GiB RAM, "
            f"Linux {meta['kernel']}. Sizes {', '.join(size_label(s) for s in sizes)} × {meta['reps']} runs each; "
            f"catalogs: ims {meta['n_images']:,}, Glance {meta['glance_images']:,} images; "

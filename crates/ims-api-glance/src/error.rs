@@ -46,7 +46,6 @@ fn status_of(e: &Error) -> StatusCode {
         Error::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -90,6 +89,9 @@ pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next
         .iter()
         .any(|v| v.to_str().is_ok_and(|s| s.contains("application/json")));
     let mut resp = next.run(req).await;
+    if resp.status().is_client_error() && resp.extensions().get::<ErrorText>().is_none() {
+        resp = reshape_rejection(resp).await;
+    }
     if wants_json {
         return resp;
     }
@@ -116,6 +118,36 @@ pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next
     );
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(html))
+}
+
+/// Framework rejections (oversized body, wrong method, bad path) come as plain text;
+/// give them Glance's body, keeping status and headers such as `Allow`.
+async fn reshape_rejection(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.trim().is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_string()
+    } else {
+        text
+    };
+    let mut shaped = glance_body(parts.status, &message);
+    for name in [
+        axum::http::header::ALLOW,
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::header::HeaderName::from_static("accept-patch"),
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            shaped.headers_mut().insert(name, v.clone());
+        }
+    }
+    shaped
 }
 
 impl IntoResponse for GlanceError {

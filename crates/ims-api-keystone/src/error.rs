@@ -29,7 +29,6 @@ fn status_of(e: &Error) -> StatusCode {
         Error::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -63,6 +63,9 @@ impl RemoteSource for HttpSource {
                 }
             }))
             .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(120))
+            // A proxy would resolve names itself, past the filtering resolver.
+            .no_proxy()
             .build()
             .map_err(Error::internal)?;
         let resp = client

@@ -4,7 +4,6 @@ use thiserror::Error;
 
 /// Every failure a use case can report. Dialects map each variant exhaustively.
 #[derive(Debug, Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The entity does not exist, or the caller may not see it.
     #[error("{kind} {id} not found")]

@@ -78,10 +78,13 @@ pub const DERIVED: &[&str] = &[
     "__image_size",
 ];
 
+/// Attributes ims fills with a default when the caller sets none.
+pub const DEFAULTED: &[&str] = &["__os_version", "__root_origin", "virtual_env_type"];
+
 /// Validates the caller-settable `__` attributes of an image.
 pub fn validate(image: &Image) -> Result<()> {
     if let Some(v) = image.properties.get("__os_version")
-        && (v.is_empty() || v.len() > 255)
+        && (v.is_empty() || v.chars().count() > 255)
     {
         return Err(Error::invalid("__os_version must be 1 to 255 characters"));
     }

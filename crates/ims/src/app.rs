@@ -25,6 +25,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 
+/// How long open requests may run on after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Sets up structured logging; `RUST_LOG` overrides the default `info`.
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -213,16 +216,37 @@ fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Reques
 }
 
 async fn healthcheck(axum::extract::State(svc): axum::extract::State<Services>) -> Response {
-    let _ = &svc;
-    (StatusCode::OK, "OK").into_response()
+    match svc.images.ping().await {
+        Ok(()) => (StatusCode::OK, "OK").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "catalog unavailable").into_response()
+        }
+    }
 }
 
 async fn not_found() -> Response {
     ims_api_glance::glance_body(StatusCode::NOT_FOUND, "The resource could not be found.")
 }
 
+/// Holds an exclusive lock on the data directory: two servers sharing one node id would
+/// reset each other's uploads as "abandoned".
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("serve.lock"))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!("another ims serve is already using {}", data_dir.display())
+    })?;
+    Ok(file)
+}
+
 /// `ims serve`.
 pub async fn serve(config: Config) -> Result<()> {
+    let _lock = lock_data_dir(&config.data_dir)?;
     let parts = open(&config).await?;
     bootstrap(&config, &parts.identity).await?;
     parts.images.recover().await.context("start-up recovery")?;
@@ -230,7 +254,12 @@ pub async fn serve(config: Config) -> Result<()> {
     let runner = JobRunner::new(parts.images.clone(), config.jobs.concurrency);
     let workers = vec![
         tokio::spawn(runner.run(stop_rx.clone())),
-        tokio::spawn(parts.images.clone().sweep(stop_rx.clone())),
+        tokio::spawn(
+            parts
+                .images
+                .clone()
+                .sweep(Some(parts.identity.clone()), stop_rx.clone()),
+        ),
     ];
     let services = Services {
         images: parts.images.clone(),
@@ -247,12 +276,20 @@ pub async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(listen = %addr, data_dir = %config.data_dir.display(), "ims is serving");
     let app = tower::ServiceExt::map_request(router(services), strip_minor_version);
-    axum::serve(
+    let server = axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .into_future();
+    // Connections get a grace period to finish after a signal; then the process exits and
+    // the next start recovers whatever was cut off.
+    tokio::select! {
+        r = server => r?,
+        _ = async { shutdown_signal().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("grace period over; abandoning open connections");
+        }
+    }
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;

@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the catalog, image data and clouds.yaml live.
@@ -36,7 +36,7 @@ pub struct Config {
 }
 
 /// `[images]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImagesConfig {
     /// Largest image in bytes (`image_size_cap`).
@@ -58,7 +58,7 @@ pub struct ImagesConfig {
 }
 
 /// `[web_download]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebDownloadConfig {
     /// Allowed URL schemes.
@@ -70,7 +70,7 @@ pub struct WebDownloadConfig {
 }
 
 /// `[jobs]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// Jobs running at once on this node.
@@ -139,11 +139,17 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
             .with_context(|| format!("parsing {}", p.display()))?,
         None => toml::Table::new(),
     };
+    let known = known_keys();
     for (key, raw) in env {
         let Some(name) = key.strip_prefix("IMS_") else {
             continue;
         };
         let name = name.to_ascii_lowercase();
+        // Other IMS_* variables (IMS_CONFIG, IMS_NEW_USER_PASSWORD, a test's IMS_BIN…)
+        // are not configuration; only names of real keys apply.
+        if !known.contains(&name) {
+            continue;
+        }
         // A TOML value if it parses as one (numbers, booleans, arrays), else a string.
         let value = format!("v = {raw}")
             .parse::<toml::Table>()
@@ -168,6 +174,23 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
         .try_into()
         .context("invalid configuration")?;
     Ok(config)
+}
+
+/// `key` and `section__key` for every configuration key.
+fn known_keys() -> Vec<String> {
+    let Ok(toml::Value::Table(defaults)) = toml::Value::try_from(Config::default()) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for (k, v) in defaults {
+        if let toml::Value::Table(section) = v {
+            keys.extend(section.keys().map(|s| format!("{k}__{s}")));
+        }
+        keys.push(k);
+    }
+    // Optional keys are absent from the serialized defaults.
+    keys.extend(["public_url".to_string(), "database_url".to_string()]);
+    keys
 }
 
 #[cfg(test)]
@@ -198,8 +221,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_errors() {
-        let env = vec![("IMS_IMAGES__BOGUS".to_string(), "1".to_string())];
-        assert!(load(None, env.into_iter()).is_err());
+    fn unknown_file_keys_are_errors_but_other_env_vars_are_not_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ims.toml");
+        std::fs::write(&f, "[images]\nbogus = 1\n").unwrap();
+        assert!(load(Some(&f), std::iter::empty()).is_err());
+        let env = vec![
+            ("IMS_CONFIG".to_string(), "x".to_string()),
+            ("IMS_BIN".to_string(), "/x".to_string()),
+        ];
+        assert!(load(None, env.into_iter()).is_ok());
     }
 }

@@ -13,14 +13,11 @@ use crate::policy;
 use crate::ports::{ByteRange, ByteStream, Lease};
 use crate::principal::Principal;
 
-/// The blob key of an image's data.
-pub(crate) fn data_key(id: ImageId) -> String {
-    id.to_string()
-}
-
-/// The blob key of an image's staged data (glance-direct).
-pub(crate) fn staging_key(id: ImageId) -> String {
-    format!("{id}.staging")
+/// A fresh blob key for one attempt to write an image's data. Every attempt writes its
+/// own key, so a late or duplicate worker can never overwrite or delete data that
+/// another attempt committed; keys no image references are collected as orphans.
+pub(crate) fn fresh_key(id: ImageId, purpose: &str) -> String {
+    format!("{id}.{purpose}.{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Incoming data and what the client said about its size.
@@ -154,7 +151,7 @@ impl ImageService {
     }
 
     async fn finish_upload(&self, image: Image, source: UploadSource) -> Result<Image> {
-        let key = data_key(image.id);
+        let key = fresh_key(image.id, "data");
         let result = self.receive(&image, &key, source).await;
         let Some(mut current) = self.holding(image.id, ImageStatus::Saving).await? else {
             self.delete_blob(&key).await;
@@ -175,14 +172,16 @@ impl ImageService {
     }
 
     async fn finish_stage(&self, image: Image, source: UploadSource) -> Result<()> {
-        let key = staging_key(image.id);
+        let key = fresh_key(image.id, "staging");
         let result = self.receive(&image, &key, source).await;
         let Some(mut current) = self.holding(image.id, ImageStatus::Uploading).await? else {
             self.delete_blob(&key).await;
             return Err(Error::Gone("Image was deleted during staging".into()));
         };
-        if result.is_err() {
-            current.transition(ImageStatus::Queued)?;
+        match &result {
+            // The staged blob rests in `location` until the import replaces it.
+            Ok(_) => current.data.location = Some(key),
+            Err(_) => current.transition(ImageStatus::Queued)?,
         }
         self.release(current, ImageStatus::Uploading).await?;
         result.map(|_| ())
@@ -213,9 +212,15 @@ impl ImageService {
         }
     }
 
-    /// Reloads an image we hold a lease on, if it is still in `status`.
+    /// Reloads an image if it is still in `status` under this node's lease; `None` if
+    /// it was deleted, or reset and handed to another attempt meanwhile.
     async fn holding(&self, id: ImageId, status: ImageStatus) -> Result<Option<Image>> {
-        Ok(self.repo.get(id).await?.filter(|i| i.status == status))
+        let node = &self.settings.node_id;
+        Ok(self
+            .repo
+            .get(id)
+            .await?
+            .filter(|i| i.status == status && i.lease.as_ref().is_some_and(|l| &l.owner == node)))
     }
 
     async fn release(&self, mut image: Image, expected: ImageStatus) -> Result<Image> {
@@ -273,13 +278,10 @@ impl ImageService {
         let statuses = [ImageStatus::Saving, ImageStatus::Uploading];
         let images = self.repo.abandoned(&statuses, now(), owner).await?;
         for mut image in images.iter().cloned() {
+            // Partial data is in temp files (removed by the store's own recovery) or, if the
+            // crash fell between commit and catalog update, in an unreferenced blob that
+            // orphan collection removes.
             let expected = image.status;
-            let key = if expected == ImageStatus::Saving {
-                data_key(image.id)
-            } else {
-                staging_key(image.id)
-            };
-            self.delete_blob(&key).await;
             image.transition(ImageStatus::Queued)?;
             tracing::warn!(image.id = %image.id, from = %expected, "reset an abandoned transfer to queued");
             self.release(image, expected).await?;
@@ -289,13 +291,13 @@ impl ImageService {
 
     /// Deletes blobs no image references (left by a crash between store and catalog).
     pub async fn collect_orphans(&self) -> Result<usize> {
-        let mut live = std::collections::HashSet::new();
-        for (id, status, location) in self.repo.live_images().await? {
-            live.extend(location);
-            if matches!(status, ImageStatus::Uploading | ImageStatus::Importing) {
-                live.insert(staging_key(id));
-            }
-        }
+        let live: std::collections::HashSet<String> = self
+            .repo
+            .live_images()
+            .await?
+            .into_iter()
+            .filter_map(|(_, _, location)| location)
+            .collect();
         let mut removed = 0;
         for key in self.blobs.keys().await? {
             if !live.contains(&key) {

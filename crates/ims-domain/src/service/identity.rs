@@ -228,6 +228,11 @@ impl IdentityService {
         Ok(principal)
     }
 
+    /// Deletes expired tokens from the catalog.
+    pub async fn purge_expired_tokens(&self) -> Result<u64> {
+        self.repo.purge_tokens(now()).await
+    }
+
     /// Revokes a token.
     pub async fn revoke_token(&self, token: &str) -> Result<()> {
         if let Ok(mut cache) = self.cache.lock() {

@@ -176,6 +176,11 @@ impl ImageService {
         }
     }
 
+    /// A cheap catalog round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.repo.usage("").await.map(|_| ())
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &ImageSettings {
         &self.settings
@@ -296,7 +301,6 @@ impl ImageService {
         if let Some(key) = location {
             self.delete_blob(&key).await;
         }
-        self.delete_blob(&super::data::staging_key(image.id)).await;
         Ok(())
     }
 

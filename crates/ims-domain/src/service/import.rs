@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{data_key, set_data, staging_key};
+use super::data::{fresh_key, set_data};
 use super::images::{ImageService, ImportMethod, now};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
@@ -92,14 +92,20 @@ impl ImageService {
         else {
             return Err(Error::Gone("The image is no longer importing".into()));
         };
+        let staged = image.data.location.clone();
         let (stream, expected) = match req.method.parse()? {
-            ImportMethod::GlanceDirect => (self.blobs.read(&staging_key(id), None).await?, None),
+            ImportMethod::GlanceDirect => {
+                let key = staged
+                    .as_deref()
+                    .ok_or_else(|| Error::Gone("The staged data is missing".into()))?;
+                (self.blobs.read(key, None).await?, None)
+            }
             ImportMethod::WebDownload => {
                 let uri = req.uri.as_deref().unwrap_or_default();
                 self.remote.open(uri, &self.settings.url_filter).await?
             }
         };
-        let key = data_key(id);
+        let key = fresh_key(id, "data");
         let limits = Limits {
             cap: self.data_cap(image.owner.as_deref()).await?,
             expected,
@@ -133,13 +139,14 @@ impl ImageService {
         self.repo
             .save(&current, ImageStatus::Importing, None)
             .await?;
-        self.delete_blob(&staging_key(id)).await;
+        if let Some(staged) = staged.filter(|s| *s != key_of(&current)) {
+            self.delete_blob(&staged).await;
+        }
         Ok(())
     }
 
     /// Cleans up after an import that failed for good: the image is queued again.
     pub(crate) async fn fail_import(&self, image_id: ImageId) -> Result<()> {
-        self.delete_blob(&staging_key(image_id)).await;
         let Some(mut image) = self
             .repo
             .get(image_id)
@@ -148,10 +155,15 @@ impl ImageService {
         else {
             return Ok(());
         };
+        let staged = image.data.location.take();
         image.transition(ImageStatus::Queued)?;
         image.lease = None;
         self.finish_edit(&mut image)?;
-        self.repo.save(&image, ImageStatus::Importing, None).await
+        self.repo.save(&image, ImageStatus::Importing, None).await?;
+        if let Some(staged) = staged {
+            self.delete_blob(&staged).await;
+        }
+        Ok(())
     }
 
     /// Jobs of an image the caller may see (Glance's `GET /v2/images/{id}/tasks`).
@@ -159,6 +171,10 @@ impl ImageService {
         let image = self.get(who, id).await?;
         self.jobs.for_image(image.id).await
     }
+}
+
+fn key_of(image: &crate::image::Image) -> String {
+    image.data.location.clone().unwrap_or_default()
 }
 
 fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {

@@ -174,7 +174,11 @@ impl ImageService {
     }
 
     /// Periodic sweep for transfers whose node died.
-    pub async fn sweep(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn sweep(
+        self,
+        identity: Option<super::identity::IdentityService>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.lease) => {}
@@ -182,6 +186,11 @@ impl ImageService {
             }
             if let Err(e) = self.recover_transfers(false).await {
                 tracing::warn!(error = %e, "transfer sweep failed");
+            }
+            if let Some(identity) = &identity
+                && let Err(e) = identity.purge_expired_tokens().await
+            {
+                tracing::warn!(error = %e, "token purge failed");
             }
         }
     }
