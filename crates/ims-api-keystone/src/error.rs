@@ -16,20 +16,7 @@ impl From<Error> for KeystoneError {
 }
 
 fn status_of(e: &Error) -> StatusCode {
-    match e {
-        Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::InvalidInput(_) => StatusCode::BAD_REQUEST,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::QuotaExceeded(_) | Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-        Error::Gone(_) => StatusCode::GONE,
-        Error::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    ims_http::openstack_status(e)
 }
 
 impl IntoResponse for KeystoneError {

@@ -84,3 +84,24 @@ pub async fn authenticate(
     })?;
     svc.identity.principal(token).await
 }
+
+/// The HTTP status OpenStack-style APIs (Glance, Keystone) give each domain error.
+/// Exhaustive, so a new error kind does not compile until it is mapped.
+pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {
+    use axum::http::StatusCode as S;
+    use ims_domain::Error as E;
+    match e {
+        E::NotFound { .. } => S::NOT_FOUND,
+        E::InvalidInput(_) => S::BAD_REQUEST,
+        E::Forbidden(_) => S::FORBIDDEN,
+        E::Unauthenticated(_) => S::UNAUTHORIZED,
+        E::Conflict(_) => S::CONFLICT,
+        E::QuotaExceeded(_) | E::TooLarge(_) => S::PAYLOAD_TOO_LARGE,
+        E::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
+        E::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
+        E::Gone(_) => S::GONE,
+        E::NotSupported(_) => S::NOT_IMPLEMENTED,
+        E::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+        E::Internal(_) => S::INTERNAL_SERVER_ERROR,
+    }
+}

@@ -287,3 +287,182 @@ async fn sharing_and_roles() {
         "readers can read"
     );
 }
+
+#[tokio::test]
+async fn lifecycle_patch_quota_and_usage() {
+    let server = Server::start(&[("IMS_IMAGES__QUOTA_IMAGE_COUNT", "2")]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let img = api
+        .create(json!({"name": "life", "disk_format": "raw", "container_format": "bare", "__os_version": "Ubuntu 14.04 server 64bit", "tags": ["test=testvalue"]}))
+        .await;
+    assert_eq!(
+        (
+            img["__platform"].as_str(),
+            img["__os_type"].as_str(),
+            img["__os_bit"].as_str()
+        ),
+        (Some("Ubuntu"), Some("Linux"), Some("64"))
+    );
+    let id = img["id"].as_str().unwrap();
+    let deactivate = format!("/v2/images/{id}/actions/deactivate");
+    assert_eq!(
+        api.req(Method::POST, &deactivate)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "queued images cannot be deactivated"
+    );
+    assert_eq!(api.upload(id, vec![1; 10]).await.status(), 204);
+    assert_eq!(
+        api.req(Method::POST, &deactivate)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(api.show(id).await["status"], "deactivated");
+    let reactivate = format!("/v2/images/{id}/actions/reactivate");
+    assert_eq!(
+        api.req(Method::POST, &reactivate)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(api.show(id).await["status"], "active");
+
+    let patch = |ops: Value, ct: &'static str| {
+        api.req(Method::PATCH, &format!("/v2/images/{id}"))
+            .header("content-type", ct)
+            .body(ops.to_string())
+    };
+    const JP: &str = "application/openstack-images-v2.1-json-patch";
+    let r = patch(
+        json!([{"op": "add", "path": "/a", "value": "1"}]),
+        "application/json",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.headers().contains_key("accept-patch"));
+    assert_eq!(
+        patch(
+            json!([{"op": "replace", "path": "/missing", "value": "1"}]),
+            JP
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        409
+    );
+    assert_eq!(
+        patch(json!([{"op": "remove", "path": "/missing"}]), JP)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        patch(
+            json!([{"op": "replace", "path": "/status", "value": "queued"}]),
+            JP
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    assert_eq!(
+        patch(
+            json!([{"op": "add", "path": "/os_glance_x", "value": "1"}]),
+            JP
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    assert_eq!(
+        patch(
+            json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}]),
+            JP
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        403,
+        "formats are fixed once data exists"
+    );
+    assert_eq!(
+        patch(
+            json!([{"op": "replace", "path": "/min_disk", "value": 2049}]),
+            JP
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        400
+    );
+    let r = patch(json!([{"op": "add", "path": "/protected", "value": true}, {"op": "add", "path": "/k", "value": "v"}]), JP).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["protected"].as_bool(), body["k"].as_str()),
+        (Some(true), Some("v"))
+    );
+    assert_eq!(
+        api.req(Method::DELETE, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "protected"
+    );
+
+    api.create(json!({"name": "second"})).await;
+    let r = api
+        .req(Method::POST, "/v2/images")
+        .json(&json!({"name": "third"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "image count quota");
+    let usage: Value = api
+        .req(Method::GET, "/v2/info/usage")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        usage["usage"]["image_count_total"],
+        json!({"limit": 2, "usage": 2})
+    );
+    let schema: Value = api
+        .req(Method::GET, "/v2/schemas/image")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        schema["properties"]["disk_format"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("zvhd2"))
+    );
+}

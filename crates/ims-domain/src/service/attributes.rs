@@ -169,7 +169,10 @@ pub fn remove(image: &mut Image, name: &str) -> Result<()> {
 
 /// Whether `name` currently has a value (for JSON-patch `replace` semantics).
 pub fn exists(image: &Image, name: &str) -> bool {
-    BASE.contains(&name) || image.properties.contains_key(name)
+    BASE.contains(&name)
+        || READ_ONLY.contains(&name)
+        || RESERVED.contains(&name)
+        || image.properties.contains_key(name)
 }
 
 /// Checks the counts of tags and properties against the limits (413 when exceeded).
