@@ -76,7 +76,12 @@ pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next
         .iter()
         .any(|v| v.to_str().is_ok_and(|s| s.contains("application/json")));
     let mut resp = next.run(req).await;
-    if resp.status().is_client_error() && resp.extensions().get::<ErrorText>().is_none() {
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.to_str().is_ok_and(|s| s.contains("json")));
+    if resp.status().is_client_error() && !is_json && resp.extensions().get::<ErrorText>().is_none()
+    {
         resp = reshape_rejection(resp).await;
     }
     if wants_json {

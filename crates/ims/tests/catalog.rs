@@ -59,6 +59,46 @@ async fn discovery_and_version_prefixes() {
             .status(),
         404
     );
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+    let r = api
+        .req(Method::POST, "/v2/images")
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "oversized JSON body");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "413 Payload Too Large"
+    );
+    // The server closes a connection whose oversized body it did not read; start afresh.
+    let api = Api::new(&server, api.token.clone());
+    let r = api
+        .req(Method::DELETE, "/v2/images")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().contains_key("allow"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["title"],
+        "Method Not Allowed"
+    );
+    let r = http
+        .post(format!("{}/v3/auth/tokens", server.url))
+        .json(&json!({"auth": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        400,
+        "Keystone keeps its own error shape"
+    );
 }
 
 #[tokio::test]
