@@ -95,6 +95,9 @@ pub async fn pump(
                     pending.split().freeze()
                 }
             }
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted => {
+                return Err(Error::Unavailable(format!("Image data source failed: {e}")));
+            }
             Some(Err(e)) => return Err(Error::invalid(format!("Image data stream failed: {e}"))),
             None => {
                 done = true;
