@@ -179,8 +179,9 @@ impl ImageService {
             return Err(Error::Gone("Image was deleted during staging".into()));
         };
         match &result {
-            // The staged blob rests in `location` until the import replaces it.
-            Ok(_) => current.data.location = Some(key),
+            // The staged blob and what the one pass learned rest on the image; the
+            // glance-direct import adopts them instead of reading the data again.
+            Ok(digests) => set_data(&mut current, key, digests),
             Err(_) => current.transition(ImageStatus::Queued)?,
         }
         self.release(current, ImageStatus::Uploading).await?;

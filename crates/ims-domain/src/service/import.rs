@@ -92,14 +92,8 @@ impl ImageService {
         else {
             return Err(Error::Gone("The image is no longer importing".into()));
         };
-        let staged = image.data.location.clone();
         let (stream, expected) = match req.method.parse()? {
-            ImportMethod::GlanceDirect => {
-                let key = staged
-                    .as_deref()
-                    .ok_or_else(|| Error::Gone("The staged data is missing".into()))?;
-                (self.blobs.read(key, None).await?, None)
-            }
+            ImportMethod::GlanceDirect => return self.adopt_staged(image).await,
             ImportMethod::WebDownload => {
                 let uri = req.uri.as_deref().unwrap_or_default();
                 self.remote.open(uri, &self.settings.url_filter).await?
@@ -139,10 +133,19 @@ impl ImageService {
         self.repo
             .save(&current, ImageStatus::Importing, None)
             .await?;
-        if let Some(staged) = staged.filter(|s| *s != key_of(&current)) {
-            self.delete_blob(&staged).await;
-        }
         Ok(())
+    }
+
+    /// glance-direct: the staged blob was hashed as it arrived, so it becomes the image's
+    /// data as it is, with no second read.
+    async fn adopt_staged(&self, mut image: crate::image::Image) -> Result<()> {
+        if image.data.location.is_none() || image.data.checksum.is_none() {
+            return Err(Error::Gone("The staged data is missing".into()));
+        }
+        image.transition(ImageStatus::Active)?;
+        image.lease = None;
+        self.finish_edit(&mut image)?;
+        self.repo.save(&image, ImageStatus::Importing, None).await
     }
 
     /// Cleans up after an import that failed for good: the image is queued again.
@@ -171,10 +174,6 @@ impl ImageService {
         let image = self.get(who, id).await?;
         self.jobs.for_image(image.id).await
     }
-}
-
-fn key_of(image: &crate::image::Image) -> String {
-    image.data.location.clone().unwrap_or_default()
 }
 
 fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {
