@@ -2,8 +2,8 @@
 //!
 //! Writes go to `<root>/.tmp/<node>-<uuid>`, are fsynced, then renamed to `<root>/<key>`,
 //! so a half-written file is never visible under a key. Each writer owns a thread that
-//! does the file I/O and starts writeback every 64 MiB, so the final fsync has little
-//! left to flush.
+//! does the file I/O, and a flusher thread syncs every 64 MiB, so the final fsync has
+//! little left to flush.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -13,7 +13,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream};
 use ims_domain::{Error, Result};
-use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
 use tokio::sync::{mpsc, oneshot};
 
 const WRITEBACK_WINDOW: u64 = 64 << 20;
@@ -113,11 +112,11 @@ impl BlobStore for FsBlobStore {
                 }
                 while left > 0 {
                     let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
-                    let mut buf = vec![0u8; want];
-                    match file.read(&mut buf) {
+                    // read_to_end fills spare capacity without zeroing it first.
+                    let mut buf = Vec::with_capacity(want);
+                    match (&mut file).take(want as u64).read_to_end(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
-                            buf.truncate(n);
                             left -= n as u64;
                             if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                                 break;
@@ -170,22 +169,33 @@ impl BlobStore for FsBlobStore {
     }
 }
 
-/// The writer thread: write, start writeback per window, fdatasync at the end.
+/// The writer thread: write, and every window ask a flusher thread to `fdatasync` what is
+/// written so far, so the disk works while data still arrives and the final `fdatasync`
+/// has little left. The pages stay cached, so a download right after an upload is served
+/// from memory.
 fn write_all(mut file: File, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    let flusher = file.try_clone()?;
+    let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let flush_thread = std::thread::Builder::new()
+        .name("ims-blob-flush".into())
+        .spawn(move || {
+            while flush_rx.recv().is_ok() {
+                // Best effort: a failure here resurfaces in the final fdatasync.
+                let _ = flusher.sync_data();
+            }
+        })?;
     let (mut written, mut flushed) = (0u64, 0u64);
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk)?;
         written += chunk.len() as u64;
         if written - flushed >= WRITEBACK_WINDOW {
-            let len = i64::try_from(written - flushed).unwrap_or(i64::MAX);
-            let off = i64::try_from(flushed).unwrap_or(i64::MAX);
-            // DONTNEED starts writeback of the window now (and keeps the page cache from
-            // filling with image data). Best effort: failure only means the final fsync
-            // has more to flush.
-            let _ = posix_fadvise(&file, off, len, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+            // A full channel means a flush is running; it will cover this window too.
+            let _ = flush_tx.try_send(());
             flushed = written;
         }
     }
+    drop(flush_tx);
+    let _ = flush_thread.join();
     file.sync_data()
 }
 
