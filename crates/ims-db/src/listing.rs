@@ -147,6 +147,11 @@ pub(crate) fn build(
         ));
     }
     let order = q.full_sort();
+    if order.first().map(|(c, _)| *c) == Some(Column::CreatedAt) {
+        // A no-op range on the sort index's leading column: it makes SQLite walk that
+        // index and stop after `limit` rows instead of scanning and sorting every match.
+        sql.text.push_str(" AND i.created_at > ''");
+    }
     if let Some(m) = marker {
         let cond = keyset_sql(&mut sql, &order, m);
         sql.text.push_str(&format!(" AND ({cond})"));
@@ -161,9 +166,14 @@ pub(crate) fn build(
             )
         })
         .collect();
-    let limit = sql.arg(Arg::Int(i64::from(q.limit)));
-    sql.text
-        .push_str(&format!(" ORDER BY {} LIMIT {limit}", order_by.join(", ")));
+    // The limit is written as a literal (it is a validated integer): with a bound LIMIT,
+    // SQLite cannot tell that a walk of the sort index ends early, and plans a full scan
+    // and sort instead (20 ms instead of 0.5 ms at 10,000 images).
+    sql.text.push_str(&format!(
+        " ORDER BY {} LIMIT {}",
+        order_by.join(", "),
+        q.limit
+    ));
     (sql.text, sql.args)
 }
 
@@ -196,8 +206,12 @@ fn scope_sql(sql: &mut Sql, q: &ListQuery, scope: &ListScope) {
                     } else {
                         ""
                     };
+                    // COALESCE keeps the planner from answering the OR through three
+                    // index lookups plus a sort of every match (10 ms at 10,000 images):
+                    // walking the sort index and stopping after `limit` rows wins whenever
+                    // the caller can see more than a handful of images.
                     format!(
-                        "i.visibility = 'public' OR i.owner = {owner} OR (i.visibility = 'shared' AND {member}){community}"
+                        "i.visibility = 'public' OR COALESCE(i.owner, '') = {owner} OR (i.visibility = 'shared' AND {member}){community}"
                     )
                 }
                 VisibilityFilter::Only(Visibility::Public) => "i.visibility = 'public'".into(),
