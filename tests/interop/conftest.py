@@ -527,7 +527,10 @@ def workdir():
 @pytest.fixture
 def random_file(workdir):
     """A file of random bytes (a little over 1 MiB, not a multiple of any block size)."""
-    data = os.urandom(1024 * 1024 + 4321)
+    data = bytearray(os.urandom(1024 * 1024 + 4321))
+    # Random bytes end their first sector in 0x55AA once in 65,536 files, and then read
+    # as an MBR whose partitions make no sense, which ims refuses (as Glance does).
+    data[510] = 0
     path = workdir / "random.img"
     path.write_bytes(data)
     return path

@@ -1,9 +1,12 @@
-//! The one streaming data pipeline: source → (md5 ∥ secure hash) → blob writer.
+//! The one streaming data pipeline: source → (md5 ∥ secure hash ∥ format inspection) →
+//! blob writer.
 //!
 //! Every way data enters the store (upload, stage, import, later copy and export) goes
 //! through [`pump`]. Chunks are reference-counted, so the two hash threads and the
 //! writer see the same bytes without copies, and bounded channels push back on the
-//! source when any consumer is slower than the network.
+//! source when any consumer is slower than the network. The format inspector keeps
+//! only headers (at most a few MiB) as the bytes pass, so its verdict is ready when the
+//! last byte is, before the caller decides whether to commit the blob.
 
 use std::str::FromStr;
 
@@ -11,6 +14,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use openssl::hash::{Hasher, MessageDigest};
 use tokio::sync::mpsc;
+
+use ims_format::{Report, StreamInspector};
 
 use crate::error::{Error, Result};
 use crate::ports::{BlobWriter, ByteStream};
@@ -50,6 +55,10 @@ pub struct Digests {
     pub algo: HashAlgo,
     /// Hex secure hash.
     pub hash: String,
+    /// What the format inspection found.
+    pub inspection: Report,
+    /// The virtual size to record, once the inspection was accepted.
+    pub virtual_size: Option<u64>,
 }
 
 /// Limits a pass enforces while it streams.
@@ -78,6 +87,7 @@ pub async fn pump(
         HashAlgo::Sha512 => MessageDigest::sha512(),
     });
     let mut size: u64 = 0;
+    let mut inspector = StreamInspector::new();
     let mut pending = BytesMut::new();
     let mut done = false;
     while !done {
@@ -111,6 +121,7 @@ pub async fn pump(
         let (a, b) = tokio::join!(a, b);
         a.and(b)
             .map_err(|_| Error::internal("hash worker stopped"))?;
+        inspector.feed(&chunk);
         sink.write(chunk).await?;
     }
     if let Some(expected) = limits.expected
@@ -128,6 +139,8 @@ pub async fn pump(
         md5,
         algo,
         hash,
+        inspection: inspector.finish(),
+        virtual_size: None,
     })
 }
 

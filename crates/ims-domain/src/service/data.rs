@@ -190,27 +190,52 @@ impl ImageService {
 
     /// Streams into a blob under a lease heartbeat; commits on success, aborts otherwise.
     async fn receive(&self, image: &Image, key: &str, source: UploadSource) -> Result<Digests> {
-        let cap = self.data_cap(image.owner.as_deref()).await?;
-        let limits = Limits {
-            cap,
-            expected: source.declared_size,
-        };
         let _heartbeat = self.lease_heartbeat(image.id);
+        self.store_checked(image, key, source.stream, source.declared_size)
+            .await
+    }
+
+    /// Streams data into a new blob at `key` through the one pipeline, and commits it
+    /// only if the data passed: size limits, then format inspection against the image's
+    /// declared formats. On any failure the blob is aborted, so nothing is left behind.
+    pub(crate) async fn store_checked(
+        &self,
+        image: &Image,
+        key: &str,
+        stream: ByteStream,
+        expected: Option<u64>,
+    ) -> Result<Digests> {
+        let limits = Limits {
+            cap: self.data_cap(image.owner.as_deref()).await?,
+            expected,
+        };
         let mut writer = self.blobs.writer(key).await?;
-        match pipeline::pump(
-            source.stream,
-            writer.as_mut(),
-            self.settings.hash_algo,
-            limits,
-        )
-        .await
-        {
-            Ok(d) => writer.commit().await.map(|_| d),
+        let passed = pipeline::pump(stream, writer.as_mut(), self.settings.hash_algo, limits)
+            .await
+            .and_then(|digests| self.check_format(image, digests));
+        match passed {
+            Ok(digests) => writer.commit().await.map(|_| digests),
             Err(e) => {
                 writer.abort().await;
                 Err(e)
             }
         }
+    }
+
+    /// Applies the inspection verdict: unsafe data, or data that is not the declared
+    /// `disk_format`, is refused (415) with the inspector's reasons.
+    fn check_format(&self, image: &Image, mut digests: Digests) -> Result<Digests> {
+        let disk = image.disk_format.map(|f| f.as_str());
+        let container = image.container_format.map(|f| f.as_str());
+        match digests.inspection.accept(disk, container) {
+            Ok(size) => digests.virtual_size = size,
+            Err(refusal) if self.settings.require_format_match => {
+                tracing::info!(image.id = %image.id, reason = %refusal, "refused image data");
+                return Err(Error::UnsupportedMedia(refusal.reason));
+            }
+            Err(_) => digests.virtual_size = None,
+        }
+        Ok(digests)
     }
 
     /// Reloads an image if it is still in `status` under this node's lease; `None` if
@@ -317,6 +342,7 @@ pub(crate) fn set_data(image: &mut Image, key: String, d: &Digests) {
     image.data.checksum = Some(d.md5.clone());
     image.data.hash_algo = Some(d.algo.as_str().to_string());
     image.data.hash_value = Some(d.hash.clone());
+    image.data.virtual_size = d.virtual_size;
 }
 
 /// Aborts a background task when dropped.

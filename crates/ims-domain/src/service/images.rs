@@ -99,6 +99,9 @@ pub struct ImageSettings {
     pub size_cap: u64,
     /// The secure hash behind `os_hash_value`.
     pub hash_algo: HashAlgo,
+    /// Whether data must pass format inspection (safety and `disk_format` match) to be
+    /// stored. Only benchmarks turn this off, to measure what inspection costs.
+    pub require_format_match: bool,
     /// Per-project quotas.
     pub quotas: Quotas,
     /// Tag and property limits.
@@ -120,6 +123,7 @@ impl Default for ImageSettings {
         ImageSettings {
             size_cap: 1 << 40,
             hash_algo: HashAlgo::Sha512,
+            require_format_match: true,
             quotas: Quotas::default(),
             limits: AttributeLimits::default(),
             max_members: 128,

@@ -7,7 +7,6 @@ use super::images::{ImageService, ImportMethod, now};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
 use crate::job::{Job, JobKind};
-use crate::pipeline::{self, Limits};
 use crate::policy;
 use crate::principal::Principal;
 
@@ -100,22 +99,7 @@ impl ImageService {
             }
         };
         let key = fresh_key(id, "data");
-        let limits = Limits {
-            cap: self.data_cap(image.owner.as_deref()).await?,
-            expected,
-        };
-        let mut writer = self.blobs.writer(&key).await?;
-        let digests =
-            match pipeline::pump(stream, writer.as_mut(), self.settings.hash_algo, limits).await {
-                Ok(d) => {
-                    writer.commit().await?;
-                    d
-                }
-                Err(e) => {
-                    writer.abort().await;
-                    return Err(e);
-                }
-            };
+        let digests = self.store_checked(&image, &key, stream, expected).await?;
         let Some(mut current) = self
             .repo
             .get(id)
