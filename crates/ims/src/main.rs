@@ -3,6 +3,7 @@
 mod admin;
 mod app;
 mod config;
+mod inspect;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,8 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Inspect a disk image file: format, virtual size and safety verdict.
+    Inspect(inspect::InspectArgs),
     /// Provision projects, users and roles directly in the catalog.
     Admin {
         #[command(subcommand)]
@@ -40,6 +43,9 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::Inspect(args) = &cli.command {
+        std::process::exit(inspect::run(args)?);
+    }
     let mut config = config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
@@ -56,5 +62,6 @@ fn main() -> Result<()> {
             runtime.block_on(app::serve(config))
         }
         Command::Admin { command } => runtime.block_on(admin::run(config, command)),
+        Command::Inspect(_) => unreachable!("handled before the runtime starts"),
     }
 }

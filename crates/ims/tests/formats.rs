@@ -241,3 +241,61 @@ async fn unsafe_and_mismatched_uploads_are_refused_and_leave_nothing() {
     )
     .await;
 }
+
+#[test]
+fn ims_inspect_reports_format_size_and_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inspect = |file: &Path, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ims"))
+            .arg("inspect")
+            .args(extra)
+            .arg("--json")
+            .arg(file)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report)
+    };
+    let big = qemu_img(
+        d,
+        &["create", "-f", "qcow2", "big.qcow2", "100G"],
+        "big.qcow2",
+    );
+    let (code, report) = inspect(&big, &["--format", "qcow2"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["format"], "qcow2");
+    assert_eq!(report["virtual_size"], 100u64 << 30);
+    assert_eq!(report["safe"], true);
+
+    qemu_img(
+        d,
+        &["create", "-f", "qcow2", "base.qcow2", "1G"],
+        "base.qcow2",
+    );
+    let over = qemu_img(
+        d,
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            "over.qcow2",
+        ],
+        "over.qcow2",
+    );
+    let (code, report) = inspect(&over, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["safe"], false);
+    assert_eq!(report["problems"][0]["check"], "backing_file");
+
+    let (code, report) = inspect(&big, &["--format", "raw"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        report["reason"],
+        "Image disk_format raw does not match stream data qcow2"
+    );
+}
