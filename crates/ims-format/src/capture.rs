@@ -79,6 +79,12 @@ impl Captured {
         None
     }
 
+    /// How many bytes were kept: bounded by `HEAD_LEN + REGION_BUDGET + TAIL_LEN`
+    /// whatever the input.
+    pub fn kept_bytes(&self) -> usize {
+        self.head.len() + self.tail.len() + self.regions.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+
     /// Runs every probe over what was kept.
     pub fn report(&self) -> Report {
         Report::from_findings(probe::inspect_all(self), self.total)
