@@ -152,7 +152,7 @@ impl QemuImg {
             remove(&job.output).await;
             return Err(ConvertError::Failed(err));
         }
-        check(&job.output, job.output_format).map_err(|e| ConvertError::BadOutput(e))
+        check(&job.output, job.output_format).map_err(ConvertError::BadOutput)
     }
 
     /// `qemu-img` under `prlimit`, killed on drop, with no stdin.
