@@ -14,6 +14,8 @@
 mod bytes;
 mod capture;
 mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod probe;
 mod report;
 
