@@ -55,8 +55,8 @@ pub struct Digests {
     pub algo: HashAlgo,
     /// Hex secure hash.
     pub hash: String,
-    /// What the format inspection found.
-    pub inspection: Report,
+    /// What the format inspection found, unless inspection was off.
+    pub inspection: Option<Report>,
     /// The virtual size to record, once the inspection was accepted.
     pub virtual_size: Option<u64>,
 }
@@ -79,6 +79,7 @@ pub async fn pump(
     sink: &mut dyn BlobWriter,
     algo: HashAlgo,
     limits: Limits,
+    inspect: bool,
 ) -> Result<Digests> {
     let (md5_tx, md5_job) = spawn_hasher(MessageDigest::md5());
     let (sha_tx, sha_job) = spawn_hasher(match algo {
@@ -87,7 +88,7 @@ pub async fn pump(
         HashAlgo::Sha512 => MessageDigest::sha512(),
     });
     let mut size: u64 = 0;
-    let mut inspector = StreamInspector::new();
+    let mut inspector = inspect.then(StreamInspector::new);
     let mut pending = BytesMut::new();
     let mut done = false;
     while !done {
@@ -121,7 +122,9 @@ pub async fn pump(
         let (a, b) = tokio::join!(a, b);
         a.and(b)
             .map_err(|_| Error::internal("hash worker stopped"))?;
-        inspector.feed(&chunk);
+        if let Some(inspector) = &mut inspector {
+            inspector.feed(&chunk);
+        }
         sink.write(chunk).await?;
     }
     if let Some(expected) = limits.expected
@@ -139,7 +142,7 @@ pub async fn pump(
         md5,
         algo,
         hash,
-        inspection: inspector.finish(),
+        inspection: inspector.map(StreamInspector::finish),
         virtual_size: None,
     })
 }
@@ -216,7 +219,7 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let parts = data.chunks(65_536).map(|c| c.to_vec()).collect();
         let mut sink = VecSink::default();
-        let d = pump(source(parts), &mut sink, HashAlgo::Sha512, NO_LIMIT)
+        let d = pump(source(parts), &mut sink, HashAlgo::Sha512, NO_LIMIT, true)
             .await
             .unwrap();
         assert_eq!(sink.0, data);
@@ -228,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn empty_input_has_well_known_digests() {
         let mut sink = VecSink::default();
-        let d = pump(source(vec![]), &mut sink, HashAlgo::Sha256, NO_LIMIT)
+        let d = pump(source(vec![]), &mut sink, HashAlgo::Sha256, NO_LIMIT, true)
             .await
             .unwrap();
         assert_eq!(d.md5, "d41d8cd98f00b204e9800998ecf8427e");
@@ -245,7 +248,14 @@ mod tests {
             cap: 10,
             expected: None,
         };
-        let err = pump(source(vec![vec![0; 11]]), &mut sink, HashAlgo::Sha512, cap).await;
+        let err = pump(
+            source(vec![vec![0; 11]]),
+            &mut sink,
+            HashAlgo::Sha512,
+            cap,
+            true,
+        )
+        .await;
         assert!(matches!(err, Err(Error::TooLarge(_))));
         let short = Limits {
             cap: 100,
@@ -256,6 +266,7 @@ mod tests {
             &mut sink,
             HashAlgo::Sha512,
             short,
+            true,
         )
         .await;
         assert!(matches!(err, Err(Error::InvalidInput(_))));

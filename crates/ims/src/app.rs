@@ -80,7 +80,7 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
         size_cap: config.images.size_cap,
         hash_algo: HashAlgo::parse(&config.images.hash_algo)
             .map_err(|e| anyhow::anyhow!("images.hash_algo: {e}"))?,
-        require_format_match: config.images.require_format_match,
+        inspect_formats: config.images.inspect_formats,
         quotas: Quotas {
             image_count: nonzero(config.images.quota_image_count),
             image_size_total: nonzero(config.images.quota_image_size_total),

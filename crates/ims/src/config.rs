@@ -43,8 +43,8 @@ pub struct ImagesConfig {
     pub size_cap: u64,
     /// `sha256`, `sha384` or `sha512`.
     pub hash_algo: String,
-    /// Refuse data that fails format inspection (Glance's `require_image_format_match`).
-    pub require_format_match: bool,
+    /// Inspect data as it arrives and refuse unsafe or mismatched content.
+    pub inspect_formats: bool,
     /// Images per project; 0 = unlimited.
     pub quota_image_count: u64,
     /// Bytes per project; 0 = unlimited.
@@ -103,7 +103,7 @@ impl Default for ImagesConfig {
         ImagesConfig {
             size_cap: 1 << 40,
             hash_algo: "sha512".into(),
-            require_format_match: true,
+            inspect_formats: true,
             quota_image_count: 0,
             quota_image_size_total: 0,
             max_tags: 128,

@@ -3,6 +3,7 @@
 mod admin;
 mod app;
 mod config;
+mod convert;
 mod inspect;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ enum Command {
     },
     /// Inspect a disk image file: format, virtual size and safety verdict.
     Inspect(inspect::InspectArgs),
+    /// Convert a disk image through the service's qemu-img wrapper.
+    Convert(convert::ConvertArgs),
     /// Provision projects, users and roles directly in the catalog.
     Admin {
         #[command(subcommand)]
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
             runtime.block_on(app::serve(config))
         }
         Command::Admin { command } => runtime.block_on(admin::run(config, command)),
+        Command::Convert(args) => runtime.block_on(convert::run(args)),
         Command::Inspect(_) => unreachable!("handled before the runtime starts"),
     }
 }

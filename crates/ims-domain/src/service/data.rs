@@ -210,9 +210,16 @@ impl ImageService {
             expected,
         };
         let mut writer = self.blobs.writer(key).await?;
-        let passed = pipeline::pump(stream, writer.as_mut(), self.settings.hash_algo, limits)
-            .await
-            .and_then(|digests| self.check_format(image, digests));
+        let inspect = self.settings.inspect_formats;
+        let passed = pipeline::pump(
+            stream,
+            writer.as_mut(),
+            self.settings.hash_algo,
+            limits,
+            inspect,
+        )
+        .await
+        .and_then(|digests| self.check_format(image, digests));
         match passed {
             Ok(digests) => writer.commit().await.map(|_| digests),
             Err(e) => {
@@ -227,13 +234,15 @@ impl ImageService {
     fn check_format(&self, image: &Image, mut digests: Digests) -> Result<Digests> {
         let disk = image.disk_format.map(|f| f.as_str());
         let container = image.container_format.map(|f| f.as_str());
-        match digests.inspection.accept(disk, container) {
+        let Some(inspection) = &digests.inspection else {
+            return Ok(digests);
+        };
+        match inspection.accept(disk, container) {
             Ok(size) => digests.virtual_size = size,
-            Err(refusal) if self.settings.require_format_match => {
+            Err(refusal) => {
                 tracing::info!(image.id = %image.id, reason = %refusal, "refused image data");
                 return Err(Error::UnsupportedMedia(refusal.reason));
             }
-            Err(_) => digests.virtual_size = None,
         }
         Ok(digests)
     }

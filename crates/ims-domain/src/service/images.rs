@@ -99,9 +99,9 @@ pub struct ImageSettings {
     pub size_cap: u64,
     /// The secure hash behind `os_hash_value`.
     pub hash_algo: HashAlgo,
-    /// Whether data must pass format inspection (safety and `disk_format` match) to be
-    /// stored. Only benchmarks turn this off, to measure what inspection costs.
-    pub require_format_match: bool,
+    /// Whether data is inspected as it arrives, and refused when unsafe or not the
+    /// declared `disk_format`. Only benchmarks turn this off, to measure its cost.
+    pub inspect_formats: bool,
     /// Per-project quotas.
     pub quotas: Quotas,
     /// Tag and property limits.
@@ -123,7 +123,7 @@ impl Default for ImageSettings {
         ImageSettings {
             size_cap: 1 << 40,
             hash_algo: HashAlgo::Sha512,
-            require_format_match: true,
+            inspect_formats: true,
             quotas: Quotas::default(),
             limits: AttributeLimits::default(),
             max_members: 128,
