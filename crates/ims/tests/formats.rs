@@ -299,3 +299,93 @@ fn ims_inspect_reports_format_size_and_verdict() {
         "Image disk_format raw does not match stream data qcow2"
     );
 }
+
+/// Serves `body` to every request on a loopback port.
+async fn serve_bytes(body: Vec<u8>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::sync::Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn web_download_of_an_unsafe_image_fails_the_import_and_stores_nothing() {
+    let env = [
+        ("IMS_WEB_DOWNLOAD__ALLOW_PRIVATE", "true"),
+        ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
+    ];
+    let server = Server::start(&env).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let dir = tempfile::tempdir().unwrap();
+    qemu_img(
+        dir.path(),
+        &["create", "-f", "qcow2", "base.qcow2", "1G"],
+        "base.qcow2",
+    );
+    let over = qemu_img(
+        dir.path(),
+        &[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            "over.qcow2",
+        ],
+        "over.qcow2",
+    );
+    let port = serve_bytes(std::fs::read(over).unwrap()).await;
+    let id = new_image(&api, "qcow2").await;
+    let r = api
+        .req(reqwest::Method::POST, &format!("/v2/images/{id}/import"))
+        .json(&json!({"method": {"name": "web-download", "uri": format!("http://127.0.0.1:{port}/over.qcow2")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let tasks = loop {
+        let tasks: Value = api
+            .req(reqwest::Method::GET, &format!("/v2/images/{id}/tasks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if tasks["tasks"][0]["status"] == "failure" {
+            break tasks;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "import did not fail: {tasks}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let message = tasks["tasks"][0]["message"].as_str().unwrap();
+    assert!(message.contains("backing file"), "{message}");
+    assert_eq!(api.show(&id).await["status"], "queued");
+    assert!(
+        files_of(&server, &id).is_empty(),
+        "{:?}",
+        server.stored_files()
+    );
+}
