@@ -188,11 +188,20 @@ fn list(base: &str, key: &str, items: Vec<Value>) -> Json<Value> {
 /// `GET /v3/projects`.
 pub async fn list_projects(
     State(svc): State<Services>,
-    headers: HeaderMap,
     Query(q): Query<NameFilter>,
+    req: axum::extract::Request,
 ) -> Res<Json<Value>> {
-    let who = caller(&svc, &headers).await?;
+    let headers = req.headers().clone();
     let base = svc.base_url(&headers);
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let (who, _) = ims_http::signed::authenticate_huawei(&svc, req).await?;
+        return Ok(list(
+            &base,
+            "projects",
+            signed_projects(&svc, &who, q.name.as_deref(), &base).await?,
+        ));
+    }
+    let who = caller(&svc, &headers).await?;
     let items = svc
         .identity
         .list_projects(Some(&who), q.name.as_deref())
@@ -202,6 +211,23 @@ pub async fn list_projects(
         "projects",
         items.iter().map(|p| convert::project(&base, p)).collect(),
     ))
+}
+
+/// The IAM look-up Huawei's SDKs make with an AK/SK and a region but no project id
+/// (`GET /v3/projects?name=<region>`): the key's project stands for this region.
+async fn signed_projects(
+    svc: &Services,
+    who: &Principal,
+    name: Option<&str>,
+    base: &str,
+) -> Res<Vec<Value>> {
+    let mut project = svc.identity.get_project(Some(who), &who.project_id).await?;
+    match name {
+        Some(n) if n == &*svc.region => project.name = n.to_string(),
+        Some(n) if n != project.name => return Ok(Vec::new()),
+        _ => {}
+    }
+    Ok(vec![convert::project(base, &project)])
 }
 
 #[derive(Deserialize)]

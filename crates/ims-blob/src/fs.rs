@@ -25,7 +25,7 @@ pub struct FsBlobStore {
     node: String,
 }
 
-fn io_err(e: std::io::Error) -> Error {
+pub(crate) fn io_err(e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(nix::libc::ENOSPC) {
         return Error::TooLarge("Image storage media is full".into());
     }
@@ -68,71 +68,20 @@ impl FsBlobStore {
 impl BlobStore for FsBlobStore {
     async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         let target = self.path(key)?;
-        let temp = self
-            .root
-            .join(".tmp")
-            .join(format!("{}-{}", self.node, uuid::Uuid::new_v4()));
-        let file = File::create(&temp).map_err(io_err)?;
-        let (tx, rx) = mpsc::channel::<Bytes>(4);
-        let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("ims-blob-writer".into())
-            .spawn(move || {
-                let _ = done_tx.send(write_all(file, rx));
-            })
-            .map_err(io_err)?;
-        Ok(Box::new(FsWriter {
-            tx: Some(tx),
-            done: done_rx,
-            temp,
-            target,
-        }))
+        let temp = temp_path(&self.root, &self.node);
+        Ok(Box::new(FsWriter::start(temp, target, Publish::Replace)?))
     }
 
     async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream> {
         let path = self.path(key)?;
-        let mut file = File::open(&path).map_err(|e| match e.kind() {
+        let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 kind: "image data",
                 id: key.to_string(),
             },
             _ => io_err(e),
         })?;
-        let (start, mut left) = match range {
-            Some(r) => (r.start, r.len()),
-            None => (0, u64::MAX),
-        };
-        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-        std::thread::Builder::new()
-            .name("ims-blob-reader".into())
-            .spawn(move || {
-                if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-                while left > 0 {
-                    let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
-                    // read_to_end fills spare capacity without zeroing it first.
-                    let mut buf = Vec::with_capacity(want);
-                    match (&mut file).take(want as u64).read_to_end(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            left -= n as u64;
-                            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e));
-                            break;
-                        }
-                    }
-                }
-            })
-            .map_err(io_err)?;
-        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })))
+        stream_file(file, range)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -169,6 +118,60 @@ impl BlobStore for FsBlobStore {
     }
 }
 
+/// Streams a file (or a range of it) in 1 MiB chunks from a reader thread.
+pub(crate) fn stream_file(mut file: File, range: Option<ByteRange>) -> Result<ByteStream> {
+    let (start, mut left) = match range {
+        Some(r) => (r.start, r.len()),
+        None => (0, u64::MAX),
+    };
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    std::thread::Builder::new()
+        .name("ims-blob-reader".into())
+        .spawn(move || {
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            while left > 0 {
+                let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
+                // read_to_end fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(want);
+                match (&mut file).take(want as u64).read_to_end(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        left -= n as u64;
+                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                }
+            }
+        })
+        .map_err(io_err)?;
+    Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })))
+}
+
+/// `<root>/.tmp/<node>-<uuid>`: where a write goes until it is published.
+pub(crate) fn temp_path(root: &Path, node: &str) -> PathBuf {
+    root.join(".tmp")
+        .join(format!("{node}-{}", uuid::Uuid::new_v4()))
+}
+
+/// How a committed write becomes visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// Rename over the target (blob keys are fresh per attempt anyway).
+    Replace,
+    /// Link to the target, failing if it exists (bucket objects are never overwritten).
+    CreateNew,
+}
+
 /// The writer thread: write, and every window ask a flusher thread to `fdatasync` what is
 /// written so far, so the disk works while data still arrives and the final `fdatasync`
 /// has little left. The pages stay cached, so a download right after an upload is served
@@ -199,14 +202,35 @@ fn write_all(mut file: File, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<(
     file.sync_data()
 }
 
-struct FsWriter {
+pub(crate) struct FsWriter {
     tx: Option<mpsc::Sender<Bytes>>,
     done: oneshot::Receiver<std::io::Result<()>>,
     temp: PathBuf,
     target: PathBuf,
+    publish: Publish,
 }
 
 impl FsWriter {
+    /// Creates `temp` and starts its writer thread; `commit` publishes it at `target`.
+    pub(crate) fn start(temp: PathBuf, target: PathBuf, publish: Publish) -> Result<Self> {
+        let file = File::create(&temp).map_err(io_err)?;
+        let (tx, rx) = mpsc::channel::<Bytes>(4);
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("ims-blob-writer".into())
+            .spawn(move || {
+                let _ = done_tx.send(write_all(file, rx));
+            })
+            .map_err(io_err)?;
+        Ok(FsWriter {
+            tx: Some(tx),
+            done: done_rx,
+            temp,
+            target,
+            publish,
+        })
+    }
+
     async fn finish(&mut self) -> Result<()> {
         self.tx.take();
         (&mut self.done)
@@ -243,14 +267,24 @@ impl BlobWriter for FsWriter {
             let _ = std::fs::remove_file(&self.temp);
             return Err(e);
         }
-        let (temp, target) = (self.temp.clone(), self.target.clone());
-        tokio::task::spawn_blocking(move || {
-            std::fs::rename(&temp, &target)?;
+        let (temp, target, publish) = (self.temp.clone(), self.target.clone(), self.publish);
+        let published = tokio::task::spawn_blocking(move || {
+            let linked = match publish {
+                Publish::Replace => std::fs::rename(&temp, &target),
+                Publish::CreateNew => std::fs::hard_link(&temp, &target),
+            };
+            let _ = std::fs::remove_file(&temp);
+            linked?;
             sync_dir(target.parent().unwrap_or(Path::new(".")))
         })
         .await
-        .map_err(Error::internal)?
-        .map_err(io_err)
+        .map_err(Error::internal)?;
+        published.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                Error::Conflict(format!("{} already exists", self.target.display()))
+            }
+            _ => io_err(e),
+        })
     }
 
     async fn abort(mut self: Box<Self>) {

@@ -1,7 +1,7 @@
 //! `IdentityRepo` on the catalog database.
 
 use async_trait::async_trait;
-use ims_domain::identity::{Domain, Project, Role, TokenRecord, User};
+use ims_domain::identity::{Credential, Domain, Project, Role, TokenRecord, User};
 use ims_domain::ports::IdentityRepo;
 use ims_domain::{Error, Result};
 use sqlx::Row;
@@ -66,6 +66,20 @@ fn conflict(kind: &str, name: &str) -> impl Fn(sqlx::Error) -> Error {
         other => other,
     }
 }
+
+fn credential(row: &AnyRow) -> Result<Credential> {
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(db_err);
+    Ok(Credential {
+        access: text("access")?,
+        sealed_secret: text("sealed_secret")?,
+        user_id: text("user_id")?,
+        project_id: text("project_id")?,
+        created_at: parse_ts(&text("created_at")?)?,
+    })
+}
+
+const CREDENTIAL_COLS: &str =
+    "SELECT access, sealed_secret, user_id, project_id, created_at FROM credentials";
 
 const PROJECT_COLS: &str = "SELECT id, name, domain_id, description, enabled FROM projects";
 const USER_COLS: &str =
@@ -331,5 +345,47 @@ impl IdentityRepo for Catalog {
             .await
             .map_err(db_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_credential(&self, c: &Credential) -> Result<()> {
+        sqlx::query("INSERT INTO credentials (access, sealed_secret, user_id, project_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&c.access)
+            .bind(&c.sealed_secret)
+            .bind(&c.user_id)
+            .bind(&c.project_id)
+            .bind(ts(c.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("credential", &c.access))?;
+        Ok(())
+    }
+
+    async fn get_credential(&self, access: &str) -> Result<Option<Credential>> {
+        let sql = format!("{CREDENTIAL_COLS} WHERE access = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(access)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(credential).transpose()
+    }
+
+    async fn list_credentials(&self, user_id: &str) -> Result<Vec<Credential>> {
+        let sql = format!("{CREDENTIAL_COLS} WHERE user_id = $1 ORDER BY created_at, access");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(credential).collect()
+    }
+
+    async fn delete_credential(&self, access: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM credentials WHERE access = $1")
+            .bind(access)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -92,3 +92,30 @@ pub struct TokenInfo {
     /// Roles with implied ones expanded, as (id, name).
     pub roles: Vec<Role>,
 }
+
+/// An access-key credential (Huawei AK/SK) belonging to a user. Requests signed with
+/// it act as that user, in `project_id` unless they name another project of the user's.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The access key (AK): public, 20 upper-case letters and digits.
+    pub access: String,
+    /// The secret key (SK), sealed with the node's credential key. HMAC verification
+    /// needs the secret itself, so it cannot be a one-way hash.
+    pub sealed_secret: String,
+    /// The owner.
+    pub user_id: String,
+    /// The default project of signed requests.
+    pub project_id: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access", &self.access)
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -5,6 +5,7 @@
 #[macro_use]
 mod vocab;
 
+pub mod bucket;
 pub mod error;
 pub mod huawei;
 pub mod identity;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod ports;
 pub mod principal;
+pub mod sealing;
 pub mod service;
 
 pub use error::{Error, Result};

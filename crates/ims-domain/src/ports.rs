@@ -8,7 +8,7 @@ use futures::Stream;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::identity::{Domain, Project, Role, TokenRecord, User};
+use crate::identity::{Credential, Domain, Project, Role, TokenRecord, User};
 use crate::image::{Image, ImageId, ImageStatus};
 use crate::job::{Job, JobStatus};
 use crate::listing::{ListQuery, ListScope};
@@ -155,6 +155,14 @@ pub trait IdentityRepo: Send + Sync {
     async fn revoke_token(&self, digest: &str) -> Result<bool>;
     /// Deletes tokens that expired before `now`.
     async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Stores a new AK/SK credential.
+    async fn insert_credential(&self, credential: &Credential) -> Result<()>;
+    /// A credential by access key.
+    async fn get_credential(&self, access: &str) -> Result<Option<Credential>>;
+    /// A user's credentials.
+    async fn list_credentials(&self, user_id: &str) -> Result<Vec<Credential>>;
+    /// Deletes a credential; false if absent.
+    async fn delete_credential(&self, access: &str) -> Result<bool>;
 }
 
 /// Fetches data from a URL for `web-download`.
@@ -188,6 +196,32 @@ impl ByteRange {
     pub fn is_empty(&self) -> bool {
         false
     }
+}
+
+/// What a bucket says about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its storage class (`STANDARD`, `WARM`, `COLD`); imports need `STANDARD`.
+    pub storage_class: String,
+}
+
+/// Object storage that image files are imported from and exported to. Names arrive
+/// validated ([`crate::bucket::ObjectRef`]); a missing bucket is `NotFound { kind:
+/// "bucket" }` and a missing object `NotFound { kind: "object" }`.
+#[async_trait]
+pub trait BucketSource: Send + Sync {
+    /// An object's size and storage class.
+    async fn head(&self, object: &crate::bucket::ObjectRef) -> Result<ObjectInfo>;
+    /// Streams an object.
+    async fn open(&self, object: &crate::bucket::ObjectRef) -> Result<ByteStream>;
+    /// Writes a new object, visible only on commit; an existing one is a `Conflict`.
+    async fn create(&self, object: &crate::bucket::ObjectRef) -> Result<Box<dyn BlobWriter>>;
+    /// The objects of a bucket whose keys start with `prefix`, in key order.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>>;
 }
 
 /// Image data storage. Keys are opaque, slash-free names chosen by the domain.

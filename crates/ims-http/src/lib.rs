@@ -1,6 +1,9 @@
 //! Shared HTTP plumbing: the services every dialect calls, request ids, the token
 //! header, and the public base URL that links and catalogs point at.
 
+pub mod sdk_signing;
+pub mod signed;
+
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};

@@ -24,6 +24,36 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: RoleCommand,
     },
+    /// AK/SK credentials for the Huawei-style APIs.
+    Credential {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+}
+
+/// `ims admin credential …`
+#[derive(Subcommand)]
+pub enum CredentialCommand {
+    /// Create an AK/SK pair; prints `AK SK`. The secret is never shown again.
+    Create {
+        /// Owner (id or name).
+        #[arg(long)]
+        user: String,
+        /// Default project of signed requests (id or name); the user's default if absent.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// List a user's credentials: `AK project-id created-at` per line.
+    List {
+        /// Owner (id or name).
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete a credential.
+    Delete {
+        /// The access key.
+        access: String,
+    },
 }
 
 /// `ims admin project …`
@@ -136,6 +166,19 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
                 id.delete_project(None, &id.project_id(&project).await?)
                     .await?
             }
+        },
+        AdminCommand::Credential { command } => match command {
+            CredentialCommand::Create { user, project } => {
+                let (cred, secret) = id.create_credential(&user, project.as_deref()).await?;
+                eprintln!("keep the secret key now: it cannot be shown again");
+                println!("{} {secret}", cred.access);
+            }
+            CredentialCommand::List { user } => {
+                for c in id.list_credentials(&user).await? {
+                    println!("{} {} {}", c.access, c.project_id, c.created_at);
+                }
+            }
+            CredentialCommand::Delete { access } => id.delete_credential(&access).await?,
         },
         AdminCommand::User { command } => match command {
             UserCommand::Create {

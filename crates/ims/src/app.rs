@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ims_blob::{FsBlobStore, HttpSource};
 use ims_db::Catalog;
 use ims_domain::pipeline::HashAlgo;
+use ims_domain::sealing::Sealer;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
 use ims_domain::service::jobs::JobRunner;
@@ -65,6 +66,26 @@ fn node_id(data_dir: &Path) -> Result<String> {
     let id = format!("node-{}", random_hex(6));
     std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
     Ok(id)
+}
+
+/// The key sealing AK/SK secrets: configured, or a 0600 file in the data dir.
+fn credential_sealer(config: &Config) -> Result<Sealer> {
+    let key = match &config.credential_key {
+        Some(key) => key.clone(),
+        None => {
+            let path = config.data_dir.join("credential.key");
+            match std::fs::read_to_string(&path) {
+                Ok(key) => key,
+                Err(_) => {
+                    let key = random_hex(32);
+                    write_private(&path, &key)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    key
+                }
+            }
+        }
+    };
+    Sealer::from_hex(&key).map_err(|e| anyhow::anyhow!("credential_key: {e}"))
 }
 
 fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
@@ -124,7 +145,8 @@ pub async fn open(config: &Config) -> Result<Parts> {
     let identity = IdentityService::new(
         Arc::new(catalog.clone()),
         Duration::from_secs(config.token_ttl_secs),
-    );
+    )
+    .with_sealer(credential_sealer(config)?);
     Ok(Parts {
         catalog,
         images,
@@ -180,11 +202,13 @@ pub fn router(services: Services) -> Router {
         .route("/healthcheck", axum::routing::get(healthcheck))
         .merge(ims_api_keystone::router())
         .merge(ims_api_glance::router())
+        .merge(ims_api_ims::router())
         .fallback(not_found)
         .with_state(services)
         .layer(axum::middleware::from_fn(ims_api_glance::negotiate))
         .layer(CatchPanicLayer::custom(|_| ims_api_glance::glance_body(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::map_response(also_as_x_request_id))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
@@ -196,7 +220,18 @@ pub fn router(services: Services) -> Router {
 }
 
 /// Glance accepts `/v2.N/…` for every minor version it serves; they all mean `/v2/…`.
+/// Huawei's SDKs read the request id from `X-Request-Id`; every response carries both.
+async fn also_as_x_request_id(mut resp: Response) -> Response {
+    if let Some(id) = resp.headers().get(REQUEST_ID).cloned() {
+        resp.headers_mut().insert("x-request-id", id);
+    }
+    resp
+}
+
 fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Request {
+    // Signatures cover the path the client sent, so keep it before any rewrite.
+    let original = ims_http::signed::OriginalUri(req.uri().clone());
+    req.extensions_mut().insert(original);
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/v2.") else {
         return req;

@@ -21,6 +21,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Catalog database URL; defaults to SQLite in the data dir.
     pub database_url: Option<String>,
+    /// 64 hex digits sealing stored AK/SK secrets; defaults to `<data-dir>/credential.key`,
+    /// created on first use. Every node of a cluster needs the same key.
+    pub credential_key: Option<String>,
     /// Region shown in the service catalog.
     pub region: String,
     /// `text` or `json`.
@@ -88,6 +91,7 @@ impl Default for Config {
             listen: "127.0.0.1:9292".into(),
             public_url: None,
             database_url: None,
+            credential_key: None,
             region: "RegionOne".into(),
             log_format: "text".into(),
             token_ttl_secs: 3600,
@@ -192,7 +196,7 @@ fn known_keys() -> Vec<String> {
         keys.push(k);
     }
     // Optional keys are absent from the serialized defaults.
-    keys.extend(["public_url".to_string(), "database_url".to_string()]);
+    keys.extend(["public_url", "database_url", "credential_key"].map(String::from));
     keys
 }
 

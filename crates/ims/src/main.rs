@@ -2,6 +2,7 @@
 
 mod admin;
 mod app;
+mod bucket;
 mod config;
 mod convert;
 mod inspect;
@@ -32,6 +33,11 @@ enum Command {
         /// Listen address, e.g. 127.0.0.1:9292.
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Stage files in the embedded buckets that imports read and exports write.
+    Bucket {
+        #[command(subcommand)]
+        command: bucket::BucketCommand,
     },
     /// Inspect a disk image file: format, virtual size and safety verdict.
     Inspect(inspect::InspectArgs),
@@ -65,6 +71,7 @@ fn main() -> Result<()> {
             runtime.block_on(app::serve(config))
         }
         Command::Admin { command } => runtime.block_on(admin::run(config, command)),
+        Command::Bucket { command } => runtime.block_on(bucket::run(config, command)),
         Command::Convert(args) => runtime.block_on(convert::run(args)),
         Command::Inspect(_) => unreachable!("handled before the runtime starts"),
     }

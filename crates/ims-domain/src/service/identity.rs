@@ -46,9 +46,10 @@ type TokenCache =
 /// The identity service.
 #[derive(Clone)]
 pub struct IdentityService {
-    repo: Arc<dyn IdentityRepo>,
+    pub(crate) repo: Arc<dyn IdentityRepo>,
     token_ttl: Duration,
     cache: Arc<TokenCache>,
+    pub(crate) sealer: Option<crate::sealing::Sealer>,
 }
 
 /// Random bytes as lower-case hex.
@@ -108,7 +109,26 @@ impl IdentityService {
             repo,
             token_ttl,
             cache: Arc::default(),
+            sealer: None,
         }
+    }
+
+    /// Adds the key that seals stored AK/SK secrets.
+    pub fn with_sealer(mut self, sealer: crate::sealing::Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The principal of `user_id` acting in `project_id`: both enabled, and the user
+    /// holding at least one role there (expanded).
+    pub(crate) async fn principal_in(&self, user_id: &str, project_id: &str) -> Result<Principal> {
+        let (user, project, granted) = self.active_grant(user_id, project_id).await?;
+        Ok(Principal {
+            user_id: user.id,
+            user_name: user.name,
+            project_id: project.id,
+            roles: expand_roles(granted.iter().map(|r| r.name.as_str())),
+        })
     }
 
     /// On an empty catalog: creates domain `Default`, roles, project `admin` and user
@@ -248,16 +268,22 @@ impl IdentityService {
         }
     }
 
-    async fn token_info(&self, record: TokenRecord) -> Result<TokenInfo> {
+    /// An enabled user, an enabled project, and the roles the user holds there (at
+    /// least one): what every way of authenticating must find.
+    async fn active_grant(
+        &self,
+        user_id: &str,
+        project_id: &str,
+    ) -> Result<(User, Project, Vec<Role>)> {
         let user = self
             .repo
-            .get_user(&record.user_id)
+            .get_user(user_id)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(bad_credentials)?;
         let project = self
             .repo
-            .get_project(&record.project_id)
+            .get_project(project_id)
             .await?
             .filter(|p| p.enabled)
             .ok_or_else(bad_credentials)?;
@@ -265,6 +291,13 @@ impl IdentityService {
         if granted.is_empty() {
             return Err(bad_credentials());
         }
+        Ok((user, project, granted))
+    }
+
+    async fn token_info(&self, record: TokenRecord) -> Result<TokenInfo> {
+        let (user, project, granted) = self
+            .active_grant(&record.user_id, &record.project_id)
+            .await?;
         let all_roles = self.repo.list_roles(None).await?;
         let names = expand_roles(granted.iter().map(|r| r.name.as_str()));
         let roles = all_roles

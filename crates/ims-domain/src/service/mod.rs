@@ -1,6 +1,7 @@
 //! Use cases. Dialects call exactly one method here per request.
 
 pub mod attributes;
+mod credentials;
 pub mod data;
 pub mod identity;
 mod images;

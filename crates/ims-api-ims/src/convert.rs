@@ -1,0 +1,88 @@
+//! Domain values in IMS's JSON shapes.
+
+use std::collections::BTreeMap;
+
+use ims_domain::huawei::OsVersion;
+use ims_domain::image::Image;
+use ims_domain::job::{Job, JobKind};
+use ims_domain::ports::Usage;
+use ims_domain::service::Quotas;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// IMS times: UTC, ISO 8601 with milliseconds and `Z`.
+pub fn time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// The quota document; an unlimited quota shows as -1.
+pub fn quota(usage: &Usage, quotas: &Quotas) -> Value {
+    let limit = quotas
+        .image_count
+        .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+    json!({"quotas": {"resources": [
+        {"type": "image", "used": usage.image_count, "quota": limit, "min": 1, "max": limit.max(1)}
+    ]}})
+}
+
+/// The OS version list grouped by platform, as a top-level array.
+pub fn os_versions(list: &[OsVersion]) -> Value {
+    let mut by_platform: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for v in list {
+        by_platform.entry(&v.platform).or_default().push(json!({
+            "platform": v.platform, "os_version": v.os_version, "os_version_key": v.os_version,
+            "os_bit": v.os_bit, "os_type": v.os_type,
+        }));
+    }
+    Value::Array(
+        by_platform
+            .into_iter()
+            .map(|(platform, versions)| json!({"platform": platform, "version_list": versions}))
+            .collect(),
+    )
+}
+
+/// IMS's name for what a job does.
+fn job_type(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::ImageImport => "imsImportImageJob",
+    }
+}
+
+/// IMS's code for a job failure recorded with a domain error code.
+fn job_error_code(code: &str) -> &'static str {
+    match code {
+        "UnsupportedMedia" => "IMG.0072",
+        "NotFound" => "IMG.0057",
+        "TooLarge" => "IMG.0059",
+        "InvalidInput" => "IMG.0001",
+        "Gone" => "IMG.0027",
+        _ => "IMG.0061",
+    }
+}
+
+/// A job, as both ShowJob and ShowJobProgress render it.
+pub fn job(job: &Job, image: Option<&Image>) -> Value {
+    let mut entities = json!({"process_percent": f64::from(job.progress)});
+    if let Some(id) = job.image_id {
+        entities["image_id"] = json!(id.to_string());
+    }
+    if let Some(name) = image.and_then(|i| i.name.as_deref()) {
+        entities["image_name"] = json!(name);
+    }
+    json!({
+        "job_id": job.id,
+        "job_type": job_type(job.kind),
+        "status": job.status.as_str(),
+        "begin_time": job.begin_time.map(time).unwrap_or_else(|| time(job.created_at)),
+        "end_time": job.end_time.map(time),
+        "error_code": job.error_code.as_deref().map(job_error_code),
+        "fail_reason": job.fail_reason,
+        "entities": entities,
+    })
+}

@@ -1,0 +1,83 @@
+//! IMS error bodies. Service errors: `{"error":{"code":"IMG.xxxx","message":…}}`;
+//! authentication failures come from Huawei's API gateway in its own shape,
+//! `{"error_msg":…,"error_code":"APIGW.0301","request_id":…}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ims_domain::Error;
+use serde_json::json;
+
+/// An error in IMS's shape.
+#[derive(Debug)]
+pub struct ImsError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ImsError {
+    /// An error with an explicit IMS code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ImsError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `IMG.0001`: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "IMG.0001", message)
+    }
+}
+
+/// The IMS code and status for each domain error. Exhaustive: a new kind of error does
+/// not compile until it is mapped here.
+fn code_of(e: &Error) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        Error::NotFound { kind: "image", .. } => (S::NOT_FOUND, "IMG.0027"),
+        Error::NotFound { kind: "bucket", .. } => (S::BAD_REQUEST, "IMG.0069"),
+        Error::NotFound { kind: "object", .. } => (S::BAD_REQUEST, "IMG.0057"),
+        Error::NotFound { .. } => (S::NOT_FOUND, "IMG.0121"),
+        Error::InvalidInput(_) => (S::BAD_REQUEST, "IMG.0001"),
+        Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),
+        Error::Unauthenticated(_) => (S::UNAUTHORIZED, "APIGW.0301"),
+        Error::Conflict(_) => (S::BAD_REQUEST, "IMG.0046"),
+        Error::QuotaExceeded(_) => (S::BAD_REQUEST, "IMG.0015"),
+        Error::TooLarge(_) => (S::BAD_REQUEST, "IMG.0059"),
+        Error::UnsupportedMedia(_) => (S::BAD_REQUEST, "IMG.0072"),
+        Error::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, "IMG.0001"),
+        Error::Gone(_) => (S::NOT_FOUND, "IMG.0027"),
+        Error::NotSupported(_) => (S::BAD_REQUEST, "IMG.0105"),
+        Error::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "IMG.0061"),
+        Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "IMG.0061"),
+    }
+}
+
+impl From<Error> for ImsError {
+    fn from(e: Error) -> Self {
+        let (status, code) = code_of(&e);
+        let message = match &e {
+            // Details go to the log (its span carries the request id), never to callers.
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "Unknown system error.".to_string()
+            }
+            other => other.to_string(),
+        };
+        ImsError::new(status, code, message)
+    }
+}
+
+impl IntoResponse for ImsError {
+    fn into_response(self) -> Response {
+        let body = if self.code.starts_with("APIGW") {
+            json!({"error_code": self.code, "error_msg": self.message})
+        } else {
+            json!({"error": {"code": self.code, "message": self.message}})
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,61 @@
+//! IMS handlers: authenticate, make one domain call, render.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ims_http::Services;
+use serde_json::Value;
+
+use crate::convert;
+use crate::error::ImsError;
+use crate::extract::Signed;
+
+type Res<T> = Result<T, ImsError>;
+
+/// `GET /v1/cloudimages/quota`: the image quota of the caller's project.
+pub async fn quota(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
+    let (usage, quotas) = svc.images.usage(&caller.who).await?;
+    Ok(Json(convert::quota(&usage, &quotas)))
+}
+
+/// `GET /v1/cloudimages/os_version`: the OS versions images may declare, by platform.
+/// `?tag=` is accepted and does not narrow the list: every version suits every tag here.
+pub async fn os_versions(_caller: Signed) -> Res<Json<Value>> {
+    Ok(Json(
+        convert::os_versions(ims_domain::huawei::os_versions()),
+    ))
+}
+
+/// `GET /v1/cloudimages/job/{job_id}` (ShowJobProgress).
+pub async fn job_progress(
+    State(svc): State<Services>,
+    Path(job_id): Path<String>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    render_job(&svc, &caller, &job_id).await
+}
+
+/// `GET /v1/{project_id}/jobs/{job_id}` (ShowJob). The project must be the caller's; the
+/// SDK's unsubstituted `{project_id}` placeholder means the caller's own.
+pub async fn show_job(
+    State(svc): State<Services>,
+    Path((project_id, job_id)): Path<(String, String)>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    if project_id != caller.who.project_id && project_id != "{project_id}" {
+        return Err(ImsError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "IMG.0067",
+            "The project ID in the path is not the caller's project.",
+        ));
+    }
+    render_job(&svc, &caller, &job_id).await
+}
+
+async fn render_job(svc: &Services, caller: &Signed, job_id: &str) -> Res<Json<Value>> {
+    let job = svc.images.job(&caller.who, job_id).await?;
+    let image = match job.image_id {
+        Some(id) => svc.images.get(&caller.who, &id.to_string()).await.ok(),
+        None => None,
+    };
+    Ok(Json(convert::job(&job, image.as_ref())))
+}

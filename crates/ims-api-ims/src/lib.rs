@@ -1,0 +1,25 @@
+//! The Huawei Cloud IMS dialect. It only translates: requests signed the way
+//! huaweicloudsdkcore signs them (or carrying `X-Auth-Token`) become a `Principal`, IMS
+//! request shapes become one domain call, and results and errors are rendered in IMS's
+//! shapes (`{"error":{"code":"IMG.xxxx","message":…}}`, gateway `APIGW.0301` for
+//! authentication).
+
+mod convert;
+mod error;
+mod extract;
+mod handlers;
+
+use axum::Router;
+use axum::routing::get;
+use ims_http::Services;
+
+pub use error::ImsError;
+
+/// The IMS routes (state: [`Services`]).
+pub fn router() -> Router<Services> {
+    Router::new()
+        .route("/v1/cloudimages/quota", get(handlers::quota))
+        .route("/v1/cloudimages/os_version", get(handlers::os_versions))
+        .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
+        .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job))
+}
