@@ -47,10 +47,28 @@ pub fn os_versions(list: &[OsVersion]) -> Value {
     )
 }
 
+/// IMS tags, given either as strings (`key.value`, kept as they are) or as key/value
+/// pairs (kept as `key=value`), never both.
+pub fn tags(
+    strings: Option<Vec<String>>,
+    pairs: Option<Vec<(String, String)>>,
+) -> Result<Vec<String>, crate::ImsError> {
+    match (strings, pairs) {
+        (Some(_), Some(_)) => Err(crate::ImsError::from(ims_domain::Error::field(
+            "tags",
+            "Use either tags or image_tags, not both.",
+        ))),
+        (Some(t), None) => Ok(t),
+        (None, Some(p)) => Ok(p.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
 /// IMS's name for what a job does.
 fn job_type(kind: JobKind) -> &'static str {
     match kind {
         JobKind::ImageImport => "imsImportImageJob",
+        JobKind::DataImageFromFile => "imsImportDataImageJob",
     }
 }
 

@@ -42,6 +42,7 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::NotFound { kind: "object", .. } => (S::BAD_REQUEST, "IMG.0057"),
         Error::NotFound { .. } => (S::NOT_FOUND, "IMG.0121"),
         Error::InvalidInput(_) => (S::BAD_REQUEST, "IMG.0001"),
+        Error::InvalidField { field, .. } => (S::BAD_REQUEST, field_code(field)),
         Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),
         Error::Unauthenticated(_) => (S::UNAUTHORIZED, "APIGW.0301"),
         Error::Conflict(_) => (S::BAD_REQUEST, "IMG.0046"),
@@ -53,6 +54,21 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::NotSupported(_) => (S::BAD_REQUEST, "IMG.0105"),
         Error::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "IMG.0061"),
         Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "IMG.0061"),
+    }
+}
+
+/// IMS's code for an invalid field (reference 4.2).
+fn field_code(field: &str) -> &'static str {
+    match field {
+        "name" => "IMG.0003",
+        "description" => "IMG.0054",
+        "min_disk" => "IMG.0055",
+        "image_url" => "IMG.0017",
+        "os_type" => "IMG.0122",
+        "tags" => "IMG.0115",
+        "cmk_id" => "IMG.0095",
+        "storage_class" => "IMG.0069",
+        _ => "IMG.0001",
     }
 }
 

@@ -6,18 +6,37 @@ use ims_http::Services;
 
 use crate::error::ImsError;
 
-/// The authenticated caller. The signature check reads the body (it is covered by the
-/// signature); handlers that need a body will take it from here too.
+/// The authenticated caller, and the body the signature covered.
 pub struct Signed {
     /// Who is calling.
     pub who: Principal,
+    /// The request body (at most `MAX_SIGNED_BODY` bytes).
+    pub body: axum::body::Bytes,
 }
 
 impl FromRequest<Services> for Signed {
     type Rejection = ImsError;
 
     async fn from_request(req: Request, svc: &Services) -> Result<Self, Self::Rejection> {
-        let (who, _req) = ims_http::signed::authenticate_huawei(svc, req).await?;
-        Ok(Signed { who })
+        let (who, req) = ims_http::signed::authenticate_huawei(svc, req).await?;
+        let body = axum::body::to_bytes(req.into_body(), ims_http::signed::MAX_SIGNED_BODY)
+            .await
+            .map_err(|_| ImsError::bad_request("The request body is too large or unreadable."))?;
+        Ok(Signed { who, body })
+    }
+}
+
+impl Signed {
+    /// The body as JSON of type `T`: empty is `IMG.0007`, malformed is `IMG.0001`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ImsError> {
+        if self.body.is_empty() {
+            return Err(ImsError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "IMG.0007",
+                "The request body is empty.",
+            ));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ImsError::bad_request(format!("The request body is invalid: {e}")))
     }
 }

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ims_domain::service::DataImageFromFile;
 use ims_http::Services;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::convert;
@@ -10,6 +12,49 @@ use crate::error::ImsError;
 use crate::extract::Signed;
 
 type Res<T> = Result<T, ImsError>;
+
+/// The body of `POST /v1/cloudimages/dataimages/action` (seed 000). Other fields, such
+/// as `enterprise_project_id` (ims has no enterprise projects), are accepted and ignored.
+#[derive(Deserialize)]
+pub struct DataImageBody {
+    name: String,
+    description: Option<String>,
+    os_type: Option<String>,
+    image_url: String,
+    min_disk: u64,
+    cmk_id: Option<String>,
+    tags: Option<Vec<String>>,
+    image_tags: Option<Vec<ImageTag>>,
+}
+
+/// `{"key":…,"value":…}`.
+#[derive(Deserialize)]
+pub struct ImageTag {
+    key: String,
+    value: String,
+}
+
+/// `POST /v1/cloudimages/dataimages/action`: a data-disk image from a bucket file; the
+/// answer is the job to poll.
+pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
+    let body: DataImageBody = caller.json()?;
+    let tags = convert::tags(
+        body.tags,
+        body.image_tags
+            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
+    )?;
+    let req = DataImageFromFile {
+        name: body.name,
+        description: body.description,
+        os_type: body.os_type,
+        image_url: body.image_url,
+        min_disk: body.min_disk,
+        tags,
+        cmk_id: body.cmk_id,
+    };
+    let job = svc.images.create_data_image(&caller.who, req).await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
+}
 
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.
 pub async fn quota(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {

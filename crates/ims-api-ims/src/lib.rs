@@ -10,7 +10,7 @@ mod extract;
 mod handlers;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use ims_http::Services;
 
 pub use error::ImsError;
@@ -18,6 +18,10 @@ pub use error::ImsError;
 /// The IMS routes (state: [`Services`]).
 pub fn router() -> Router<Services> {
     Router::new()
+        .route(
+            "/v1/cloudimages/dataimages/action",
+            post(handlers::create_data_image),
+        )
         .route("/v1/cloudimages/quota", get(handlers::quota))
         .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))

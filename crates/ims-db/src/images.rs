@@ -173,7 +173,7 @@ macro_rules! bind_image {
 
 #[async_trait]
 impl ImageRepo for Catalog {
-    async fn insert(&self, image: &Image) -> Result<()> {
+    async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let q = sqlx::query(
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
@@ -192,6 +192,9 @@ impl ImageRepo for Catalog {
                 other => other,
             })?;
         Self::write_children(&mut tx, image).await?;
+        if let Some(job) = job {
+            crate::jobs::insert_job(&mut tx, job).await?;
+        }
         tx.commit().await.map_err(db_err)
     }
 

@@ -16,6 +16,14 @@ pub enum Error {
     /// The request is malformed or violates a validation rule.
     #[error("{0}")]
     InvalidInput(String),
+    /// One named request field is invalid (dialects with per-field codes use the name).
+    #[error("{message}")]
+    InvalidField {
+        /// The field, in the domain's vocabulary (`name`, `description`, `min_disk`, …).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The caller may see the entity but may not perform the action.
     #[error("{0}")]
     Forbidden(String),
@@ -66,6 +74,14 @@ impl Error {
     /// Shorthand for an invalid-input error.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
+    }
+
+    /// Shorthand for an invalid field.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field,
+            message: message.into(),
+        }
     }
 
     /// Wraps an unexpected failure of an adapter.

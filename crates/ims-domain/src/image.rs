@@ -75,7 +75,7 @@ impl ImageStatus {
             (Queued, Saving | Uploading | Importing | Active | Deleted)
                 | (Saving, Active | Killed | Deleted | Queued)
                 | (Uploading, Importing | Queued | Deleted)
-                | (Importing, Active | Deleted | Queued)
+                | (Importing, Active | Deleted | Queued | Killed)
                 | (Active, PendingDelete | Deleted | Deactivated)
                 | (Deactivated, Active | Deleted)
                 | (PendingDelete, Deleted | Active)

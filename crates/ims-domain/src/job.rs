@@ -23,6 +23,8 @@ crate::string_enum! {
     JobKind {
         /// Glance interoperable import (glance-direct or web-download).
         ImageImport = "image_import",
+        /// A data-disk image from a bucket file (IMS).
+        DataImageFromFile = "data_image_from_file",
     }
 }
 

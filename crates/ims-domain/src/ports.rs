@@ -40,8 +40,9 @@ pub struct Lease {
 /// The catalog of images and their members.
 #[async_trait]
 pub trait ImageRepo: Send + Sync {
-    /// Inserts a new image; `Conflict` if the id was ever used.
-    async fn insert(&self, image: &Image) -> Result<()>;
+    /// Inserts a new image, and the job that works on it in the same transaction;
+    /// `Conflict` if the id was ever used.
+    async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()>;
     /// Loads an image, whatever its status.
     async fn get(&self, id: ImageId) -> Result<Option<Image>>;
     /// Saves the whole aggregate if its status is still `expected`; `Conflict` otherwise.

@@ -95,7 +95,7 @@ pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {
     use ims_domain::Error as E;
     match e {
         E::NotFound { .. } => S::NOT_FOUND,
-        E::InvalidInput(_) => S::BAD_REQUEST,
+        E::InvalidInput(_) | E::InvalidField { .. } => S::BAD_REQUEST,
         E::Forbidden(_) => S::FORBIDDEN,
         E::Unauthenticated(_) => S::UNAUTHORIZED,
         E::Conflict(_) => S::CONFLICT,

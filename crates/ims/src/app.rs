@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use axum::Router;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ims_blob::{FsBlobStore, HttpSource};
+use ims_blob::{FsBlobStore, FsBuckets, HttpSource};
 use ims_db::Catalog;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
@@ -102,6 +102,7 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
         hash_algo: HashAlgo::parse(&config.images.hash_algo)
             .map_err(|e| anyhow::anyhow!("images.hash_algo: {e}"))?,
         inspect_formats: config.images.inspect_formats,
+        max_import_file: config.images.max_import_file,
         quotas: Quotas {
             image_count: nonzero(config.images.quota_image_count),
             image_size_total: nonzero(config.images.quota_image_size_total),
@@ -140,6 +141,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Arc::new(blobs),
         Arc::new(HttpSource),
+        Arc::new(FsBuckets::open(config.data_dir.join("buckets"), &node)?),
         image_settings(config, node)?,
     );
     let identity = IdentityService::new(

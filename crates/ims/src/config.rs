@@ -48,6 +48,8 @@ pub struct ImagesConfig {
     pub hash_algo: String,
     /// Inspect data as it arrives and refuse unsafe or mismatched content.
     pub inspect_formats: bool,
+    /// The largest bucket file an image may be imported from, bytes.
+    pub max_import_file: u64,
     /// Images per project; 0 = unlimited.
     pub quota_image_count: u64,
     /// Bytes per project; 0 = unlimited.
@@ -108,6 +110,7 @@ impl Default for ImagesConfig {
             size_cap: 1 << 40,
             hash_algo: "sha512".into(),
             inspect_formats: true,
+            max_import_file: 128 << 30,
             quota_image_count: 0,
             quota_image_size_total: 0,
             max_tags: 128,

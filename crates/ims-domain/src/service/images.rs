@@ -102,6 +102,8 @@ pub struct ImageSettings {
     /// Whether data is inspected as it arrives, and refused when unsafe or not the
     /// declared `disk_format`. Only benchmarks turn this off, to measure its cost.
     pub inspect_formats: bool,
+    /// The largest bucket file an image may be imported from (IMS: 128 GB).
+    pub max_import_file: u64,
     /// Per-project quotas.
     pub quotas: Quotas,
     /// Tag and property limits.
@@ -124,6 +126,7 @@ impl Default for ImageSettings {
             size_cap: 1 << 40,
             hash_algo: HashAlgo::Sha512,
             inspect_formats: true,
+            max_import_file: 128 << 30,
             quotas: Quotas::default(),
             limits: AttributeLimits::default(),
             max_members: 128,
@@ -153,6 +156,7 @@ pub struct ImageService {
     pub(crate) jobs: Arc<dyn JobRepo>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) remote: Arc<dyn RemoteSource>,
+    pub(crate) buckets: Arc<dyn crate::ports::BucketSource>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
 }
@@ -168,6 +172,7 @@ impl ImageService {
         jobs: Arc<dyn JobRepo>,
         blobs: Arc<dyn BlobStore>,
         remote: Arc<dyn RemoteSource>,
+        buckets: Arc<dyn crate::ports::BucketSource>,
         settings: ImageSettings,
     ) -> Self {
         ImageService {
@@ -175,6 +180,7 @@ impl ImageService {
             jobs,
             blobs,
             remote,
+            buckets,
             settings: Arc::new(settings),
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
@@ -215,7 +221,7 @@ impl ImageService {
         }
         self.finish_edit(&mut image)?;
         self.check_count_quota(image.owner.as_deref()).await?;
-        self.repo.insert(&image).await?;
+        self.repo.insert(&image, None).await?;
         Ok(image)
     }
 
@@ -402,7 +408,7 @@ impl ImageService {
         Ok(())
     }
 
-    async fn check_count_quota(&self, owner: Option<&str>) -> Result<()> {
+    pub(crate) async fn check_count_quota(&self, owner: Option<&str>) -> Result<()> {
         let (Some(limit), Some(owner)) = (self.settings.quotas.image_count, owner) else {
             return Ok(());
         };

@@ -108,12 +108,14 @@ async fn run_one(svc: &ImageService, mut job: Job) {
 async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
     match job.kind {
         JobKind::ImageImport => svc.run_import(job).await,
+        JobKind::DataImageFromFile => svc.run_data_image(job).await,
     }
 }
 
 async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     match (job.kind, job.image_id) {
         (JobKind::ImageImport, Some(id)) => svc.fail_import(id).await,
+        (JobKind::DataImageFromFile, Some(id)) => svc.fail_data_image(id).await,
         _ => Ok(()),
     }
 }
@@ -139,7 +141,7 @@ fn heartbeat(svc: &ImageService, id: &str) -> super::data::AbortOnDrop {
 pub fn error_code(e: &Error) -> &'static str {
     match e {
         Error::NotFound { .. } => "NotFound",
-        Error::InvalidInput(_) => "InvalidInput",
+        Error::InvalidInput(_) | Error::InvalidField { .. } => "InvalidInput",
         Error::TooLarge(_) | Error::QuotaExceeded(_) => "TooLarge",
         Error::UnsupportedMedia(_) => "UnsupportedMedia",
         Error::Gone(_) => "Gone",

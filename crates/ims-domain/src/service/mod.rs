@@ -3,6 +3,7 @@
 pub mod attributes;
 mod credentials;
 pub mod data;
+mod file_import;
 pub mod identity;
 mod images;
 mod import;
@@ -11,5 +12,6 @@ mod members;
 pub mod tags;
 
 pub use data::{Download, UploadSource};
+pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;

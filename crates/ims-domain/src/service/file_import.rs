@@ -1,0 +1,302 @@
+//! Images from files in buckets (Huawei IMS `POST /v1/cloudimages/dataimages/action`):
+//! the request is validated and the bucket object checked at once; the image (queued →
+//! importing) and its job are written in one transaction; a worker then streams the
+//! object through the one pipeline, where it is hashed and inspected, and the image's
+//! `disk_format` is what inspection found.
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{fresh_key, set_data};
+use super::images::{ImageService, now};
+use crate::bucket::ObjectRef;
+use crate::error::{Error, Result};
+use crate::image::{ContainerFormat, DiskFormat, Image, ImageId, ImageStatus};
+use crate::job::{Job, JobKind};
+use crate::policy;
+use crate::principal::Principal;
+
+const GIB: u64 = 1 << 30;
+/// `min_disk` of a data image, in GB (IMS: 40–2048).
+const DATA_DISK_GB: std::ops::RangeInclusive<u64> = 40..=2048;
+
+/// A data-disk image from a bucket file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataImageFromFile {
+    /// Image name (1–255 characters).
+    pub name: String,
+    /// Free text (≤ 1024, no line breaks or angle brackets).
+    pub description: Option<String>,
+    /// `Linux` (default) or `Windows`.
+    pub os_type: Option<String>,
+    /// `bucket:object`.
+    pub image_url: String,
+    /// Minimum disk in GB, 40–2048; the file's virtual size must fit.
+    pub min_disk: u64,
+    /// Tags, as the image will carry them.
+    pub tags: Vec<String>,
+    /// A KMS key id; encryption is not available yet, so any key is refused.
+    pub cmk_id: Option<String>,
+}
+
+/// What the job needs to know.
+#[derive(Debug, Serialize, Deserialize)]
+struct FileImport {
+    object: String,
+}
+
+fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
+    if req.name.is_empty() || req.name.chars().count() > 255 {
+        return Err(Error::field(
+            "name",
+            "The image name must be 1 to 255 characters.",
+        ));
+    }
+    if let Some(d) = &req.description
+        && (d.chars().count() > 1024 || d.contains(['\r', '\n', '<', '>']))
+    {
+        return Err(Error::field(
+            "description",
+            "The description is at most 1024 characters, without line breaks or angle brackets.",
+        ));
+    }
+    if !matches!(
+        req.os_type.as_deref(),
+        None | Some("Linux") | Some("Windows")
+    ) {
+        return Err(Error::field("os_type", "os_type must be Linux or Windows."));
+    }
+    if !DATA_DISK_GB.contains(&req.min_disk) {
+        return Err(Error::field(
+            "min_disk",
+            "min_disk of a data image must be 40 to 2048 (GB).",
+        ));
+    }
+    if let Some(key) = &req.cmk_id {
+        return Err(Error::field(
+            "cmk_id",
+            format!("The KMS key {key} is unknown: image encryption is not available yet."),
+        ));
+    }
+    ObjectRef::parse(&req.image_url).map_err(|e| Error::field("image_url", e.to_string()))
+}
+
+/// The disk format a stored image gets from what inspection found.
+fn disk_format_of(found: ims_format::Format) -> Result<DiskFormat> {
+    use ims_format::Format as F;
+    Ok(match found {
+        F::Raw | F::Gpt | F::Mbr => DiskFormat::Raw,
+        F::Qcow2 => DiskFormat::Qcow2,
+        F::Vhd => DiskFormat::Vhd,
+        F::Vhdx => DiskFormat::Vhdx,
+        F::Vmdk => DiskFormat::Vmdk,
+        F::Vdi => DiskFormat::Vdi,
+        F::Iso => DiskFormat::Iso,
+        F::Zvhd => DiskFormat::Zvhd,
+        F::Zvhd2 => DiskFormat::Zvhd2,
+        F::Qcow | F::Qed | F::Luks => {
+            return Err(Error::UnsupportedMedia(format!(
+                "Image files in {found} format are not supported."
+            )));
+        }
+    })
+}
+
+impl ImageService {
+    /// Validates the request and the bucket object, then creates the image (importing)
+    /// and its job together. Returns the job.
+    pub async fn create_data_image(&self, who: &Principal, req: DataImageFromFile) -> Result<Job> {
+        policy::check_writer(who)?;
+        let object = check_request(&req)?;
+        let info = self.buckets.head(&object).await?;
+        if info.storage_class != "STANDARD" {
+            return Err(Error::field(
+                "storage_class",
+                "The object's storage class must be Standard.",
+            ));
+        }
+        if info.size == 0 {
+            return Err(Error::NotFound {
+                kind: "object",
+                id: format!("{object} (empty)"),
+            });
+        }
+        if info.size > self.settings.max_import_file {
+            return Err(Error::TooLarge(format!(
+                "The image file is larger than {} bytes.",
+                self.settings.max_import_file
+            )));
+        }
+        let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
+        image.name = Some(req.name);
+        image.min_disk = req.min_disk;
+        image.container_format = Some(ContainerFormat::Bare);
+        image.tags.extend(req.tags);
+        let os_version = match req.os_type.as_deref() {
+            Some("Windows") => "Windows(64 bit)",
+            _ => crate::huawei::DEFAULT_OS_VERSION,
+        };
+        image
+            .properties
+            .insert("__os_version".into(), os_version.into());
+        image
+            .properties
+            .insert("virtual_env_type".into(), "DataImage".into());
+        if let Some(d) = req.description.filter(|d| !d.is_empty()) {
+            image.properties.insert("__description".into(), d);
+        }
+        self.finish_edit(&mut image)?;
+        self.check_count_quota(image.owner.as_deref()).await?;
+        image.transition(ImageStatus::Importing)?;
+        let payload = serde_json::to_value(FileImport {
+            object: object.to_string(),
+        })
+        .map_err(Error::internal)?;
+        let job = Job::new(
+            JobKind::DataImageFromFile,
+            &who.project_id,
+            Some(image.id),
+            payload,
+            now(),
+        );
+        self.repo.insert(&image, Some(&job)).await?;
+        self.job_wakeup.notify_one();
+        Ok(job)
+    }
+
+    /// The worker's part: stream, hash, inspect, store, then activate. Idempotent: a
+    /// re-run writes a fresh blob key, and an abandoned one is collected as an orphan.
+    pub(crate) async fn run_data_image(&self, job: &Job) -> Result<()> {
+        let payload: FileImport =
+            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
+        let id = job
+            .image_id
+            .ok_or_else(|| Error::internal("file import job without an image"))?;
+        let image = self.importing(id).await?;
+        let object = ObjectRef::parse(&payload.object)?;
+        let stream = self.buckets.open(&object).await?;
+        let key = fresh_key(id, "data");
+        let digests = self.store_checked(&image, &key, stream, None).await?;
+        let stored = async {
+            let found = digests
+                .inspection
+                .as_ref()
+                .map_or(ims_format::Format::Raw, |r| r.format);
+            let format = disk_format_of(found)?;
+            if digests
+                .virtual_size
+                .is_some_and(|v| v > image.min_disk * GIB)
+            {
+                return Err(Error::field(
+                    "min_disk",
+                    "min_disk is smaller than the disk inside the image file.",
+                ));
+            }
+            let mut current = self.importing(id).await?;
+            set_data(&mut current, key.clone(), &digests);
+            current.disk_format = Some(format);
+            current.transition(ImageStatus::Active)?;
+            self.finish_edit(&mut current)?;
+            self.repo.save(&current, ImageStatus::Importing, None).await
+        }
+        .await;
+        if stored.is_err() {
+            self.delete_blob(&key).await;
+        }
+        stored
+    }
+
+    /// An image still importing, or `Gone` if it was deleted meanwhile.
+    async fn importing(&self, id: ImageId) -> Result<Image> {
+        self.repo
+            .get(id)
+            .await?
+            .filter(|i| i.status == ImageStatus::Importing)
+            .ok_or_else(|| Error::Gone("The image is no longer importing".into()))
+    }
+
+    /// A file import that failed for good leaves a killed image without data.
+    pub(crate) async fn fail_data_image(&self, id: ImageId) -> Result<()> {
+        let Ok(mut image) = self.importing(id).await else {
+            return Ok(());
+        };
+        image.transition(ImageStatus::Killed)?;
+        image.lease = None;
+        image.updated_at = now();
+        self.repo.save(&image, ImageStatus::Importing, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> DataImageFromFile {
+        DataImageFromFile {
+            name: "data".into(),
+            description: None,
+            os_type: None,
+            image_url: "bkt:disk.qcow2".into(),
+            min_disk: 40,
+            tags: Vec::new(),
+            cmk_id: None,
+        }
+    }
+
+    #[test]
+    fn requests_are_checked_field_by_field() {
+        assert!(check_request(&req()).is_ok());
+        let field = |r: DataImageFromFile| match check_request(&r) {
+            Err(Error::InvalidField { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(DataImageFromFile {
+                min_disk: 39,
+                ..req()
+            }),
+            "min_disk"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                min_disk: 2049,
+                ..req()
+            }),
+            "min_disk"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                os_type: Some("BSD".into()),
+                ..req()
+            }),
+            "os_type"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                description: Some("a<b".into()),
+                ..req()
+            }),
+            "description"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                image_url: "bkt:../x".into(),
+                ..req()
+            }),
+            "image_url"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                cmk_id: Some("k".into()),
+                ..req()
+            }),
+            "cmk_id"
+        );
+        assert_eq!(
+            field(DataImageFromFile {
+                name: String::new(),
+                ..req()
+            }),
+            "name"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+"""Seed 000 through huaweicloudsdkims: a data-disk image from a file in a bucket.
+
+The file is staged with `ims bucket put`; the SDK call returns a job; the job ends
+SUCCESS with the image active, its disk_format what the file really is, and its virtual
+size qemu's. Bad requests get IMS codes, and an unsafe file fails the job cleanly.
+"""
+import shutil
+import subprocess
+import time
+
+import pytest
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
+from huaweicloudsdkims.v2 import (CreateDataImageRequest, CreateDataImageRequestBody, ImageTag,
+                                  ImsClient, ShowJobRequest)
+
+from conftest import ims_bin, unique
+
+
+@pytest.fixture(scope="module")
+def client(ims):
+    ak, sk = ims.admin("credential", "create", "--user", "demo2").stdout.split()
+    credentials = BasicCredentials(ak, sk, ims.project_ids["demo2"])
+    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims.url]).build()
+
+
+def qemu_img(*args):
+    subprocess.run([shutil.which("qemu-img"), *map(str, args)], check=True, capture_output=True)
+
+
+def ims_bucket(ims, *args):
+    r = subprocess.run([str(ims_bin()), "bucket", "--data-dir", str(ims.data_dir), *map(str, args)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def put(ims, path, target):
+    ims_bucket(ims, "put", path, target)
+
+
+def bucket(ims, name):
+    ims_bucket(ims, "create", name)
+
+
+def wait_job(client, job_id):
+    for _ in range(300):
+        job = client.show_job(ShowJobRequest(job_id=job_id))
+        if job.status in ("SUCCESS", "FAIL"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.status}")
+
+
+def create(client, **body):
+    return client.create_data_image(CreateDataImageRequest(body=CreateDataImageRequestBody(**body)))
+
+
+def test_data_image_from_a_qcow2_in_a_bucket(ims, client, tmp_path):
+    src = tmp_path / "data.qcow2"
+    qemu_img("create", "-f", "qcow2", src, "10G")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 2M", str(src)], check=True, capture_output=True)
+    bucket(ims, "seed-bucket")
+    put(ims, src, "seed-bucket:disks/data1.qcow2")
+
+    name = unique("data-img")
+    resp = create(client, name=name, image_url="seed-bucket:disks/data1.qcow2", min_disk=40,
+                  description="Data disk 1", os_type="Linux",
+                  image_tags=[ImageTag(key="aaa", value="111")])
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS", (job.error_code, job.fail_reason)
+    assert job.job_type == "imsImportDataImageJob"
+    image = ims.get_image(job.entities.image_id, cloud="demo2")
+    assert image["name"] == name and image["status"] == "active"
+    assert image["disk_format"] == "qcow2"
+    assert image["virtual_size"] == 10 << 30
+    assert image["size"] == src.stat().st_size
+    assert image["min_disk"] == 40
+    assert image["virtual_env_type"] == "DataImage"
+    assert "aaa=111" in image["tags"]
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"image_url": "no-such-bucket:x.qcow2"}, "IMG.0069"),
+    ({"image_url": "seed-bucket:missing.qcow2"}, "IMG.0057"),
+    ({"image_url": "seed-bucket:../escape"}, "IMG.0017"),
+    ({"min_disk": 20}, "IMG.0055"),
+    ({"os_type": "BSD"}, "IMG.0122"),
+    ({"cmk_id": "11111111-2222-3333-4444-555555555555"}, "IMG.0095"),
+    ({"tags": ["a.b"], "image_tags": [ImageTag(key="a", value="b")]}, "IMG.0115"),
+])
+def test_bad_requests_get_ims_codes(ims, client, body, code):
+    bucket(ims, "seed-bucket")
+    full = {"name": unique("bad"), "image_url": "seed-bucket:disks/data1.qcow2", "min_disk": 40, **body}
+    with pytest.raises(sdk_errors.ClientRequestException) as err:
+        create(client, **full)
+    assert err.value.status_code == 400
+    assert err.value.error_code == code, err.value.error_msg
+
+
+def test_an_unsafe_file_fails_the_job_and_kills_the_image(ims, client, tmp_path):
+    qemu_img("create", "-f", "qcow2", tmp_path / "base.qcow2", "1G")
+    qemu_img("create", "-f", "qcow2", "-b", tmp_path / "base.qcow2", "-F", "qcow2", tmp_path / "over.qcow2")
+    bucket(ims, "seed-bucket")
+    put(ims, tmp_path / "over.qcow2", "seed-bucket:evil/over.qcow2")
+    resp = create(client, name=unique("evil"), image_url="seed-bucket:evil/over.qcow2", min_disk=40)
+    job = wait_job(client, resp.job_id)
+    assert job.status == "FAIL"
+    assert job.error_code == "IMG.0072"
+    assert "backing file" in job.fail_reason
+    image = ims.get_image(job.entities.image_id, cloud="demo2")
+    assert image["status"] == "killed"
+    assert image["size"] is None
