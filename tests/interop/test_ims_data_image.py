@@ -110,3 +110,59 @@ def test_an_unsafe_file_fails_the_job_and_kills_the_image(ims, client, tmp_path)
     image = ims.get_image(job.entities.image_id, cloud="demo2")
     assert image["status"] == "killed"
     assert image["size"] is None
+
+
+@pytest.fixture(scope="module")
+def data_image(ims, client, tmp_path_factory):
+    """An active data image of demo2's, made from a small qcow2 with data in it."""
+    src = tmp_path_factory.mktemp("copy") / "src.qcow2"
+    qemu_img("create", "-f", "qcow2", src, "2G")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 9 1M 3M", str(src)], check=True, capture_output=True)
+    bucket(ims, "copy-bucket")
+    put(ims, src, "copy-bucket:src.qcow2")
+    resp = create(client, name=unique("copy-src"), image_url="copy-bucket:src.qcow2", min_disk=40,
+                  description="source")
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS", job.fail_reason
+    return ims.get_image(job.entities.image_id, cloud="demo2")
+
+
+def test_copy_in_region_makes_an_identical_private_image(ims, client, data_image):
+    from huaweicloudsdkims.v2 import CopyImageInRegionRequest, CopyImageInRegionRequestBody
+
+    name = unique("copy")
+    resp = client.copy_image_in_region(CopyImageInRegionRequest(
+        image_id=data_image["id"], body=CopyImageInRegionRequestBody(name=name, description="test copy")))
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS", job.fail_reason
+    assert job.job_type == "imsCopyImageInRegionJob"
+    copy = ims.get_image(job.entities.image_id, cloud="demo2")
+    assert copy["id"] != data_image["id"]
+    assert copy["name"] == name and copy["status"] == "active" and copy["visibility"] == "private"
+    for same in ("checksum", "os_hash_value", "size", "virtual_size", "disk_format", "min_disk"):
+        assert copy[same] == data_image[same], same
+    assert copy["__description"] == "test copy"
+
+
+def test_copy_refusals_use_ims_codes(ims, client, data_image):
+    from huaweicloudsdkims.v2 import (CopyImageCrossRegionRequest, CopyImageCrossRegionRequestBody,
+                                      CopyImageInRegionRequest, CopyImageInRegionRequestBody)
+
+    def copy(image_id, **body):
+        with pytest.raises(sdk_errors.ClientRequestException) as err:
+            client.copy_image_in_region(CopyImageInRegionRequest(
+                image_id=image_id, body=CopyImageInRegionRequestBody(name=unique("c"), **body)))
+        return err.value
+
+    assert copy(data_image["id"], cmk_id="bd66288c-9081-460a-8227-4cbd0c814cb4").error_code == "IMG.0095"
+    missing = copy("465076de-dc36-4aec-80f5-ef9d8009428f")
+    assert (missing.status_code, missing.error_code) == (404, "IMG.0027")
+    queued = ims.create_image(cloud="demo2")
+    assert copy(queued["id"]).error_code == "IMG.0046"
+    private = ims.create_image(cloud="ims")  # the admin project's, invisible to demo2
+    assert copy(private["id"]).status_code == 404
+    with pytest.raises(sdk_errors.ClientRequestException) as cross:
+        client.copy_image_cross_region(CopyImageCrossRegionRequest(
+            image_id=data_image["id"], body=CopyImageCrossRegionRequestBody(
+                name=unique("x"), region="eu-west-0", project_name="eu-west-0", agency_name="ims")))
+    assert cross.value.error_code == "IMG.0105"

@@ -69,6 +69,7 @@ fn job_type(kind: JobKind) -> &'static str {
     match kind {
         JobKind::ImageImport => "imsImportImageJob",
         JobKind::DataImageFromFile => "imsImportDataImageJob",
+        JobKind::ImageCopy => "imsCopyImageInRegionJob",
     }
 }
 

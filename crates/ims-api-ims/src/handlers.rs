@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ims_domain::service::DataImageFromFile;
+use ims_domain::service::{DataImageFromFile, ImageCopy};
 use ims_http::Services;
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,6 +54,38 @@ pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> R
     };
     let job = svc.images.create_data_image(&caller.who, req).await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// The body of `POST /v1/cloudimages/{image_id}/copy` (seed 003).
+#[derive(Deserialize)]
+pub struct CopyBody {
+    name: String,
+    description: Option<String>,
+    cmk_id: Option<String>,
+}
+
+/// `POST /v1/cloudimages/{image_id}/copy`: a copy within the region; the answer is the job.
+pub async fn copy_image(
+    State(svc): State<Services>,
+    Path(image_id): Path<String>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    let body: CopyBody = caller.json()?;
+    let req = ImageCopy {
+        name: body.name,
+        description: body.description,
+        cmk_id: body.cmk_id,
+    };
+    let job = svc.images.copy_image(&caller.who, &image_id, req).await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// `POST /v1/cloudimages/{image_id}/cross_region_copy`: this deployment is one region.
+pub async fn cross_region_copy(_caller: Signed) -> Res<Json<Value>> {
+    Err(ims_domain::Error::NotSupported(
+        "Cross-region copy is not supported: this deployment has one region.".into(),
+    )
+    .into())
 }
 
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.

@@ -23,6 +23,14 @@ pub fn router() -> Router<Services> {
             post(handlers::create_data_image),
         )
         .route("/v1/cloudimages/quota", get(handlers::quota))
+        .route(
+            "/v1/cloudimages/{image_id}/copy",
+            post(handlers::copy_image),
+        )
+        .route(
+            "/v1/cloudimages/{image_id}/cross_region_copy",
+            post(handlers::cross_region_copy),
+        )
         .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
         .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job))

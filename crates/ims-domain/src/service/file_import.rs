@@ -6,11 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{fresh_key, set_data};
 use super::images::{ImageService, now};
 use crate::bucket::ObjectRef;
 use crate::error::{Error, Result};
-use crate::image::{ContainerFormat, DiskFormat, Image, ImageId, ImageStatus};
+use crate::image::{ContainerFormat, DiskFormat, Image, ImageId};
 use crate::job::{Job, JobKind};
 use crate::policy;
 use crate::principal::Principal;
@@ -44,14 +43,19 @@ struct FileImport {
     object: String,
 }
 
-fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
-    if req.name.is_empty() || req.name.chars().count() > 255 {
+/// IMS's rules for a new image's name, description and (not yet available) KMS key.
+pub(crate) fn check_naming(
+    name: &str,
+    description: Option<&str>,
+    cmk_id: Option<&str>,
+) -> Result<()> {
+    if name.is_empty() || name.chars().count() > 255 {
         return Err(Error::field(
             "name",
             "The image name must be 1 to 255 characters.",
         ));
     }
-    if let Some(d) = &req.description
+    if let Some(d) = description
         && (d.chars().count() > 1024 || d.contains(['\r', '\n', '<', '>']))
     {
         return Err(Error::field(
@@ -59,6 +63,17 @@ fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
             "The description is at most 1024 characters, without line breaks or angle brackets.",
         ));
     }
+    if let Some(key) = cmk_id {
+        return Err(Error::field(
+            "cmk_id",
+            format!("The KMS key {key} is unknown: image encryption is not available yet."),
+        ));
+    }
+    Ok(())
+}
+
+fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
+    check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
     if !matches!(
         req.os_type.as_deref(),
         None | Some("Linux") | Some("Windows")
@@ -69,12 +84,6 @@ fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
         return Err(Error::field(
             "min_disk",
             "min_disk of a data image must be 40 to 2048 (GB).",
-        ));
-    }
-    if let Some(key) = &req.cmk_id {
-        return Err(Error::field(
-            "cmk_id",
-            format!("The KMS key {key} is unknown: image encryption is not available yet."),
         ));
     }
     ObjectRef::parse(&req.image_url).map_err(|e| Error::field("image_url", e.to_string()))
@@ -144,44 +153,30 @@ impl ImageService {
         if let Some(d) = req.description.filter(|d| !d.is_empty()) {
             image.properties.insert("__description".into(), d);
         }
-        self.finish_edit(&mut image)?;
-        self.check_count_quota(image.owner.as_deref()).await?;
-        image.transition(ImageStatus::Importing)?;
         let payload = serde_json::to_value(FileImport {
             object: object.to_string(),
         })
         .map_err(Error::internal)?;
-        let job = Job::new(
-            JobKind::DataImageFromFile,
-            &who.project_id,
-            Some(image.id),
-            payload,
-            now(),
-        );
-        self.repo.insert(&image, Some(&job)).await?;
-        self.job_wakeup.notify_one();
-        Ok(job)
+        self.start_image_job(&mut image, JobKind::DataImageFromFile, payload)
+            .await
     }
 
-    /// The worker's part: stream, hash, inspect, store, then activate. Idempotent: a
-    /// re-run writes a fresh blob key, and an abandoned one is collected as an orphan.
+    /// The worker's part: stream the object through the pipeline; the image's format is
+    /// what inspection found, and its virtual size must fit `min_disk`.
     pub(crate) async fn run_data_image(&self, job: &Job) -> Result<()> {
         let payload: FileImport =
             serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
         let id = job
             .image_id
             .ok_or_else(|| Error::internal("file import job without an image"))?;
-        let image = self.importing(id).await?;
         let object = ObjectRef::parse(&payload.object)?;
         let stream = self.buckets.open(&object).await?;
-        let key = fresh_key(id, "data");
-        let digests = self.store_checked(&image, &key, stream, None).await?;
-        let stored = async {
+        self.fill_image(id, stream, None, |image, digests| {
             let found = digests
                 .inspection
                 .as_ref()
                 .map_or(ims_format::Format::Raw, |r| r.format);
-            let format = disk_format_of(found)?;
+            image.disk_format = Some(disk_format_of(found)?);
             if digests
                 .virtual_size
                 .is_some_and(|v| v > image.min_disk * GIB)
@@ -191,38 +186,9 @@ impl ImageService {
                     "min_disk is smaller than the disk inside the image file.",
                 ));
             }
-            let mut current = self.importing(id).await?;
-            set_data(&mut current, key.clone(), &digests);
-            current.disk_format = Some(format);
-            current.transition(ImageStatus::Active)?;
-            self.finish_edit(&mut current)?;
-            self.repo.save(&current, ImageStatus::Importing, None).await
-        }
-        .await;
-        if stored.is_err() {
-            self.delete_blob(&key).await;
-        }
-        stored
-    }
-
-    /// An image still importing, or `Gone` if it was deleted meanwhile.
-    async fn importing(&self, id: ImageId) -> Result<Image> {
-        self.repo
-            .get(id)
-            .await?
-            .filter(|i| i.status == ImageStatus::Importing)
-            .ok_or_else(|| Error::Gone("The image is no longer importing".into()))
-    }
-
-    /// A file import that failed for good leaves a killed image without data.
-    pub(crate) async fn fail_data_image(&self, id: ImageId) -> Result<()> {
-        let Ok(mut image) = self.importing(id).await else {
-            return Ok(());
-        };
-        image.transition(ImageStatus::Killed)?;
-        image.lease = None;
-        image.updated_at = now();
-        self.repo.save(&image, ImageStatus::Importing, None).await
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -109,13 +109,14 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
     match job.kind {
         JobKind::ImageImport => svc.run_import(job).await,
         JobKind::DataImageFromFile => svc.run_data_image(job).await,
+        JobKind::ImageCopy => svc.run_copy(job).await,
     }
 }
 
 async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     match (job.kind, job.image_id) {
         (JobKind::ImageImport, Some(id)) => svc.fail_import(id).await,
-        (JobKind::DataImageFromFile, Some(id)) => svc.fail_data_image(id).await,
+        (JobKind::DataImageFromFile | JobKind::ImageCopy, Some(id)) => svc.kill_importing(id).await,
         _ => Ok(()),
     }
 }

@@ -1,16 +1,19 @@
 //! Use cases. Dialects call exactly one method here per request.
 
 pub mod attributes;
+mod copy;
 mod credentials;
 pub mod data;
 mod file_import;
 pub mod identity;
+mod image_jobs;
 mod images;
 mod import;
 pub mod jobs;
 mod members;
 pub mod tags;
 
+pub use copy::ImageCopy;
 pub use data::{Download, UploadSource};
 pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
