@@ -166,3 +166,41 @@ def test_copy_refusals_use_ims_codes(ims, client, data_image):
             image_id=data_image["id"], body=CopyImageCrossRegionRequestBody(
                 name=unique("x"), region="eu-west-0", project_name="eu-west-0", agency_name="ims")))
     assert cross.value.error_code == "IMG.0105"
+
+
+def test_export_to_a_bucket_with_and_without_conversion(ims, client, data_image, tmp_path):
+    from huaweicloudsdkims.v2 import ExportImageRequest, ExportImageRequestBody
+
+    src = tmp_path / "src.qcow2"
+    ims_bucket(ims, "get", "copy-bucket:src.qcow2", src)
+    bucket(ims, "export-bucket")
+    for fmt, qemu_fmt in (("qcow2", "qcow2"), ("vmdk", "vmdk"), ("vhd", "vpc")):
+        target = f"export-bucket:out/disk.{fmt}"
+        resp = client.export_image(ExportImageRequest(
+            image_id=data_image["id"], body=ExportImageRequestBody(bucket_url=target, file_format=fmt)))
+        job = wait_job(client, resp.job_id)
+        assert job.status == "SUCCESS", (fmt, job.fail_reason)
+        assert job.job_type == "imsNativeExportImageJob"
+        assert job.entities.image_id == data_image["id"]
+        out = tmp_path / f"out.{fmt}"
+        ims_bucket(ims, "get", target, out)
+        r = subprocess.run(["qemu-img", "compare", "-q", "-f", "qcow2", "-F", qemu_fmt, str(src), str(out)])
+        assert r.returncode == 0, f"{fmt}: exported content differs"
+    leftovers = [p for p in (ims.data_dir / "scratch").rglob("*") if p.is_file()]
+    assert leftovers == [], f"conversion scratch files left behind: {leftovers}"
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"bucket_url": "copy-bucket:src.qcow2", "file_format": "qcow2"}, "IMG.0070"),
+    ({"bucket_url": "export-bucket:x.raw", "file_format": "raw"}, "IMG.0072"),
+    ({"bucket_url": "export-bucket:x.zvhd", "file_format": "zvhd"}, "IMG.0105"),
+    ({"bucket_url": "nowhere-bucket:x.qcow2", "file_format": "qcow2"}, "IMG.0069"),
+    ({"bucket_url": "export-bucket:../x", "file_format": "qcow2"}, "IMG.0075"),
+])
+def test_export_refusals_use_ims_codes(ims, client, data_image, body, code):
+    from huaweicloudsdkims.v2 import ExportImageRequest, ExportImageRequestBody
+
+    bucket(ims, "export-bucket")
+    with pytest.raises(sdk_errors.ClientRequestException) as err:
+        client.export_image(ExportImageRequest(image_id=data_image["id"], body=ExportImageRequestBody(**body)))
+    assert err.value.error_code == code, err.value.error_msg

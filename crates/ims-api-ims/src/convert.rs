@@ -70,6 +70,7 @@ fn job_type(kind: JobKind) -> &'static str {
         JobKind::ImageImport => "imsImportImageJob",
         JobKind::DataImageFromFile => "imsImportDataImageJob",
         JobKind::ImageCopy => "imsCopyImageInRegionJob",
+        JobKind::ImageExport => "imsNativeExportImageJob",
     }
 }
 

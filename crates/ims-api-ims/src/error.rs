@@ -68,6 +68,9 @@ fn field_code(field: &str) -> &'static str {
         "tags" => "IMG.0115",
         "cmk_id" => "IMG.0095",
         "storage_class" => "IMG.0069",
+        "bucket_url" => "IMG.0075",
+        "file_format" => "IMG.0072",
+        "export_target" => "IMG.0070",
         _ => "IMG.0001",
     }
 }

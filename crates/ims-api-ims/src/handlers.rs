@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ims_domain::service::{DataImageFromFile, ImageCopy};
+use ims_domain::service::{DataImageFromFile, ImageCopy, ImageExport};
 use ims_http::Services;
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,6 +86,36 @@ pub async fn cross_region_copy(_caller: Signed) -> Res<Json<Value>> {
         "Cross-region copy is not supported: this deployment has one region.".into(),
     )
     .into())
+}
+
+/// The body of `POST /v1/cloudimages/{image_id}/file`.
+#[derive(Deserialize)]
+pub struct ExportBody {
+    bucket_url: String,
+    file_format: Option<String>,
+    #[serde(default)]
+    is_quick_export: bool,
+}
+
+/// `POST /v1/cloudimages/{image_id}/file`: export to a bucket object; the answer is the job.
+pub async fn export_image(
+    State(svc): State<Services>,
+    Path(image_id): Path<String>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    let body: ExportBody = caller.json()?;
+    if body.is_quick_export {
+        return Err(ims_domain::Error::NotSupported(
+            "Quick export (ZVHD2) is not supported.".into(),
+        )
+        .into());
+    }
+    let req = ImageExport {
+        bucket_url: body.bucket_url,
+        file_format: body.file_format.unwrap_or_default(),
+    };
+    let job = svc.images.export_image(&caller.who, &image_id, req).await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
 }
 
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.

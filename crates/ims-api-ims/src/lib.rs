@@ -31,6 +31,10 @@ pub fn router() -> Router<Services> {
             "/v1/cloudimages/{image_id}/cross_region_copy",
             post(handlers::cross_region_copy),
         )
+        .route(
+            "/v1/cloudimages/{image_id}/file",
+            post(handlers::export_image),
+        )
         .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
         .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job))

@@ -27,6 +27,8 @@ crate::string_enum! {
         DataImageFromFile = "data_image_from_file",
         /// A copy of an image within the region (IMS).
         ImageCopy = "image_copy",
+        /// An export of an image to a bucket (IMS).
+        ImageExport = "image_export",
     }
 }
 

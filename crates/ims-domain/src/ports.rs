@@ -225,6 +225,19 @@ pub trait BucketSource: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>>;
 }
 
+/// Converts image data between disk formats. Implementations keep their scratch files
+/// to themselves: the result is a stream, and nothing is left once it is dropped.
+#[async_trait]
+pub trait Converter: Send + Sync {
+    /// Converts `data`, which must be `from`, into `to`.
+    async fn convert(
+        &self,
+        data: ByteStream,
+        from: ims_format::Format,
+        to: ims_format::Format,
+    ) -> Result<ByteStream>;
+}
+
 /// Image data storage. Keys are opaque, slash-free names chosen by the domain.
 #[async_trait]
 pub trait BlobStore: Send + Sync {

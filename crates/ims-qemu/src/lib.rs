@@ -12,6 +12,10 @@
 //! - reports progress from `qemu-img -p`;
 //! - inspects its output before handing it back.
 
+mod converter;
+
+pub use converter::QemuConverter;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;

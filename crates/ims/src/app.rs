@@ -18,6 +18,7 @@ use ims_domain::service::identity::{IdentityService, random_hex};
 use ims_domain::service::jobs::JobRunner;
 use ims_domain::service::{ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
+use ims_qemu::{Limits as QemuLimits, QemuConverter, QemuImg};
 use tokio::sync::watch;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -142,6 +143,14 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(blobs),
         Arc::new(HttpSource),
         Arc::new(FsBuckets::open(config.data_dir.join("buckets"), &node)?),
+        Arc::new(QemuConverter::new(
+            QemuImg::new(
+                "qemu-img",
+                QemuLimits::default(),
+                config.jobs.concurrency.max(1),
+            ),
+            config.data_dir.join("scratch").join(&node),
+        )?),
         image_settings(config, node)?,
     );
     let identity = IdentityService::new(

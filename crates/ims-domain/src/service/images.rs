@@ -157,6 +157,7 @@ pub struct ImageService {
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) remote: Arc<dyn RemoteSource>,
     pub(crate) buckets: Arc<dyn crate::ports::BucketSource>,
+    pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
 }
@@ -173,6 +174,7 @@ impl ImageService {
         blobs: Arc<dyn BlobStore>,
         remote: Arc<dyn RemoteSource>,
         buckets: Arc<dyn crate::ports::BucketSource>,
+        converter: Arc<dyn crate::ports::Converter>,
         settings: ImageSettings,
     ) -> Self {
         ImageService {
@@ -181,6 +183,7 @@ impl ImageService {
             blobs,
             remote,
             buckets,
+            converter,
             settings: Arc::new(settings),
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }

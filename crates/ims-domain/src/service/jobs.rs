@@ -110,6 +110,7 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
         JobKind::ImageImport => svc.run_import(job).await,
         JobKind::DataImageFromFile => svc.run_data_image(job).await,
         JobKind::ImageCopy => svc.run_copy(job).await,
+        JobKind::ImageExport => svc.run_export(job).await,
     }
 }
 

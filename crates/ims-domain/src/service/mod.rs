@@ -4,6 +4,7 @@ pub mod attributes;
 mod copy;
 mod credentials;
 pub mod data;
+mod export;
 mod file_import;
 pub mod identity;
 mod image_jobs;
@@ -15,6 +16,7 @@ pub mod tags;
 
 pub use copy::ImageCopy;
 pub use data::{Download, UploadSource};
+pub use export::ImageExport;
 pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;
