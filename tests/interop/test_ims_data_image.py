@@ -71,6 +71,7 @@ def test_data_image_from_a_qcow2_in_a_bucket(ims, client, tmp_path):
     assert job.job_type == "imsImportDataImageJob"
     image = ims.get_image(job.entities.image_id, cloud="demo2")
     assert image["name"] == name and image["status"] == "active"
+    assert image["visibility"] == "private" and image["__imagetype"] == "private"
     assert image["disk_format"] == "qcow2"
     assert image["virtual_size"] == 10 << 30
     assert image["size"] == src.stat().st_size
@@ -204,3 +205,33 @@ def test_export_refusals_use_ims_codes(ims, client, data_image, body, code):
     with pytest.raises(sdk_errors.ClientRequestException) as err:
         client.export_image(ExportImageRequest(image_id=data_image["id"], body=ExportImageRequestBody(**body)))
     assert err.value.error_code == code, err.value.error_msg
+
+
+def test_list_images_filters_and_pages_like_ims(ims, client, data_image):
+    from huaweicloudsdkims.v2 import ListImagesRequest
+
+    mine = client.list_images(ListImagesRequest(imagetype="private", virtual_env_type="DataImage",
+                                                enterprise_project_id="all_granted_eps", limit=500))
+    ids = {i.id for i in mine.images}
+    assert data_image["id"] in ids
+    assert all(i.virtual_env_type == "DataImage" and i.imagetype == "private" for i in mine.images)
+    one = client.list_images(ListImagesRequest(id=data_image["id"]))
+    assert [i.id for i in one.images] == [data_image["id"]]
+    shown = one.images[0]
+    assert shown.data_origin == "file,copy-bucket:src.qcow2"
+    assert shown.disk_format == "qcow2" and shown.min_disk == 40 and shown.status == "active"
+    assert shown.created_at.endswith("Z") and shown.file == f"/v2/images/{data_image['id']}/file"
+
+    first = client.list_images(ListImagesRequest(virtual_env_type="DataImage", limit=1, sort_key="name",
+                                                 sort_dir="asc"))
+    assert len(first.images) == 1 and first.page_info.next_marker == first.images[0].id
+    second = client.list_images(ListImagesRequest(virtual_env_type="DataImage", limit=1, sort_key="name",
+                                                  sort_dir="asc", marker=first.page_info.next_marker))
+    assert second.images and second.images[0].id != first.images[0].id
+    assert second.images[0].name >= first.images[0].name
+
+    later = client.list_images(ListImagesRequest(created_at="gt:2999-01-01T00:00:00Z"))
+    assert later.images == []
+    with pytest.raises(sdk_errors.ClientRequestException) as bad:
+        client.list_images(ListImagesRequest(sort_key="bogus"))
+    assert bad.value.status_code == 400 and bad.value.error_code == "IMG.0001"

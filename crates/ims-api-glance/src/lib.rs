@@ -4,7 +4,6 @@
 mod convert;
 mod error;
 mod handlers;
-mod query;
 mod schemas;
 
 use axum::Router;

@@ -20,6 +20,47 @@ pub fn time(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// IMS image times: `YYYY-MM-DDTHH:MM:SSZ`.
+fn image_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// An image as ListImages shows it: Glance's fields, `self`/`file`/`schema` links, and
+/// every extra property (the `__*` attributes among them) as a string.
+pub fn image(img: &Image) -> Value {
+    let mut v = json!({
+        "id": img.id.to_string(),
+        "name": img.name,
+        "status": img.status.as_str(),
+        "visibility": img.visibility.as_str(),
+        "owner": img.owner,
+        "protected": img.protected,
+        "container_format": img.container_format.map(|f| f.as_str()),
+        "disk_format": img.disk_format.map(|f| f.as_str()),
+        "min_disk": img.min_disk,
+        "min_ram": img.min_ram,
+        "size": img.data.size.unwrap_or(0),
+        "virtual_size": img.data.virtual_size,
+        "checksum": img.data.checksum,
+        "tags": img.tags,
+        "created_at": image_time(img.created_at),
+        "updated_at": image_time(img.updated_at),
+        "active_at": image_time(img.updated_at),
+        "enterprise_project_id": "0",
+        "self": format!("/v2/images/{}", img.id),
+        "file": format!("/v2/images/{}/file", img.id),
+        "schema": "/v2/schemas/image",
+    });
+    for (key, value) in &img.properties {
+        v[key] = json!(value);
+    }
+    v
+}
+
 /// The quota document; an unlimited quota shows as -1.
 pub fn quota(usage: &Usage, quotas: &Quotas) -> Value {
     let limit = quotas

@@ -1,9 +1,9 @@
 //! IMS handlers: authenticate, make one domain call, render.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use ims_domain::service::{DataImageFromFile, ImageCopy, ImageExport};
-use ims_http::Services;
+use ims_http::{Services, list_query};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -116,6 +116,27 @@ pub async fn export_image(
     };
     let job = svc.images.export_image(&caller.who, &image_id, req).await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// `GET /v2/cloudimages`: Glance's filter syntax plus `__*` attributes, 500 per page by
+/// default, `page_info.next_marker` when the page is full.
+pub async fn list_images(
+    State(svc): State<Services>,
+    RawQuery(raw): RawQuery,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    let q = list_query::parse(raw.as_deref().unwrap_or(""), &list_query::IMS)?;
+    let images = svc.images.list(&caller.who, &q).await?;
+    let mut page_info = serde_json::json!({});
+    if images.len() == q.limit as usize
+        && let Some(last) = images.last()
+    {
+        page_info["next_marker"] = serde_json::json!(last.id.to_string());
+    }
+    Ok(Json(serde_json::json!({
+        "images": images.iter().map(convert::image).collect::<Vec<_>>(),
+        "page_info": page_info,
+    })))
 }
 
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.

@@ -23,6 +23,7 @@ pub fn router() -> Router<Services> {
             post(handlers::create_data_image),
         )
         .route("/v1/cloudimages/quota", get(handlers::quota))
+        .route("/v2/cloudimages", get(handlers::list_images))
         .route(
             "/v1/cloudimages/{image_id}/copy",
             post(handlers::copy_image),

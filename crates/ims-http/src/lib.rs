@@ -1,6 +1,7 @@
 //! Shared HTTP plumbing: the services every dialect calls, request ids, the token
 //! header, and the public base URL that links and catalogs point at.
 
+pub mod list_query;
 pub mod sdk_signing;
 pub mod signed;
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Caller, json_body};
 use crate::convert;
 use crate::error::GlanceResult;
-use crate::query;
+use ims_http::list_query as query;
 
 const PATCH_TYPES: &[&str] = &[
     "application/openstack-images-v2.1-json-patch",
@@ -73,7 +73,7 @@ pub async fn list_images(
     RawQuery(raw): RawQuery,
 ) -> GlanceResult<Json<Value>> {
     let raw = raw.unwrap_or_default();
-    let q = query::parse(&raw)?;
+    let q = query::parse(&raw, &query::GLANCE)?;
     let images = svc.images.list(&who, &q).await?;
     let rest = query::without_marker(&raw);
     let first = if rest.is_empty() {

@@ -66,6 +66,8 @@ impl ImageService {
         copy.min_ram = source.min_ram;
         copy.tags = source.tags.clone();
         copy.properties = source.properties.clone();
+        copy.properties
+            .insert("__originalimagename".into(), source.id.to_string());
         match req.description.filter(|d| !d.is_empty()) {
             Some(d) => copy.properties.insert("__description".into(), d),
             None => copy.properties.remove("__description"),

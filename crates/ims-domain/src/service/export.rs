@@ -62,7 +62,9 @@ impl ImageService {
             ));
         }
         if req.file_format == "zvhd" && source != DiskFormat::Zvhd {
-            return Err(Error::NotSupported("Conversion to zvhd is not available.".into()));
+            return Err(Error::NotSupported(
+                "Conversion to zvhd is not available.".into(),
+            ));
         }
         let object = ObjectRef::parse(&req.bucket_url)
             .map_err(|e| Error::field("bucket_url", e.to_string()))?;

@@ -137,6 +137,7 @@ impl ImageService {
         }
         let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
         image.name = Some(req.name);
+        image.visibility = crate::image::Visibility::Private;
         image.min_disk = req.min_disk;
         image.container_format = Some(ContainerFormat::Bare);
         image.tags.extend(req.tags);
@@ -150,6 +151,9 @@ impl ImageService {
         image
             .properties
             .insert("virtual_env_type".into(), "DataImage".into());
+        image
+            .properties
+            .insert("__data_origin".into(), format!("file,{object}"));
         if let Some(d) = req.description.filter(|d| !d.is_empty()) {
             image.properties.insert("__description".into(), d);
         }

@@ -1,4 +1,6 @@
-//! Glance's list query string → the domain's `ListQuery`.
+//! The image-list query string of Glance, which Huawei IMS inherited (`name=`, `status=`,
+//! `created_at=lt:…`, `tag=`, `__*` properties, `sort_key`/`sort_dir`, `limit`/`marker`)
+//! → the domain's `ListQuery`. Each dialect passes its own [`ListSyntax`].
 
 use ims_domain::image::{ContainerFormat, DiskFormat, ImageId, ImageStatus, Visibility};
 use ims_domain::listing::{
@@ -8,8 +10,29 @@ use ims_domain::{Error, Result};
 use time::OffsetDateTime;
 use time::format_description::well_known::Iso8601;
 
-/// Page size limits (Glance's `limit_param_default` and `api_limit_max`).
-const DEFAULT_LIMIT: u32 = 25;
+/// What differs between the dialects that share this syntax.
+#[derive(Debug, Clone, Copy)]
+pub struct ListSyntax {
+    /// Page size when `limit` is absent.
+    pub default_limit: u32,
+    /// Parameters accepted and ignored (IMS's `enterprise_project_id`, say).
+    pub ignored: &'static [&'static str],
+}
+
+/// Glance: `limit_param_default` 25.
+pub const GLANCE: ListSyntax = ListSyntax {
+    default_limit: 25,
+    ignored: &[],
+};
+
+/// Huawei IMS `GET /v2/cloudimages`: 500 by default; enterprise projects and flavors are
+/// not modelled, so those filters are accepted and ignored.
+pub const IMS: ListSyntax = ListSyntax {
+    default_limit: 500,
+    ignored: &["enterprise_project_id", "flavor_id"],
+};
+
+/// The largest page (Glance's `api_limit_max`).
 const MAX_LIMIT: u32 = 1000;
 
 const SORT_KEYS: &[&str] = &[
@@ -32,17 +55,18 @@ const SORT_KEYS: &[&str] = &[
 const EQ_ONLY: &[&str] = &["name", "id", "status", "container_format", "disk_format"];
 
 /// Parses the raw query string.
-pub fn parse(raw: &str) -> Result<ListQuery> {
+pub fn parse(raw: &str, syntax: &ListSyntax) -> Result<ListQuery> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
         .into_owned()
         .collect();
     let mut q = ListQuery {
-        limit: DEFAULT_LIMIT,
+        limit: syntax.default_limit,
         ..ListQuery::default()
     };
     let (mut sort_keys, mut sort_dirs, mut sort) = (Vec::new(), Vec::new(), None);
     for (key, value) in pairs {
         match key.as_str() {
+            k if syntax.ignored.contains(&k) => {}
             "limit" => q.limit = parse_limit(&value)?,
             "marker" => {
                 q.marker =
@@ -286,8 +310,11 @@ mod tests {
 
     #[test]
     fn parses_glance_list_syntax() {
-        let q =
-            parse("limit=2&sort=name:asc,status&tag=a&tag=b&name=in:x,\"y,z\"&size_min=5").unwrap();
+        let q = parse(
+            "limit=2&sort=name:asc,status&tag=a&tag=b&name=in:x,\"y,z\"&size_min=5",
+            &GLANCE,
+        )
+        .unwrap();
         assert_eq!(q.limit, 2);
         assert_eq!(
             q.sort,
@@ -320,13 +347,13 @@ mod tests {
             "sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc",
             "marker=nope",
         ] {
-            assert!(parse(bad).is_err(), "{bad} should be refused");
+            assert!(parse(bad, &GLANCE).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn created_at_takes_operators() {
-        let q = parse("created_at=gte:2020-01-01T00:00:00Z").unwrap();
+        let q = parse("created_at=gte:2020-01-01T00:00:00Z", &GLANCE).unwrap();
         assert!(matches!(
             q.filters[0],
             Filter::Compare(Field::Column(Column::CreatedAt), Op::Gte, Value::Time(_))
