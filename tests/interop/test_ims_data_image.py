@@ -235,3 +235,21 @@ def test_list_images_filters_and_pages_like_ims(ims, client, data_image):
     with pytest.raises(sdk_errors.ClientRequestException) as bad:
         client.list_images(ListImagesRequest(sort_key="bogus"))
     assert bad.value.status_code == 400 and bad.value.error_code == "IMG.0001"
+
+
+def test_safe_mode_twins_under_v2_1(ims, client, data_image, tmp_path):
+    from huaweicloudsdkims.v2 import (CopyImageInRegionInSafeModeRequest, CopyImageInRegionRequestBody,
+                                      CreateDataImageInSafeModeRequest, ExportImageInSafeModeRequest,
+                                      ExportImageRequestBody)
+
+    resp = client.create_data_image_in_safe_mode(CreateDataImageInSafeModeRequest(body=CreateDataImageRequestBody(
+        name=unique("safe"), image_url="copy-bucket:src.qcow2", min_disk=40)))
+    assert wait_job(client, resp.job_id).status == "SUCCESS"
+    resp = client.copy_image_in_region_in_safe_mode(CopyImageInRegionInSafeModeRequest(
+        image_id=data_image["id"], body=CopyImageInRegionRequestBody(name=unique("safe-copy"))))
+    assert wait_job(client, resp.job_id).status == "SUCCESS"
+    bucket(ims, "export-bucket")
+    resp = client.export_image_in_safe_mode(ExportImageInSafeModeRequest(
+        image_id=data_image["id"], body=ExportImageRequestBody(bucket_url="export-bucket:safe/out.qcow2",
+                                                               file_format="qcow2")))
+    assert wait_job(client, resp.job_id).status == "SUCCESS"

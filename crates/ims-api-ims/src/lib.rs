@@ -17,26 +17,31 @@ pub use error::ImsError;
 
 /// The IMS routes (state: [`Services`]).
 pub fn router() -> Router<Services> {
-    Router::new()
-        .route(
-            "/v1/cloudimages/dataimages/action",
-            post(handlers::create_data_image),
-        )
+    let mut router = Router::new()
         .route("/v1/cloudimages/quota", get(handlers::quota))
+        .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v2/cloudimages", get(handlers::list_images))
-        .route(
-            "/v1/cloudimages/{image_id}/copy",
-            post(handlers::copy_image),
-        )
         .route(
             "/v1/cloudimages/{image_id}/cross_region_copy",
             post(handlers::cross_region_copy),
         )
-        .route(
-            "/v1/cloudimages/{image_id}/file",
-            post(handlers::export_image),
-        )
-        .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
-        .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job))
+        .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job));
+    // The "safe mode" operations under /v2.1/ take the same requests as their /v1 twins.
+    for version in ["v1", "v2.1"] {
+        router = router
+            .route(
+                &format!("/{version}/cloudimages/dataimages/action"),
+                post(handlers::create_data_image),
+            )
+            .route(
+                &format!("/{version}/cloudimages/{{image_id}}/copy"),
+                post(handlers::copy_image),
+            )
+            .route(
+                &format!("/{version}/cloudimages/{{image_id}}/file"),
+                post(handlers::export_image),
+            );
+    }
+    router
 }

@@ -248,6 +248,10 @@ fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Reques
         return req;
     };
     let (minor, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if tail.starts_with("cloudimages") {
+        // IMS's /v2.1/ "safe mode" routes are routes of their own, not a Glance minor version.
+        return req;
+    }
     if !ims_api_glance::VERSIONS.contains(&format!("v2.{minor}").as_str()) {
         return req;
     }
