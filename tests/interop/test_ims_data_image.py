@@ -253,3 +253,16 @@ def test_safe_mode_twins_under_v2_1(ims, client, data_image, tmp_path):
         image_id=data_image["id"], body=ExportImageRequestBody(bucket_url="export-bucket:safe/out.qcow2",
                                                                file_format="qcow2")))
     assert wait_job(client, resp.job_id).status == "SUCCESS"
+
+
+def test_the_sdks_only_delete_is_glances_delete_signed_with_aksk(ims, client, tmp_path):
+    from huaweicloudsdkims.v2 import GlanceDeleteImageRequest, GlanceDeleteImageRequestBody, ListImagesRequest
+
+    resp = create(client, name=unique("to-delete"), image_url="copy-bucket:src.qcow2", min_disk=40)
+    image_id = wait_job(client, resp.job_id).entities.image_id
+    client.glance_delete_image(GlanceDeleteImageRequest(
+        image_id=image_id, body=GlanceDeleteImageRequestBody(delete_backup=False)))
+    assert client.list_images(ListImagesRequest(id=image_id)).images == []
+    with pytest.raises(sdk_errors.ClientRequestException) as again:
+        client.glance_delete_image(GlanceDeleteImageRequest(image_id=image_id))
+    assert again.value.status_code == 404

@@ -34,6 +34,30 @@ impl FromRequestParts<Services> for Caller {
     }
 }
 
+/// The caller of a route Huawei's SDKs also use (`glance_delete_image`): an AK/SK
+/// signature (the body is read to check it, then dropped) or a token.
+pub struct SignedOrTokenCaller(pub Principal);
+
+impl axum::extract::FromRequest<Services> for SignedOrTokenCaller {
+    type Rejection = GlanceError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        svc: &Services,
+    ) -> Result<Self, Self::Rejection> {
+        if req
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            let (who, _) = ims_http::signed::authenticate_huawei(svc, req).await?;
+            return Ok(SignedOrTokenCaller(who));
+        }
+        let (mut parts, _) = req.into_parts();
+        let Caller(who) = Caller::from_request_parts(&mut parts, svc).await?;
+        Ok(SignedOrTokenCaller(who))
+    }
+}
+
 /// Parses a JSON body after checking its content type; syntax errors are 400s.
 pub fn json_body(
     headers: &axum::http::HeaderMap,
