@@ -266,3 +266,30 @@ def test_the_sdks_only_delete_is_glances_delete_signed_with_aksk(ims, client, tm
     with pytest.raises(sdk_errors.ClientRequestException) as again:
         client.glance_delete_image(GlanceDeleteImageRequest(image_id=image_id))
     assert again.value.status_code == 404
+
+
+def test_register_a_bucket_file_to_a_queued_image(ims, client):
+    from huaweicloudsdkims.v2 import RegisterImageRequest, RegisterImageRequestBody
+
+    image = ims.create_image(cloud="demo2", name=unique("register"), disk_format="qcow2")
+    resp = client.register_image(RegisterImageRequest(
+        image_id=image["id"], body=RegisterImageRequestBody(image_url="copy-bucket:src.qcow2")))
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS", job.fail_reason
+    assert job.job_type == "imsNativeImportImageJob"
+    done = ims.get_image(image["id"], cloud="demo2")
+    assert done["status"] == "active" and done["virtual_size"] == 2 << 30
+
+    # A file that is not the declared format fails the job; the image is queued again.
+    raw = ims.create_image(cloud="demo2", name=unique("register-raw"), disk_format="raw")
+    resp = client.register_image(RegisterImageRequest(
+        image_id=raw["id"], body=RegisterImageRequestBody(image_url="copy-bucket:src.qcow2")))
+    job = wait_job(client, resp.job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0072", job
+    assert "does not match" in job.fail_reason
+    assert ims.get_image(raw["id"], cloud="demo2")["status"] == "queued"
+
+    with pytest.raises(sdk_errors.ClientRequestException) as busy:
+        client.register_image(RegisterImageRequest(
+            image_id=image["id"], body=RegisterImageRequestBody(image_url="copy-bucket:src.qcow2")))
+    assert busy.value.error_code == "IMG.0046"

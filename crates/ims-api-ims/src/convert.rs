@@ -112,6 +112,7 @@ fn job_type(kind: JobKind) -> &'static str {
         JobKind::DataImageFromFile => "imsImportDataImageJob",
         JobKind::ImageCopy => "imsCopyImageInRegionJob",
         JobKind::ImageExport => "imsNativeExportImageJob",
+        JobKind::RegisterImage => "imsNativeImportImageJob",
     }
 }
 

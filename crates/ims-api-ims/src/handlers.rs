@@ -139,6 +139,27 @@ pub async fn list_images(
     })))
 }
 
+/// The body of `PUT /v1/cloudimages/{image_id}/upload`.
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    image_url: String,
+}
+
+/// `PUT /v1/cloudimages/{image_id}/upload` (RegisterImage): a bucket file becomes the data
+/// of a queued image; the answer is the job.
+pub async fn register_image(
+    State(svc): State<Services>,
+    Path(image_id): Path<String>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    let body: RegisterBody = caller.json()?;
+    let job = svc
+        .images
+        .register_image(&caller.who, &image_id, &body.image_url)
+        .await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.
 pub async fn quota(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
     let (usage, quotas) = svc.images.usage(&caller.who).await?;

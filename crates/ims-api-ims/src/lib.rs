@@ -10,7 +10,7 @@ mod extract;
 mod handlers;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use ims_http::Services;
 
 pub use error::ImsError;
@@ -24,6 +24,10 @@ pub fn router() -> Router<Services> {
         .route(
             "/v1/cloudimages/{image_id}/cross_region_copy",
             post(handlers::cross_region_copy),
+        )
+        .route(
+            "/v1/cloudimages/{image_id}/upload",
+            put(handlers::register_image),
         )
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
         .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job));

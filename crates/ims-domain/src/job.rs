@@ -29,6 +29,8 @@ crate::string_enum! {
         ImageCopy = "image_copy",
         /// An export of an image to a bucket (IMS).
         ImageExport = "image_export",
+        /// A bucket file registered as a queued image's data (IMS).
+        RegisterImage = "register_image",
     }
 }
 

@@ -116,25 +116,7 @@ impl ImageService {
     pub async fn create_data_image(&self, who: &Principal, req: DataImageFromFile) -> Result<Job> {
         policy::check_writer(who)?;
         let object = check_request(&req)?;
-        let info = self.buckets.head(&object).await?;
-        if info.storage_class != "STANDARD" {
-            return Err(Error::field(
-                "storage_class",
-                "The object's storage class must be Standard.",
-            ));
-        }
-        if info.size == 0 {
-            return Err(Error::NotFound {
-                kind: "object",
-                id: format!("{object} (empty)"),
-            });
-        }
-        if info.size > self.settings.max_import_file {
-            return Err(Error::TooLarge(format!(
-                "The image file is larger than {} bytes.",
-                self.settings.max_import_file
-            )));
-        }
+        self.check_import_object(&object).await?;
         let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
         image.name = Some(req.name);
         image.visibility = crate::image::Visibility::Private;
@@ -163,6 +145,31 @@ impl ImageService {
         .map_err(Error::internal)?;
         self.start_image_job(&mut image, JobKind::DataImageFromFile, payload)
             .await
+    }
+
+    /// An object an image may be imported from: present, non-empty, Standard, not larger
+    /// than `max_import_file`.
+    pub(crate) async fn check_import_object(&self, object: &ObjectRef) -> Result<()> {
+        let info = self.buckets.head(object).await?;
+        if info.storage_class != "STANDARD" {
+            return Err(Error::field(
+                "storage_class",
+                "The object's storage class must be Standard.",
+            ));
+        }
+        if info.size == 0 {
+            return Err(Error::NotFound {
+                kind: "object",
+                id: format!("{object} (empty)"),
+            });
+        }
+        if info.size > self.settings.max_import_file {
+            return Err(Error::TooLarge(format!(
+                "The image file is larger than {} bytes.",
+                self.settings.max_import_file
+            )));
+        }
+        Ok(())
     }
 
     /// The worker's part: stream the object through the pipeline; the image's format is

@@ -111,12 +111,13 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
         JobKind::DataImageFromFile => svc.run_data_image(job).await,
         JobKind::ImageCopy => svc.run_copy(job).await,
         JobKind::ImageExport => svc.run_export(job).await,
+        JobKind::RegisterImage => svc.run_register(job).await,
     }
 }
 
 async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     match (job.kind, job.image_id) {
-        (JobKind::ImageImport, Some(id)) => svc.fail_import(id).await,
+        (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
         (JobKind::DataImageFromFile | JobKind::ImageCopy, Some(id)) => svc.kill_importing(id).await,
         _ => Ok(()),
     }

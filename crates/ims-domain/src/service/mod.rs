@@ -12,6 +12,7 @@ mod images;
 mod import;
 pub mod jobs;
 mod members;
+mod register;
 pub mod tags;
 
 pub use copy::ImageCopy;
