@@ -25,6 +25,26 @@ fn qemu_img(dir: &Path, args: &[&str], out: &str) -> PathBuf {
     dir.join(out)
 }
 
+/// A qcow2 overlay naming `base.qcow2` as its backing file: the classic unsafe image.
+fn qcow2_with_backing_file(dir: &Path) -> PathBuf {
+    qemu_img(
+        dir,
+        &["create", "-f", "qcow2", "base.qcow2", "1G"],
+        "base.qcow2",
+    );
+    let args = [
+        "create",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
+        "over.qcow2",
+    ];
+    qemu_img(dir, &args, "over.qcow2")
+}
+
 fn qemu_virtual_size(path: &Path) -> u64 {
     let out = Command::new("qemu-img")
         .args(["info", "--output=json", path.to_str().unwrap()])
@@ -149,25 +169,7 @@ async fn unsafe_and_mismatched_uploads_are_refused_and_leave_nothing() {
         "good.qcow2",
     );
     let good_vmdk = qemu_img(d, &["create", "-f", "vmdk", "good.vmdk", "1G"], "good.vmdk");
-    qemu_img(
-        d,
-        &["create", "-f", "qcow2", "base.qcow2", "1G"],
-        "base.qcow2",
-    );
-    let backing = qemu_img(
-        d,
-        &[
-            "create",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            "over.qcow2",
-        ],
-        "over.qcow2",
-    );
+    let backing = qcow2_with_backing_file(d);
     refused_then_recovers(
         &server,
         &api,
@@ -268,25 +270,7 @@ fn ims_inspect_reports_format_size_and_verdict() {
     assert_eq!(report["virtual_size"], 100u64 << 30);
     assert_eq!(report["safe"], true);
 
-    qemu_img(
-        d,
-        &["create", "-f", "qcow2", "base.qcow2", "1G"],
-        "base.qcow2",
-    );
-    let over = qemu_img(
-        d,
-        &[
-            "create",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            "over.qcow2",
-        ],
-        "over.qcow2",
-    );
+    let over = qcow2_with_backing_file(d);
     let (code, report) = inspect(&over, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(report["safe"], false);
@@ -333,25 +317,7 @@ async fn web_download_of_an_unsafe_image_fails_the_import_and_stores_nothing() {
     let server = Server::start(&env).await;
     let api = Api::new(&server, server.admin_token().await);
     let dir = tempfile::tempdir().unwrap();
-    qemu_img(
-        dir.path(),
-        &["create", "-f", "qcow2", "base.qcow2", "1G"],
-        "base.qcow2",
-    );
-    let over = qemu_img(
-        dir.path(),
-        &[
-            "create",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            "over.qcow2",
-        ],
-        "over.qcow2",
-    );
+    let over = qcow2_with_backing_file(dir.path());
     let port = serve_bytes(std::fs::read(over).unwrap()).await;
     let id = new_image(&api, "qcow2").await;
     let r = api
