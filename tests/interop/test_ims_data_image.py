@@ -293,3 +293,28 @@ def test_register_a_bucket_file_to_a_queued_image(ims, client):
         client.register_image(RegisterImageRequest(
             image_id=image["id"], body=RegisterImageRequestBody(image_url="copy-bucket:src.qcow2")))
     assert busy.value.error_code == "IMG.0046"
+
+
+def test_update_image_with_ims_patch_semantics(ims, client, data_image):
+    from huaweicloudsdkims.v2 import UpdateImageRequest, UpdateImageRequestBody
+
+    def patch(*ops):
+        return client.update_image(UpdateImageRequest(
+            image_id=data_image["id"], body=[UpdateImageRequestBody(op=o, path=p, value=v) for o, p, v in ops]))
+
+    updated = patch(("replace", "/name", "renamed"), ("add", "/min_ram", "1024"),
+                    ("replace", "/__description", "new words"))
+    assert updated.name == "renamed" and updated.min_ram == 1024
+    shown = ims.get_image(data_image["id"], cloud="demo2")
+    assert shown["name"] == "renamed" and shown["min_ram"] == 1024 and shown["__description"] == "new words"
+
+    with pytest.raises(sdk_errors.ClientRequestException) as missing:
+        patch(("replace", "/hw_firmware_type", "uefi"))
+    assert missing.value.error_code == "IMG.0035"
+    assert patch(("add", "/hw_firmware_type", "uefi")).hw_firmware_type == "uefi"
+
+    queued = ims.create_image(cloud="demo2")
+    with pytest.raises(sdk_errors.ClientRequestException) as inactive:
+        client.update_image(UpdateImageRequest(image_id=queued["id"], body=[
+            UpdateImageRequestBody(op="replace", path="/name", value="x")]))
+    assert inactive.value.error_code == "IMG.0046"

@@ -6,7 +6,7 @@ use ims_domain::huawei::OsVersion;
 use ims_domain::image::Image;
 use ims_domain::job::{Job, JobKind};
 use ims_domain::ports::Usage;
-use ims_domain::service::Quotas;
+use ims_domain::service::{ImageChange, Quotas};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -59,6 +59,52 @@ pub fn image(img: &Image) -> Value {
         v[key] = json!(value);
     }
     v
+}
+
+/// One UpdateImage operation → a domain change. Values may come as strings even for
+/// integer attributes (the SDK types them all as strings; Terraform sends numbers).
+pub fn patch_op(
+    image: &Image,
+    op: String,
+    path: String,
+    value: Option<Value>,
+) -> Result<ImageChange, crate::ImsError> {
+    let bad = |m: String| crate::ImsError::bad_request(m);
+    let name = path
+        .strip_prefix('/')
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| bad(format!("Invalid path {path}")))?
+        .to_string();
+    let value = || -> Result<Value, crate::ImsError> {
+        let v = value
+            .clone()
+            .ok_or_else(|| bad(format!("Operation {op} needs a value")))?;
+        Ok(match (&v, name.as_str()) {
+            (Value::String(s), "min_ram" | "min_disk") => {
+                s.parse::<u64>().map(Value::from).unwrap_or(v)
+            }
+            _ => v,
+        })
+    };
+    match op.as_str() {
+        "add" => {
+            let v = value()?;
+            Ok(ImageChange::Add(name, v))
+        }
+        "replace" if !ims_domain::service::attributes::exists(image, &name) => {
+            Err(crate::ImsError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "IMG.0035",
+                format!("The image has no attribute {name} to replace."),
+            ))
+        }
+        "replace" => {
+            let v = value()?;
+            Ok(ImageChange::Replace(name, v))
+        }
+        "remove" => Ok(ImageChange::Remove(name)),
+        other => Err(bad(format!("Unsupported operation {other}"))),
+    }
 }
 
 /// The quota document; an unlimited quota shows as -1.

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use ims_domain::image::ImageStatus;
 use ims_domain::service::{DataImageFromFile, ImageCopy, ImageExport};
 use ims_http::{Services, list_query};
 use serde::Deserialize;
@@ -158,6 +160,40 @@ pub async fn register_image(
         .register_image(&caller.who, &image_id, &body.image_url)
         .await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// One operation of an UpdateImage body.
+#[derive(Deserialize)]
+pub struct PatchOp {
+    op: String,
+    path: String,
+    value: Option<Value>,
+}
+
+/// `PATCH /v2/cloudimages/{image_id}` (UpdateImage): a JSON array of `add`/`replace`/
+/// `remove` operations on an active image; the answer is the updated image. IMS's own
+/// codes: `replace` of an attribute the image lacks is IMG.0035 (clients then retry with
+/// `add`), an image that is not active IMG.0046.
+pub async fn update_image(
+    State(svc): State<Services>,
+    Path(image_id): Path<String>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    let ops: Vec<PatchOp> = caller.json()?;
+    let image = svc.images.get(&caller.who, &image_id).await?;
+    if image.status != ImageStatus::Active {
+        return Err(ImsError::new(
+            StatusCode::BAD_REQUEST,
+            "IMG.0046",
+            "Only active images can be updated.",
+        ));
+    }
+    let changes = ops
+        .into_iter()
+        .map(|op| convert::patch_op(&image, op.op, op.path, op.value))
+        .collect::<Res<Vec<_>>>()?;
+    let updated = svc.images.update(&caller.who, &image_id, changes).await?;
+    Ok(Json(convert::image(&updated)))
 }
 
 /// `GET /v1/cloudimages/quota`: the image quota of the caller's project.

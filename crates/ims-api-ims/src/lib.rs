@@ -10,7 +10,7 @@ mod extract;
 mod handlers;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use ims_http::Services;
 
 pub use error::ImsError;
@@ -21,6 +21,7 @@ pub fn router() -> Router<Services> {
         .route("/v1/cloudimages/quota", get(handlers::quota))
         .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v2/cloudimages", get(handlers::list_images))
+        .route("/v2/cloudimages/{image_id}", patch(handlers::update_image))
         .route(
             "/v1/cloudimages/{image_id}/cross_region_copy",
             post(handlers::cross_region_copy),
