@@ -318,3 +318,49 @@ def test_update_image_with_ims_patch_semantics(ims, client, data_image):
         client.update_image(UpdateImageRequest(image_id=queued["id"], body=[
             UpdateImageRequestBody(op="replace", path="/name", value="x")]))
     assert inactive.value.error_code == "IMG.0046"
+
+
+def test_key_value_tags_through_every_tag_route(ims, client):
+    from huaweicloudsdkims.v2 import (AddImageTagRequest, AddImageTagRequestBody, AddOrUpdateTagsRequestBody,
+                                      BatchAddOrDeleteTagsRequest, BatchAddOrDeleteTagsRequestBody,
+                                      BatchDeleteTagsRequest, BatchDeleteTagsRequestBody, CreateOrUpdateTagsRequest,
+                                      DeleteImageTagRequest, ListImagesTagsRequest, ListImageTagsRequest,
+                                      ResourceTag)
+
+    image = ims.create_image(cloud="demo2", name=unique("tagged"))
+    iid = image["id"]
+
+    def tags():
+        return {(t.key, t.value) for t in client.list_image_tags(ListImageTagsRequest(image_id=iid)).tags}
+
+    client.add_image_tag(AddImageTagRequest(image_id=iid, body=AddImageTagRequestBody(
+        tag=ResourceTag(key="env", value="dev"))))
+    client.add_image_tag(AddImageTagRequest(image_id=iid, body=AddImageTagRequestBody(
+        tag=ResourceTag(key="env", value="prod"))))
+    assert tags() == {("env", "prod")}, "adding an existing key overwrites it"
+    assert ims.get_image(iid, cloud="demo2")["tags"] == ["env=prod"]
+
+    client.batch_add_or_delete_tags(BatchAddOrDeleteTagsRequest(image_id=iid, body=BatchAddOrDeleteTagsRequestBody(
+        action="create", tags=[ResourceTag(key="a", value="1"), ResourceTag(key="b", value="2")])))
+    client.batch_add_or_delete_tags(BatchAddOrDeleteTagsRequest(image_id=iid, body=BatchAddOrDeleteTagsRequestBody(
+        action="delete", tags=[ResourceTag(key="a", value="1")])))
+    assert tags() == {("env", "prod"), ("b", "2")}
+
+    client.create_or_update_tags(CreateOrUpdateTagsRequest(body=AddOrUpdateTagsRequestBody(
+        image_id=iid, tag="owner.alice")))
+    client.batch_delete_tags(BatchDeleteTagsRequest(image_id=iid, body=BatchDeleteTagsRequestBody(
+        tags=[ResourceTag(key="b", value="2")])))
+    client.delete_image_tag(DeleteImageTagRequest(image_id=iid, key="env"))
+    assert tags() == {("owner", "alice")}
+    with pytest.raises(sdk_errors.ClientRequestException) as gone:
+        client.delete_image_tag(DeleteImageTagRequest(image_id=iid, key="env"))
+    assert gone.value.status_code == 404
+
+    everything = client.list_images_tags(ListImagesTagsRequest())
+    owner = next(t for t in everything.tags if t.key == "owner")
+    assert "alice" in owner.values
+
+    with pytest.raises(sdk_errors.ClientRequestException) as bad:
+        client.add_image_tag(AddImageTagRequest(image_id=iid, body=AddImageTagRequestBody(
+            tag=ResourceTag(key="", value="x"))))
+    assert bad.value.error_code == "IMG.0115"

@@ -226,14 +226,21 @@ pub async fn show_job(
     Path((project_id, job_id)): Path<(String, String)>,
     caller: Signed,
 ) -> Res<Json<Value>> {
+    check_project(&caller, &project_id)?;
+    render_job(&svc, &caller, &job_id).await
+}
+
+/// A `{project_id}` path segment must be the caller's project; the SDK's unsubstituted
+/// placeholder stands for it.
+pub(crate) fn check_project(caller: &Signed, project_id: &str) -> Res<()> {
     if project_id != caller.who.project_id && project_id != "{project_id}" {
         return Err(ImsError::new(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "IMG.0067",
             "The project ID in the path is not the caller's project.",
         ));
     }
-    render_job(&svc, &caller, &job_id).await
+    Ok(())
 }
 
 async fn render_job(svc: &Services, caller: &Signed, job_id: &str) -> Res<Json<Value>> {

@@ -8,9 +8,10 @@ mod convert;
 mod error;
 mod extract;
 mod handlers;
+mod tags;
 
 use axum::Router;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use ims_http::Services;
 
 pub use error::ImsError;
@@ -31,6 +32,24 @@ pub fn router() -> Router<Services> {
             put(handlers::register_image),
         )
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
+        .route("/v1/cloudimages/tags", put(tags::put))
+        .route(
+            "/v1/{project_id}/cloudimages/{image_id}/tags/delete",
+            delete(tags::delete_many),
+        )
+        .route("/v2/{project_id}/images/tags", get(tags::project))
+        .route(
+            "/v2/{project_id}/images/{image_id}/tags",
+            get(tags::list).post(tags::add),
+        )
+        .route(
+            "/v2/{project_id}/images/{image_id}/tags/action",
+            post(tags::batch),
+        )
+        .route(
+            "/v2/{project_id}/images/{image_id}/tags/{key}",
+            delete(tags::delete),
+        )
         .route("/v1/{project_id}/jobs/{job_id}", get(handlers::show_job));
     // The "safe mode" operations under /v2.1/ take the same requests as their /v1 twins.
     for version in ["v1", "v2.1"] {
