@@ -82,7 +82,8 @@ impl JobRepo for Catalog {
         };
         let sql = format!(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT id FROM jobs WHERE status = 'INIT' \
+             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT id FROM jobs WHERE \
+             (status = 'INIT' AND (lease_until IS NULL OR lease_until < $3)) \
              OR (status = 'RUNNING' AND lease_until < $3) ORDER BY created_at LIMIT 1{lock}) RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -119,12 +120,13 @@ impl JobRepo for Catalog {
     async fn finish(&self, job: &Job, owner: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, progress = $2, error_code = $3, fail_reason = $4, lease_owner = NULL, \
-             lease_until = NULL, end_time = $5 WHERE id = $6 AND lease_owner = $7",
+             lease_until = $5, end_time = $6 WHERE id = $7 AND lease_owner = $8",
         )
         .bind(job.status.as_str())
         .bind(i64::from(job.progress))
         .bind(job.error_code.clone())
         .bind(job.fail_reason.clone())
+        .bind(ts_opt(job.lease_until))
         .bind(ts_opt(job.end_time))
         .bind(&job.id)
         .bind(owner)

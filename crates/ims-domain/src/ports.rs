@@ -80,7 +80,8 @@ pub trait ImageRepo: Send + Sync {
 /// The durable job queue.
 #[async_trait]
 pub trait JobRepo: Send + Sync {
-    /// Claims the oldest runnable job (new, or running with a lapsed lease) for `owner`.
+    /// Claims the oldest runnable job for `owner`: waiting (and past its retry time, kept
+    /// in `lease_until`), or running under a lapsed lease.
     async fn claim(
         &self,
         owner: &str,

@@ -82,8 +82,11 @@ async fn run_one(svc: &ImageService, mut job: Job) {
             job.progress = 100;
         }
         Err(Error::Unavailable(reason)) if job.attempts < MAX_ATTEMPTS => {
-            tracing::warn!(job.id = %job.id, reason, "job will be retried");
+            let delay = retry_delay(job.attempts);
+            tracing::warn!(job.id = %job.id, reason, retry_in_secs = delay.as_secs(), "job will be retried");
             job.status = JobStatus::Init;
+            // For a waiting job the lease column holds the earliest time to claim it again.
+            job.lease_until = Some(now() + delay);
         }
         Err(e) => {
             tracing::warn!(job.id = %job.id, error = %e, "job failed");
@@ -103,6 +106,11 @@ async fn run_one(svc: &ImageService, mut job: Job) {
         Ok(false) => tracing::warn!(job.id = %job.id, "lost the job lease before finishing"),
         Err(e) => tracing::error!(job.id = %job.id, error = %e, "could not record the job outcome"),
     }
+}
+
+/// Exponential backoff between attempts after a transient failure: 2 s, 4 s, 8 s….
+pub fn retry_delay(attempts: u32) -> Duration {
+    Duration::from_secs(1 << attempts.clamp(1, 8))
 }
 
 async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
