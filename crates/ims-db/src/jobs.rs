@@ -73,6 +73,7 @@ impl JobRepo for Catalog {
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
+        skip: &[ims_domain::job::JobKind],
     ) -> Result<Option<Job>> {
         // One statement on both engines; PostgreSQL also skips rows other nodes hold.
         let lock = if self.backend == Backend::Postgres {
@@ -80,11 +81,19 @@ impl JobRepo for Catalog {
         } else {
             ""
         };
+        // Kind names come from the domain's closed vocabulary, so they are inlined.
+        let skipped = if skip.is_empty() {
+            String::new()
+        } else {
+            let kinds: Vec<String> = skip.iter().map(|k| format!("'{}'", k.as_str())).collect();
+            format!(" AND kind NOT IN ({})", kinds.join(", "))
+        };
         let sql = format!(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT id FROM jobs WHERE \
-             (status = 'INIT' AND (lease_until IS NULL OR lease_until < $3)) \
-             OR (status = 'RUNNING' AND lease_until < $3) ORDER BY created_at LIMIT 1{lock}) RETURNING {JOB_COLUMNS}"
+             ((status = 'INIT' AND (lease_until IS NULL OR lease_until < $3)) \
+             OR (status = 'RUNNING' AND lease_until < $3)){skipped} ORDER BY created_at LIMIT 1{lock}) \
+             RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)

@@ -1,4 +1,4 @@
-//! The job queue on a real SQLite catalog: claims, leases and retry times.
+//! The job queue on a real SQLite catalog: claims, per-kind skips, retry times, leases.
 
 use ims_db::Catalog;
 use ims_domain::image::{Image, ImageId};
@@ -12,8 +12,22 @@ async fn catalog() -> (Catalog, tempfile::TempDir) {
     (Catalog::connect(&url).await.unwrap(), dir)
 }
 
+/// Claims as `owner` at `now + at` seconds, with a 20 s lease.
+async fn claim(
+    db: &Catalog,
+    owner: &str,
+    now: OffsetDateTime,
+    at: i64,
+    skip: &[JobKind],
+) -> Option<Job> {
+    let t = now + Duration::seconds(at);
+    db.claim(owner, t, t + Duration::seconds(20), skip)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn a_retried_job_waits_for_its_time_and_a_lapsed_lease_is_reclaimed() {
+async fn claims_honour_kind_limits_retry_times_and_leases() {
     let (db, _dir) = catalog().await;
     let now = OffsetDateTime::now_utc();
     let image = Image::new(ImageId::new(), Some("p".into()), now);
@@ -26,65 +40,30 @@ async fn a_retried_job_waits_for_its_time_and_a_lapsed_lease_is_reclaimed() {
     );
     ImageRepo::insert(&db, &image, Some(&job)).await.unwrap();
 
-    let mut claimed = db
-        .claim("n1", now, now + Duration::seconds(30))
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(
+        claim(&db, "n1", now, 0, &[JobKind::ImageExport])
+            .await
+            .is_none(),
+        "kind at its limit"
+    );
+    let mut claimed = claim(&db, "n1", now, 0, &[]).await.unwrap();
     assert_eq!((claimed.status, claimed.attempts), (JobStatus::Running, 1));
     assert!(
-        db.claim("n2", now, now + Duration::seconds(30))
-            .await
-            .unwrap()
-            .is_none(),
-        "leased"
+        claim(&db, "n2", now, 1, &[]).await.is_none(),
+        "leased to n1"
     );
 
-    // A transient failure: back to waiting until its retry time.
+    // A transient failure: waiting again, not before its retry time.
     claimed.status = JobStatus::Init;
     claimed.lease_until = Some(now + Duration::seconds(8));
     assert!(db.finish(&claimed, "n1").await.unwrap());
-    assert!(
-        db.claim(
-            "n2",
-            now + Duration::seconds(2),
-            now + Duration::seconds(40)
-        )
-        .await
-        .unwrap()
-        .is_none()
-    );
-    let again = db
-        .claim(
-            "n2",
-            now + Duration::seconds(9),
-            now + Duration::seconds(40),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(claim(&db, "n2", now, 2, &[]).await.is_none());
+    let again = claim(&db, "n2", now, 9, &[]).await.unwrap();
     assert_eq!((again.id.as_str(), again.attempts), (job.id.as_str(), 2));
 
-    // n2 dies: once its lease lapses, another node takes the job over.
-    assert!(
-        db.claim(
-            "n3",
-            now + Duration::seconds(20),
-            now + Duration::seconds(60)
-        )
-        .await
-        .unwrap()
-        .is_none()
-    );
-    let taken = db
-        .claim(
-            "n3",
-            now + Duration::seconds(41),
-            now + Duration::seconds(80),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    // n2 dies: once its lease (until 29 s) lapses, another node takes the job over.
+    assert!(claim(&db, "n3", now, 20, &[]).await.is_none());
+    let taken = claim(&db, "n3", now, 30, &[]).await.unwrap();
     assert_eq!(taken.lease_owner.as_deref(), Some("n3"));
     assert!(
         !db.finish(&again, "n2").await.unwrap(),

@@ -82,11 +82,13 @@ pub trait ImageRepo: Send + Sync {
 pub trait JobRepo: Send + Sync {
     /// Claims the oldest runnable job for `owner`: waiting (and past its retry time, kept
     /// in `lease_until`), or running under a lapsed lease.
+    /// Kinds in `skip` are left alone (their per-kind limit is reached on this node).
     async fn claim(
         &self,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
+        skip: &[crate::job::JobKind],
     ) -> Result<Option<Job>>;
     /// Extends a lease; `false` if `owner` no longer holds it.
     async fn heartbeat(

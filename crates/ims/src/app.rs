@@ -302,7 +302,19 @@ pub async fn serve(config: Config) -> Result<()> {
     bootstrap(&config, &parts.identity).await?;
     parts.images.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let runner = JobRunner::new(parts.images.clone(), config.jobs.concurrency);
+    let per_kind = config
+        .jobs
+        .per_kind
+        .iter()
+        .map(|(kind, n)| {
+            Ok((
+                kind.parse::<ims_domain::job::JobKind>()
+                    .map_err(|e| anyhow::anyhow!("jobs.per_kind: {e}"))?,
+                *n,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let runner = JobRunner::new(parts.images.clone(), config.jobs.concurrency, per_kind);
     let workers = vec![
         tokio::spawn(runner.run(stop_rx.clone())),
         tokio::spawn(

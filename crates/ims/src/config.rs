@@ -82,6 +82,9 @@ pub struct WebDownloadConfig {
 pub struct JobsConfig {
     /// Jobs running at once on this node.
     pub concurrency: usize,
+    /// Per-kind limits on this node, e.g. `{ image_export = 1, image_copy = 2 }`; kinds
+    /// not named are bounded by `concurrency` only.
+    pub per_kind: std::collections::BTreeMap<String, usize>,
     /// Lease length in seconds; heartbeats renew it every third.
     pub lease_secs: u64,
 }
@@ -135,6 +138,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         JobsConfig {
             concurrency: 2,
+            per_kind: std::collections::BTreeMap::new(),
             lease_secs: 30,
         }
     }

@@ -16,14 +16,59 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub struct JobRunner {
     svc: ImageService,
     slots: Arc<Semaphore>,
+    per_kind: Arc<std::collections::HashMap<JobKind, usize>>,
+    running: Arc<std::sync::Mutex<std::collections::HashMap<JobKind, usize>>>,
+}
+
+/// Counts a running job of its kind until dropped.
+struct KindSlot {
+    kind: JobKind,
+    running: Arc<std::sync::Mutex<std::collections::HashMap<JobKind, usize>>>,
+}
+
+impl Drop for KindSlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.running.lock()
+            && let Some(n) = running.get_mut(&self.kind)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl JobRunner {
-    /// A runner with at most `concurrency` jobs at once on this node.
-    pub fn new(svc: ImageService, concurrency: usize) -> Self {
+    /// A runner with at most `concurrency` jobs at once on this node, and at most
+    /// `per_kind[k]` of kind `k`.
+    pub fn new(
+        svc: ImageService,
+        concurrency: usize,
+        per_kind: std::collections::HashMap<JobKind, usize>,
+    ) -> Self {
         JobRunner {
             svc,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            per_kind: Arc::new(per_kind),
+            running: Arc::default(),
+        }
+    }
+
+    /// Kinds whose per-kind limit is reached on this node.
+    fn saturated(&self) -> Vec<JobKind> {
+        let running = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+        self.per_kind
+            .iter()
+            .filter(|(kind, limit)| running.get(kind).copied().unwrap_or(0) >= **limit)
+            .map(|(kind, _)| *kind)
+            .collect()
+    }
+
+    fn occupy(&self, kind: JobKind) -> KindSlot {
+        if let Ok(mut running) = self.running.lock() {
+            *running.entry(kind).or_default() += 1;
+        }
+        KindSlot {
+            kind,
+            running: Arc::clone(&self.running),
         }
     }
 
@@ -39,12 +84,19 @@ impl JobRunner {
                 return;
             };
             let lease = self.svc.settings.lease;
-            match self.svc.jobs.claim(&node, now(), now() + lease).await {
+            let skip = self.saturated();
+            match self
+                .svc
+                .jobs
+                .claim(&node, now(), now() + lease, &skip)
+                .await
+            {
                 Ok(Some(job)) => {
                     let svc = self.svc.clone();
+                    let kind_slot = self.occupy(job.kind);
                     tokio::spawn(async move {
                         run_one(&svc, job).await;
-                        drop(permit);
+                        drop((permit, kind_slot));
                     });
                     continue;
                 }
