@@ -20,6 +20,31 @@ use ims_format::{Report, StreamInspector};
 use crate::error::{Error, Result};
 use crate::ports::{BlobWriter, ByteStream};
 
+/// How far a job's data transfer has come: bytes moved and bytes expected. The pump
+/// updates it when it runs inside a job; the job's heartbeat reports it as a percentage.
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// 0–99 while data moves (100 is for the job's end); 0 when the total is unknown.
+    pub fn percent(&self) -> u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (done, total) = (self.done.load(Relaxed), self.total.load(Relaxed));
+        if total == 0 {
+            return 0;
+        }
+        u8::try_from((done.saturating_mul(100) / total).min(99)).unwrap_or(99)
+    }
+}
+
+tokio::task_local! {
+    /// The progress of the job whose task is running, if any.
+    pub static JOB_PROGRESS: std::sync::Arc<Progress>;
+}
+
 /// Chunks are coalesced to this size before fan-out, to keep per-chunk costs small.
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks in flight per consumer; bounds memory at roughly 3 × DEPTH × CHUNK_SIZE.
@@ -89,6 +114,12 @@ pub async fn pump(
     });
     let mut size: u64 = 0;
     let mut inspector = inspect.then(StreamInspector::new);
+    let progress = JOB_PROGRESS.try_with(std::sync::Arc::clone).ok();
+    if let Some(p) = &progress {
+        use std::sync::atomic::Ordering::Relaxed;
+        p.done.store(0, Relaxed);
+        p.total.store(limits.expected.unwrap_or(0), Relaxed);
+    }
     let mut pending = BytesMut::new();
     let mut done = false;
     while !done {
@@ -124,6 +155,10 @@ pub async fn pump(
             .map_err(|_| Error::internal("hash worker stopped"))?;
         if let Some(inspector) = &mut inspector {
             inspector.feed(&chunk);
+        }
+        if let Some(p) = &progress {
+            p.done
+                .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         sink.write(chunk).await?;
     }

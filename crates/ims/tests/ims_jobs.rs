@@ -127,9 +127,21 @@ async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
         "/v1/cloudimages/job/{}",
         created["job_id"].as_str().unwrap()
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let (_, running) = signer.send(reqwest::Method::GET, &job_path, None).await;
-    assert_eq!(running["status"], "RUNNING", "{running}");
+    // The heartbeat (every lease/3 = 1 s) reports how far the stream has come.
+    let started = Instant::now();
+    let running = loop {
+        let (_, job) = signer.send(reqwest::Method::GET, &job_path, None).await;
+        assert_eq!(job["status"], "RUNNING", "{job}");
+        if job["entities"]["process_percent"].as_f64().unwrap_or(0.0) > 0.0 {
+            break job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no progress reported: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(running["entities"]["process_percent"].as_f64().unwrap() < 100.0);
     server.kill();
 
     server.spawn().await;

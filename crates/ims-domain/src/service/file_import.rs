@@ -181,8 +181,9 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("file import job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
+        let size = self.buckets.head(&object).await?.size;
         let stream = self.buckets.open(&object).await?;
-        self.fill_image(id, stream, None, |image, digests| {
+        self.fill_image(id, stream, Some(size), |image, digests| {
             let found = digests
                 .inspection
                 .as_ref()

@@ -123,8 +123,11 @@ async fn run_one(svc: &ImageService, mut job: Job) {
             "the job was interrupted too many times".into(),
         ))
     } else {
-        let _hb = heartbeat(svc, &job.id);
-        dispatch(svc, &job).await
+        let progress = Arc::new(crate::pipeline::Progress::default());
+        let _hb = heartbeat(svc, &job.id, Arc::clone(&progress));
+        crate::pipeline::JOB_PROGRESS
+            .scope(progress, dispatch(svc, &job))
+            .await
     };
     job.lease_owner = None;
     job.lease_until = None;
@@ -183,7 +186,11 @@ async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     }
 }
 
-fn heartbeat(svc: &ImageService, id: &str) -> super::data::AbortOnDrop {
+fn heartbeat(
+    svc: &ImageService,
+    id: &str,
+    progress: Arc<crate::pipeline::Progress>,
+) -> super::data::AbortOnDrop {
     let (jobs, node, lease, id) = (
         Arc::clone(&svc.jobs),
         svc.settings.node_id.clone(),
@@ -193,7 +200,8 @@ fn heartbeat(svc: &ImageService, id: &str) -> super::data::AbortOnDrop {
     super::data::AbortOnDrop(tokio::spawn(async move {
         loop {
             tokio::time::sleep(lease / 3).await;
-            if let Err(e) = jobs.heartbeat(&id, &node, now() + lease, 0).await {
+            let percent = progress.percent();
+            if let Err(e) = jobs.heartbeat(&id, &node, now() + lease, percent).await {
                 tracing::warn!(job.id = %id, error = %e, "job heartbeat failed");
             }
         }

@@ -60,7 +60,8 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("register job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
+        let size = self.buckets.head(&object).await?.size;
         let stream = self.buckets.open(&object).await?;
-        self.fill_image(id, stream, None, |_, _| Ok(())).await
+        self.fill_image(id, stream, Some(size), |_, _| Ok(())).await
     }
 }
