@@ -364,3 +364,44 @@ def test_key_value_tags_through_every_tag_route(ims, client):
         client.add_image_tag(AddImageTagRequest(image_id=iid, body=AddImageTagRequestBody(
             tag=ResourceTag(key="", value="x"))))
     assert bad.value.error_code == "IMG.0115"
+
+
+def test_batch_sharing_is_a_job_and_the_other_project_answers(ims, client, data_image):
+    from huaweicloudsdkims.v2 import (BatchAddMembersRequest, BatchAddMembersRequestBody,
+                                      BatchDeleteMembersRequest, BatchUpdateMembersRequest,
+                                      BatchUpdateMembersRequestBody, ListImagesRequest)
+
+    # demo2 owns an image (made from a file, so active) and shares it with another tenant.
+    target = unique("share-target")
+    target_project = ims.admin("project", "create", target).stdout.strip()
+    ims.admin("user", "create", target, "--password", "pw-" + target, "--project", target, "--role", "member")
+    resp = create(client, name=unique("to-share"), image_url="copy-bucket:src.qcow2", min_disk=40)
+    image_id = wait_job(client, resp.job_id).entities.image_id
+    resp = client.batch_add_members(BatchAddMembersRequest(body=BatchAddMembersRequestBody(
+        images=[image_id], projects=[target_project])))
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsAddImageMembersJob"
+    assert [(r.image_id, r.project_id, r.status) for r in job.entities.results] == [
+        (image_id, target_project, "success")]
+    assert ims.get_image(image_id, cloud="demo2")["visibility"] == "shared"
+
+    # The other tenant answers through its own AK/SK; then it sees the image as shared.
+    ak, sk = ims.admin("credential", "create", "--user", target).stdout.split()
+    other = ImsClient.new_builder().with_credentials(BasicCredentials(ak, sk, target_project)) \
+        .with_endpoints([ims.url]).build()
+    resp = other.batch_update_members(BatchUpdateMembersRequest(body=BatchUpdateMembersRequestBody(
+        images=[image_id], project_id=target_project, status="accepted")))
+    assert wait_job(other, resp.job_id).job_type == "imsUpdateImageMembersJob"
+    shared = other.list_images(ListImagesRequest(visibility="shared", member_status="accepted"))
+    assert image_id in {i.id for i in shared.images}
+
+    resp = client.batch_delete_members(BatchDeleteMembersRequest(body=BatchAddMembersRequestBody(
+        images=[image_id], projects=[target_project])))
+    assert wait_job(client, resp.job_id).status == "SUCCESS"
+    shared = other.list_images(ListImagesRequest(visibility="shared", member_status="accepted"))
+    assert image_id not in {i.id for i in shared.images}
+
+    with pytest.raises(sdk_errors.ClientRequestException) as foreign:
+        other.batch_add_members(BatchAddMembersRequest(body=BatchAddMembersRequestBody(
+            images=[image_id], projects=[target_project])))
+    assert foreign.value.status_code in (403, 404)

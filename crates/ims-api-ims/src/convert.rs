@@ -159,6 +159,9 @@ fn job_type(kind: JobKind) -> &'static str {
         JobKind::ImageCopy => "imsCopyImageInRegionJob",
         JobKind::ImageExport => "imsNativeExportImageJob",
         JobKind::RegisterImage => "imsNativeImportImageJob",
+        JobKind::AddMembers => "imsAddImageMembersJob",
+        JobKind::RemoveMembers => "imsDelImageMembersJob",
+        JobKind::UpdateMembers => "imsUpdateImageMembersJob",
     }
 }
 
@@ -182,6 +185,9 @@ pub fn job(job: &Job, image: Option<&Image>) -> Value {
     }
     if let Some(name) = image.and_then(|i| i.name.as_deref()) {
         entities["image_name"] = json!(name);
+    }
+    if let Some(results) = job.payload.get("results") {
+        entities["results"] = results.clone();
     }
     json!({
         "job_id": job.id,

@@ -8,6 +8,7 @@ mod convert;
 mod error;
 mod extract;
 mod handlers;
+mod members;
 mod tags;
 
 use axum::Router;
@@ -33,6 +34,12 @@ pub fn router() -> Router<Services> {
         )
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
         .route("/v1/cloudimages/tags", put(tags::put))
+        .route(
+            "/v1/cloudimages/members",
+            post(members::add)
+                .delete(members::remove)
+                .put(members::answer),
+        )
         .route(
             "/v1/{project_id}/cloudimages/{image_id}/tags/delete",
             delete(tags::delete_many),

@@ -126,6 +126,12 @@ impl JobRepo for Catalog {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn record(&self, job: &Job) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_job(&mut tx, job).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
     async fn finish(&self, job: &Job, owner: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, progress = $2, error_code = $3, fail_reason = $4, lease_owner = NULL, \

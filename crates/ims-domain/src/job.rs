@@ -31,6 +31,12 @@ crate::string_enum! {
         ImageExport = "image_export",
         /// A bucket file registered as a queued image's data (IMS).
         RegisterImage = "register_image",
+        /// Images shared with projects in one batch (IMS); recorded complete.
+        AddMembers = "add_members",
+        /// Sharing ended in one batch (IMS); recorded complete.
+        RemoveMembers = "remove_members",
+        /// Shares answered in one batch (IMS); recorded complete.
+        UpdateMembers = "update_members",
     }
 }
 

@@ -98,6 +98,8 @@ pub trait JobRepo: Send + Sync {
         until: OffsetDateTime,
         progress: u8,
     ) -> Result<bool>;
+    /// Stores a job that needs no worker (one recorded complete).
+    async fn record(&self, job: &Job) -> Result<()>;
     /// Records the outcome; `false` if `owner` no longer holds the lease.
     async fn finish(&self, job: &Job, owner: &str) -> Result<bool>;
     /// Expires every lease held by `owner` (a previous incarnation of this node).

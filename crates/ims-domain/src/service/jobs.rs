@@ -175,6 +175,9 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
         JobKind::ImageCopy => svc.run_copy(job).await,
         JobKind::ImageExport => svc.run_export(job).await,
         JobKind::RegisterImage => svc.run_register(job).await,
+        JobKind::AddMembers | JobKind::RemoveMembers | JobKind::UpdateMembers => Err(
+            Error::internal("sharing batches are recorded complete and never queued"),
+        ),
     }
 }
 

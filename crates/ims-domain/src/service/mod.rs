@@ -13,6 +13,7 @@ mod import;
 pub mod jobs;
 mod members;
 mod register;
+mod sharing;
 pub mod tags;
 
 pub use copy::ImageCopy;
@@ -21,3 +22,4 @@ pub use export::ImageExport;
 pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;
+pub use sharing::SharingChange;
