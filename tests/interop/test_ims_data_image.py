@@ -394,6 +394,12 @@ def test_batch_sharing_is_a_job_and_the_other_project_answers(ims, client, data_
     assert wait_job(other, resp.job_id).job_type == "imsUpdateImageMembersJob"
     shared = other.list_images(ListImagesRequest(visibility="shared", member_status="accepted"))
     assert image_id in {i.id for i in shared.images}
+    from huaweicloudsdkims.v2 import ListImageMembersRequest, ShowImageMemberRequest
+    listed = client.list_image_members(ListImageMembersRequest(image_id=image_id))
+    assert [(m.member_id, m.status, m.member_type) for m in listed.members] == [
+        (target_project, "accepted", "project")]
+    one = other.show_image_member(ShowImageMemberRequest(image_id=image_id, member_id=target_project))
+    assert one.status == "accepted" and one.image_id == image_id
 
     resp = client.batch_delete_members(BatchDeleteMembersRequest(body=BatchAddMembersRequestBody(
         images=[image_id], projects=[target_project])))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use ims_domain::huawei::OsVersion;
 use ims_domain::image::Image;
 use ims_domain::job::{Job, JobKind};
+use ims_domain::member::Member;
 use ims_domain::ports::Usage;
 use ims_domain::service::{ImageChange, Quotas};
 use serde_json::{Value, json};
@@ -105,6 +106,19 @@ pub fn patch_op(
         "remove" => Ok(ImageChange::Remove(name)),
         other => Err(bad(format!("Unsupported operation {other}"))),
     }
+}
+
+/// A member of a shared image.
+pub fn member(m: &Member) -> Value {
+    json!({
+        "image_id": m.image_id.to_string(),
+        "member_id": m.member_id,
+        "member_type": "project",
+        "status": m.status.as_str(),
+        "created_at": image_time(m.created_at),
+        "updated_at": image_time(m.updated_at),
+        "schema": "/v2/schemas/member",
+    })
 }
 
 /// The quota document; an unlimited quota shows as -1.

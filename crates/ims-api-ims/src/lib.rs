@@ -35,6 +35,14 @@ pub fn router() -> Router<Services> {
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
         .route("/v1/cloudimages/tags", put(tags::put))
         .route(
+            "/v1/{project_id}/cloudimages/{image_id}/members",
+            get(members::list),
+        )
+        .route(
+            "/v1/{project_id}/cloudimages/{image_id}/members/{member_id}",
+            get(members::show),
+        )
+        .route(
             "/v1/cloudimages/members",
             post(members::add)
                 .delete(members::remove)

@@ -1,13 +1,14 @@
 //! IMS batch sharing routes: `POST`, `DELETE` and `PUT /v1/cloudimages/members`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use ims_domain::member::MemberStatus;
 use ims_domain::service::SharingChange;
 use ims_http::Services;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::convert;
 use crate::error::ImsError;
 use crate::extract::Signed;
 use crate::handlers::check_project;
@@ -72,4 +73,34 @@ pub async fn answer(State(svc): State<Services>, caller: Signed) -> Res<Json<Val
         )
         .await?;
     Ok(Json(json!({"job_id": job.id})))
+}
+
+/// `GET /v1/{project_id}/cloudimages/{image_id}/members`: all members for the owner, only
+/// itself for a member.
+pub async fn list(
+    State(svc): State<Services>,
+    Path((project_id, image_id)): Path<(String, String)>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    check_project(&caller, &project_id)?;
+    let members = svc.images.members(&caller.who, &image_id).await?;
+    Ok(Json(json!({
+        "members": members.iter().map(convert::member).collect::<Vec<_>>(),
+        "page_info": {"current_count": members.len()},
+        "schema": "/v2/schemas/members",
+    })))
+}
+
+/// `GET /v1/{project_id}/cloudimages/{image_id}/members/{member_id}`.
+pub async fn show(
+    State(svc): State<Services>,
+    Path((project_id, image_id, member_id)): Path<(String, String, String)>,
+    caller: Signed,
+) -> Res<Json<Value>> {
+    check_project(&caller, &project_id)?;
+    let member = svc
+        .images
+        .member(&caller.who, &image_id, &member_id)
+        .await?;
+    Ok(Json(convert::member(&member)))
 }
