@@ -411,3 +411,54 @@ def test_batch_sharing_is_a_job_and_the_other_project_answers(ims, client, data_
         other.batch_add_members(BatchAddMembersRequest(body=BatchAddMembersRequestBody(
             images=[image_id], projects=[target_project])))
     assert foreign.value.status_code in (403, 404)
+
+
+def test_system_and_iso_images_from_files(ims, client, data_image, tmp_path):
+    from huaweicloudsdkims.v2 import CreateImageRequest, CreateImageRequestBody
+
+    def create_image(**body):
+        return client.create_image(CreateImageRequest(body=CreateImageRequestBody(**body)))
+
+    resp = create_image(name=unique("sys"), image_url="copy-bucket:src.qcow2", min_disk=40,
+                        os_version="CentOS 7.0 64bit", architecture="arm",
+                        image_tags=[ImageTag(key="k1", value="v1")])
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsImportImageJob", job.fail_reason
+    image = ims.get_image(job.entities.image_id, cloud="demo2")
+    assert (image["disk_format"], image["virtual_env_type"], image["__os_version"]) == (
+        "qcow2", "FusionCompute", "CentOS 7.0 64bit")
+    assert image["__platform"] == "CentOS" and image["__os_type"] == "Linux"
+    assert image["hw_firmware_type"] == "uefi" and image["__support_arm"] == "true"
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "README").write_text("install me")
+    iso = tmp_path / "install.iso"
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), str(tree)], check=True)
+    put(ims, iso, "copy-bucket:install.iso")
+    resp = create_image(name=unique("iso"), image_url="copy-bucket:install.iso", min_disk=40,
+                        os_version="Ubuntu 14.04 server 64bit", type="IsoImage")
+    job = wait_job(client, resp.job_id)
+    assert job.status == "SUCCESS", job.fail_reason
+    image = ims.get_image(job.entities.image_id, cloud="demo2")
+    assert image["disk_format"] == "iso" and image["virtual_env_type"] == "IsoImage"
+
+    # An ISO needs type IsoImage, and type IsoImage needs an ISO: the job fails, the image is killed.
+    resp = create_image(name=unique("not-iso"), image_url="copy-bucket:src.qcow2", min_disk=40,
+                        os_version="Ubuntu 14.04 server 64bit", type="IsoImage")
+    job = wait_job(client, resp.job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0072"
+    assert ims.get_image(job.entities.image_id, cloud="demo2")["status"] == "killed"
+
+    for body, code in [
+        ({"type": "Desktop"}, "IMG.0024"),
+        ({"type": "IsoImage", "os_version": None}, "IMG.0056"),
+        ({"architecture": "mips"}, "IMG.0212"),
+        ({"min_disk": 2000}, "IMG.0055"),
+        ({"instance_id": "a-server"}, "IMG.0105"),
+    ]:
+        full = {"name": unique("bad"), "image_url": "copy-bucket:src.qcow2", "min_disk": 40,
+                "os_version": "CentOS 7.0 64bit", **body}
+        with pytest.raises(sdk_errors.ClientRequestException) as err:
+            create_image(**{k: v for k, v in full.items() if v is not None})
+        assert err.value.error_code == code, (body, err.value.error_msg)

@@ -170,6 +170,7 @@ fn job_type(kind: JobKind) -> &'static str {
     match kind {
         JobKind::ImageImport => "imsImportImageJob",
         JobKind::DataImageFromFile => "imsImportDataImageJob",
+        JobKind::SystemImageFromFile => "imsImportImageJob",
         JobKind::ImageCopy => "imsCopyImageInRegionJob",
         JobKind::ImageExport => "imsNativeExportImageJob",
         JobKind::RegisterImage => "imsNativeImportImageJob",

@@ -71,6 +71,10 @@ fn field_code(field: &str) -> &'static str {
         "bucket_url" => "IMG.0075",
         "file_format" => "IMG.0072",
         "export_target" => "IMG.0070",
+        "type" => "IMG.0024",
+        "os_version" => "IMG.0056",
+        "architecture" => "IMG.0212",
+        "hw_firmware_type" => "IMG.0141",
         _ => "IMG.0001",
     }
 }

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use ims_domain::image::ImageStatus;
-use ims_domain::service::{DataImageFromFile, ImageCopy, ImageExport};
+use ims_domain::service::{
+    DataImageFromFile, ImageCopy, ImageExport, SystemImageFromFile, SystemImageType,
+};
 use ims_http::{Services, list_query};
 use serde::Deserialize;
 use serde_json::Value;
@@ -55,6 +57,69 @@ pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> R
         cmk_id: body.cmk_id,
     };
     let job = svc.images.create_data_image(&caller.who, req).await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// The body of `POST /v2/cloudimages/action` (CreateImage). Only the file mode is
+/// served; the ECS, volume and data-disk modes need compute this deployment lacks.
+#[derive(Deserialize)]
+pub struct CreateImageBody {
+    name: Option<String>,
+    description: Option<String>,
+    image_url: Option<String>,
+    min_disk: Option<u64>,
+    min_ram: Option<u64>,
+    os_version: Option<String>,
+    cmk_id: Option<String>,
+    #[serde(rename = "type")]
+    image_type: Option<String>,
+    architecture: Option<String>,
+    hw_firmware_type: Option<String>,
+    tags: Option<Vec<String>>,
+    image_tags: Option<Vec<ImageTag>>,
+    #[serde(default)]
+    is_quick_import: bool,
+    instance_id: Option<String>,
+    volume_id: Option<String>,
+    data_images: Option<Vec<Value>>,
+}
+
+/// `POST /v2/cloudimages/action`: a system-disk or ISO image from a bucket file.
+pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
+    let body: CreateImageBody = caller.json()?;
+    let unsupported = |what: &str| {
+        Err(ims_domain::Error::NotSupported(format!("{what} is not supported here.")).into())
+    };
+    if body.instance_id.is_some() || body.volume_id.is_some() || body.data_images.is_some() {
+        return unsupported("Creating images from servers, volumes or data disks");
+    }
+    if body.is_quick_import {
+        return unsupported("Quick import");
+    }
+    let (Some(image_url), Some(min_disk)) = (body.image_url, body.min_disk) else {
+        return Err(ImsError::bad_request(
+            "image_url and min_disk are required.",
+        ));
+    };
+    let tags = convert::tags(
+        body.tags,
+        body.image_tags
+            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
+    )?;
+    let req = SystemImageFromFile {
+        name: body.name.unwrap_or_default(),
+        description: body.description,
+        os_version: body.os_version,
+        image_url,
+        min_disk,
+        min_ram: body.min_ram.unwrap_or(0),
+        tags,
+        cmk_id: body.cmk_id,
+        image_type: SystemImageType::parse(body.image_type.as_deref())?,
+        architecture: body.architecture,
+        firmware: body.hw_firmware_type,
+    };
+    let job = svc.images.create_system_image(&caller.who, req).await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
 }
 

@@ -23,6 +23,8 @@ pub fn router() -> Router<Services> {
         .route("/v1/cloudimages/quota", get(handlers::quota))
         .route("/v1/cloudimages/os_version", get(handlers::os_versions))
         .route("/v2/cloudimages", get(handlers::list_images))
+        .route("/v2/cloudimages/action", post(handlers::create_image))
+        .route("/v2.1/cloudimages/action", post(handlers::create_image))
         .route("/v2/cloudimages/{image_id}", patch(handlers::update_image))
         .route(
             "/v1/cloudimages/{image_id}/cross_region_copy",

@@ -25,6 +25,8 @@ crate::string_enum! {
         ImageImport = "image_import",
         /// A data-disk image from a bucket file (IMS).
         DataImageFromFile = "data_image_from_file",
+        /// A system-disk or ISO image from a bucket file (IMS).
+        SystemImageFromFile = "system_image_from_file",
         /// A copy of an image within the region (IMS).
         ImageCopy = "image_copy",
         /// An export of an image to a bucket (IMS).

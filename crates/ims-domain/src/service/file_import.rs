@@ -37,10 +37,25 @@ pub struct DataImageFromFile {
     pub cmk_id: Option<String>,
 }
 
+/// What an image made from a file is for; it decides which content is acceptable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FileKind {
+    /// A data disk: any supported disk format, not an ISO.
+    #[default]
+    Data,
+    /// A system disk (ECS or BMS): any supported disk format, not an ISO.
+    System,
+    /// An ISO image: the file must be an ISO.
+    Iso,
+}
+
 /// What the job needs to know.
 #[derive(Debug, Serialize, Deserialize)]
-struct FileImport {
-    object: String,
+pub(crate) struct FileImport {
+    pub(crate) object: String,
+    #[serde(default)]
+    pub(crate) kind: FileKind,
 }
 
 /// IMS's rules for a new image's name, description and (not yet available) KMS key.
@@ -141,6 +156,7 @@ impl ImageService {
         }
         let payload = serde_json::to_value(FileImport {
             object: object.to_string(),
+            kind: FileKind::Data,
         })
         .map_err(Error::internal)?;
         self.start_image_job(&mut image, JobKind::DataImageFromFile, payload)
@@ -172,9 +188,11 @@ impl ImageService {
         Ok(())
     }
 
-    /// The worker's part: stream the object through the pipeline; the image's format is
-    /// what inspection found, and its virtual size must fit `min_disk`.
-    pub(crate) async fn run_data_image(&self, job: &Job) -> Result<()> {
+    /// The worker's part for every image made from a file: stream the object through the
+    /// pipeline; the image's format is what inspection found, it must suit the image's
+    /// purpose (an ISO for an ISO image, and only then), and its virtual size must fit
+    /// `min_disk`.
+    pub(crate) async fn run_file_image(&self, job: &Job) -> Result<()> {
         let payload: FileImport =
             serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
         let id = job
@@ -188,6 +206,19 @@ impl ImageService {
                 .inspection
                 .as_ref()
                 .map_or(ims_format::Format::Raw, |r| r.format);
+            match (payload.kind, found == ims_format::Format::Iso) {
+                (FileKind::Iso, false) => {
+                    return Err(Error::UnsupportedMedia(format!(
+                        "An ISO image needs an ISO file; this file is {found}."
+                    )));
+                }
+                (FileKind::Data | FileKind::System, true) => {
+                    return Err(Error::UnsupportedMedia(
+                        "An ISO file makes an ISO image (type IsoImage).".into(),
+                    ));
+                }
+                _ => {}
+            }
             image.disk_format = Some(disk_format_of(found)?);
             if digests
                 .virtual_size

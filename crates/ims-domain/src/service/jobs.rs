@@ -171,7 +171,7 @@ pub fn retry_delay(attempts: u32) -> Duration {
 async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
     match job.kind {
         JobKind::ImageImport => svc.run_import(job).await,
-        JobKind::DataImageFromFile => svc.run_data_image(job).await,
+        JobKind::DataImageFromFile | JobKind::SystemImageFromFile => svc.run_file_image(job).await,
         JobKind::ImageCopy => svc.run_copy(job).await,
         JobKind::ImageExport => svc.run_export(job).await,
         JobKind::RegisterImage => svc.run_register(job).await,
@@ -184,7 +184,10 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
 async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     match (job.kind, job.image_id) {
         (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
-        (JobKind::DataImageFromFile | JobKind::ImageCopy, Some(id)) => svc.kill_importing(id).await,
+        (
+            JobKind::DataImageFromFile | JobKind::SystemImageFromFile | JobKind::ImageCopy,
+            Some(id),
+        ) => svc.kill_importing(id).await,
         _ => Ok(()),
     }
 }

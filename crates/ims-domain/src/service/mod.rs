@@ -14,6 +14,7 @@ pub mod jobs;
 mod members;
 mod register;
 mod sharing;
+mod system_image;
 pub mod tags;
 
 pub use copy::ImageCopy;
@@ -23,3 +24,4 @@ pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;
 pub use sharing::SharingChange;
+pub use system_image::{SystemImageFromFile, SystemImageType};
