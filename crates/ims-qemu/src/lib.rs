@@ -121,7 +121,9 @@ impl QemuImg {
             .input_format
             .qemu_name()
             .ok_or(ConvertError::Unsupported(job.input_format))?;
-        check(&job.input, job.input_format).map_err(ConvertError::Refused)?;
+        check_off_runtime(&job.input, job.input_format)
+            .await
+            .map_err(ConvertError::Refused)?;
         let _slot = self
             .slots
             .acquire()
@@ -156,7 +158,9 @@ impl QemuImg {
             remove(&job.output).await;
             return Err(ConvertError::Failed(err));
         }
-        check(&job.output, job.output_format).map_err(ConvertError::BadOutput)
+        check_off_runtime(&job.output, job.output_format)
+            .await
+            .map_err(ConvertError::BadOutput)
     }
 
     /// `qemu-img` under `prlimit`, killed on drop, with no stdin.
@@ -181,6 +185,14 @@ fn output_options(format: Format) -> Vec<&'static str> {
         Format::Vmdk => vec!["-o", "subformat=streamOptimized"],
         _ => Vec::new(),
     }
+}
+
+/// [`check`] on a blocking thread: inspection reads the file with `pread`.
+async fn check_off_runtime(path: &Path, format: Format) -> Result<Report, String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || check(&path, format))
+        .await
+        .map_err(|e| format!("inspection failed: {e}"))?
 }
 
 /// Inspects a file and requires it safe and of `format`.
