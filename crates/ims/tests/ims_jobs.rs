@@ -1,4 +1,4 @@
-//! IMS jobs survive a crash: a data image import killed mid-stream is taken up again
+//! IMS jobs survive a crash: a 2 GiB data image import killed mid-stream is taken up again
 //! once its lease lapses and finishes, leaving exactly one copy of the data.
 //!
 //! Requests are signed here the way huaweicloudsdkcore signs them, with the server's own
@@ -92,21 +92,27 @@ async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
         .lines()
         .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
         .unwrap();
-    // A 1 GiB raw disk in the embedded bucket, big enough to be cut off mid-stream.
+    // A 2 GiB raw disk in the embedded bucket (the size), written and hashed in
+    // 1 MiB blocks so the test itself stays small.
     let bucket = server.dir.join("buckets/crash");
     std::fs::create_dir_all(&bucket).unwrap();
     let block: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let mut data = Vec::with_capacity(1 << 30);
-    for n in 0u64..1024 {
-        data.extend_from_slice(&n.to_le_bytes());
-        data.extend_from_slice(&block[8..]);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(bucket.join("big.raw")).unwrap());
+    let mut hasher = md5::Md5::new();
+    for n in 0u64..2048 {
+        let mut chunk = block.clone();
+        chunk[..8].copy_from_slice(&n.to_le_bytes());
+        if n == 0 {
+            chunk[510] = 0;
+        }
+        hasher.update(&chunk);
+        std::io::Write::write_all(&mut file, &chunk).unwrap();
     }
-    data[510] = 0;
-    std::fs::write(bucket.join("big.raw"), &data).unwrap();
-    let md5 = hex::encode(md5::Md5::digest(&data));
-    drop(data);
+    std::io::Write::flush(&mut file).unwrap();
+    drop(file);
+    let md5 = hex::encode(hasher.finalize());
 
     let signer = Signer {
         url: server.url.clone(),
