@@ -104,13 +104,16 @@ pub const VERSIONS: &[&str] = &[
 
 /// The version list served by `GET /` (300) and `GET /versions` (200).
 pub fn versions(base: &str) -> Value {
-    let list: Vec<Value> = VERSIONS
-        .iter()
-        .enumerate()
-        .map(|(n, v)| {
-            json!({"id": v, "status": if n == 0 { "CURRENT" } else { "SUPPORTED" },
-                   "links": [{"rel": "self", "href": format!("{base}/v2/")}]})
-        })
-        .collect();
+    let list: Vec<Value> = VERSIONS.iter().map(|v| version(base, v)).collect();
     json!({ "versions": list })
+}
+
+/// One version document; the newest is `CURRENT`.
+pub fn version(base: &str, id: &str) -> Value {
+    let status = if id == VERSIONS[0] {
+        "CURRENT"
+    } else {
+        "SUPPORTED"
+    };
+    json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/v2/")}]})
 }

@@ -12,6 +12,7 @@ use ims_http::Services;
 
 pub use convert::VERSIONS;
 pub use error::{GlanceError, glance_body, negotiate};
+pub use handlers::accept_huawei_signatures;
 
 /// The image API routes, plus the version documents at `/` and `/versions`.
 pub fn router() -> Router<Services> {
@@ -19,6 +20,8 @@ pub fn router() -> Router<Services> {
     Router::new()
         .route("/", get(info::root_versions))
         .route("/versions", get(info::versions))
+        .route("/v2", get(info::version))
+        .route("/v2/", get(info::version))
         .route(
             "/v2/images",
             get(images::list_images).post(images::create_image),

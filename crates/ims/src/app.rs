@@ -212,7 +212,12 @@ pub fn router(services: Services) -> Router {
     Router::new()
         .route("/healthcheck", axum::routing::get(healthcheck))
         .merge(ims_api_keystone::router())
-        .merge(ims_api_glance::router())
+        .merge(
+            ims_api_glance::router().layer(axum::middleware::from_fn_with_state(
+                services.clone(),
+                ims_api_glance::accept_huawei_signatures,
+            )),
+        )
         .merge(ims_api_ims::router())
         .fallback(not_found)
         .with_state(services)

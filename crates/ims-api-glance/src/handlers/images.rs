@@ -12,7 +12,7 @@ use ims_domain::service::ImageChange;
 use ims_http::Services;
 use serde_json::{Value, json};
 
-use super::{Caller, SignedOrTokenCaller, json_body};
+use super::{Caller, json_body};
 use crate::convert;
 use crate::error::GlanceResult;
 use ims_http::list_query as query;
@@ -162,12 +162,12 @@ fn pointer_name(path: &str) -> Result<String, Error> {
     Ok(rest.replace("~1", "/").replace("~0", "~"))
 }
 
-/// `DELETE /v2/images/{id}`; Huawei's SDKs send it AK/SK-signed, with an optional
+/// `DELETE /v2/images/{id}`; Huawei's SDKs send it with an optional
 /// `{"delete_backup": false}` body that is accepted and ignored.
 pub async fn delete_image(
     State(svc): State<Services>,
     Path(id): Path<String>,
-    SignedOrTokenCaller(who): SignedOrTokenCaller,
+    Caller(who): Caller,
 ) -> GlanceResult<StatusCode> {
     svc.images.delete(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -25,6 +25,22 @@ pub async fn versions(State(svc): State<Services>, headers: HeaderMap) -> Json<V
     Json(convert::versions(&svc.base_url(&headers)))
 }
 
+/// `GET /v2` or `GET /v2.N` (Huawei's `show_version`): `{"versions":[…]}` with the one
+/// version asked for, the current one for a bare `/v2`.
+pub async fn version(
+    State(svc): State<Services>,
+    headers: HeaderMap,
+    original: Option<axum::Extension<ims_http::signed::OriginalUri>>,
+) -> Json<Value> {
+    let asked = original
+        .as_ref()
+        .map(|o| o.0.0.path().trim_matches('/').to_string())
+        .filter(|p| convert::VERSIONS.contains(&p.as_str()));
+    let id = asked.as_deref().unwrap_or(convert::VERSIONS[0]);
+    let doc = convert::version(&svc.base_url(&headers), id);
+    Json(serde_json::json!({ "versions": [doc] }))
+}
+
 /// `GET /v2/schemas/{name}`.
 pub async fn schema(
     State(svc): State<Services>,

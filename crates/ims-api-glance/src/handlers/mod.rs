@@ -23,6 +23,9 @@ impl FromRequestParts<Services> for Caller {
         parts: &mut Parts,
         svc: &Services,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(SignedPrincipal(who)) = parts.extensions.get::<SignedPrincipal>() {
+            return Ok(Caller(who.clone()));
+        }
         match ims_http::authenticate(svc, &parts.headers).await {
             Ok(p) => Ok(Caller(p)),
             Err(e @ Error::Unauthenticated(_)) => {
@@ -34,27 +37,35 @@ impl FromRequestParts<Services> for Caller {
     }
 }
 
-/// The caller of a route Huawei's SDKs also use (`glance_delete_image`): an AK/SK
-/// signature (the body is read to check it, then dropped) or a token.
-pub struct SignedOrTokenCaller(pub Principal);
+/// A caller already authenticated by an AK/SK signature (see [`accept_huawei_signatures`]).
+#[derive(Clone)]
+struct SignedPrincipal(Principal);
 
-impl axum::extract::FromRequest<Services> for SignedOrTokenCaller {
-    type Rejection = GlanceError;
-
-    async fn from_request(
-        req: axum::extract::Request,
-        svc: &Services,
-    ) -> Result<Self, Self::Rejection> {
-        if req
-            .headers()
-            .contains_key(axum::http::header::AUTHORIZATION)
-        {
-            let (who, _) = ims_http::signed::authenticate_huawei(svc, req).await?;
-            return Ok(SignedOrTokenCaller(who));
+/// Lets Huawei's SDKs call every image route (their `glance_*` methods) with an AK/SK
+/// signature: a request whose `Authorization` is `SDK-HMAC-SHA256 …` is verified here,
+/// before routing reads its body, and [`Caller`] then takes the principal from it. JSON
+/// bodies come back intact (they are covered by the signature); `UNSIGNED-PAYLOAD`
+/// uploads still stream. Other requests pass untouched to the token check.
+pub async fn accept_huawei_signatures(
+    axum::extract::State(svc): axum::extract::State<Services>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let signed = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(ims_http::sdk_signing::ALGORITHM));
+    if !signed {
+        return next.run(req).await;
+    }
+    match ims_http::signed::authenticate_huawei(&svc, req).await {
+        Ok((who, mut req)) => {
+            req.extensions_mut().insert(SignedPrincipal(who));
+            next.run(req).await
         }
-        let (mut parts, _) = req.into_parts();
-        let Caller(who) = Caller::from_request_parts(&mut parts, svc).await?;
-        Ok(SignedOrTokenCaller(who))
+        Err(e) => GlanceError::from(e).into_response(),
     }
 }
 
