@@ -165,6 +165,72 @@ pub fn tags(
     }
 }
 
+/// One entry of CreateImage's `data_images`: in the file variant, a data-disk file
+/// imported beside the system image.
+#[derive(serde::Deserialize)]
+pub struct DataImageEntry {
+    name: Option<String>,
+    description: Option<String>,
+    image_url: Option<String>,
+    min_disk: Option<u64>,
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    is_quick_import: bool,
+    volume_id: Option<String>,
+}
+
+/// CreateImage's `data_images` as domain requests: each needs `name`, `image_url` and
+/// `min_disk`; the volume variant needs volumes, which are not served.
+pub fn data_images(
+    entries: Vec<DataImageEntry>,
+) -> Result<Vec<ims_domain::service::DataImageFromFile>, crate::ImsError> {
+    entries
+        .into_iter()
+        .map(|e| {
+            if e.volume_id.is_some() {
+                return Err(ims_domain::Error::NotSupported(
+                    "Data images from volumes are not supported here.".into(),
+                )
+                .into());
+            }
+            let (Some(name), Some(image_url), Some(min_disk)) = (e.name, e.image_url, e.min_disk)
+            else {
+                return Err(crate::ImsError::bad_request(
+                    "Each of data_images needs name, image_url and min_disk.",
+                ));
+            };
+            Ok(ims_domain::service::DataImageFromFile {
+                name,
+                description: e.description,
+                os_type: None,
+                image_url,
+                min_disk,
+                tags: e.tags.unwrap_or_default(),
+                cmk_id: None,
+                quick: e.is_quick_import,
+            })
+        })
+        .collect()
+}
+
+/// ImportImageQuick's `license_type`: `platform` or `byol` (recorded nowhere: ims has
+/// no licensing).
+pub fn check_license_type(license: Option<&str>) -> Result<(), crate::ImsError> {
+    match license {
+        None | Some("platform") | Some("byol") => Ok(()),
+        Some(other) => Err(crate::ImsError::bad_request(format!(
+            "license_type {other} is invalid: use platform or byol."
+        ))),
+    }
+}
+
+/// Adds the sub-jobs of a rendered job: their ids and their full job objects.
+pub fn attach_sub_jobs(job: &mut Value, results: Vec<Value>) {
+    let ids: Vec<Value> = results.iter().map(|r| r["job_id"].clone()).collect();
+    job["entities"]["sub_jobs_list"] = Value::Array(ids);
+    job["entities"]["sub_jobs_result"] = Value::Array(results);
+}
+
 /// IMS's name for what a job does.
 fn job_type(kind: JobKind) -> &'static str {
     match kind {

@@ -55,6 +55,7 @@ pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> R
         min_disk: body.min_disk,
         tags,
         cmk_id: body.cmk_id,
+        quick: false,
     };
     let job = svc.images.create_data_image(&caller.who, req).await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
@@ -81,20 +82,17 @@ pub struct CreateImageBody {
     is_quick_import: bool,
     instance_id: Option<String>,
     volume_id: Option<String>,
-    data_images: Option<Vec<Value>>,
+    data_images: Option<Vec<convert::DataImageEntry>>,
 }
 
 /// `POST /v2/cloudimages/action`: a system-disk or ISO image from a bucket file.
 pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
     let body: CreateImageBody = caller.json()?;
-    let unsupported = |what: &str| {
-        Err(ims_domain::Error::NotSupported(format!("{what} is not supported here.")).into())
-    };
-    if body.instance_id.is_some() || body.volume_id.is_some() || body.data_images.is_some() {
-        return unsupported("Creating images from servers, volumes or data disks");
-    }
-    if body.is_quick_import {
-        return unsupported("Quick import");
+    if body.instance_id.is_some() || body.volume_id.is_some() {
+        return Err(ims_domain::Error::NotSupported(
+            "Creating images from servers or volumes is not supported here.".into(),
+        )
+        .into());
     }
     let (Some(image_url), Some(min_disk)) = (body.image_url, body.min_disk) else {
         return Err(ImsError::bad_request(
@@ -118,8 +116,71 @@ pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Js
         image_type: SystemImageType::parse(body.image_type.as_deref())?,
         architecture: body.architecture,
         firmware: body.hw_firmware_type,
+        quick: body.is_quick_import,
+        data_images: convert::data_images(body.data_images.unwrap_or_default())?,
     };
     let job = svc.images.create_system_image(&caller.who, req).await?;
+    Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// The body of `POST /v2/cloudimages/quickimport/action` (ImportImageQuick).
+#[derive(Deserialize)]
+pub struct QuickImportBody {
+    name: String,
+    description: Option<String>,
+    os_version: Option<String>,
+    image_url: String,
+    min_disk: u64,
+    license_type: Option<String>,
+    #[serde(rename = "type")]
+    image_type: Option<String>,
+    os_type: Option<String>,
+    architecture: Option<String>,
+    hw_firmware_type: Option<String>,
+    tags: Option<Vec<String>>,
+    image_tags: Option<Vec<ImageTag>>,
+}
+
+/// `POST /v2/cloudimages/quickimport/action`: a system (`type` ECS/BMS) or data
+/// (`DataImage`) image from a RAW or ZVHD2 file of up to 1 TB.
+pub async fn quick_import(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
+    let body: QuickImportBody = caller.json()?;
+    convert::check_license_type(body.license_type.as_deref())?;
+    let tags = convert::tags(
+        body.tags,
+        body.image_tags
+            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
+    )?;
+    let job = if body.image_type.as_deref() == Some("DataImage") {
+        let req = DataImageFromFile {
+            name: body.name,
+            description: body.description,
+            os_type: body.os_type,
+            image_url: body.image_url,
+            min_disk: body.min_disk,
+            tags,
+            cmk_id: None,
+            quick: true,
+        };
+        svc.images.create_data_image(&caller.who, req).await?
+    } else {
+        let req = SystemImageFromFile {
+            name: body.name,
+            description: body.description,
+            os_version: body.os_version,
+            image_url: body.image_url,
+            min_disk: body.min_disk,
+            min_ram: 0,
+            tags,
+            cmk_id: None,
+            image_type: SystemImageType::parse(body.image_type.as_deref())?,
+            architecture: body.architecture,
+            firmware: body.hw_firmware_type,
+            quick: true,
+            data_images: Vec::new(),
+        };
+        svc.images.create_system_image(&caller.who, req).await?
+    };
     Ok(Json(serde_json::json!({"job_id": job.id})))
 }
 
@@ -145,6 +206,15 @@ pub async fn copy_image(
     };
     let job = svc.images.copy_image(&caller.who, &image_id, req).await?;
     Ok(Json(serde_json::json!({"job_id": job.id})))
+}
+
+/// `POST /v1/cloudimages/wholeimages/action` (CreateWholeImage): a full-server image
+/// needs a server or a backup, neither of which exists here.
+pub async fn whole_image(_caller: Signed) -> Res<Json<Value>> {
+    Err(ims_domain::Error::NotSupported(
+        "Full-server images (from an instance or a backup) are not supported here.".into(),
+    )
+    .into())
 }
 
 /// `POST /v1/cloudimages/{image_id}/cross_region_copy`: this deployment is one region.
@@ -309,10 +379,18 @@ pub(crate) fn check_project(caller: &Signed, project_id: &str) -> Res<()> {
 }
 
 async fn render_job(svc: &Services, caller: &Signed, job_id: &str) -> Res<Json<Value>> {
-    let job = svc.images.job(&caller.who, job_id).await?;
-    let image = match job.image_id {
+    let (job, subs) = svc.images.job_report(&caller.who, job_id).await?;
+    let image_of = async |job: &ims_domain::job::Job| match job.image_id {
         Some(id) => svc.images.get(&caller.who, &id.to_string()).await.ok(),
         None => None,
     };
-    Ok(Json(convert::job(&job, image.as_ref())))
+    let mut rendered = convert::job(&job, image_of(&job).await.as_ref());
+    if !subs.is_empty() {
+        let mut results = Vec::new();
+        for sub in &subs {
+            results.push(convert::job(sub, image_of(sub).await.as_ref()));
+        }
+        convert::attach_sub_jobs(&mut rendered, results);
+    }
+    Ok(Json(rendered))
 }

@@ -25,6 +25,18 @@ pub fn router() -> Router<Services> {
         .route("/v2/cloudimages", get(handlers::list_images))
         .route("/v2/cloudimages/action", post(handlers::create_image))
         .route("/v2.1/cloudimages/action", post(handlers::create_image))
+        .route(
+            "/v1/cloudimages/wholeimages/action",
+            post(handlers::whole_image),
+        )
+        .route(
+            "/v2/cloudimages/quickimport/action",
+            post(handlers::quick_import),
+        )
+        .route(
+            "/v2.1/cloudimages/quickimport/action",
+            post(handlers::quick_import),
+        )
         .route("/v2/cloudimages/{image_id}", patch(handlers::update_image))
         .route(
             "/v1/cloudimages/{image_id}/cross_region_copy",

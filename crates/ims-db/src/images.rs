@@ -171,10 +171,13 @@ macro_rules! bind_image {
     }};
 }
 
-#[async_trait]
-impl ImageRepo for Catalog {
-    async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+impl Catalog {
+    /// Writes a new image (and its job) inside `tx`.
+    async fn insert_in(
+        tx: &mut Transaction<'_, Any>,
+        image: &Image,
+        job: Option<&Job>,
+    ) -> Result<()> {
         let q = sqlx::query(
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
@@ -183,7 +186,7 @@ impl ImageRepo for Catalog {
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| match db_err(e) {
                 Error::Conflict(_) => {
@@ -191,9 +194,26 @@ impl ImageRepo for Catalog {
                 }
                 other => other,
             })?;
-        Self::write_children(&mut tx, image).await?;
+        Self::write_children(tx, image).await?;
         if let Some(job) = job {
-            crate::jobs::insert_job(&mut tx, job).await?;
+            crate::jobs::insert_job(tx, job).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImageRepo for Catalog {
+    async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        Self::insert_in(&mut tx, image, job).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn insert_all(&self, batch: &[(Image, Job)]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for (image, job) in batch {
+            Self::insert_in(&mut tx, image, Some(job)).await?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -105,3 +105,103 @@ impl Job {
         }
     }
 }
+
+/// Where a job that spawned others keeps their ids in its payload.
+pub const SUB_JOBS: &str = "sub_jobs";
+
+impl Job {
+    /// The ids of the jobs this one spawned (data images imported beside a system image).
+    pub fn sub_job_ids(&self) -> Vec<String> {
+        self.payload
+            .get(SUB_JOBS)
+            .and_then(|v| v.as_array())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Folds the outcome of the jobs this one spawned into its own, as callers see it:
+    /// it is done only when they all are, and it failed if any of them did.
+    pub fn fold_sub_jobs(&mut self, subs: &[Job]) {
+        if self.status != JobStatus::Success {
+            return;
+        }
+        if subs
+            .iter()
+            .any(|s| matches!(s.status, JobStatus::Init | JobStatus::Running))
+        {
+            self.status = JobStatus::Running;
+            self.end_time = None;
+            let total: u32 = subs.iter().map(|s| u32::from(s.progress)).sum::<u32>() + 100;
+            self.progress = (total / (subs.len() as u32 + 1)).min(99) as u8;
+            return;
+        }
+        if let Some(failed) = subs.iter().find(|s| s.status == JobStatus::Fail) {
+            self.status = JobStatus::Fail;
+            self.error_code = failed.error_code.clone();
+            self.fail_reason = Some(format!(
+                "A data image failed (job {}): {}",
+                failed.id,
+                failed.fail_reason.as_deref().unwrap_or("unknown reason")
+            ));
+        }
+        if let Some(last) = subs.iter().filter_map(|s| s.end_time).max() {
+            self.end_time = self.end_time.max(Some(last));
+        }
+    }
+}
+
+#[cfg(test)]
+mod sub_job_tests {
+    use super::*;
+
+    fn job(status: JobStatus, progress: u8) -> Job {
+        let mut j = Job::new(
+            JobKind::DataImageFromFile,
+            "p",
+            None,
+            serde_json::json!({}),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        j.status = status;
+        j.progress = progress;
+        j
+    }
+
+    #[test]
+    fn a_parent_is_done_only_when_its_sub_jobs_are() {
+        let mut parent = job(JobStatus::Success, 100);
+        parent.end_time = Some(time::OffsetDateTime::UNIX_EPOCH);
+        parent.fold_sub_jobs(&[job(JobStatus::Success, 100), job(JobStatus::Running, 40)]);
+        assert_eq!(parent.status, JobStatus::Running);
+        assert_eq!(parent.progress, 80);
+        assert!(parent.end_time.is_none());
+    }
+
+    #[test]
+    fn a_failed_sub_job_fails_the_parent_with_its_code() {
+        let mut parent = job(JobStatus::Success, 100);
+        let mut failed = job(JobStatus::Fail, 0);
+        failed.error_code = Some("unsupported_media".into());
+        failed.fail_reason = Some("not a disk".into());
+        parent.fold_sub_jobs(&[job(JobStatus::Success, 100), failed]);
+        assert_eq!(parent.status, JobStatus::Fail);
+        assert_eq!(parent.error_code.as_deref(), Some("unsupported_media"));
+        assert!(parent.fail_reason.unwrap().contains("not a disk"));
+    }
+
+    #[test]
+    fn a_parent_that_failed_or_runs_keeps_its_own_status() {
+        for status in [JobStatus::Fail, JobStatus::Running, JobStatus::Init] {
+            let mut parent = job(status, 10);
+            parent.fold_sub_jobs(&[job(JobStatus::Success, 100)]);
+            assert_eq!(parent.status, status);
+        }
+        let mut alone = job(JobStatus::Success, 100);
+        alone.fold_sub_jobs(&[]);
+        assert_eq!(alone.status, JobStatus::Success);
+    }
+}

@@ -43,6 +43,9 @@ pub trait ImageRepo: Send + Sync {
     /// Inserts a new image, and the job that works on it in the same transaction;
     /// `Conflict` if the id was ever used.
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()>;
+    /// Inserts several new images, each with its job, in one transaction (an image
+    /// imported together with its data images): all of them or none.
+    async fn insert_all(&self, batch: &[(Image, Job)]) -> Result<()>;
     /// Loads an image, whatever its status.
     async fn get(&self, id: ImageId) -> Result<Option<Image>>;
     /// Saves the whole aggregate if its status is still `expected`; `Conflict` otherwise.

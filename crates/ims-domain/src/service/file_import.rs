@@ -17,6 +17,13 @@ use crate::principal::Principal;
 const GIB: u64 = 1 << 30;
 /// `min_disk` of a data image, in GB (IMS: 40–2048).
 const DATA_DISK_GB: std::ops::RangeInclusive<u64> = 40..=2048;
+/// `min_disk` of a quick import, system or data, in GB (IMS: 1–1024).
+pub(crate) const QUICK_DISK_GB: std::ops::RangeInclusive<u64> = 1..=1024;
+/// The largest file a quick import takes (IMS: 1 TB); a normal import takes
+/// `max_import_file`.
+pub const QUICK_IMPORT_MAX_FILE: u64 = 1 << 40;
+/// The longest name of a quickly imported image (IMS: 128; other imports 255).
+const QUICK_NAME_CHARS: usize = 128;
 
 /// A data-disk image from a bucket file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +42,8 @@ pub struct DataImageFromFile {
     pub tags: Vec<String>,
     /// A KMS key id; encryption is not available yet, so any key is refused.
     pub cmk_id: Option<String>,
+    /// IMS's quick import: a RAW or ZVHD2 file up to 1 TB, `min_disk` 1–1024.
+    pub quick: bool,
 }
 
 /// What an image made from a file is for; it decides which content is acceptable.
@@ -56,6 +65,12 @@ pub(crate) struct FileImport {
     pub(crate) object: String,
     #[serde(default)]
     pub(crate) kind: FileKind,
+    /// A quick import: only RAW or ZVHD2 content.
+    #[serde(default)]
+    pub(crate) quick: bool,
+    /// Jobs of data images imported together with this (system) image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sub_jobs: Vec<String>,
 }
 
 /// IMS's rules for a new image's name, description and (not yet available) KMS key.
@@ -87,21 +102,49 @@ pub(crate) fn check_naming(
     Ok(())
 }
 
+/// A quick import's shorter name limit (the other rules are [`check_naming`]'s).
+pub(crate) fn check_quick_name(name: &str) -> Result<()> {
+    if name.chars().count() > QUICK_NAME_CHARS {
+        return Err(Error::field(
+            "name",
+            "The name of a quickly imported image must be 1 to 128 characters.",
+        ));
+    }
+    Ok(())
+}
+
 fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
     check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
+    if req.quick {
+        check_quick_name(&req.name)?;
+    }
     if !matches!(
         req.os_type.as_deref(),
         None | Some("Linux") | Some("Windows")
     ) {
         return Err(Error::field("os_type", "os_type must be Linux or Windows."));
     }
-    if !DATA_DISK_GB.contains(&req.min_disk) {
-        return Err(Error::field(
-            "min_disk",
+    let (range, rule) = if req.quick {
+        (
+            QUICK_DISK_GB,
+            "min_disk of a quick import must be 1 to 1024 (GB).",
+        )
+    } else {
+        (
+            DATA_DISK_GB,
             "min_disk of a data image must be 40 to 2048 (GB).",
-        ));
+        )
+    };
+    if !range.contains(&req.min_disk) {
+        return Err(Error::field("min_disk", rule));
     }
     ObjectRef::parse(&req.image_url).map_err(|e| Error::field("image_url", e.to_string()))
+}
+
+/// What a quick import accepts: raw disks (whole or partitioned) and ZVHD2.
+fn quick_importable(found: ims_format::Format) -> bool {
+    use ims_format::Format as F;
+    matches!(found, F::Raw | F::Gpt | F::Mbr | F::Zvhd2)
 }
 
 /// The disk format a stored image gets from what inspection found.
@@ -130,8 +173,19 @@ impl ImageService {
     /// and its job together. Returns the job.
     pub async fn create_data_image(&self, who: &Principal, req: DataImageFromFile) -> Result<Job> {
         policy::check_writer(who)?;
+        let (mut image, payload) = self.new_data_image(who, req).await?;
+        self.start_image_job(&mut image, JobKind::DataImageFromFile, payload)
+            .await
+    }
+
+    /// A data image checked and built, and its job's payload; nothing written yet.
+    pub(crate) async fn new_data_image(
+        &self,
+        who: &Principal,
+        req: DataImageFromFile,
+    ) -> Result<(Image, serde_json::Value)> {
         let object = check_request(&req)?;
-        self.check_import_object(&object).await?;
+        self.check_import_object(&object, req.quick).await?;
         let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
         image.name = Some(req.name);
         image.visibility = crate::image::Visibility::Private;
@@ -142,30 +196,30 @@ impl ImageService {
             Some("Windows") => "Windows(64 bit)",
             _ => crate::huawei::DEFAULT_OS_VERSION,
         };
-        image
-            .properties
-            .insert("__os_version".into(), os_version.into());
-        image
-            .properties
-            .insert("virtual_env_type".into(), "DataImage".into());
-        image
-            .properties
-            .insert("__data_origin".into(), format!("file,{object}"));
-        if let Some(d) = req.description.filter(|d| !d.is_empty()) {
-            image.properties.insert("__description".into(), d);
+        let props = [
+            ("__os_version", Some(os_version.to_string())),
+            ("virtual_env_type", Some("DataImage".to_string())),
+            ("__data_origin", Some(format!("file,{object}"))),
+            ("__description", req.description.filter(|d| !d.is_empty())),
+        ];
+        for (key, value) in props {
+            if let Some(value) = value {
+                image.properties.insert(key.into(), value);
+            }
         }
         let payload = serde_json::to_value(FileImport {
             object: object.to_string(),
             kind: FileKind::Data,
+            quick: req.quick,
+            sub_jobs: Vec::new(),
         })
         .map_err(Error::internal)?;
-        self.start_image_job(&mut image, JobKind::DataImageFromFile, payload)
-            .await
+        Ok((image, payload))
     }
 
     /// An object an image may be imported from: present, non-empty, Standard, not larger
-    /// than `max_import_file`.
-    pub(crate) async fn check_import_object(&self, object: &ObjectRef) -> Result<()> {
+    /// than `max_import_file` (a quick import: [`QUICK_IMPORT_MAX_FILE`]).
+    pub(crate) async fn check_import_object(&self, object: &ObjectRef, quick: bool) -> Result<()> {
         let info = self.buckets.head(object).await?;
         if info.storage_class != "STANDARD" {
             return Err(Error::field(
@@ -179,10 +233,14 @@ impl ImageService {
                 id: format!("{object} (empty)"),
             });
         }
-        if info.size > self.settings.max_import_file {
+        let limit = if quick {
+            QUICK_IMPORT_MAX_FILE
+        } else {
+            self.settings.max_import_file
+        };
+        if info.size > limit {
             return Err(Error::TooLarge(format!(
-                "The image file is larger than {} bytes.",
-                self.settings.max_import_file
+                "The image file is larger than {limit} bytes."
             )));
         }
         Ok(())
@@ -219,6 +277,11 @@ impl ImageService {
                 }
                 _ => {}
             }
+            if payload.quick && !quick_importable(found) {
+                return Err(Error::UnsupportedMedia(format!(
+                    "Quick import takes RAW or ZVHD2 files; this file is {found}."
+                )));
+            }
             image.disk_format = Some(disk_format_of(found)?);
             if digests
                 .virtual_size
@@ -248,6 +311,7 @@ mod tests {
             min_disk: 40,
             tags: Vec::new(),
             cmk_id: None,
+            quick: false,
         }
     }
 
@@ -307,5 +371,39 @@ mod tests {
             }),
             "name"
         );
+    }
+
+    #[test]
+    fn quick_imports_have_their_own_limits() {
+        let quick = |min_disk, name: &str| DataImageFromFile {
+            min_disk,
+            name: name.into(),
+            quick: true,
+            ..req()
+        };
+        assert!(check_request(&quick(1, "q")).is_ok());
+        assert!(check_request(&quick(1024, "q")).is_ok());
+        assert!(check_request(&quick(1025, "q")).is_err());
+        assert!(check_request(&quick(0, "q")).is_err());
+        assert!(check_request(&quick(40, &"n".repeat(128))).is_ok());
+        assert!(check_request(&quick(40, &"n".repeat(129))).is_err());
+        assert!(
+            check_request(&DataImageFromFile {
+                min_disk: 2048,
+                ..req()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn quick_imports_take_raw_and_zvhd2_only() {
+        use ims_format::Format as F;
+        for ok in [F::Raw, F::Gpt, F::Mbr, F::Zvhd2] {
+            assert!(quick_importable(ok), "{ok}");
+        }
+        for refused in [F::Qcow2, F::Vmdk, F::Vhd, F::Vhdx, F::Vdi, F::Zvhd, F::Iso] {
+            assert!(!quick_importable(refused), "{refused}");
+        }
     }
 }

@@ -20,13 +20,32 @@ impl ImageService {
         payload: serde_json::Value,
     ) -> Result<Job> {
         self.finish_edit(image)?;
-        self.check_count_quota(image.owner.as_deref()).await?;
-        image.transition(ImageStatus::Importing)?;
-        let owner = image.owner.clone().unwrap_or_default();
-        let job = Job::new(kind, &owner, Some(image.id), payload, now());
+        self.check_count_quota(image.owner.as_deref(), 1).await?;
+        let job = Self::importing_job(image, kind, payload)?;
         self.repo.insert(image, Some(&job)).await?;
         self.job_wakeup.notify_one();
         Ok(job)
+    }
+
+    /// Several new images of one owner and their jobs, written in one transaction.
+    pub(crate) async fn start_image_jobs(&self, batch: Vec<(Image, Job)>) -> Result<()> {
+        let owner = batch.first().and_then(|(i, _)| i.owner.clone());
+        self.check_count_quota(owner.as_deref(), batch.len() as u64)
+            .await?;
+        self.repo.insert_all(&batch).await?;
+        self.job_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Moves a new, validated image to `importing` and makes the job that will fill it.
+    pub(crate) fn importing_job(
+        image: &mut Image,
+        kind: JobKind,
+        payload: serde_json::Value,
+    ) -> Result<Job> {
+        image.transition(ImageStatus::Importing)?;
+        let owner = image.owner.clone().unwrap_or_default();
+        Ok(Job::new(kind, &owner, Some(image.id), payload, now()))
     }
 
     /// Streams `data` into a fresh blob of the importing image `id`, lets `complete`

@@ -223,7 +223,7 @@ impl ImageService {
             image.container_format = Some(crate::image::ContainerFormat::Bare);
         }
         self.finish_edit(&mut image)?;
-        self.check_count_quota(image.owner.as_deref()).await?;
+        self.check_count_quota(image.owner.as_deref(), 1).await?;
         self.repo.insert(&image, None).await?;
         Ok(image)
     }
@@ -411,11 +411,11 @@ impl ImageService {
         Ok(())
     }
 
-    pub(crate) async fn check_count_quota(&self, owner: Option<&str>) -> Result<()> {
+    pub(crate) async fn check_count_quota(&self, owner: Option<&str>, adding: u64) -> Result<()> {
         let (Some(limit), Some(owner)) = (self.settings.quotas.image_count, owner) else {
             return Ok(());
         };
-        if self.repo.usage(owner).await?.image_count >= limit {
+        if self.repo.usage(owner).await?.image_count + adding > limit {
             return Err(Error::QuotaExceeded(format!(
                 "You are over your image count quota of {limit} images"
             )));

@@ -274,6 +274,22 @@ impl ImageService {
         }
     }
 
+    /// A job and the jobs it spawned, their outcome folded into its status (see
+    /// [`Job::fold_sub_jobs`]).
+    pub async fn job_report(
+        &self,
+        who: &crate::principal::Principal,
+        id: &str,
+    ) -> Result<(Job, Vec<Job>)> {
+        let mut job = self.job(who, id).await?;
+        let mut subs = Vec::new();
+        for sub in job.sub_job_ids() {
+            subs.extend(self.jobs.get(&sub).await?);
+        }
+        job.fold_sub_jobs(&subs);
+        Ok((job, subs))
+    }
+
     /// Loads a job the caller's project owns (or any job, for an admin).
     pub async fn job(&self, who: &crate::principal::Principal, id: &str) -> Result<Job> {
         self.jobs

@@ -31,7 +31,7 @@ impl ImageService {
         image.require_formats()?;
         let object =
             ObjectRef::parse(image_url).map_err(|e| Error::field("image_url", e.to_string()))?;
-        self.check_import_object(&object).await?;
+        self.check_import_object(&object, false).await?;
         image.transition(ImageStatus::Importing)?;
         image.updated_at = super::images::now();
         let payload = serde_json::to_value(RegisterPayload {
