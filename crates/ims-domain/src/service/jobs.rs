@@ -192,6 +192,12 @@ async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     }
 }
 
+/// How often a running job's progress is looked at; a change is written at once, so
+/// callers polling the job see it move within about this long.
+const PROGRESS_TICK: Duration = Duration::from_millis(500);
+
+/// Renews the job's lease every `lease / 3`, and writes its progress whenever it moved
+/// (each write renews the lease too).
 fn heartbeat(
     svc: &ImageService,
     id: &str,
@@ -204,11 +210,16 @@ fn heartbeat(
         id.to_string(),
     );
     super::data::AbortOnDrop(tokio::spawn(async move {
+        let (mut written, mut renewed) = (0u8, tokio::time::Instant::now());
         loop {
-            tokio::time::sleep(lease / 3).await;
+            tokio::time::sleep(PROGRESS_TICK.min(lease / 3)).await;
             let percent = progress.percent();
-            if let Err(e) = jobs.heartbeat(&id, &node, now() + lease, percent).await {
-                tracing::warn!(job.id = %id, error = %e, "job heartbeat failed");
+            if percent == written && renewed.elapsed() < lease / 3 {
+                continue;
+            }
+            match jobs.heartbeat(&id, &node, now() + lease, percent).await {
+                Ok(_) => (written, renewed) = (percent, tokio::time::Instant::now()),
+                Err(e) => tracing::warn!(job.id = %id, error = %e, "job heartbeat failed"),
             }
         }
     }))
