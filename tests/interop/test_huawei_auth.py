@@ -8,7 +8,7 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 from huaweicloudsdkcore.region.region import Region
-from huaweicloudsdkims.v2 import ImsClient
+from huaweicloudsdkims.v2 import ImsClient, ListOsVersionsRequest
 
 REGION = "RegionOne"
 
@@ -33,8 +33,14 @@ def test_sdk_signed_iam_lookup_resolves_the_keys_project(ims):
 
 def test_a_wrong_secret_is_refused(ims):
     ak, sk = new_credential(ims)
+    wrong = sk[:-1] + ("a" if sk[-1] != "a" else "b")
     with pytest.raises(sdk_errors.SdkException):
-        build(ims, ak, sk[:-1] + ("a" if sk[-1] != "a" else "b"))
+        build(ims, ak, wrong)
+    # With the project given, the IMS call itself is refused in the gateway's shape.
+    with pytest.raises(sdk_errors.ClientRequestException) as err:
+        ims_client(ims, ak, wrong, "demo2").list_os_versions(ListOsVersionsRequest())
+    assert err.value.status_code == 401
+    assert err.value.error_code == "APIGW.0301"
 
 
 def test_an_unknown_access_key_is_refused(ims):
