@@ -48,7 +48,7 @@ pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
     let node = format!("cli-{}", std::process::id());
     let buckets = FsBuckets::open(config.data_dir.join("buckets"), &node)?;
     match command {
-        BucketCommand::Create { name } => buckets.create_bucket(&name)?,
+        BucketCommand::Create { name } => buckets.create_bucket(&name).await?,
         BucketCommand::Put { file, target } => {
             let object = ObjectRef::parse(&target)?;
             let mut input = tokio::fs::File::open(&file)
