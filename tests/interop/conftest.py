@@ -37,6 +37,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMS_BIN = Path(os.environ.get("IMS_BIN", REPO / "target" / "debug" / "ims"))
+# The S3 server for the S3 bucket tests; scripts/test installs it there.
+S3S_FS = Path(os.environ.get("IMS_TEST_S3S_FS", REPO / ".tools" / "s3s" / "bin" / "s3s-fs"))
 # The CLIs live next to the interpreter that runs pytest (the venv from scripts/venv).
 VENV_BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 60.0
@@ -144,6 +146,7 @@ class Server:
     all_clouds_yaml: Path = None  # written by the suite: ims + demo2 + reader2
     clouds: dict[str, Cloud] = field(default_factory=dict)
     project_ids: dict[str, str] = field(default_factory=dict)
+    config: Path | None = None  # the --config file, when the server was given one
     _tokens: dict[str, str] = field(default_factory=dict)
 
     # ---- environment for the clients
@@ -416,7 +419,7 @@ def ims(tmp_path_factory):
 def _servers_alive(request):
     """Fails a test clearly when a server it uses has exited underneath it."""
     servers = [request.getfixturevalue(n) for n in request.fixturenames
-               if n in ("ims", "ims_small_cap", "ims_quota", "ims_web", "ims_web_public_only")]
+               if n in ("ims", "ims_small_cap", "ims_quota", "ims_web", "ims_web_public_only", "ims_s3")]
     yield
     for server in servers:
         code = server.proc.poll()
@@ -470,6 +473,86 @@ def ims_web(ims_factory):
 def ims_web_public_only(ims_factory):
     """Any port, but private/loopback addresses refused (the default for addresses)."""
     return ims_factory("web-public", {"IMS_WEB_DOWNLOAD__PORTS": "[]"})
+
+
+@dataclass
+class S3Server:
+    """A running s3s-fs: an S3 server whose buckets are the subdirectories of `root`."""
+
+    endpoint: str
+    root: Path
+    access_key: str
+    secret_key: str
+    proc: subprocess.Popen
+
+    def bucket(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(exist_ok=True)
+        return path
+
+
+@pytest.fixture(scope="session")
+def s3s(tmp_path_factory):
+    """s3s-fs on a free loopback port, checking SigV4 with a key pair of its own."""
+    if not S3S_FS.is_file():
+        pytest.fail(f"s3s-fs not found at {S3S_FS}: run scripts/test (it installs it) or set "
+                    "IMS_TEST_S3S_FS", pytrace=False)
+    base = tmp_path_factory.mktemp("s3s")
+    root = base / "root"
+    root.mkdir()
+    port = free_port()
+    access, secret = "IMSINTEROPACCESSKEY1", secrets.token_hex(20)
+    log = open(base / "s3s.log", "wb")
+    proc = subprocess.Popen(
+        [str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", access,
+         "--secret-key", secret, str(root)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"s3s-fs exited with {proc.returncode}: {(base / 's3s.log').read_text()}",
+                        pytrace=False)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("s3s-fs did not start", pytrace=False)
+            time.sleep(0.05)
+    try:
+        yield S3Server(endpoint=f"http://127.0.0.1:{port}", root=root, access_key=access,
+                       secret_key=secret, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def ims_s3(ims_factory, s3s, tmp_path_factory):
+    """A server whose buckets s3-seed, s3-export and s3-absent (never created) are in
+    s3s-fs, through the S3 store `east`; other buckets stay embedded. With demo2."""
+    config = tmp_path_factory.mktemp("ims-s3-config") / "ims.toml"
+    config.write_text(
+        "[buckets.stores.east]\n"
+        'kind = "s3"\n'
+        f'endpoint = "{s3s.endpoint}"\n'
+        'region = "us-east-1"\n'
+        f'access_key_id = "{s3s.access_key}"\n'
+        f'secret_access_key = "{s3s.secret_key}"\n'
+        'buckets = ["s3-seed", "s3-export", "s3-absent"]\n')
+    config.chmod(0o600)
+    s3s.bucket("s3-seed")
+    s3s.bucket("s3-export")
+    server = ims_factory("s3", {"IMS_CONFIG": str(config)})
+    server.config = config
+    finish_setup(server)
+    return server
 
 
 class _Files(http.server.BaseHTTPRequestHandler):

@@ -39,8 +39,9 @@ impl FsBuckets {
     }
 
     /// Creates a bucket (idempotent).
-    pub fn create_bucket(&self, name: &str) -> Result<()> {
-        std::fs::create_dir_all(self.root.join(check_bucket(name)?)).map_err(io_err)
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        let dir = self.root.join(check_bucket(name)?);
+        blocking(move || std::fs::create_dir_all(dir).map_err(io_err)).await
     }
 
     /// The bucket's directory, resolved; a missing bucket is `NotFound`.
@@ -64,47 +65,81 @@ impl FsBuckets {
         }
         Ok(path)
     }
+
+    /// Runs `f` on a blocking thread with copies of `self` and `object`: resolving paths
+    /// and reading metadata are filesystem calls that must not stall the async runtime.
+    async fn on_object<T: Send + 'static>(
+        &self,
+        object: &ObjectRef,
+        f: impl FnOnce(FsBuckets, ObjectRef) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (this, object) = (self.clone(), object.clone());
+        blocking(move || f(this, object)).await
+    }
+}
+
+/// Runs filesystem work on a blocking thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)?
 }
 
 #[async_trait]
 impl BucketSource for FsBuckets {
     async fn head(&self, object: &ObjectRef) -> Result<ObjectInfo> {
-        let path = self.object_path(object)?;
-        let size = std::fs::metadata(&path).map_err(io_err)?.len();
-        Ok(ObjectInfo {
-            key: object.key.clone(),
-            size,
-            storage_class: "STANDARD".into(),
+        self.on_object(object, |this, object| {
+            let size = std::fs::metadata(this.object_path(&object)?)
+                .map_err(io_err)?
+                .len();
+            Ok(ObjectInfo {
+                key: object.key,
+                size,
+                storage_class: "STANDARD".into(),
+            })
         })
+        .await
     }
 
     async fn open(&self, object: &ObjectRef) -> Result<ByteStream> {
-        let file = std::fs::File::open(self.object_path(object)?).map_err(io_err)?;
-        stream_file(file, None)
+        self.on_object(object, |this, object| {
+            let file = std::fs::File::open(this.object_path(&object)?).map_err(io_err)?;
+            stream_file(file, None)
+        })
+        .await
     }
 
     async fn create(&self, object: &ObjectRef) -> Result<Box<dyn BlobWriter>> {
-        let bucket = self.bucket_dir(&object.bucket)?;
-        let target = bucket.join(&object.key);
-        let parent = target.parent().unwrap_or(&bucket).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(io_err)?;
-        if !parent.canonicalize().map_err(io_err)?.starts_with(&bucket) {
-            return Err(Error::invalid(format!("{object} leaves its bucket")));
-        }
-        if target.exists() {
-            return Err(Error::Conflict(format!("{object} already exists")));
-        }
-        let temp = temp_path(&self.root, &self.node);
-        Ok(Box::new(FsWriter::start(temp, target, Publish::CreateNew)?))
+        self.on_object(object, |this, object| {
+            let bucket = this.bucket_dir(&object.bucket)?;
+            let target = bucket.join(&object.key);
+            let parent = target.parent().unwrap_or(&bucket).to_path_buf();
+            std::fs::create_dir_all(&parent).map_err(io_err)?;
+            if !parent.canonicalize().map_err(io_err)?.starts_with(&bucket) {
+                return Err(Error::invalid(format!("{object} leaves its bucket")));
+            }
+            if target.exists() {
+                return Err(Error::Conflict(format!("{object} already exists")));
+            }
+            let temp = temp_path(&this.root, &this.node);
+            let writer: Box<dyn BlobWriter> =
+                Box::new(FsWriter::start(temp, target, Publish::CreateNew)?);
+            Ok(writer)
+        })
+        .await
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let dir = self.bucket_dir(bucket)?;
-        let mut out = Vec::new();
-        walk(&dir, &dir, &mut out)?;
-        out.retain(|o| o.key.starts_with(prefix));
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        let (this, bucket, prefix) = (self.clone(), bucket.to_string(), prefix.to_string());
+        blocking(move || {
+            let dir = this.bucket_dir(&bucket)?;
+            let mut out = Vec::new();
+            walk(&dir, &dir, &mut out)?;
+            out.retain(|o| o.key.starts_with(&prefix));
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
     }
 }
 
@@ -151,7 +186,7 @@ mod tests {
             b.head(&obj("bkt:a")).await,
             Err(Error::NotFound { kind: "bucket", .. })
         ));
-        b.create_bucket("bkt").unwrap();
+        b.create_bucket("bkt").await.unwrap();
         assert!(matches!(
             b.head(&obj("bkt:a")).await,
             Err(Error::NotFound { kind: "object", .. })
@@ -191,7 +226,7 @@ mod tests {
     async fn a_symlink_cannot_lead_out_of_its_bucket() {
         let dir = tempfile::tempdir().unwrap();
         let b = FsBuckets::open(dir.path().join("buckets"), "n1").unwrap();
-        b.create_bucket("bkt").unwrap();
+        b.create_bucket("bkt").await.unwrap();
         std::fs::write(dir.path().join("secret"), b"host file").unwrap();
         std::os::unix::fs::symlink(
             dir.path().join("secret"),

@@ -1,11 +1,16 @@
 //! Adapters for the domain's data ports: [`FsBlobStore`] (a local directory),
-//! [`FsBuckets`] (directories standing in for object-storage buckets) and [`HttpSource`]
-//! (web-download).
+//! [`FsBuckets`] (directories standing in for object-storage buckets), [`S3Buckets`]
+//! (buckets in S3-compatible storage or Huawei OBS), [`BucketRouter`] (each bucket to its
+//! store) and [`HttpSource`] (web-download).
 
 mod buckets;
 mod fs;
 mod http;
+mod router;
+mod s3;
 
 pub use buckets::FsBuckets;
 pub use fs::FsBlobStore;
 pub use http::HttpSource;
+pub use router::BucketRouter;
+pub use s3::{Flavor, PART_SIZE, S3Buckets, S3Settings, Secret, WRITE_CONCURRENCY, storage_class};

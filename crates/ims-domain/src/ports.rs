@@ -214,7 +214,9 @@ pub struct ObjectInfo {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
-    /// Its storage class (`STANDARD`, `WARM`, `COLD`); imports need `STANDARD`.
+    /// Its storage class as the store names it (`STANDARD`, `WARM`, `COLD`, `STANDARD_IA`,
+    /// …); imports need `STANDARD`. Always set by `head`; empty in a listing whose store
+    /// does not report classes there (S3/OBS through opendal).
     pub storage_class: String,
 }
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use axum::Router;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ims_blob::{FsBlobStore, FsBuckets, HttpSource};
+use ims_blob::{BucketRouter, FsBlobStore, FsBuckets, HttpSource, S3Buckets, S3Settings};
 use ims_db::Catalog;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
@@ -25,24 +25,37 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::config::Config;
+use crate::config::{Config, LOCAL_STORE, StoreKind};
 
 /// How long open requests may run on after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Sets up structured logging; `RUST_LOG` overrides the default `info`.
+///
+/// Whatever `RUST_LOG` says, the request-signing crates (`reqsign*`, under opendal) log at
+/// most `info`: their debug lines print credential providers with the secret key in them.
 pub fn init_logging(format: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("reqsign") && *meta.level() > tracing::Level::INFO)
+    });
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().with_current_span(true).init();
+        builder
+            .json()
+            .with_current_span(true)
+            .finish()
+            .with(no_secrets)
+            .init();
     } else {
-        builder.init();
+        builder.finish().with(no_secrets).init();
     }
 }
 
@@ -124,6 +137,42 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
     })
 }
 
+/// The buckets: each configured store's buckets routed to it, the rest to the default
+/// store (`config::load` has validated the routing). Also returns the embedded store, for
+/// `ims bucket create`.
+pub fn bucket_router(config: &Config, node: &str) -> Result<(BucketRouter, FsBuckets)> {
+    let local = FsBuckets::open(config.data_dir.join("buckets"), node)?;
+    let mut stores: std::collections::BTreeMap<&str, Arc<dyn ims_domain::ports::BucketSource>> =
+        Default::default();
+    stores.insert(LOCAL_STORE, Arc::new(local.clone()));
+    for (name, store) in &config.buckets.stores {
+        let s3 = S3Buckets::new(S3Settings {
+            name: name.clone(),
+            flavor: match store.kind {
+                StoreKind::S3 => ims_blob::Flavor::S3,
+                StoreKind::Obs => ims_blob::Flavor::Obs,
+            },
+            endpoint: store.endpoint.clone(),
+            region: store.region.clone(),
+            access_key_id: store.access_key_id.clone(),
+            secret_access_key: store.secret_access_key.clone(),
+        })
+        .map_err(|e| anyhow::anyhow!("buckets.stores.{name}: {e}"))?;
+        stores.insert(name, Arc::new(s3));
+    }
+    let default = stores
+        .get(config.buckets.default.as_str())
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("buckets.default: no store {:?}", config.buckets.default))?;
+    let mut router = BucketRouter::new(default);
+    for (name, store) in &config.buckets.stores {
+        for bucket in &store.buckets {
+            router.route(bucket, stores[name.as_str()].clone())?;
+        }
+    }
+    Ok((router, local))
+}
+
 /// Opens the catalog (creating the data dir) and builds the services.
 pub async fn open(config: &Config) -> Result<Parts> {
     std::fs::create_dir_all(&config.data_dir)
@@ -142,7 +191,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Arc::new(blobs),
         Arc::new(HttpSource),
-        Arc::new(FsBuckets::open(config.data_dir.join("buckets"), &node)?),
+        Arc::new(bucket_router(config, &node)?.0),
         Arc::new(QemuConverter::new(
             QemuImg::new(
                 "qemu-img",

@@ -1,5 +1,6 @@
-//! `ims bucket …`: stage files in the embedded buckets (`<data-dir>/buckets/`) that
-//! image imports read from and exports write to, without another tool.
+//! `ims bucket …`: stage files in the buckets that image imports read from and exports
+//! write to, without another tool: the embedded ones (`<data-dir>/buckets/`) or those of
+//! the S3/OBS stores configured under `[buckets]`, routed exactly as the server routes them.
 
 use std::path::PathBuf;
 
@@ -7,17 +8,16 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Subcommand;
 use futures::StreamExt;
-use ims_blob::FsBuckets;
 use ims_domain::bucket::ObjectRef;
 use ims_domain::ports::BucketSource;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::Config;
+use crate::config::{Config, LOCAL_STORE};
 
 /// Bucket commands.
 #[derive(Subcommand)]
 pub enum BucketCommand {
-    /// Create a bucket.
+    /// Create a bucket (embedded store only; S3/OBS buckets are made with their own tools).
     Create {
         /// Bucket name (3–63 of a-z, 0-9, '.', '-').
         name: String,
@@ -46,9 +46,20 @@ pub enum BucketCommand {
 /// Runs a bucket command against the configured data dir.
 pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
     let node = format!("cli-{}", std::process::id());
-    let buckets = FsBuckets::open(config.data_dir.join("buckets"), &node)?;
+    let (buckets, local) = crate::app::bucket_router(&config, &node)?;
     match command {
-        BucketCommand::Create { name } => buckets.create_bucket(&name)?,
+        BucketCommand::Create { name } => {
+            let store = config.buckets.store_of(&name);
+            if let Some(s) = config.buckets.stores.get(store) {
+                anyhow::bail!(
+                    "bucket {name} is served by store {store} ({} at {}); create it with that object store's own tools",
+                    s.kind.as_str(),
+                    s.endpoint
+                );
+            }
+            debug_assert_eq!(store, LOCAL_STORE);
+            local.create_bucket(&name).await?
+        }
         BucketCommand::Put { file, target } => {
             let object = ObjectRef::parse(&target)?;
             let mut input = tokio::fs::File::open(&file)

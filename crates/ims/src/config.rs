@@ -36,6 +36,8 @@ pub struct Config {
     pub web_download: WebDownloadConfig,
     /// Job engine.
     pub jobs: JobsConfig,
+    /// Where buckets live: the embedded directories or S3/OBS stores.
+    pub buckets: BucketsConfig,
 }
 
 /// `[images]`.
@@ -89,6 +91,124 @@ pub struct JobsConfig {
     pub lease_secs: u64,
 }
 
+/// `[buckets]`: which store serves each bucket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BucketsConfig {
+    /// The store of every bucket no store lists: `local` (directories under
+    /// `<data-dir>/buckets/`) or the name of a store in `stores`.
+    pub default: String,
+    /// Object stores by name.
+    pub stores: std::collections::BTreeMap<String, StoreConfig>,
+}
+
+/// The name of the embedded store (`<data-dir>/buckets/`).
+pub const LOCAL_STORE: &str = "local";
+
+/// `[buckets.stores.<name>]`: one S3-compatible or OBS endpoint and its keys.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `s3` or `obs`.
+    pub kind: StoreKind,
+    /// Base URL, `http(s)://host[:port]`.
+    pub endpoint: String,
+    /// Signing region (S3 only; OBS reads it from the endpoint).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key; never printed, never serialized.
+    #[serde(skip_serializing, deserialize_with = "secret")]
+    pub secret_access_key: ims_blob::Secret,
+    /// The buckets this store serves.
+    #[serde(default)]
+    pub buckets: Vec<String>,
+}
+
+/// The protocol of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// S3-compatible.
+    S3,
+    /// Huawei OBS.
+    Obs,
+}
+
+impl StoreKind {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::S3 => "s3",
+            StoreKind::Obs => "obs",
+        }
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ims_blob::Secret, D::Error> {
+    String::deserialize(d).map(ims_blob::Secret::new)
+}
+
+impl BucketsConfig {
+    /// The name of the store serving `bucket`.
+    pub fn store_of(&self, bucket: &str) -> &str {
+        self.stores
+            .iter()
+            .find(|(_, s)| s.buckets.iter().any(|b| b == bucket))
+            .map_or(self.default.as_str(), |(name, _)| name.as_str())
+    }
+
+    /// Refuses what would route a bucket nowhere or to two places.
+    pub fn validate(&self) -> Result<()> {
+        if self.default != LOCAL_STORE && !self.stores.contains_key(&self.default) {
+            anyhow::bail!(
+                "buckets.default: no store named {:?} (use \"{LOCAL_STORE}\" or a name under [buckets.stores])",
+                self.default
+            );
+        }
+        let mut owner: std::collections::BTreeMap<&str, &str> = Default::default();
+        for (name, store) in &self.stores {
+            if name == LOCAL_STORE {
+                anyhow::bail!(
+                    "buckets.stores.{LOCAL_STORE}: the name is reserved for the embedded buckets"
+                );
+            }
+            if store.endpoint.trim().is_empty() {
+                anyhow::bail!("buckets.stores.{name}.endpoint is empty");
+            }
+            if store.access_key_id.is_empty() || store.secret_access_key.expose().is_empty() {
+                anyhow::bail!(
+                    "buckets.stores.{name}: access_key_id and secret_access_key are required"
+                );
+            }
+            for bucket in &store.buckets {
+                ims_domain::bucket::check_bucket(bucket)
+                    .map_err(|e| anyhow::anyhow!("buckets.stores.{name}.buckets: {e}"))?;
+                if let Some(other) = owner.insert(bucket, name) {
+                    anyhow::bail!(
+                        "bucket {bucket:?} is assigned to two stores: {other} and {name}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for BucketsConfig {
+    fn default() -> Self {
+        BucketsConfig {
+            default: LOCAL_STORE.into(),
+            stores: Default::default(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -103,6 +223,7 @@ impl Default for Config {
             images: ImagesConfig::default(),
             web_download: WebDownloadConfig::default(),
             jobs: JobsConfig::default(),
+            buckets: BucketsConfig::default(),
         }
     }
 }
@@ -187,6 +308,7 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
     let config: Config = toml::Value::Table(doc)
         .try_into()
         .context("invalid configuration")?;
+    config.buckets.validate()?;
     Ok(config)
 }
 
@@ -245,5 +367,58 @@ mod tests {
             ("IMS_BIN".to_string(), "/x".to_string()),
         ];
         assert!(load(None, env.into_iter()).is_ok());
+    }
+
+    fn load_str(toml: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ims.toml");
+        std::fs::write(&f, toml).unwrap();
+        load(Some(&f), std::iter::empty())
+    }
+
+    const EAST: &str = "[buckets.stores.east]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:8014\"\naccess_key_id = \"AK\"\nsecret_access_key = \"top-secret-sk\"\nbuckets = [\"image-test\"]\n";
+
+    #[test]
+    fn buckets_route_to_stores_and_the_secret_is_never_shown() {
+        let c = load_str(EAST).unwrap();
+        assert_eq!(c.buckets.store_of("image-test"), "east");
+        assert_eq!(c.buckets.store_of("other"), LOCAL_STORE);
+        let east = &c.buckets.stores["east"];
+        assert_eq!(
+            (east.kind, east.region.as_str()),
+            (StoreKind::S3, "us-east-1")
+        );
+        assert_eq!(east.secret_access_key.expose(), "top-secret-sk");
+        assert!(!format!("{c:?}").contains("top-secret-sk"));
+        assert!(!toml::to_string(&c).unwrap().contains("top-secret-sk"));
+
+        let c = load_str(&format!("[buckets]\ndefault = \"east\"\n{EAST}")).unwrap();
+        assert_eq!(c.buckets.store_of("other"), "east");
+        // The whole table can come from the environment too.
+        let env = vec![(
+            "IMS_BUCKETS__STORES".to_string(),
+            "{ west = { kind = \"obs\", endpoint = \"https://obs.example.com\", access_key_id = \"A\", secret_access_key = \"S\", buckets = [\"w-bucket\"] } }".to_string(),
+        )];
+        let c = load(None, env.into_iter()).unwrap();
+        assert_eq!(c.buckets.store_of("w-bucket"), "west");
+        assert_eq!(c.buckets.stores["west"].kind, StoreKind::Obs);
+    }
+
+    #[test]
+    fn bad_bucket_routing_stops_the_start() {
+        let err = |toml: &str| format!("{:#}", load_str(toml).unwrap_err());
+        assert!(err("[buckets]\ndefault = \"nowhere\"\n").contains("no store named \"nowhere\""));
+        let twice = format!(
+            "{EAST}[buckets.stores.west]\nkind = \"obs\"\nendpoint = \"https://obs.example.com\"\naccess_key_id = \"A\"\nsecret_access_key = \"S\"\nbuckets = [\"image-test\"]\n"
+        );
+        assert!(err(&twice).contains("assigned to two stores: east and west"));
+        assert!(err(&EAST.replace("image-test", "Bad_Name")).contains("not a valid bucket name"));
+        assert!(err(&EAST.replace("\"s3\"", "\"gcs\"")).contains("unknown variant"));
+        assert!(err(&EAST.replace("buckets = ", "bucketz = ")).contains("unknown field"));
+        assert!(err(&EAST.replace("stores.east", "stores.local")).contains("reserved"));
+        assert!(
+            err(&EAST.replace("secret_access_key = \"top-secret-sk\"\n", ""))
+                .contains("secret_access_key")
+        );
     }
 }

@@ -34,7 +34,7 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Stage files in the embedded buckets that imports read and exports write.
+    /// Stage files in the buckets (embedded or S3/OBS) that imports read and exports write.
     Bucket {
         #[command(subcommand)]
         command: bucket::BucketCommand,
