@@ -2,6 +2,10 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+// A directory module beside this file: `common.rs` is also a test target of its own.
+#[path = "common/signed.rs"]
+pub mod signed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

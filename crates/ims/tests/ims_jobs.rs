@@ -1,97 +1,18 @@
 //! IMS jobs survive a crash: a data image import killed mid-stream is taken up again
 //! once its lease lapses and finishes, leaving exactly one copy of the data.
-//!
-//! Requests are signed here the way huaweicloudsdkcore signs them, with the server's own
-//! canonicalisation code as the reference implementation.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::Server;
-use ims_http::sdk_signing::{self, Authorization, Received};
+use common::signed::Signer;
 use md5::Digest as _;
-use serde_json::{Value, json};
-
-struct Signer {
-    url: String,
-    host: String,
-    ak: String,
-    sk: String,
-    project: String,
-}
-
-impl Signer {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let date = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]T[hour][minute][second]Z"
-            ))
-            .unwrap();
-        let headers = [
-            ("content-type", "application/json".to_string()),
-            ("host", self.host.clone()),
-            ("x-project-id", self.project.clone()),
-            ("x-sdk-date", date.clone()),
-        ];
-        let lookup = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let hash = (!body.is_empty()).then(|| hex::encode(sha2::Sha256::digest(body.as_bytes())));
-        let auth = Authorization {
-            access: self.ak.clone(),
-            signed_headers: headers.iter().map(|(k, _)| k.to_string()).collect(),
-            signature: String::new(),
-        };
-        let req = Received {
-            method: method.as_str(),
-            path,
-            query: None,
-            header: &lookup,
-            body_sha256: hash.as_deref(),
-        };
-        let canonical = sdk_signing::canonical_request(&req, &auth).unwrap();
-        let signature =
-            sdk_signing::sign(&self.sk, &sdk_signing::string_to_sign(&date, &canonical));
-        let mut builder = reqwest::Client::new().request(method, format!("{}{path}", self.url));
-        for (k, v) in &headers {
-            builder = builder.header(*k, v);
-        }
-        let r = builder
-            .header(
-                "authorization",
-                format!(
-                    "SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}",
-                    self.ak,
-                    auth.signed_headers.join(";")
-                ),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
     let mut server = Server::start(&[("IMS_JOBS__LEASE_SECS", "3")]).await;
-    let (ak, sk) = {
-        let out = server.admin(&["credential", "create", "--user", "admin"]);
-        let (a, s) = out.split_once(' ').unwrap();
-        (a.to_string(), s.to_string())
-    };
-    let project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
     // A 1 GiB raw disk in the embedded bucket, big enough to be cut off mid-stream.
     let bucket = server.dir.join("buckets/crash");
     std::fs::create_dir_all(&bucket).unwrap();
@@ -108,13 +29,7 @@ async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
     let md5 = hex::encode(md5::Md5::digest(&data));
     drop(data);
 
-    let signer = Signer {
-        url: server.url.clone(),
-        host: format!("127.0.0.1:{}", server.port),
-        ak,
-        sk,
-        project,
-    };
+    let signer = Signer::new(&server, "admin", "admin");
     let (status, created) = signer
         .send(
             reqwest::Method::POST,
