@@ -47,7 +47,7 @@ pub fn router() -> Router<Services> {
             put(handlers::register_image),
         )
         .route("/v1/cloudimages/job/{job_id}", get(handlers::job_progress))
-        .route("/v1/cloudimages/tags", put(tags::put))
+        .route("/v1/cloudimages/tags", get(tags::tenant).put(tags::put))
         .route(
             "/v1/{project_id}/cloudimages/{image_id}/members",
             get(members::list),
@@ -67,6 +67,10 @@ pub fn router() -> Router<Services> {
             delete(tags::delete_many),
         )
         .route("/v2/{project_id}/images/tags", get(tags::project))
+        .route(
+            "/v2/{project_id}/images/resource_instances/action",
+            post(tags::search),
+        )
         .route(
             "/v2/{project_id}/images/{image_id}/tags",
             get(tags::list).post(tags::add),

@@ -297,6 +297,25 @@ fn typed(field: &Field, key: &str, v: &str) -> Result<Value> {
     }
 }
 
+/// Takes the parameters in `names` out of a raw query string, for a route that pages
+/// its own way but filters like a list: their last values by name, and the rest of the
+/// string for [`parse`].
+pub fn split_off(raw: &str, names: &[&str]) -> (Vec<(String, String)>, String) {
+    let (mut taken, mut rest) = (Vec::new(), Vec::new());
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()).into_owned() {
+        if names.contains(&k.as_str()) {
+            taken.retain(|(t, _): &(String, String)| *t != k);
+            taken.push((k, v));
+        } else {
+            rest.push((k, v));
+        }
+    }
+    let rest = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(rest)
+        .finish();
+    (taken, rest)
+}
+
 /// The query string without `marker`, for `first` and `next` links.
 pub fn without_marker(raw: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -349,6 +368,26 @@ mod tests {
         ] {
             assert!(parse(bad, &GLANCE).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn split_off_takes_named_parameters_and_keeps_the_rest() {
+        let (taken, rest) = split_off(
+            "limit=2&name=a%20b&page=3&limit=5&tag=x",
+            &["limit", "page"],
+        );
+        assert_eq!(
+            taken,
+            vec![("page".into(), "3".into()), ("limit".into(), "5".into())]
+        );
+        let q = parse(&rest, &IMS).unwrap();
+        assert_eq!(q.limit, IMS.default_limit);
+        assert_eq!(q.tags, vec!["x"]);
+        assert!(q.filters.contains(&Filter::Compare(
+            Field::Column(Column::Name),
+            Op::Eq,
+            Value::Text("a b".into())
+        )));
     }
 
     #[test]

@@ -2,13 +2,15 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+// A directory module beside this file: `common.rs` is also a test target of its own.
+#[path = "common/signed.rs"]
+pub mod signed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ims_http::sdk_signing::{self, Authorization, Received};
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
 /// A running server.
 pub struct Server {
@@ -210,78 +212,5 @@ impl Api {
             .send()
             .await
             .unwrap()
-    }
-}
-
-/// Signs IMS requests the way huaweicloudsdkcore does (AK/SK), with the server's own
-/// canonicalisation code as the reference implementation.
-pub struct Signer {
-    pub url: String,
-    pub host: String,
-    pub ak: String,
-    pub sk: String,
-    pub project: String,
-}
-
-impl Signer {
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let date = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]T[hour][minute][second]Z"
-            ))
-            .unwrap();
-        let headers = [
-            ("content-type", "application/json".to_string()),
-            ("host", self.host.clone()),
-            ("x-project-id", self.project.clone()),
-            ("x-sdk-date", date.clone()),
-        ];
-        let lookup = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let hash = (!body.is_empty()).then(|| hex::encode(sha2::Sha256::digest(body.as_bytes())));
-        let auth = Authorization {
-            access: self.ak.clone(),
-            signed_headers: headers.iter().map(|(k, _)| k.to_string()).collect(),
-            signature: String::new(),
-        };
-        let req = Received {
-            method: method.as_str(),
-            path,
-            query: None,
-            header: &lookup,
-            body_sha256: hash.as_deref(),
-        };
-        let canonical = sdk_signing::canonical_request(&req, &auth).unwrap();
-        let signature =
-            sdk_signing::sign(&self.sk, &sdk_signing::string_to_sign(&date, &canonical));
-        let mut builder = reqwest::Client::new().request(method, format!("{}{path}", self.url));
-        for (k, v) in &headers {
-            builder = builder.header(*k, v);
-        }
-        let r = builder
-            .header(
-                "authorization",
-                format!(
-                    "SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}",
-                    self.ak,
-                    auth.signed_headers.join(";")
-                ),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
     }
 }

@@ -5,23 +5,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, Signer};
+use common::Server;
+use common::signed::Signer;
 use md5::Digest as _;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
     let mut server = Server::start(&[("IMS_JOBS__LEASE_SECS", "3")]).await;
-    let (ak, sk) = {
-        let out = server.admin(&["credential", "create", "--user", "admin"]);
-        let (a, s) = out.split_once(' ').unwrap();
-        (a.to_string(), s.to_string())
-    };
-    let project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
     // A 2 GiB raw disk in the embedded bucket (the size), written and hashed in
     // 1 MiB blocks so the test itself stays small.
     let bucket = server.dir.join("buckets/crash");
@@ -44,13 +35,7 @@ async fn a_data_image_job_killed_mid_stream_resumes_and_finishes() {
     drop(file);
     let md5 = hex::encode(hasher.finalize());
 
-    let signer = Signer {
-        url: server.url.clone(),
-        host: format!("127.0.0.1:{}", server.port),
-        ak,
-        sk,
-        project,
-    };
+    let signer = Signer::new(&server, "admin", "admin");
     let (status, created) = signer
         .send(
             reqwest::Method::POST,

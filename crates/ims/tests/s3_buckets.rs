@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Server, Signer};
+use common::Server;
+use common::signed::Signer;
 use md5::Digest as _;
 use reqwest::Method;
 use s3s::S3s;
@@ -145,23 +146,7 @@ async fn data_image_from_an_s3_bucket_and_export_back() {
     ));
     assert!(server.dir.join("buckets/local-bucket").is_dir());
 
-    let (ak, sk) = {
-        let out = server.admin(&["credential", "create", "--user", "admin"]);
-        let (a, s) = out.split_once(' ').unwrap();
-        (a.to_string(), s.to_string())
-    };
-    let project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
-    let signer = Signer {
-        url: server.url.clone(),
-        host: format!("127.0.0.1:{}", server.port),
-        ak,
-        sk,
-        project,
-    };
+    let signer = Signer::new(&server, "admin", "admin");
     let create_from = |url: &str| json!({"name": "from-s3", "image_url": url, "min_disk": 40, "description": "S3"});
 
     let (status, created) = signer

@@ -15,6 +15,7 @@ mod members;
 mod register;
 mod sharing;
 mod system_image;
+pub mod tag_search;
 pub mod tags;
 
 pub use copy::ImageCopy;

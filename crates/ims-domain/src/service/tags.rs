@@ -1,6 +1,12 @@
 //! Tag rules and tag use cases.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::tag_search::{TagSearch, Window};
 use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::listing::{Column, Field, Filter, ListQuery, ListScope, Op, Value};
+use crate::principal::Principal;
 
 /// A tag is 1–255 characters. When it is written as `key=value` (the Huawei seed's
 /// convention) the key must not be empty.
@@ -59,24 +65,24 @@ impl KeyValueTag {
     pub fn stored(&self) -> String {
         format!("{}={}", self.key, self.value)
     }
+
+    /// An image's tags, each read as a key/value tag.
+    pub fn all_of(image: &Image) -> Vec<Self> {
+        image.tags.iter().map(|t| KeyValueTag::read(t)).collect()
+    }
 }
 
 impl super::ImageService {
     /// An image's tags as key/value pairs.
-    pub async fn key_value_tags(
-        &self,
-        who: &crate::principal::Principal,
-        id: &str,
-    ) -> Result<Vec<KeyValueTag>> {
-        let image = self.get(who, id).await?;
-        Ok(image.tags.iter().map(|t| KeyValueTag::read(t)).collect())
+    pub async fn key_value_tags(&self, who: &Principal, id: &str) -> Result<Vec<KeyValueTag>> {
+        Ok(KeyValueTag::all_of(&self.get(who, id).await?))
     }
 
     /// Sets tags (replacing any with the same key) and removes keys, in one save.
     /// Removing a key the image does not have is `NotFound` when `strict`.
     pub async fn change_key_value_tags(
         &self,
-        who: &crate::principal::Principal,
+        who: &Principal,
         id: &str,
         set: Vec<KeyValueTag>,
         remove: Vec<String>,
@@ -102,30 +108,102 @@ impl super::ImageService {
     /// Every key/value tag on the caller's project's images, values grouped by key.
     pub async fn project_key_value_tags(
         &self,
-        who: &crate::principal::Principal,
-    ) -> Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
-        use crate::listing::{Column, Field, Filter, ListQuery, Op, Value};
-        let mut out: std::collections::BTreeMap<_, std::collections::BTreeSet<_>> =
-            Default::default();
-        let mut query = ListQuery {
-            limit: 1000,
-            filters: vec![Filter::Compare(
-                Field::Column(Column::Owner),
-                Op::Eq,
-                Value::Text(who.project_id.clone()),
-            )],
-            ..ListQuery::default()
-        };
-        loop {
-            let page = self.list(who, &query).await?;
-            for tag in page.iter().flat_map(|i| i.tags.iter()) {
-                let t = KeyValueTag::read(tag);
+        who: &Principal,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let mut out: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
+        self.scan_own(who, ListQuery::default(), |image| {
+            for t in KeyValueTag::all_of(&image) {
                 out.entry(t.key).or_default().insert(t.value);
             }
-            match page.last() {
-                Some(last) if page.len() == query.limit as usize => query.marker = Some(last.id),
-                _ => return Ok(out),
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The distinct key/value tags on the caller's project's images that `query` selects
+    /// (its filters; its paging is ignored), sorted by key then value, one window of them.
+    pub async fn tenant_tags(
+        &self,
+        who: &Principal,
+        query: ListQuery,
+        window: Window,
+    ) -> Result<Vec<KeyValueTag>> {
+        let mut all = BTreeSet::new();
+        self.scan_own(who, query, |image| all.extend(KeyValueTag::all_of(&image)))
+            .await?;
+        Ok(window.slice(all))
+    }
+
+    /// The caller's project's images that `search` finds, newest first: how many, and
+    /// those in `window` (none without one, for a count). The search must keep its
+    /// limits ([`TagSearch::validated`]).
+    pub async fn search_by_tags(
+        &self,
+        who: &Principal,
+        search: TagSearch,
+        window: Option<Window>,
+    ) -> Result<TagSearchResult> {
+        let search = search.validated()?;
+        let mut found = TagSearchResult {
+            total: 0,
+            images: Vec::new(),
+        };
+        let every = ListQuery {
+            os_hidden: None,
+            ..ListQuery::default()
+        };
+        self.scan_own(who, every, |image| {
+            let name = image.name.as_deref().unwrap_or("");
+            if search.finds(&image.id.to_string(), name, &KeyValueTag::all_of(&image)) {
+                if window.is_some_and(|w| w.contains(found.total)) {
+                    found.images.push(image);
+                }
+                found.total += 1;
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Visits every image of the caller's project that `query`'s filters select (admins
+    /// included: only their own project's), a catalog page at a time.
+    async fn scan_own(
+        &self,
+        who: &Principal,
+        mut query: ListQuery,
+        mut visit: impl FnMut(Image),
+    ) -> Result<()> {
+        query.filters.push(Filter::Compare(
+            Field::Column(Column::Owner),
+            Op::Eq,
+            Value::Text(who.project_id.clone()),
+        ));
+        query.limit = SCAN_PAGE;
+        query.marker = None;
+        let scope = ListScope::Project(who.project_id.clone());
+        loop {
+            let page = self.repo.list(&query, &scope).await?;
+            let next = match page.last() {
+                Some(last) if page.len() == SCAN_PAGE as usize => Some(last.id),
+                _ => None,
+            };
+            page.into_iter().for_each(&mut visit);
+            match next {
+                Some(id) => query.marker = Some(id),
+                None => return Ok(()),
             }
         }
     }
 }
+
+/// What a tag search found.
+#[derive(Debug)]
+pub struct TagSearchResult {
+    /// How many images match.
+    pub total: u64,
+    /// The matching images in the requested window.
+    pub images: Vec<Image>,
+}
+
+/// Catalog rows fetched at a time when scanning a project's images.
+const SCAN_PAGE: u32 = 1000;
