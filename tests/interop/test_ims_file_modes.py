@@ -11,7 +11,8 @@
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
-from huaweicloudsdkims.v2 import (CreateDataImage, CreateImageInSafeModeRequest, CreateImageRequest,
+from huaweicloudsdkims.v2 import (CreateDataImage, CreateDataImageRequest, CreateDataImageRequestBody,
+                                  CreateImageInSafeModeRequest, CreateImageRequest,
                                   CreateImageRequestBody, CreateWholeImageRequest,
                                   CreateWholeImageRequestBody, ImportImageQuickInSafeModeRequest,
                                   ImportImageQuickRequest, ImsClient,
@@ -38,6 +39,7 @@ def files(ims, tmp_path_factory):
     bucket(ims, "modes")
     for name in ("disk.raw", "disk.qcow2", "evil.qcow2"):
         put(ims, d / name, f"modes:{name}")
+    put(ims, d / "disk.raw", "modes:mislabeled.qcow2")
     return d
 
 
@@ -74,6 +76,15 @@ def test_quick_import_refuses_a_qcow2_in_the_job(ims, client, files):
                                  min_disk=1, os_version="Ubuntu 22.04 server 64bit").job_id)
     assert job.status == "FAIL" and job.error_code == "IMG.0072"
     assert "RAW or ZVHD2" in job.fail_reason
+    assert ims.get_image(job.entities.image_id, cloud="demo2")["status"] == "killed"
+
+
+def test_a_file_whose_content_does_not_match_its_extension_fails(ims, client, files):
+    resp = client.create_data_image(CreateDataImageRequest(body=CreateDataImageRequestBody(
+        name=unique("mislabeled"), image_url="modes:mislabeled.qcow2", min_disk=40)))
+    job = wait_job(client, resp.job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0072"
+    assert ".qcow2" in job.fail_reason and "raw" in job.fail_reason
     assert ims.get_image(job.entities.image_id, cloud="demo2")["status"] == "killed"
 
 

@@ -141,6 +141,38 @@ fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
     ObjectRef::parse(&req.image_url).map_err(|e| Error::field("image_url", e.to_string()))
 }
 
+/// A file whose name claims a disk format must hold that format: IMS reads the format
+/// from the extension, so a `.qcow2` holding something else is refused rather than
+/// silently stored as what it really is. Names without a format extension (`.img` is
+/// used for raw and qcow2 alike) claim nothing.
+fn check_extension(key: &str, found: ims_format::Format) -> Result<()> {
+    use ims_format::Format as F;
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let Some((_, ext)) = name.rsplit_once('.') else {
+        return Ok(());
+    };
+    let claimed: &[F] = match ext.to_ascii_lowercase().as_str() {
+        "qcow2" => &[F::Qcow2],
+        "qcow" => &[F::Qcow],
+        "qed" => &[F::Qed],
+        "vmdk" => &[F::Vmdk],
+        "vhd" => &[F::Vhd],
+        "vhdx" => &[F::Vhdx],
+        "vdi" => &[F::Vdi],
+        "iso" => &[F::Iso],
+        "zvhd" => &[F::Zvhd],
+        "zvhd2" => &[F::Zvhd2],
+        "raw" => &[F::Raw, F::Gpt, F::Mbr],
+        _ => return Ok(()),
+    };
+    if claimed.contains(&found) {
+        return Ok(());
+    }
+    Err(Error::UnsupportedMedia(format!(
+        "The file is named .{ext} but its content is {found}."
+    )))
+}
+
 /// What a quick import accepts: raw disks (whole or partitioned) and ZVHD2.
 fn quick_importable(found: ims_format::Format) -> bool {
     use ims_format::Format as F;
@@ -277,6 +309,7 @@ impl ImageService {
                 }
                 _ => {}
             }
+            check_extension(&object.key, found)?;
             if payload.quick && !quick_importable(found) {
                 return Err(Error::UnsupportedMedia(format!(
                     "Quick import takes RAW or ZVHD2 files; this file is {found}."
@@ -394,6 +427,23 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_format_extension_must_match_the_content() {
+        use ims_format::Format as F;
+        assert!(check_extension("d/disk.qcow2", F::Qcow2).is_ok());
+        assert!(check_extension("disk.QCOW2", F::Qcow2).is_ok());
+        assert!(check_extension("disk.raw", F::Gpt).is_ok());
+        assert!(check_extension("disk.img", F::Qcow2).is_ok());
+        assert!(check_extension("disk", F::Vmdk).is_ok());
+        assert!(check_extension("v1.2/disk", F::Vmdk).is_ok());
+        assert!(matches!(
+            check_extension("disk.qcow2", F::Raw),
+            Err(Error::UnsupportedMedia(m)) if m.contains(".qcow2") && m.contains("raw")
+        ));
+        assert!(check_extension("disk.vhd", F::Vhdx).is_err());
+        assert!(check_extension("cd.iso", F::Raw).is_err());
     }
 
     #[test]
