@@ -11,7 +11,7 @@ use ims_domain::bucket::{ObjectRef, check_bucket};
 use ims_domain::ports::{BlobWriter, BucketSource, ByteStream, ObjectInfo};
 use ims_domain::{Error, Result};
 
-use crate::fs::{FsWriter, Publish, io_err, stream_file, temp_path};
+use crate::fs::{FsWriter, Publish, blocking, io_err, stream_file, temp_path};
 
 /// Local directories standing in for object-storage buckets.
 #[derive(Debug, Clone)]
@@ -76,13 +76,6 @@ impl FsBuckets {
         let (this, object) = (self.clone(), object.clone());
         blocking(move || f(this, object)).await
     }
-}
-
-/// Runs filesystem work on a blocking thread.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Error::internal)?
 }
 
 #[async_trait]

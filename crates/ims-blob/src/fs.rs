@@ -69,53 +69,75 @@ impl BlobStore for FsBlobStore {
     async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         let target = self.path(key)?;
         let temp = temp_path(&self.root, &self.node);
-        Ok(Box::new(FsWriter::start(temp, target, Publish::Replace)?))
+        let writer = blocking(move || FsWriter::start(temp, target, Publish::Replace)).await?;
+        Ok(Box::new(writer))
     }
 
     async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream> {
-        let path = self.path(key)?;
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                kind: "image data",
-                id: key.to_string(),
-            },
-            _ => io_err(e),
-        })?;
+        let (path, key) = (self.path(key)?, key.to_string());
+        let file = blocking(move || {
+            File::open(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::NotFound {
+                    kind: "image data",
+                    id: key,
+                },
+                _ => io_err(e),
+            })
+        })
+        .await?;
         stream_file(file, range)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        match std::fs::remove_file(self.path(key)?) {
+        let path = self.path(key)?;
+        blocking(move || match std::fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err(e)),
-        }
+        })
+        .await
     }
 
     async fn keys(&self) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().map_err(io_err)?.is_file() && check_key(&name).is_ok() {
-                keys.push(name);
+        let root = self.root.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            for entry in std::fs::read_dir(&root).map_err(io_err)? {
+                let entry = entry.map_err(io_err)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.file_type().map_err(io_err)?.is_file() && check_key(&name).is_ok() {
+                    keys.push(name);
+                }
             }
-        }
-        Ok(keys)
+            Ok(keys)
+        })
+        .await
     }
 
     async fn recover(&self) -> Result<u64> {
-        let prefix = format!("{}-", self.node);
-        let mut removed = 0;
-        for entry in std::fs::read_dir(self.root.join(".tmp")).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                std::fs::remove_file(entry.path()).map_err(io_err)?;
-                removed += 1;
+        let (tmp, prefix) = (self.root.join(".tmp"), format!("{}-", self.node));
+        blocking(move || {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(tmp).map_err(io_err)? {
+                let entry = entry.map_err(io_err)?;
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    std::fs::remove_file(entry.path()).map_err(io_err)?;
+                    removed += 1;
+                }
             }
-        }
-        Ok(removed)
+            Ok(removed)
+        })
+        .await
     }
+}
+
+/// Runs filesystem work on a blocking thread, off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)?
 }
 
 /// Streams a file (or a range of it) in 1 MiB chunks from a reader thread.
