@@ -360,6 +360,16 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     return server
 
 
+def ims_sdk(server: Server, user: str = "demo2", project: str = "demo2"):
+    """A huaweicloudsdkims client signing with a fresh AK/SK of `user`, for `project` (a
+    project name), pointed at `server`."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkims.v2 import ImsClient
+    ak, sk = server.admin("credential", "create", "--user", user).stdout.split()
+    credentials = BasicCredentials(ak, sk, server.project_ids[project])
+    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([server.url]).build()
+
+
 def add_user(server: Server, project: str, user: str, role: str, create_project: bool) -> None:
     if create_project:
         server.admin("project", "create", project)

@@ -14,14 +14,12 @@ from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 from huaweicloudsdkims.v2 import (CreateDataImageRequest, CreateDataImageRequestBody, ImageTag,
                                   ImsClient, ShowJobRequest)
 
-from conftest import ims_bin, unique
+from conftest import ims_bin, ims_sdk, unique
 
 
 @pytest.fixture(scope="module")
 def client(ims):
-    ak, sk = ims.admin("credential", "create", "--user", "demo2").stdout.split()
-    credentials = BasicCredentials(ak, sk, ims.project_ids["demo2"])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims.url]).build()
+    return ims_sdk(ims)
 
 
 def qemu_img(*args):

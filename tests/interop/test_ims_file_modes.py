@@ -9,24 +9,21 @@
 - Modes that need servers, volumes or backups answer IMG.0105.
 """
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 from huaweicloudsdkims.v2 import (CreateDataImage, CreateDataImageRequest, CreateDataImageRequestBody,
                                   CreateImageInSafeModeRequest, CreateImageRequest,
                                   CreateImageRequestBody, CreateWholeImageRequest,
                                   CreateWholeImageRequestBody, ImportImageQuickInSafeModeRequest,
-                                  ImportImageQuickRequest, ImsClient,
+                                  ImportImageQuickRequest,
                                   QuickImportImageByFileRequestBody, ShowJobProgressRequest)
 
-from conftest import unique
+from conftest import ims_sdk, unique
 from test_ims_data_image import bucket, put, qemu_img, wait_job
 
 
 @pytest.fixture(scope="module")
 def client(ims):
-    ak, sk = ims.admin("credential", "create", "--user", "demo2").stdout.split()
-    credentials = BasicCredentials(ak, sk, ims.project_ids["demo2"])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims.url]).build()
+    return ims_sdk(ims)
 
 
 @pytest.fixture(scope="module")

@@ -25,19 +25,13 @@ from huaweicloudsdkims.v2 import (GlanceAddImageMemberRequest, GlanceAddImageMem
                                   RegisterImageRequest, RegisterImageRequestBody,
                                   ShowVersionRequest)
 
-from conftest import add_user, unique
+from conftest import add_user, ims_sdk, unique
 from test_ims_data_image import bucket, put, qemu_img
-
-
-def sdk_client(ims, user, project):
-    ak, sk = ims.admin("credential", "create", "--user", user).stdout.split()
-    credentials = BasicCredentials(ak, sk, ims.project_ids[project])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims.url]).build()
 
 
 @pytest.fixture(scope="module")
 def owner(ims):
-    return sdk_client(ims, "demo2", "demo2")
+    return ims_sdk(ims, "demo2", "demo2")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def other(ims):
         parts = line.split()
         if len(parts) >= 2:
             ims.project_ids[parts[1]] = parts[0]
-    return sdk_client(ims, "sdk-third", "sdk-third")
+    return ims_sdk(ims, "sdk-third", "sdk-third")
 
 
 def wait_active(client, image_id):
@@ -111,8 +105,9 @@ def test_metadata_register_and_the_glance_calls(ims, owner, other, tmp_path):
     assert other.glance_show_image(GlanceShowImageRequest(image_id=created.id)).id == created.id
     owner.glance_delete_image_member(GlanceDeleteImageMemberRequest(
         image_id=created.id, member_id=third))
-    with pytest.raises(sdk_errors.ClientRequestException):
+    with pytest.raises(sdk_errors.ClientRequestException) as err:
         other.glance_show_image(GlanceShowImageRequest(image_id=created.id))
+    assert err.value.status_code == 404
 
     owner.glance_delete_image(GlanceDeleteImageRequest(image_id=created.id))
     with pytest.raises(sdk_errors.ClientRequestException) as err:

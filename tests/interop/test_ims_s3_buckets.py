@@ -10,19 +10,15 @@ import hashlib
 import subprocess
 
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
-from huaweicloudsdkims.v2 import ImsClient
 
-from conftest import ims_bin, unique
+from conftest import ims_bin, ims_sdk, unique
 from test_ims_data_image import create, qemu_img, wait_job
 
 
 @pytest.fixture(scope="module")
 def client(ims_s3):
-    ak, sk = ims_s3.admin("credential", "create", "--user", "demo2").stdout.split()
-    credentials = BasicCredentials(ak, sk, ims_s3.project_ids["demo2"])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims_s3.url]).build()
+    return ims_sdk(ims_s3)
 
 
 def ims_bucket(server, *args):

@@ -4,23 +4,16 @@ count). The session server is shared with other tests, so every tag key here is 
 to the test, and another project's image with the same tags must never be found.
 """
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
-from huaweicloudsdkims.v2 import (ImsClient, ListImageByTagsRequest, ListImageByTagsRequestBody,
+from huaweicloudsdkims.v2 import (ListImageByTagsRequest, ListImageByTagsRequestBody,
                                   ListTagsRequest, TagKeyValue, Tags)
 
-from conftest import unique
-
-
-def sdk_client(ims, user, project):
-    ak, sk = ims.admin("credential", "create", "--user", user).stdout.split()
-    credentials = BasicCredentials(ak, sk, ims.project_ids[project])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([ims.url]).build()
+from conftest import ims_sdk, unique
 
 
 @pytest.fixture(scope="module")
 def client(ims):
-    return sdk_client(ims, "demo2", "demo2")
+    return ims_sdk(ims, "demo2", "demo2")
 
 
 @pytest.fixture(scope="module")

@@ -148,11 +148,18 @@ pub fn os_versions(list: &[OsVersion]) -> Value {
     )
 }
 
+/// `{"key":…,"value":…}` in a request's `image_tags`.
+#[derive(serde::Deserialize)]
+pub struct ImageTag {
+    key: String,
+    value: String,
+}
+
 /// IMS tags, given either as strings (`key.value`, kept as they are) or as key/value
 /// pairs (kept as `key=value`), never both.
 pub fn tags(
     strings: Option<Vec<String>>,
-    pairs: Option<Vec<(String, String)>>,
+    pairs: Option<Vec<ImageTag>>,
 ) -> Result<Vec<String>, crate::ImsError> {
     match (strings, pairs) {
         (Some(_), Some(_)) => Err(crate::ImsError::from(ims_domain::Error::field(
@@ -160,7 +167,10 @@ pub fn tags(
             "Use either tags or image_tags, not both.",
         ))),
         (Some(t), None) => Ok(t),
-        (None, Some(p)) => Ok(p.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        (None, Some(p)) => Ok(p
+            .into_iter()
+            .map(|t| format!("{}={}", t.key, t.value))
+            .collect()),
         (None, None) => Ok(Vec::new()),
     }
 }
@@ -222,6 +232,11 @@ pub fn check_license_type(license: Option<&str>) -> Result<(), crate::ImsError> 
             "license_type {other} is invalid: use platform or byol."
         ))),
     }
+}
+
+/// The answer to a request that started (or recorded) a job: `{"job_id": …}`.
+pub fn job_started(job: &Job) -> axum::Json<Value> {
+    axum::Json(json!({ "job_id": job.id }))
 }
 
 /// Adds the sub-jobs of a rendered job: their ids and their full job objects.

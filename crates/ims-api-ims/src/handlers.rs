@@ -28,25 +28,14 @@ pub struct DataImageBody {
     min_disk: u64,
     cmk_id: Option<String>,
     tags: Option<Vec<String>>,
-    image_tags: Option<Vec<ImageTag>>,
-}
-
-/// `{"key":…,"value":…}`.
-#[derive(Deserialize)]
-pub struct ImageTag {
-    key: String,
-    value: String,
+    image_tags: Option<Vec<convert::ImageTag>>,
 }
 
 /// `POST /v1/cloudimages/dataimages/action`: a data-disk image from a bucket file; the
 /// answer is the job to poll.
 pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
     let body: DataImageBody = caller.json()?;
-    let tags = convert::tags(
-        body.tags,
-        body.image_tags
-            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
-    )?;
+    let tags = convert::tags(body.tags, body.image_tags)?;
     let req = DataImageFromFile {
         name: body.name,
         description: body.description,
@@ -58,7 +47,7 @@ pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> R
         quick: false,
     };
     let job = svc.images.create_data_image(&caller.who, req).await?;
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// The body of `POST /v2/cloudimages/action` (CreateImage). Only the file mode is
@@ -77,7 +66,7 @@ pub struct CreateImageBody {
     architecture: Option<String>,
     hw_firmware_type: Option<String>,
     tags: Option<Vec<String>>,
-    image_tags: Option<Vec<ImageTag>>,
+    image_tags: Option<Vec<convert::ImageTag>>,
     #[serde(default)]
     is_quick_import: bool,
     instance_id: Option<String>,
@@ -99,11 +88,7 @@ pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Js
             "image_url and min_disk are required.",
         ));
     };
-    let tags = convert::tags(
-        body.tags,
-        body.image_tags
-            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
-    )?;
+    let tags = convert::tags(body.tags, body.image_tags)?;
     let req = SystemImageFromFile {
         name: body.name.unwrap_or_default(),
         description: body.description,
@@ -120,7 +105,7 @@ pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Js
         data_images: convert::data_images(body.data_images.unwrap_or_default())?,
     };
     let job = svc.images.create_system_image(&caller.who, req).await?;
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// The body of `POST /v2/cloudimages/quickimport/action` (ImportImageQuick).
@@ -138,7 +123,7 @@ pub struct QuickImportBody {
     architecture: Option<String>,
     hw_firmware_type: Option<String>,
     tags: Option<Vec<String>>,
-    image_tags: Option<Vec<ImageTag>>,
+    image_tags: Option<Vec<convert::ImageTag>>,
 }
 
 /// `POST /v2/cloudimages/quickimport/action`: a system (`type` ECS/BMS) or data
@@ -146,11 +131,7 @@ pub struct QuickImportBody {
 pub async fn quick_import(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
     let body: QuickImportBody = caller.json()?;
     convert::check_license_type(body.license_type.as_deref())?;
-    let tags = convert::tags(
-        body.tags,
-        body.image_tags
-            .map(|t| t.into_iter().map(|t| (t.key, t.value)).collect()),
-    )?;
+    let tags = convert::tags(body.tags, body.image_tags)?;
     let job = if body.image_type.as_deref() == Some("DataImage") {
         let req = DataImageFromFile {
             name: body.name,
@@ -181,7 +162,7 @@ pub async fn quick_import(State(svc): State<Services>, caller: Signed) -> Res<Js
         };
         svc.images.create_system_image(&caller.who, req).await?
     };
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// The body of `POST /v1/cloudimages/{image_id}/copy` (seed 003).
@@ -205,7 +186,7 @@ pub async fn copy_image(
         cmk_id: body.cmk_id,
     };
     let job = svc.images.copy_image(&caller.who, &image_id, req).await?;
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// `POST /v1/cloudimages/wholeimages/action` (CreateWholeImage): a full-server image
@@ -252,7 +233,7 @@ pub async fn export_image(
         file_format: body.file_format.unwrap_or_default(),
     };
     let job = svc.images.export_image(&caller.who, &image_id, req).await?;
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// `GET /v2/cloudimages`: Glance's filter syntax plus `__*` attributes, 500 per page by
@@ -294,7 +275,7 @@ pub async fn register_image(
         .images
         .register_image(&caller.who, &image_id, &body.image_url)
         .await?;
-    Ok(Json(serde_json::json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// One operation of an UpdateImage body.

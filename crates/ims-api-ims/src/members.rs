@@ -39,7 +39,7 @@ async fn share(svc: &Services, caller: Signed, change: SharingChange) -> Res<Jso
         .images
         .change_sharing(&caller.who, &body.images, &body.projects, change)
         .await?;
-    Ok(Json(json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// `{"images": [...], "project_id": …, "status": "accepted"|"rejected"}`.
@@ -72,7 +72,7 @@ pub async fn answer(State(svc): State<Services>, caller: Signed) -> Res<Json<Val
             SharingChange::Answer(status),
         )
         .await?;
-    Ok(Json(json!({"job_id": job.id})))
+    Ok(convert::job_started(&job))
 }
 
 /// `GET /v1/{project_id}/cloudimages/{image_id}/members`: all members for the owner, only
