@@ -1,9 +1,10 @@
 //! `IdentityRepo` on the catalog database.
 
 use async_trait::async_trait;
-use ims_domain::identity::{Credential, Domain, Project, Role, TokenRecord, User};
+use ims_domain::identity::{Credential, Domain, IdentitySeed, Project, Role, TokenRecord, User};
 use ims_domain::ports::IdentityRepo;
 use ims_domain::{Error, Result};
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -81,26 +82,62 @@ fn credential(row: &AnyRow) -> Result<Credential> {
 const CREDENTIAL_COLS: &str =
     "SELECT access, sealed_secret, user_id, project_id, created_at FROM credentials";
 
+async fn insert_project(conn: &mut AnyConnection, p: &Project) -> Result<()> {
+    sqlx::query("INSERT INTO projects (id, name, domain_id, description, enabled) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.domain_id)
+        .bind(&p.description)
+        .bind(i64::from(p.enabled))
+        .execute(conn)
+        .await
+        .map_err(conflict("project", &p.name))?;
+    Ok(())
+}
+
+async fn insert_user(conn: &mut AnyConnection, u: &User) -> Result<()> {
+    sqlx::query("INSERT INTO users (id, name, domain_id, default_project_id, enabled, password_hash) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&u.id)
+        .bind(&u.name)
+        .bind(&u.domain_id)
+        .bind(u.default_project_id.clone())
+        .bind(i64::from(u.enabled))
+        .bind(&u.password_hash)
+        .execute(conn)
+        .await
+        .map_err(conflict("user", &u.name))?;
+    Ok(())
+}
+
+/// Idempotent, also when two callers grant the same role at once.
+async fn grant(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    user_id: &str,
+    role_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO role_assignments (project_id, user_id, role_id) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(role_id)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 const PROJECT_COLS: &str = "SELECT id, name, domain_id, description, enabled FROM projects";
 const USER_COLS: &str =
     "SELECT id, name, domain_id, default_project_id, enabled, password_hash FROM users";
 
-#[async_trait]
-impl IdentityRepo for Catalog {
-    async fn insert_domain(&self, d: &Domain) -> Result<()> {
-        sqlx::query("INSERT INTO domains (id, name) VALUES ($1, $2)")
-            .bind(&d.id)
-            .bind(&d.name)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict("domain", &d.name))?;
-        Ok(())
-    }
-
-    async fn find_domain(&self, id: Option<&str>, name: Option<&str>) -> Result<Option<Domain>> {
-        let row = sqlx::query("SELECT id, name FROM domains WHERE id = $1 OR name = $2")
-            .bind(id.unwrap_or("\u{0}"))
-            .bind(name.unwrap_or("\u{0}"))
+impl Catalog {
+    async fn one_domain(&self, column: &'static str, value: &str) -> Result<Option<Domain>> {
+        let sql = format!("SELECT id, name FROM domains WHERE {column} = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
@@ -112,18 +149,57 @@ impl IdentityRepo for Catalog {
         })
         .transpose()
     }
+}
+
+#[async_trait]
+impl IdentityRepo for Catalog {
+    async fn domain_by_id(&self, id: &str) -> Result<Option<Domain>> {
+        self.one_domain("id", id).await
+    }
+
+    async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
+        self.one_domain("name", name).await
+    }
+
+    async fn bootstrap(&self, seed: &IdentitySeed) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // The domain row is the gate: a second node's insert waits for the first one's
+        // transaction and then inserts nothing.
+        let created =
+            sqlx::query("INSERT INTO domains (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&seed.domain.id)
+                .bind(&seed.domain.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if created.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        for r in &seed.roles {
+            sqlx::query("INSERT INTO roles (id, name) VALUES ($1, $2)")
+                .bind(&r.id)
+                .bind(&r.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict("role", &r.name))?;
+        }
+        insert_project(&mut tx, &seed.project).await?;
+        insert_user(&mut tx, &seed.user).await?;
+        grant(
+            &mut tx,
+            &seed.project.id,
+            &seed.user.id,
+            &seed.admin_role_id,
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
 
     async fn insert_project(&self, p: &Project) -> Result<()> {
-        sqlx::query("INSERT INTO projects (id, name, domain_id, description, enabled) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&p.id)
-            .bind(&p.name)
-            .bind(&p.domain_id)
-            .bind(&p.description)
-            .bind(i64::from(p.enabled))
-            .execute(&self.pool)
-            .await
-            .map_err(conflict("project", &p.name))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        insert_project(&mut conn, p).await
     }
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>> {
@@ -156,17 +232,8 @@ impl IdentityRepo for Catalog {
     }
 
     async fn insert_user(&self, u: &User) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, name, domain_id, default_project_id, enabled, password_hash) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&u.id)
-            .bind(&u.name)
-            .bind(&u.domain_id)
-            .bind(u.default_project_id.clone())
-            .bind(i64::from(u.enabled))
-            .bind(&u.password_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict("user", &u.name))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        insert_user(&mut conn, u).await
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>> {
@@ -258,25 +325,8 @@ impl IdentityRepo for Catalog {
     }
 
     async fn grant(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<()> {
-        let exists = sqlx::query("SELECT 1 FROM role_assignments WHERE project_id = $1 AND user_id = $2 AND role_id = $3")
-            .bind(project_id)
-            .bind(user_id)
-            .bind(role_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if exists.is_none() {
-            sqlx::query(
-                "INSERT INTO role_assignments (project_id, user_id, role_id) VALUES ($1, $2, $3)",
-            )
-            .bind(project_id)
-            .bind(user_id)
-            .bind(role_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        }
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        grant(&mut conn, project_id, user_id, role_id).await
     }
 
     async fn revoke(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<bool> {

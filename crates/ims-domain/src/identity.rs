@@ -57,6 +57,21 @@ pub struct Role {
     pub name: String,
 }
 
+/// The first identity of an empty catalog, stored all at once (or not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySeed {
+    /// The default domain; its existence marks a bootstrapped catalog.
+    pub domain: Domain,
+    /// The built-in roles.
+    pub roles: Vec<Role>,
+    /// The admin project.
+    pub project: Project,
+    /// The admin user, in `project`.
+    pub user: User,
+    /// The role `user` holds on `project` (one of `roles`).
+    pub admin_role_id: String,
+}
+
 /// A stored token: only the digest of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {

@@ -19,5 +19,6 @@ pub mod ports;
 pub mod principal;
 pub mod sealing;
 pub mod service;
+pub mod text;
 
 pub use error::{Error, Result};

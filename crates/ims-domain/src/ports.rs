@@ -8,7 +8,7 @@ use futures::Stream;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::identity::{Credential, Domain, Project, Role, TokenRecord, User};
+use crate::identity::{Credential, Domain, IdentitySeed, Project, Role, TokenRecord, User};
 use crate::image::{Image, ImageId, ImageStatus};
 use crate::job::{Job, JobStatus};
 use crate::listing::{ListQuery, ListScope};
@@ -118,10 +118,13 @@ pub trait JobRepo: Send + Sync {
 /// Identity storage.
 #[async_trait]
 pub trait IdentityRepo: Send + Sync {
-    /// Creates a domain.
-    async fn insert_domain(&self, domain: &Domain) -> Result<()>;
-    /// Finds a domain by id or by name.
-    async fn find_domain(&self, id: Option<&str>, name: Option<&str>) -> Result<Option<Domain>>;
+    /// Loads a domain by id.
+    async fn domain_by_id(&self, id: &str) -> Result<Option<Domain>>;
+    /// Finds a domain by name.
+    async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>>;
+    /// Stores `seed` in one transaction; `false`, with nothing written, when its domain
+    /// exists already (bootstrapped before, or by another node at the same moment).
+    async fn bootstrap(&self, seed: &IdentitySeed) -> Result<bool>;
     /// Creates a project; `Conflict` on a duplicate name in its domain.
     async fn insert_project(&self, project: &Project) -> Result<()>;
     /// Loads a project by id.

@@ -65,6 +65,9 @@ pub fn parse(raw: &str, syntax: &ListSyntax) -> Result<ListQuery> {
     };
     let (mut sort_keys, mut sort_dirs, mut sort) = (Vec::new(), Vec::new(), None);
     for (key, value) in pairs {
+        // Every parameter, known or not, so no filter value reaches the catalog with a NUL.
+        ims_domain::text::check("query parameter", &key)?;
+        ims_domain::text::check("query parameter", &value)?;
         match key.as_str() {
             k if syntax.ignored.contains(&k) => {}
             "limit" => q.limit = parse_limit(&value)?,
@@ -365,6 +368,11 @@ mod tests {
             "member_status=x",
             "sort_key=name&sort_key=id&sort_dir=asc&sort_dir=desc&sort_dir=asc",
             "marker=nope",
+            "name=%00",
+            "name=in:a,b%01",
+            "tag=x%7F",
+            "os_distro=%1Bx",
+            "bogus%00=1",
         ] {
             assert!(parse(bad, &GLANCE).is_err(), "{bad} should be refused");
         }

@@ -182,7 +182,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
         .database_url
         .clone()
         .unwrap_or_else(|| ims_db::sqlite_url(&config.data_dir.join("catalog.sqlite")));
-    let catalog = Catalog::connect(&url)
+    let catalog = Catalog::connect_with(&url, config.database.pool_settings())
         .await
         .context("opening the catalog")?;
     let blobs = FsBlobStore::open(config.data_dir.join("images"), &node)?;

@@ -21,6 +21,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Catalog database URL; defaults to SQLite in the data dir.
     pub database_url: Option<String>,
+    /// Connection pool and statement limits of the catalog database.
+    pub database: DatabaseConfig,
     /// 64 hex digits sealing stored AK/SK secrets; defaults to `<data-dir>/credential.key`,
     /// created on first use. Every node of a cluster needs the same key.
     pub credential_key: Option<String>,
@@ -38,6 +40,46 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Where buckets live: the embedded directories or S3/OBS stores.
     pub buckets: BucketsConfig,
+}
+
+/// `[database]`: the catalog's connection pool.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connections at most; 0 picks the backend's default (8 for SQLite, 16 for
+    /// PostgreSQL). On PostgreSQL, nodes × this must stay below the server's
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// Seconds a request waits for a connection (a free one, or a new one while the
+    /// database is unreachable) before it fails with 503.
+    pub acquire_timeout_secs: u64,
+    /// The longest one statement may run, milliseconds (PostgreSQL `statement_timeout`,
+    /// set on each connection; migrations are exempt); 0 = no limit. Not applied on
+    /// SQLite.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            max_connections: 0,
+            acquire_timeout_secs: 10,
+            statement_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The pool settings these keys describe.
+    pub fn pool_settings(&self) -> ims_db::PoolSettings {
+        let nonzero = |n: u64| (n > 0).then_some(n);
+        ims_db::PoolSettings {
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
+            acquire_timeout: std::time::Duration::from_secs(self.acquire_timeout_secs.max(1)),
+            statement_timeout: nonzero(self.statement_timeout_ms)
+                .map(std::time::Duration::from_millis),
+        }
+    }
 }
 
 /// `[images]`.
@@ -216,6 +258,7 @@ impl Default for Config {
             listen: "127.0.0.1:9292".into(),
             public_url: None,
             database_url: None,
+            database: DatabaseConfig::default(),
             credential_key: None,
             region: "RegionOne".into(),
             log_format: "text".into(),
@@ -354,6 +397,38 @@ mod tests {
         assert_eq!(c.images.quota_image_count, 3);
         assert!(c.web_download.allow_private);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn database_pool_keys_map_to_pool_settings() {
+        let defaults = Config::default().database.pool_settings();
+        assert_eq!(defaults.max_connections, None);
+        assert_eq!(defaults.acquire_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(
+            defaults.statement_timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+        let env = vec![
+            ("IMS_DATABASE__MAX_CONNECTIONS".to_string(), "4".to_string()),
+            (
+                "IMS_DATABASE__ACQUIRE_TIMEOUT_SECS".to_string(),
+                "2".to_string(),
+            ),
+            (
+                "IMS_DATABASE__STATEMENT_TIMEOUT_MS".to_string(),
+                "0".to_string(),
+            ),
+            (
+                "IMS_DATABASE_URL".to_string(),
+                "postgres://u@h/db".to_string(),
+            ),
+        ];
+        let c = load(None, env.into_iter()).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
+        let pool = c.database.pool_settings();
+        assert_eq!(pool.max_connections, Some(4));
+        assert_eq!(pool.acquire_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(pool.statement_timeout, None);
     }
 
     #[test]

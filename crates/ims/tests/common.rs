@@ -18,8 +18,54 @@ pub struct Server {
     pub dir: PathBuf,
     pub url: String,
     pub port: u16,
+    /// The catalog's PostgreSQL database when `IMS_TEST_DATABASE_URL` is set (created for
+    /// this server, dropped with it); `None` on SQLite.
+    pub database: Option<ScratchDatabase>,
     env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// A database of its own on the test PostgreSQL server.
+pub struct ScratchDatabase {
+    /// The server `IMS_TEST_DATABASE_URL` names.
+    pub server_url: String,
+    /// The database, as `IMS_DATABASE_URL`.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// A fresh database when tests run on PostgreSQL.
+    pub async fn create(prefix: &str) -> Option<ScratchDatabase> {
+        let server_url = ims_db::scratch::server_url()?;
+        let url = ims_db::scratch::create(&server_url, prefix)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "creating a test database on the server in {}: {e}",
+                    ims_db::scratch::ENV
+                )
+            });
+        Some(ScratchDatabase { server_url, url })
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which may not block on async work: a thread
+        // of its own with a runtime of its own drops the database (best effort).
+        let (server, url) = (self.server_url.clone(), self.url.clone());
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(ims_db::scratch::drop(&server, &url)).err()
+        })
+        .join();
+        if let Ok(Some(e)) = done {
+            eprintln!("could not drop test database {}: {e}", self.url);
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -36,15 +82,20 @@ impl Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let port = free_port();
-        let env = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let database = ScratchDatabase::create("ims_test").await;
+        if let Some(db) = &database {
+            env.push(("IMS_DATABASE_URL".into(), db.url.clone()));
+        }
         let mut s = Server {
             child: None,
             dir,
             url: format!("http://127.0.0.1:{port}"),
             port,
+            database,
             env,
             _tmp: Some(tmp),
         };
@@ -101,13 +152,15 @@ impl Server {
             .to_string()
     }
 
-    /// Runs `ims admin …` against this server's data dir.
+    /// Runs `ims admin …` against this server's data dir and catalog (with the server's
+    /// environment, so also its database).
     pub fn admin(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_ims"))
             .arg("admin")
             .arg("--data-dir")
             .arg(&self.dir)
             .args(args)
+            .envs(self.env.iter().cloned())
             .output()
             .unwrap();
         assert!(
@@ -158,6 +211,7 @@ fn walk(dir: &Path, out: &mut Vec<String>) {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // The process first: the database is dropped after it (field order), unused.
         self.kill();
     }
 }

@@ -21,9 +21,23 @@ async fn credentials_are_created_listed_sealed_and_deleted() {
     assert!(!listed.contains(sk), "the secret is never listed");
 
     // The catalog holds the secret sealed, never in the clear.
-    let catalog = std::fs::read(server.dir.join("catalog.sqlite")).unwrap();
-    let wal = std::fs::read(server.dir.join("catalog.sqlite-wal")).unwrap_or_default();
-    for bytes in [&catalog, &wal] {
+    let stored: Vec<Vec<u8>> = match &server.database {
+        Some(db) => {
+            let rows = ims_db::scratch::rows_as_text(&db.url, "credentials")
+                .await
+                .unwrap();
+            assert!(
+                rows.iter().any(|r| r.contains(ak)),
+                "the credential is in the PostgreSQL catalog"
+            );
+            rows.into_iter().map(String::into_bytes).collect()
+        }
+        None => vec![
+            std::fs::read(server.dir.join("catalog.sqlite")).unwrap(),
+            std::fs::read(server.dir.join("catalog.sqlite-wal")).unwrap_or_default(),
+        ],
+    };
+    for bytes in &stored {
         assert!(
             !bytes.windows(sk.len()).any(|w| w == sk.as_bytes()),
             "secret stored in the clear"

@@ -8,6 +8,7 @@ use crate::huawei;
 use crate::image::{Image, ImageStatus};
 use crate::policy;
 use crate::principal::Principal;
+use crate::text;
 
 /// Attributes computed by the service; setting them is refused with 403.
 pub const READ_ONLY: &[&str] = &[
@@ -82,7 +83,7 @@ pub fn check_writable(name: &str, mode: Mode) -> Result<()> {
     if name.is_empty() || name.len() > 255 {
         return Err(Error::invalid("Property names must be 1 to 255 characters"));
     }
-    Ok(())
+    text::check("property name", name)
 }
 
 /// Sets one attribute on `image`, validating type and rules.
@@ -101,16 +102,16 @@ pub fn set(
     }
     match name {
         "id" => {} // handled by create
-        "name" => image.name = opt_string(name, value, 1, 255)?,
+        "name" => image.name = opt_string("name", value, 1, 255)?,
         "visibility" => {
-            let v = req_string(name, value)?.parse()?;
+            let v = req_string("visibility", value)?.parse()?;
             policy::check_visibility(who, v)?;
             image.visibility = v;
         }
         "protected" => image.protected = req_bool(name, value)?,
         "os_hidden" => image.os_hidden = req_bool(name, value)?,
         "owner" => {
-            let owner = opt_string(name, value, 0, 255)?;
+            let owner = opt_string("owner", value, 0, 255)?;
             if owner != image.owner && !who.is_admin() {
                 return Err(Error::Forbidden(
                     "Owner can only be changed by an administrator.".into(),
@@ -118,7 +119,8 @@ pub fn set(
             }
             image.owner = owner;
         }
-        "disk_format" | "container_format" => set_format(image, name, value, mode)?,
+        "disk_format" => set_format(image, "disk_format", value, mode)?,
+        "container_format" => set_format(image, "container_format", value, mode)?,
         "min_disk" => image.min_disk = int_in(name, value, 0, 1024)?,
         "min_ram" => image.min_ram = int_in(name, value, 0, i64::MAX as u64)?,
         "tags" => {
@@ -142,6 +144,7 @@ pub fn set(
             let v = value.as_str().ok_or_else(|| {
                 Error::invalid(format!("Value of property '{name}' must be a string"))
             })?;
+            text::check_free_text("property value", v)?;
             image.properties.insert(name.to_string(), v.to_string());
         }
     }
@@ -198,7 +201,7 @@ pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
     Ok(())
 }
 
-fn set_format(image: &mut Image, name: &str, value: &Value, mode: Mode) -> Result<()> {
+fn set_format(image: &mut Image, name: &'static str, value: &Value, mode: Mode) -> Result<()> {
     if mode == Mode::Update && !matches!(image.status, ImageStatus::Queued | ImageStatus::Importing)
     {
         return Err(Error::Forbidden(format!(
@@ -217,16 +220,19 @@ fn set_format(image: &mut Image, name: &str, value: &Value, mode: Mode) -> Resul
     Ok(())
 }
 
-fn req_string<'a>(name: &str, value: &'a Value) -> Result<&'a str> {
-    value
+fn req_string<'a>(name: &'static str, value: &'a Value) -> Result<&'a str> {
+    let s = value
         .as_str()
-        .ok_or_else(|| Error::invalid(format!("{name}: {value} is not of type 'string'")))
+        .ok_or_else(|| Error::invalid(format!("{name}: {value} is not of type 'string'")))?;
+    text::check(name, s)?;
+    Ok(s)
 }
 
-fn opt_string(name: &str, value: &Value, min: usize, max: usize) -> Result<Option<String>> {
+fn opt_string(name: &'static str, value: &Value, min: usize, max: usize) -> Result<Option<String>> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) => {
+            text::check(name, s)?;
             let n = s.chars().count();
             if n < min || n > max {
                 return Err(Error::invalid(format!(

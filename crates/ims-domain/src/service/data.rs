@@ -312,16 +312,28 @@ impl ImageService {
         let owner = restarted.then_some(self.settings.node_id.as_str());
         let statuses = [ImageStatus::Saving, ImageStatus::Uploading];
         let images = self.repo.abandoned(&statuses, now(), owner).await?;
-        for mut image in images.iter().cloned() {
+        let mut reset = 0;
+        for mut image in images {
             // Partial data is in temp files (removed by the store's own recovery) or, if the
             // crash fell between commit and catalog update, in an unreferenced blob that
             // orphan collection removes.
             let expected = image.status;
+            let id = image.id;
             image.transition(ImageStatus::Queued)?;
-            tracing::warn!(image.id = %image.id, from = %expected, "reset an abandoned transfer to queued");
-            self.release(image, expected).await?;
+            match self.release(image, expected).await {
+                Ok(_) => {
+                    tracing::warn!(image.id = %id, from = %expected, "reset an abandoned transfer to queued");
+                    reset += 1;
+                }
+                // Another node's sweep (or the uploader, back in time) changed it first:
+                // nothing left to do for this image, and the others still need the sweep.
+                Err(Error::Conflict(_)) => {
+                    tracing::debug!(image.id = %id, "abandoned transfer already handled elsewhere");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(images.len())
+        Ok(reset)
     }
 
     /// Deletes blobs no image references (left by a crash between store and catalog).

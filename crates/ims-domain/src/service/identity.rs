@@ -10,10 +10,12 @@ use sha2::Digest;
 use super::images::now;
 use crate::error::{Error, Result};
 use crate::identity::{
-    DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Domain, Project, Role, TokenInfo, TokenRecord, User,
+    DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Domain, IdentitySeed, Project, Role, TokenInfo,
+    TokenRecord, User,
 };
 use crate::ports::IdentityRepo;
 use crate::principal::{Principal, expand_roles, roles};
+use crate::text;
 
 /// A reference by id, or by name within a domain (by id or name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,38 +135,48 @@ impl IdentityService {
 
     /// On an empty catalog: creates domain `Default`, roles, project `admin` and user
     /// `admin` with role `admin` and a random password. `None` if already done.
+    ///
+    /// Everything is written in one transaction, so a failure half-way leaves an empty
+    /// catalog (the next start tries again), and of two nodes starting together on one
+    /// catalog exactly one bootstraps.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrap>> {
-        if self
-            .repo
-            .find_domain(Some(DEFAULT_DOMAIN_ID), None)
-            .await?
-            .is_some()
-        {
+        if self.repo.domain_by_id(DEFAULT_DOMAIN_ID).await?.is_some() {
             return Ok(None);
         }
-        let domain = Domain {
-            id: DEFAULT_DOMAIN_ID.into(),
-            name: DEFAULT_DOMAIN_NAME.into(),
+        let roles: Vec<Role> = [roles::ADMIN, roles::MEMBER, roles::READER]
+            .into_iter()
+            .map(|name| Role {
+                id: random_hex(16),
+                name: name.into(),
+            })
+            .collect();
+        let project = Project {
+            id: random_hex(16),
+            name: "admin".into(),
+            domain_id: DEFAULT_DOMAIN_ID.into(),
+            description: "Bootstrap project".into(),
+            enabled: true,
         };
-        self.repo.insert_domain(&domain).await?;
-        for name in [roles::ADMIN, roles::MEMBER, roles::READER] {
-            self.repo
-                .insert_role(&Role {
-                    id: random_hex(16),
-                    name: name.into(),
-                })
-                .await?;
-        }
-        let project = self
-            .create_project_unchecked("admin", DEFAULT_DOMAIN_ID, "Bootstrap project")
-            .await?;
         let password = random_hex(12);
-        let user = self
-            .create_user_unchecked("admin", &password, DEFAULT_DOMAIN_ID, Some(&project.id))
-            .await?;
-        self.grant_by_name(&project.id, &user.id, roles::ADMIN)
-            .await?;
-        Ok(Some(Bootstrap {
+        let user = User {
+            id: random_hex(16),
+            name: "admin".into(),
+            domain_id: DEFAULT_DOMAIN_ID.into(),
+            default_project_id: Some(project.id.clone()),
+            enabled: true,
+            password_hash: hash_password(password.clone()).await?,
+        };
+        let seed = IdentitySeed {
+            domain: Domain {
+                id: DEFAULT_DOMAIN_ID.into(),
+                name: DEFAULT_DOMAIN_NAME.into(),
+            },
+            admin_role_id: roles[0].id.clone(),
+            roles,
+            project,
+            user,
+        };
+        Ok(self.repo.bootstrap(&seed).await?.then_some(Bootstrap {
             admin_password: password,
         }))
     }
@@ -176,6 +188,9 @@ impl IdentityService {
         password: &str,
         scope: Option<&NamedRef>,
     ) -> Result<(String, TokenInfo)> {
+        check_named_ref(user)?;
+        scope.map(check_named_ref).transpose()?;
+        text::check("password", password)?;
         let user = self.resolve_user(user).await?.ok_or_else(bad_credentials)?;
         if !user.enabled || !verify_password(password.to_string(), user.password_hash.clone()).await
         {
@@ -318,7 +333,7 @@ impl IdentityService {
 
     async fn domain(&self, id: &str) -> Result<Domain> {
         self.repo
-            .find_domain(Some(id), None)
+            .domain_by_id(id)
             .await?
             .ok_or_else(|| Error::internal(format!("domain {id} missing")))
     }
@@ -327,11 +342,13 @@ impl IdentityService {
         if r.domain_id.is_none() && r.domain_name.is_none() {
             return Ok(Some(DEFAULT_DOMAIN_ID.into()));
         }
-        Ok(self
-            .repo
-            .find_domain(r.domain_id.as_deref(), r.domain_name.as_deref())
-            .await?
-            .map(|d| d.id))
+        // Keystone: an id, when given, wins over a name.
+        let domain = match (&r.domain_id, &r.domain_name) {
+            (Some(id), _) => self.repo.domain_by_id(id).await?,
+            (None, Some(name)) => self.repo.domain_by_name(name).await?,
+            (None, None) => None,
+        };
+        Ok(domain.map(|d| d.id))
     }
 
     async fn resolve_user(&self, r: &NamedRef) -> Result<Option<User>> {
@@ -367,6 +384,7 @@ impl IdentityService {
         who: Option<&Principal>,
         name: Option<&str>,
     ) -> Result<Vec<Project>> {
+        text::check_opt("name", name)?;
         if let Some(who) = who.filter(|w| !w.is_admin()) {
             let own = self.repo.get_project(&who.project_id).await?;
             return Ok(own
@@ -379,6 +397,7 @@ impl IdentityService {
 
     /// Loads a project.
     pub async fn get_project(&self, who: Option<&Principal>, id: &str) -> Result<Project> {
+        check_refs([id])?;
         if let Some(who) = who.filter(|w| !w.is_admin() && w.project_id != id) {
             require_admin(who)?;
         }
@@ -400,6 +419,7 @@ impl IdentityService {
         description: &str,
     ) -> Result<Project> {
         who.map(require_admin).transpose()?;
+        text::check_opt("domain_id", domain_id)?;
         let domain_id = domain_id.unwrap_or(DEFAULT_DOMAIN_ID);
         self.domain(domain_id)
             .await
@@ -415,6 +435,7 @@ impl IdentityService {
         description: &str,
     ) -> Result<Project> {
         check_name(name)?;
+        text::check_free_text("description", description)?;
         let project = Project {
             id: random_hex(16),
             name: name.into(),
@@ -429,6 +450,7 @@ impl IdentityService {
     /// Deletes a project.
     pub async fn delete_project(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([id])?;
         found(self.repo.delete_project(id).await?, "project", id)
     }
 
@@ -439,11 +461,13 @@ impl IdentityService {
         name: Option<&str>,
     ) -> Result<Vec<User>> {
         who.map(require_admin).transpose()?;
+        text::check_opt("name", name)?;
         self.repo.list_users(name).await
     }
 
     /// Loads a user (admins, or the user itself).
     pub async fn get_user(&self, who: Option<&Principal>, id: &str) -> Result<User> {
+        check_refs([id])?;
         if let Some(who) = who.filter(|w| w.user_id != id) {
             require_admin(who)?;
         }
@@ -466,6 +490,8 @@ impl IdentityService {
         default_project: Option<&str>,
     ) -> Result<User> {
         who.map(require_admin).transpose()?;
+        text::check_opt("domain_id", domain_id)?;
+        text::check_opt("default_project_id", default_project)?;
         self.create_user_unchecked(
             name,
             password,
@@ -486,6 +512,7 @@ impl IdentityService {
         if password.is_empty() {
             return Err(Error::invalid("A password is required"));
         }
+        text::check("password", password)?;
         let user = User {
             id: random_hex(16),
             name: name.into(),
@@ -506,6 +533,8 @@ impl IdentityService {
         password: &str,
     ) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([id])?;
+        text::check("password", password)?;
         let hash = hash_password(password.to_string()).await?;
         found(self.repo.set_password(id, &hash).await?, "user", id)
     }
@@ -513,11 +542,13 @@ impl IdentityService {
     /// Deletes a user.
     pub async fn delete_user(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([id])?;
         found(self.repo.delete_user(id).await?, "user", id)
     }
 
     /// Lists roles.
     pub async fn list_roles(&self, name: Option<&str>) -> Result<Vec<Role>> {
+        text::check_opt("name", name)?;
         self.repo.list_roles(name).await
     }
 
@@ -536,6 +567,7 @@ impl IdentityService {
     /// Deletes a role.
     pub async fn delete_role(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([id])?;
         found(self.repo.delete_role(id).await?, "role", id)
     }
 
@@ -548,6 +580,7 @@ impl IdentityService {
         role_id: &str,
     ) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([project_id, user_id, role_id])?;
         self.get_project(None, project_id).await?;
         self.get_user(None, user_id).await?;
         self.repo
@@ -584,6 +617,7 @@ impl IdentityService {
         role_id: &str,
     ) -> Result<()> {
         who.map(require_admin).transpose()?;
+        check_refs([project_id, user_id, role_id])?;
         found(
             self.repo.revoke(project_id, user_id, role_id).await?,
             "role assignment",
@@ -593,11 +627,13 @@ impl IdentityService {
 
     /// Roles granted directly to a user on a project.
     pub async fn roles_of(&self, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
+        check_refs([project_id, user_id])?;
         self.repo.roles_of(project_id, user_id).await
     }
 
     /// Finds a project id by id or name (for the CLI).
     pub async fn project_id(&self, id_or_name: &str) -> Result<String> {
+        check_refs([id_or_name])?;
         if let Some(p) = self.repo.get_project(id_or_name).await? {
             return Ok(p.id);
         }
@@ -616,6 +652,7 @@ impl IdentityService {
 
     /// Finds a user id by id or name (for the CLI).
     pub async fn user_id(&self, id_or_name: &str) -> Result<String> {
+        check_refs([id_or_name])?;
         if let Some(u) = self.repo.get_user(id_or_name).await? {
             return Ok(u.id);
         }
@@ -634,6 +671,7 @@ impl IdentityService {
 
     /// Finds a role id by id or name (for the CLI).
     pub async fn role_id(&self, id_or_name: &str) -> Result<String> {
+        check_refs([id_or_name])?;
         if let Some(r) = self.repo.get_role(id_or_name).await? {
             return Ok(r.id);
         }
@@ -664,7 +702,18 @@ fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(Error::invalid("Names must be 1 to 255 characters"));
     }
-    Ok(())
+    text::check("name", name)
+}
+
+/// Ids and names that callers send to look things up (paths, filters, auth bodies).
+fn check_refs<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    values.into_iter().try_for_each(|v| text::check("id", v))
+}
+
+fn check_named_ref(r: &NamedRef) -> Result<()> {
+    [&r.id, &r.name, &r.domain_id, &r.domain_name]
+        .into_iter()
+        .try_for_each(|v| text::check_opt("name", v.as_deref()))
 }
 
 fn found(ok: bool, kind: &'static str, id: &str) -> Result<()> {

@@ -404,6 +404,7 @@ impl ImageService {
         if image.visibility == Visibility::Public && image.owner.is_none() {
             return Err(Error::invalid("A public image needs an owner"));
         }
+        crate::text::check_image(image)?;
         huawei::validate(image)?;
         huawei::refresh(image);
         attributes::check_limits(image, self.settings.limits)?;

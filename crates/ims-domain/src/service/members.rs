@@ -6,6 +6,7 @@ use crate::image::ImageId;
 use crate::member::{Member, MemberStatus};
 use crate::policy;
 use crate::principal::Principal;
+use crate::text;
 
 impl ImageService {
     /// Shares an image with a project (owner only; the image must be `shared`).
@@ -15,6 +16,7 @@ impl ImageService {
         if member_id.is_empty() || member_id.len() > 255 {
             return Err(Error::invalid("member must be 1 to 255 characters"));
         }
+        text::check("member", member_id)?;
         let members = self.repo.members(image.id).await?;
         if members.iter().any(|m| m.member_id == member_id) {
             return Err(Error::Conflict(format!(
@@ -54,6 +56,7 @@ impl ImageService {
 
     /// One member, visible to the owner and to that member.
     pub async fn member(&self, who: &Principal, id: &str, member_id: &str) -> Result<Member> {
+        text::check("member", member_id)?;
         self.members(who, id)
             .await?
             .into_iter()
@@ -92,6 +95,7 @@ impl ImageService {
 
     /// Stops sharing with a project (owner only).
     pub async fn remove_member(&self, who: &Principal, id: &str, member_id: &str) -> Result<()> {
+        text::check("member", member_id)?;
         let image = self.get(who, id).await?;
         policy::check_modify(who, &image)?;
         self.repo.remove_member(image.id, member_id).await

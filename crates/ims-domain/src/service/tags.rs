@@ -18,7 +18,7 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     if tag.starts_with('=') {
         return Err(Error::invalid("A key=value tag needs a non-empty key"));
     }
-    Ok(())
+    crate::text::check("tags", tag)
 }
 
 /// A key/value tag (Huawei IMS), kept on the image as the Glance tag `key=value`.
@@ -46,6 +46,8 @@ impl KeyValueTag {
                 "A tag value is at most 255 characters.",
             ));
         }
+        crate::text::check("tags", key)?;
+        crate::text::check("tags", value)?;
         Ok(KeyValueTag {
             key: key.to_string(),
             value: value.to_string(),
