@@ -7,6 +7,13 @@ read-only user ``reader2`` in that project.  Every client is pointed at the serv
 ``clouds.yaml``: the generated one for the admin cloud ``ims``, and one written here that
 also holds the clouds ``demo2`` and ``reader2``.
 
+With ``IMS_TEST_DATABASE_URL`` set to a ``postgres://`` URL of a server where the user
+may ``CREATE DATABASE`` (``eval "$(scripts/pg start DIR)"`` makes one), every server gets a
+fresh PostgreSQL database of its own as its catalog (``IMS_DATABASE_URL``, also given to
+its ``ims admin`` commands), dropped when the server stops; unset, the catalog is SQLite in
+the data directory. Creating and dropping databases needs ``psql`` (on PATH or under
+/usr/lib/postgresql/*/bin).
+
 Run: ``$(scripts/venv)/bin/python -m pytest -q tests/interop``
 """
 
@@ -16,6 +23,7 @@ import hashlib
 import http.server
 import json
 import os
+import glob
 import pty
 import re
 import secrets
@@ -41,6 +49,8 @@ IMS_BIN = Path(os.environ.get("IMS_BIN", REPO / "target" / "debug" / "ims"))
 S3S_FS = Path(os.environ.get("IMS_TEST_S3S_FS", REPO / ".tools" / "s3s" / "bin" / "s3s-fs"))
 # The CLIs live next to the interpreter that runs pytest (the venv from scripts/venv).
 VENV_BIN = Path(sys.executable).parent
+# The PostgreSQL server on which each ims server gets a database; empty = SQLite.
+TEST_DATABASE_URL = os.environ.get("IMS_TEST_DATABASE_URL", "").strip()
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 120.0
@@ -103,6 +113,42 @@ def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True,
     return proc
 
 
+def psql() -> str:
+    found = shutil.which("psql") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"), reverse=True)), None)
+    if not found:
+        pytest.fail("IMS_TEST_DATABASE_URL is set but psql is not installed", pytrace=False)
+    return found
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` with its database (the path) replaced by `name`, user, host and query kept."""
+    base, sep, query = url.partition("?")
+    authority = base.find("://") + 3 if "://" in base else 0
+    slash = base.find("/", authority)
+    host_part = base if slash < 0 else base[:slash]
+    return f"{host_part}/{name}{sep}{query}"
+
+
+def create_database() -> str | None:
+    """A fresh database on the test PostgreSQL server (None on SQLite)."""
+    if not TEST_DATABASE_URL:
+        return None
+    name = f"ims_interop_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    run([psql(), TEST_DATABASE_URL, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
+        timeout=60)
+    return with_database(TEST_DATABASE_URL, name)
+
+
+def drop_database(url: str) -> None:
+    """Best effort: a database left behind only costs disk on a throw-away server."""
+    name = url.partition("?")[0].rsplit("/", 1)[-1]
+    proc = run([psql(), TEST_DATABASE_URL, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+               check=False, timeout=60)
+    if proc.returncode != 0:
+        print(f"could not drop test database {name}: {proc.stderr}", file=sys.stderr)
+
+
 @dataclass
 class Cloud:
     """Password credentials of one user in one project."""
@@ -147,6 +193,7 @@ class Server:
     clouds: dict[str, Cloud] = field(default_factory=dict)
     project_ids: dict[str, str] = field(default_factory=dict)
     config: Path | None = None  # the --config file, when the server was given one
+    database_url: str | None = None  # its PostgreSQL catalog, when tests run on PostgreSQL
     _tokens: dict[str, str] = field(default_factory=dict)
 
     # ---- environment for the clients
@@ -201,7 +248,11 @@ class Server:
                    env=self.glance_env(cloud), check=check)
 
     def admin(self, *args, check: bool = True) -> subprocess.CompletedProcess:
-        return run([ims_bin(), "admin", "--data-dir", self.data_dir, *args], env=clean_env(),
+        """`ims admin …` on this server's data directory and catalog."""
+        env = clean_env()
+        if self.database_url:
+            env["IMS_DATABASE_URL"] = self.database_url
+        return run([ims_bin(), "admin", "--data-dir", self.data_dir, *args], env=env,
                    check=check, timeout=60)
 
     # ---- raw HTTP
@@ -278,16 +329,22 @@ class Server:
     # ---- life cycle
 
     def stop(self) -> int | None:
-        """SIGTERM; returns the exit code, or None if it did not exit within STOP_TIMEOUT."""
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM; returns the exit code, or None if it did not exit within STOP_TIMEOUT.
+        Then drops its PostgreSQL database, if it has one."""
         try:
-            return self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            return None
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                return None
+        finally:
+            if self.database_url:
+                drop_database(self.database_url)
+                self.database_url = None
 
 
 _snapshot: Path | None = None
@@ -318,6 +375,9 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     log_path = base / "ims.log"
     env = clean_env()
     env.setdefault("RUST_LOG", "info")
+    database_url = create_database()
+    if database_url:
+        env["IMS_DATABASE_URL"] = database_url
     env.update(extra_env or {})
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -325,7 +385,8 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )
     log.close()
-    server = Server(url=url, port=port, data_dir=data_dir, log_path=log_path, proc=proc)
+    server = Server(url=url, port=port, data_dir=data_dir, log_path=log_path, proc=proc,
+                    database_url=database_url)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if proc.poll() is not None:
