@@ -86,7 +86,12 @@ impl Server {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let database = ScratchDatabase::create("ims_test").await;
+        // A test that brings its own catalog (IMS_DATABASE_URL) keeps it.
+        let database = if env.iter().any(|(k, _)| k == "IMS_DATABASE_URL") {
+            None
+        } else {
+            ScratchDatabase::create("ims_test").await
+        };
         if let Some(db) = &database {
             env.push(("IMS_DATABASE_URL".into(), db.url.clone()));
         }
