@@ -271,6 +271,34 @@ mod tests {
         ));
     }
 
+    /// PostgreSQL only (the setting does not exist on SQLite): runs when the test run
+    /// points at a PostgreSQL server, as scripts/test's second pass does.
+    #[tokio::test]
+    async fn postgres_connections_carry_the_statement_timeout() {
+        let Some(server) = scratch::server_url() else {
+            return;
+        };
+        let url = scratch::create(&server, "ims_timeout").await.unwrap();
+        let settings = PoolSettings {
+            statement_timeout: Some(Duration::from_millis(300)),
+            ..PoolSettings::default()
+        };
+        let catalog = Catalog::connect_with(&url, settings).await.unwrap();
+        let (shown,): (String,) = sqlx::query_as("SHOW statement_timeout")
+            .fetch_one(&catalog.pool)
+            .await
+            .unwrap();
+        assert_eq!(shown, "300ms");
+        let slow = sqlx::query("SELECT pg_sleep(3)")
+            .execute(&catalog.pool)
+            .await
+            .unwrap_err();
+        assert!(matches!(db_err(slow), Error::Unavailable(_)));
+        catalog.ping().await.unwrap();
+        catalog.close().await;
+        scratch::drop(&server, &url).await.unwrap();
+    }
+
     #[test]
     fn urls_name_their_backend() {
         assert_eq!(

@@ -1,0 +1,123 @@
+//! Identity storage rules that matter once several nodes share one catalog (SQLite, or
+//! PostgreSQL with `IMS_TEST_DATABASE_URL`): bootstrap is all-or-nothing and happens once,
+//! grants are idempotent under concurrency, and the database's own errors mean the same
+//! thing on both engines.
+
+mod support;
+
+use ims_db::Catalog;
+use ims_domain::Error;
+use ims_domain::identity::{Domain, IdentitySeed, Project, Role, User};
+use ims_domain::ports::IdentityRepo;
+
+fn seed(tag: &str) -> IdentitySeed {
+    let roles: Vec<Role> = ["admin", "member", "reader"]
+        .iter()
+        .map(|n| Role {
+            id: format!("{n}-{tag}"),
+            name: (*n).into(),
+        })
+        .collect();
+    IdentitySeed {
+        domain: Domain {
+            id: "default".into(),
+            name: "Default".into(),
+        },
+        admin_role_id: roles[0].id.clone(),
+        roles,
+        project: Project {
+            id: format!("p-{tag}"),
+            name: "admin".into(),
+            domain_id: "default".into(),
+            description: "Bootstrap project".into(),
+            enabled: true,
+        },
+        user: User {
+            id: format!("u-{tag}"),
+            name: "admin".into(),
+            domain_id: "default".into(),
+            default_project_id: Some(format!("p-{tag}")),
+            enabled: true,
+            password_hash: "x".into(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_failed_bootstrap_leaves_nothing_and_the_next_one_succeeds() {
+    let c = support::TestCatalog::new().await;
+    let mut broken = seed("a");
+    // Two roles with one name: the third statement of the transaction fails.
+    broken.roles[1].name = "admin".into();
+    assert!(matches!(
+        c.db.bootstrap(&broken).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(c.db.domain_by_id("default").await.unwrap().is_none());
+    assert!(c.db.list_roles(None).await.unwrap().is_empty());
+
+    assert!(c.db.bootstrap(&seed("b")).await.unwrap());
+    assert!(!c.db.bootstrap(&seed("c")).await.unwrap(), "only once");
+    let roles = c.db.roles_of("p-b", "u-b").await.unwrap();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0].name, "admin");
+    assert_eq!(
+        c.db.domain_by_name("Default").await.unwrap().unwrap().id,
+        "default"
+    );
+    assert!(c.db.domain_by_name("default").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn two_nodes_bootstrapping_together_make_exactly_one_admin() {
+    let c = support::TestCatalog::new().await;
+    let other = Catalog::connect(&c.url).await.unwrap();
+    let (seed_a, seed_b) = (seed("a"), seed("b"));
+    let (a, b) = tokio::join!(c.db.bootstrap(&seed_a), other.bootstrap(&seed_b));
+    let won = [a.unwrap(), b.unwrap()];
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert_eq!(c.db.list_users(Some("admin")).await.unwrap().len(), 1);
+    assert_eq!(c.db.list_roles(None).await.unwrap().len(), 3);
+    other.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_grants_of_one_role_all_succeed() {
+    let c = support::TestCatalog::new().await;
+    assert!(c.db.bootstrap(&seed("a")).await.unwrap());
+    let grants: Vec<_> = (0..8)
+        .map(|_| {
+            let db = c.db.clone();
+            tokio::spawn(async move { db.grant("p-a", "u-a", "member-a").await })
+        })
+        .collect();
+    for g in grants {
+        g.await.unwrap().unwrap();
+    }
+    let names: Vec<String> =
+        c.db.roles_of("p-a", "u-a")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+    assert_eq!(names, ["admin", "member"]);
+    // A grant naming a user that does not exist is the caller's mistake, not a 500.
+    assert!(matches!(
+        c.db.grant("p-a", "nobody", "member-a").await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[tokio::test]
+async fn text_the_database_cannot_store_is_invalid_input_not_an_internal_error() {
+    let c = support::TestCatalog::new().await;
+    // The domain refuses control characters before this point; the adapter must still
+    // not turn PostgreSQL's refusal into a 500. SQLite stores and compares NUL.
+    let found = c.db.domain_by_name("De\0fault").await;
+    if c.is_postgres() {
+        assert!(matches!(found, Err(Error::InvalidInput(_))), "{found:?}");
+    } else {
+        assert!(found.unwrap().is_none());
+    }
+}
