@@ -1,8 +1,9 @@
 //! Glance JSON shapes for images, members, tasks and version documents.
 
 use ims_domain::image::Image;
-use ims_domain::job::{Job, JobStatus};
+use ims_domain::job::{Job, JobKind, JobStatus};
 use ims_domain::member::Member;
+use ims_domain::service::tasks::TASK_INPUT;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -69,32 +70,67 @@ pub fn member(m: &Member) -> Value {
     })
 }
 
-/// A job as a Glance task.
+/// A job as a Glance task (an import job: `api_image_import` or `import`), every field.
 pub fn task(j: &Job) -> Value {
+    let mut view = task_stub(j);
+    let image_id = j.image_id.map(|i| i.to_string());
+    let input = match j.kind {
+        JobKind::TaskImport => j.payload.get(TASK_INPUT).cloned().unwrap_or(Value::Null),
+        _ => {
+            let mut method = json!({"name": j.payload.get("method")});
+            if let Some(uri) = j.payload.get("uri") {
+                method["uri"] = uri.clone();
+            }
+            json!({"image_id": image_id, "import_req": {"method": method}, "backend": [null]})
+        }
+    };
+    view["input"] = input;
+    view["result"] = match (j.status, &image_id) {
+        (JobStatus::Success, Some(id)) => json!({"image_id": id}),
+        _ => Value::Null,
+    };
+    view["message"] = json!(j.fail_reason.clone().unwrap_or_default());
+    // Glance records an image id only for the imports of an existing image.
+    if j.kind == JobKind::ImageImport
+        && let Some(id) = image_id
+    {
+        view["image_id"] = json!(id);
+    }
+    view
+}
+
+/// A task as Glance lists it: without `input`, `result` and `message`. Absent values
+/// are left out, not null, as Glance does (its schema types them as strings).
+pub fn task_stub(j: &Job) -> Value {
     let status = match j.status {
         JobStatus::Init => "pending",
         JobStatus::Running => "processing",
         JobStatus::Success => "success",
         JobStatus::Fail => "failure",
     };
+    let kind = match j.kind {
+        JobKind::TaskImport => "import",
+        _ => "api_image_import",
+    };
     let updated = j.end_time.or(j.begin_time).unwrap_or(j.created_at);
-    json!({
+    let mut view = json!({
         "id": j.id,
-        "type": "api_image_import",
+        "type": kind,
         "status": status,
         "owner": j.project_id,
-        "image_id": j.image_id.map(|i| i.to_string()),
-        "input": {"image_id": j.image_id.map(|i| i.to_string()), "import_req": {"method": j.payload.clone()}},
-        "result": if j.status == JobStatus::Success { json!({"image_id": j.image_id.map(|i| i.to_string())}) } else { Value::Null },
-        "message": j.fail_reason.clone().unwrap_or_default(),
         "created_at": glance_time(j.created_at),
         "updated_at": glance_time(updated),
-        "expires_at": j.end_time.map(|t| glance_time(t + time::Duration::hours(48))),
-        "request_id": null,
-        "user_id": null,
+        "self": format!("/v2/tasks/{}", j.id),
         "schema": "/v2/schemas/task",
-    })
+    });
+    if let Some(end) = j.end_time {
+        view["expires_at"] = json!(glance_time(end + TASK_TIME_TO_LIVE));
+    }
+    view
 }
+
+/// How long Glance keeps a finished task (`task_time_to_live`, 48 hours).
+const TASK_TIME_TO_LIVE: time::Duration = time::Duration::hours(48);
 
 /// The minor versions ims implements; the last is CURRENT.
 pub const VERSIONS: &[&str] = &[

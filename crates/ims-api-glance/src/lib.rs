@@ -16,7 +16,7 @@ pub use handlers::accept_huawei_signatures;
 
 /// The image API routes, plus the version documents at `/` and `/versions`.
 pub fn router() -> Router<Services> {
-    use handlers::{data, images, info, members};
+    use handlers::{data, images, info, members, tasks};
     Router::new()
         .route("/", get(info::root_versions))
         .route("/versions", get(info::versions))
@@ -60,6 +60,11 @@ pub fn router() -> Router<Services> {
             get(members::get_member)
                 .put(members::update_member)
                 .delete(members::remove_member),
+        )
+        .route("/v2/tasks", get(tasks::list_tasks).post(tasks::create_task))
+        .route(
+            "/v2/tasks/{id}",
+            get(tasks::get_task).delete(tasks::delete_task),
         )
         .route("/v2/info/import", get(info::import_info))
         .route("/v2/info/stores", get(info::stores_info))

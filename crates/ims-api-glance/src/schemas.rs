@@ -97,19 +97,51 @@ pub fn member() -> Value {
     })
 }
 
-/// The `task` schema.
-pub fn task() -> Value {
-    json!({
-        "name": "task",
-        "properties": {
-            "id": {"type": "string"}, "type": {"type": "string", "enum": ["import", "api_image_import", "location_import"]},
-            "status": {"type": "string", "enum": ["pending", "processing", "success", "failure"]},
-            "input": {"type": ["null", "object"]}, "result": {"type": ["null", "object"]},
-            "owner": {"type": "string"}, "message": {"type": "string"}, "image_id": {"type": ["null", "string"]},
-            "request_id": {"type": ["null", "string"]}, "user_id": {"type": ["null", "string"]},
-            "expires_at": {"type": ["null", "string"]}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
-            "self": {"type": "string"}, "schema": {"type": "string"}
+/// The members of Glance's task schema, with its descriptions; a listed task (the
+/// partial schema) has no `input`, `result` or `message`.
+fn task_properties(partial: bool) -> Value {
+    let uuid =
+        "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$";
+    let mut props = json!({
+        "id": {"description": "An identifier for the task", "pattern": uuid, "type": "string"},
+        "type": {"description": "The type of task represented by this content", "enum": ["import", "api_image_import", "location_import"], "type": "string"},
+        "status": {"description": "The current status of this task", "enum": ["pending", "processing", "success", "failure"], "type": "string"},
+        "input": {"description": "The parameters required by task, JSON blob", "type": ["null", "object"]},
+        "result": {"description": "The result of current task, JSON blob", "type": ["null", "object"]},
+        "owner": {"description": "An identifier for the owner of this task", "type": "string"},
+        "message": {"description": "Human-readable informative message only included when appropriate (usually on failure)", "type": "string"},
+        "image_id": {"description": "Image associated with the task", "type": "string"},
+        "request_id": {"description": "Human-readable informative request-id", "type": "string"},
+        "user_id": {"description": "User associated with the task", "type": "string"},
+        "expires_at": {"description": "Datetime when this resource would be subject to removal", "type": ["null", "string"]},
+        "created_at": {"description": "Datetime when this resource was created", "type": "string"},
+        "updated_at": {"description": "Datetime when this resource was updated", "type": "string"},
+        "self": {"readOnly": true, "type": "string"},
+        "schema": {"readOnly": true, "type": "string"}
+    });
+    if partial && let Value::Object(m) = &mut props {
+        for hidden in ["input", "result", "message"] {
+            m.remove(hidden);
         }
+    }
+    props
+}
+
+/// The `task` schema (`GET /v2/schemas/task`).
+pub fn task() -> Value {
+    json!({"name": "task", "properties": task_properties(false)})
+}
+
+/// The `tasks` schema: as Glance serves it, the list of partial tasks and no paging
+/// links.
+pub fn tasks() -> Value {
+    json!({
+        "name": "tasks",
+        "properties": {
+            "tasks": {"type": "array", "items": {"name": "task", "properties": task_properties(true)}},
+            "schema": {"type": "string"}
+        },
+        "links": [{"href": "{schema}", "rel": "describedby"}]
     })
 }
 
@@ -126,7 +158,7 @@ pub fn named(name: &str, _settings: &ImageSettings) -> Option<Value> {
         "member" => member(),
         "members" => plural("members", member()),
         "task" => task(),
-        "tasks" => plural("tasks", task()),
+        "tasks" => tasks(),
         _ => return None,
     })
 }

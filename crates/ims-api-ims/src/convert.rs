@@ -249,7 +249,7 @@ pub fn attach_sub_jobs(job: &mut Value, results: Vec<Value>) {
 /// IMS's name for what a job does.
 fn job_type(kind: JobKind) -> &'static str {
     match kind {
-        JobKind::ImageImport => "imsImportImageJob",
+        JobKind::ImageImport | JobKind::TaskImport => "imsImportImageJob",
         JobKind::DataImageFromFile => "imsImportDataImageJob",
         JobKind::SystemImageFromFile => "imsImportImageJob",
         JobKind::ImageCopy => "imsCopyImageInRegionJob",

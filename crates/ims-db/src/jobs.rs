@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use ims_domain::image::ImageId;
-use ims_domain::job::{Job, JobStatus};
+use ims_domain::job::{Job, JobQuery, JobSortKey, JobStatus};
 use ims_domain::ports::JobRepo;
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
@@ -192,5 +192,76 @@ impl JobRepo for Catalog {
             .await
             .map_err(db_err)?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn list(&self, q: &JobQuery) -> Result<Vec<Job>> {
+        // Kind and column names come from the domain's closed vocabularies, so they are
+        // inlined; every value is bound.
+        let kinds: Vec<String> = q
+            .kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        let mut sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE kind IN ({})",
+            kinds.join(", ")
+        );
+        let mut binds: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(project) = &q.project_id {
+            bind(&mut sql, " AND project_id = ?", project.clone());
+        }
+        if let Some(status) = q.status {
+            bind(&mut sql, " AND status = ?", status.as_str().to_string());
+        }
+        if let Some(image) = q.image_id {
+            bind(&mut sql, " AND image_id = ?", image.to_string());
+        }
+        let mut columns = vec![q.sort.as_str(), "created_at", "id"];
+        columns.dedup();
+        if q.sort == JobSortKey::Id {
+            columns.truncate(1);
+        }
+        let (cmp, dir) = if q.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        if let Some(marker) = &q.marker {
+            // Keyset paging: rows strictly after the marker in (sort key, created_at, id).
+            let mut alternatives = Vec::new();
+            for i in 0..columns.len() {
+                let mut terms = Vec::new();
+                for (j, column) in columns.iter().enumerate().take(i + 1) {
+                    let op = if j == i { cmp } else { "=" };
+                    binds.push(sort_value(marker, column));
+                    terms.push(format!("{column} {op} ${}", binds.len()));
+                }
+                alternatives.push(format!("({})", terms.join(" AND ")));
+            }
+            sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+        }
+        let order: Vec<String> = columns.iter().map(|c| format!("{c} {dir}")).collect();
+        sql.push_str(&format!(" ORDER BY {} LIMIT {}", order.join(", "), q.limit));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(job_from_row).collect()
+    }
+}
+
+/// A job's stored value in one of the sortable columns.
+fn sort_value(job: &Job, column: &str) -> String {
+    match column {
+        "created_at" => ts(job.created_at),
+        "status" => job.status.as_str().to_string(),
+        "kind" => job.kind.as_str().to_string(),
+        "project_id" => job.project_id.clone(),
+        _ => job.id.clone(),
     }
 }

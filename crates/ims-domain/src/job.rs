@@ -23,6 +23,8 @@ crate::string_enum! {
     JobKind {
         /// Glance interoperable import (glance-direct or web-download).
         ImageImport = "image_import",
+        /// A Glance task of type `import` (`POST /v2/tasks`): a new image filled from a URL.
+        TaskImport = "task_import",
         /// A data-disk image from a bucket file (IMS).
         DataImageFromFile = "data_image_from_file",
         /// A system-disk or ISO image from a bucket file (IMS).
@@ -40,6 +42,44 @@ crate::string_enum! {
         /// Shares answered in one batch (IMS); recorded complete.
         UpdateMembers = "update_members",
     }
+}
+
+crate::string_enum! {
+    /// What a job listing can be sorted by (after which it is always sorted by creation
+    /// time, then id, so pages are stable).
+    JobSortKey {
+        /// Creation time.
+        CreatedAt = "created_at",
+        /// Id.
+        Id = "id",
+        /// Status.
+        Status = "status",
+        /// Kind.
+        Kind = "kind",
+        /// Owning project.
+        Project = "project_id",
+    }
+}
+
+/// One page of a job listing: which jobs, in which order, after which one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobQuery {
+    /// Kinds to include (at least one).
+    pub kinds: Vec<JobKind>,
+    /// Only this project's jobs; `None` for every project's.
+    pub project_id: Option<String>,
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs of this image.
+    pub image_id: Option<ImageId>,
+    /// Sort key.
+    pub sort: JobSortKey,
+    /// Ascending rather than descending.
+    pub ascending: bool,
+    /// The last job of the previous page.
+    pub marker: Option<Job>,
+    /// Page size.
+    pub limit: u32,
 }
 
 /// One job row.

@@ -113,6 +113,8 @@ pub trait JobRepo: Send + Sync {
     async fn for_image(&self, image_id: ImageId) -> Result<Vec<Job>>;
     /// Jobs in `status`, oldest first.
     async fn in_status(&self, status: JobStatus) -> Result<Vec<Job>>;
+    /// One page of jobs (Glance's task list).
+    async fn list(&self, query: &crate::job::JobQuery) -> Result<Vec<Job>>;
 }
 
 /// Identity storage.

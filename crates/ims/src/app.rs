@@ -131,6 +131,7 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
             schemes: config.web_download.schemes.clone(),
             ports: config.web_download.ports.clone(),
             allow_private: config.web_download.allow_private,
+            allow_addresses: config.web_download.allow_addresses.clone(),
         },
         node_id,
         lease: Duration::from_secs(config.jobs.lease_secs.max(3)),

@@ -118,6 +118,9 @@ pub struct WebDownloadConfig {
     pub ports: Vec<u16>,
     /// Allow loopback and private addresses (off by default: SSRF).
     pub allow_private: bool,
+    /// Exact addresses exempt from the private-address refusal (a test harness's own
+    /// loopback server, say); ports are still checked.
+    pub allow_addresses: Vec<std::net::IpAddr>,
 }
 
 /// `[jobs]`.
@@ -294,6 +297,7 @@ impl Default for WebDownloadConfig {
             schemes: vec!["http".into(), "https".into()],
             ports: vec![80, 443],
             allow_private: false,
+            allow_addresses: Vec::new(),
         }
     }
 }

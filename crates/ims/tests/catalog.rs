@@ -506,3 +506,206 @@ async fn lifecycle_patch_quota_and_usage() {
             .contains(&json!("zvhd2"))
     );
 }
+
+/// Both JSON-patch media types, as Glance parses them: RFC 6902 (`op`) under v2.1, the
+/// draft form with the operation as key under v2.0 (what Tempest's client sends).
+#[tokio::test]
+async fn json_patch_in_both_media_types_like_glance() {
+    const V20: &str = "application/openstack-images-v2.0-json-patch";
+    const V21: &str = "application/openstack-images-v2.1-json-patch";
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let img = api
+        .create(json!({"name": "jp", "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    let id = img["id"].as_str().unwrap().to_string();
+    let patch = |ops: Value, ct: Option<&'static str>| {
+        let mut r = api
+            .req(Method::PATCH, &format!("/v2/images/{id}"))
+            .header("accept", "application/json")
+            .body(ops.to_string());
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let accept_patch = r
+                .headers()
+                .get("accept-patch")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, r.json::<Value>().await.unwrap(), accept_patch)
+        }
+    };
+
+    // The draft form: replace, add, remove, and protect/unprotect as Tempest does.
+    let (status, body, _) = patch(
+        json!([{"replace": "/name", "value": "renamed"}, {"add": "/hw_cpu_cores", "value": "5"}, {"replace": "/protected", "value": true}]),
+        Some(V20),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["name"], &body["hw_cpu_cores"], &body["protected"]),
+        (&json!("renamed"), &json!("5"), &json!(true))
+    );
+    let (status, body, _) = patch(
+        json!([{"replace": "/protected", "value": false}, {"remove": "/hw_cpu_cores"}]),
+        Some(V20),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("hw_cpu_cores").is_none());
+
+    // Under v2.0, `add` refuses what exists (a base attribute always does); v2.1 replaces.
+    assert_eq!(
+        patch(json!([{"add": "/k", "value": "1"}]), Some(V20))
+            .await
+            .0,
+        200
+    );
+    let (status, err, _) = patch(json!([{"add": "/k", "value": "2"}]), Some(V20)).await;
+    assert_eq!(
+        (status, err["message"].as_str().unwrap()),
+        (409, "Property k already present.")
+    );
+    assert_eq!(
+        patch(json!([{"add": "/name", "value": "x"}]), Some(V20))
+            .await
+            .0,
+        409
+    );
+    let (status, body, _) = patch(
+        json!([{"op": "add", "path": "/k", "value": "2"}]),
+        Some(V21),
+    )
+    .await;
+    assert_eq!((status, &body["k"]), (200, &json!("2")));
+    assert_eq!(
+        api.show(&id).await["name"],
+        "renamed",
+        "a refused patch changes nothing"
+    );
+
+    // Glance's 400s, each with its message, and 403/409 from the rules behind them.
+    for (ops, ct, want, why) in [
+        (
+            json!([{"op": "replace", "path": "/name", "value": "x"}]),
+            V20,
+            400,
+            "exactly one member named",
+        ),
+        (
+            json!([{"add": "/a", "replace": "/b", "value": "x"}]),
+            V20,
+            400,
+            "only one member named",
+        ),
+        (
+            json!([{"add": "/a"}]),
+            V20,
+            400,
+            "Operation \"add\" requires a member named \"value\".",
+        ),
+        (
+            json!([{"replace": "/name", "value": "x"}]),
+            V21,
+            400,
+            "Unable to find `op` in JSON Schema change",
+        ),
+        (
+            json!([{"op": "move", "from": "/a", "path": "/b"}]),
+            V21,
+            400,
+            "Invalid operation: `move`. It must be one of the following: add, remove, replace.",
+        ),
+        (
+            json!([{"op": "add", "value": "x"}]),
+            V21,
+            400,
+            "Unable to find 'path' in JSON Schema change",
+        ),
+        (
+            json!({"op": "add", "path": "/a", "value": "x"}),
+            V21,
+            400,
+            "Request body must be a JSON array of operation objects.",
+        ),
+        (json!(["add"]), V20, 400, "Operations must be JSON objects."),
+        (
+            json!([{"add": "a", "value": "x"}]),
+            V20,
+            400,
+            "does not start with \"/\".",
+        ),
+        (
+            json!([{"add": "/a/b", "value": "x"}]),
+            V20,
+            400,
+            "Invalid JSON pointer for this resource: '/a/b'",
+        ),
+        (
+            json!([{"add": "/a//b", "value": "x"}]),
+            V20,
+            400,
+            "contains adjacent \"/\".",
+        ),
+        (
+            json!([{"add": "/a~x", "value": "x"}]),
+            V20,
+            400,
+            "not part of a recognized escape sequence",
+        ),
+        (
+            json!([{"replace": "/min_disk", "value": "big"}]),
+            V20,
+            400,
+            "min_disk",
+        ),
+        (
+            json!([{"replace": "/status", "value": "active"}]),
+            V20,
+            403,
+            "Attribute 'status' is read-only.",
+        ),
+        (
+            json!([{"add": "/locations/-", "value": {"url": "http://x", "metadata": {}}}]),
+            V20,
+            403,
+            "locations are invisible",
+        ),
+        (
+            json!([{"replace": "/locations", "value": []}]),
+            V20,
+            403,
+            "Cannot set locations to empty list.",
+        ),
+        (
+            json!([{"remove": "/missing"}]),
+            V20,
+            409,
+            "Property missing does not exist.",
+        ),
+    ] {
+        let (status, err, _) = patch(ops.clone(), Some(ct)).await;
+        assert_eq!(status, want, "{ops}: {err}");
+        assert!(
+            err["message"].as_str().unwrap().contains(why),
+            "{ops}: {err}"
+        );
+    }
+
+    // Any other media type, or none, is a 415 naming both types in Accept-Patch.
+    for ct in [Some("application/json"), None] {
+        let (status, err, accept) =
+            patch(json!([{"op": "add", "path": "/a", "value": "x"}]), ct).await;
+        assert_eq!(status, 415, "{ct:?}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Image PATCH expects Content-Type one of")
+        );
+        assert_eq!(accept.unwrap(), format!("{V20}, {V21}"));
+    }
+}

@@ -192,3 +192,130 @@ async fn web_download_refuses_loopback_by_default() {
             .contains("loopback")
     );
 }
+
+/// One store: `/v2/info/stores` is Glance's 404, no response names store ids, and an
+/// import's `stores`/`all_stores` are ignored as Glance ignores them without
+/// `enabled_backends`; only `all_stores_must_succeed: false` is refused.
+#[tokio::test]
+async fn a_single_store_site_behaves_like_single_store_glance() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let r = api
+        .req(Method::GET, "/v2/info/stores")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(
+        err["message"],
+        "Multi backend is not supported at this site."
+    );
+
+    let no_store_ids = |r: &reqwest::Response, what: &str| {
+        assert!(
+            !r.headers().contains_key("openstack-image-store-ids"),
+            "{what} names store ids"
+        );
+    };
+    let r = api
+        .req(Method::POST, "/v2/images")
+        .json(&json!({"name": "one-store", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    no_store_ids(&r, "create");
+    let img: Value = r.json().await.unwrap();
+    assert!(img.get("stores").is_none());
+    let id = img["id"].as_str().unwrap();
+    for path in [
+        format!("/v2/images/{id}"),
+        "/v2/images".to_string(),
+        "/v2/info/import".to_string(),
+    ] {
+        let r = api.req(Method::GET, &path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        no_store_ids(&r, &path);
+    }
+    let data = vec![7u8; 5000];
+    let r = api
+        .req(Method::PUT, &format!("/v2/images/{id}/stage"))
+        .header("content-type", "application/octet-stream")
+        .header("x-image-meta-store", "elsewhere")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    no_store_ids(&r, "stage");
+    let import = |body: Value| {
+        api.req(Method::POST, &format!("/v2/images/{id}/import"))
+            .header("accept", "application/json")
+            .json(&body)
+            .send()
+    };
+    let r = import(json!({"method": {"name": "glance-direct"}, "all_stores_must_succeed": false}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(
+        err["message"],
+        "All_stores_must_succeed can only be set with enabled_backends None"
+    );
+    let r = import(json!({"method": {"name": "glance-direct"}, "all_stores": "yes"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "flags must still be booleans");
+    let r = import(json!({"method": {"name": "glance-direct"}, "stores": ["fast", "slow"], "all_stores": true}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    no_store_ids(&r, "import");
+    let done = wait_status(&api, id, "active").await;
+    assert_eq!(done["checksum"], hex::encode(md5::Md5::digest(&data)));
+    assert!(done.get("stores").is_none());
+}
+
+/// `allow_addresses` lets web-download reach exactly the addresses it names.
+#[tokio::test]
+async fn web_download_reaches_an_allowed_address_only() {
+    let port = slow_http_server(1 << 20, Duration::from_millis(1)).await;
+    let server = Server::start(&[
+        ("IMS_WEB_DOWNLOAD__ALLOW_ADDRESSES", "[\"127.0.0.1\"]"),
+        ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
+    ])
+    .await;
+    let api = Api::new(&server, server.admin_token().await);
+    let mut ids = Vec::new();
+    for host in ["127.0.0.1", "127.0.0.2"] {
+        let img = api
+            .create(json!({"name": host, "disk_format": "raw", "container_format": "bare"}))
+            .await;
+        let id = img["id"].as_str().unwrap().to_string();
+        let body =
+            json!({"method": {"name": "web-download", "uri": format!("http://{host}:{port}/x")}});
+        let r = api
+            .req(Method::POST, &format!("/v2/images/{id}/import"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        ids.push(id);
+    }
+    let done = wait_status(&api, &ids[0], "active").await;
+    assert_eq!(done["size"], 1 << 20);
+    wait_status(&api, &ids[1], "queued").await;
+    let tasks: Value = api
+        .req(Method::GET, &format!("/v2/images/{}/tasks", ids[1]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tasks["tasks"][0]["status"], "failure");
+}

@@ -174,22 +174,18 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
         .ok_or_else(|| Error::invalid("Import request requires a 'method.name' string."))?;
     for flag in ["all_stores", "all_stores_must_succeed"] {
         if body.get(flag).is_some_and(|v| !v.is_boolean()) {
-            return Err(Error::invalid(format!("'{flag}' must be a boolean")));
+            return Err(Error::invalid(format!(
+                "'{flag}' must be boolean value only"
+            )));
         }
     }
+    // With one store, Glance ignores `stores` and `all_stores` (and the
+    // X-Image-Meta-Store header); only a request that lets some stores fail is refused.
     if body.get("all_stores_must_succeed") == Some(&Value::Bool(false)) {
-        return Err(Error::invalid(
-            "'all_stores_must_succeed' can only be false with multiple stores, which ims does not offer",
-        ));
-    }
-    if body
-        .get("stores")
-        .and_then(Value::as_array)
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(Error::invalid(
-            "Multiple stores are not supported; omit 'stores'",
-        ));
+        let uri = method.get("uri").and_then(Value::as_str).unwrap_or("None");
+        return Err(Error::invalid(format!(
+            "All_stores_must_succeed can only be set with enabled_backends {uri}"
+        )));
     }
     let uri = method
         .get("uri")

@@ -83,10 +83,13 @@ pub async fn import_info(State(svc): State<Services>, _: Caller) -> Json<Value> 
     )
 }
 
-/// `GET /v2/info/stores`: the one store ims writes to.
-pub async fn stores_info(_: Caller) -> Json<Value> {
-    Json(
-        json!({"stores": [{"id": "default", "description": "The ims blob store", "default": true}]}),
+/// `GET /v2/info/stores`: 404, as Glance answers without `enabled_backends`. ims has one
+/// store, and clients take a 200 here to mean that several are enabled (they then send
+/// `stores` with imports and wait for an image `stores` field that never comes).
+pub async fn stores_info(_: Caller) -> axum::response::Response {
+    crate::error::glance_body(
+        StatusCode::NOT_FOUND,
+        "Multi backend is not supported at this site.",
     )
 }
 

@@ -4,6 +4,7 @@ pub mod data;
 pub mod images;
 pub mod info;
 pub mod members;
+pub mod tasks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

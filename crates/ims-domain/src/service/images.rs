@@ -38,7 +38,7 @@ crate::string_enum! {
     }
 }
 
-/// Which URLs `web-download` may fetch.
+/// Which URLs `web-download` and import tasks may fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlFilter {
     /// Allowed schemes.
@@ -47,6 +47,9 @@ pub struct UrlFilter {
     pub ports: Vec<u16>,
     /// Whether loopback, link-local and private addresses may be fetched.
     pub allow_private: bool,
+    /// Exact addresses exempt from the private-address refusal (e.g. a test harness's
+    /// own loopback server); ports are still checked.
+    pub allow_addresses: Vec<IpAddr>,
 }
 
 impl Default for UrlFilter {
@@ -55,6 +58,7 @@ impl Default for UrlFilter {
             schemes: vec!["http".into(), "https".into()],
             ports: vec![80, 443],
             allow_private: false,
+            allow_addresses: Vec::new(),
         }
     }
 }
@@ -75,20 +79,41 @@ impl UrlFilter {
 
     /// Checks a resolved address.
     pub fn check_ip(&self, ip: IpAddr) -> Result<()> {
-        let private = match ip {
-            IpAddr::V4(v4) => {
-                v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-            }
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
-            }
-        };
-        if private && !self.allow_private {
+        if is_internal(ip) && !self.allow_private && !self.allow_addresses.contains(&ip) {
             return Err(Error::invalid(
                 "URI resolves to a loopback or private address, which is not allowed",
             ));
         }
         Ok(())
+    }
+}
+
+/// Loopback, private, link-local, shared (RFC 6598), unspecified, broadcast or
+/// multicast: addresses a fetch on a caller's behalf must not reach. An IPv4 address
+/// embedded in IPv6 (`::ffff:a.b.c.d`) is judged as the IPv4 address.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+            }
+        },
     }
 }
 
@@ -143,6 +168,9 @@ impl Default for ImageSettings {
 pub enum ImageChange {
     /// Set the attribute, whether or not it exists.
     Add(String, Value),
+    /// Set the attribute, which must not exist yet (the `add` of Glance's draft-4
+    /// media type, `openstack-images-v2.0-json-patch`; base attributes always exist).
+    AddNew(String, Value),
     /// Set the attribute, which must exist.
     Replace(String, Value),
     /// Remove the extra property, which must exist.
@@ -201,6 +229,16 @@ impl ImageService {
 
     /// Creates image metadata from named attributes (Glance's vocabulary).
     pub async fn create(&self, who: &Principal, attrs: BTreeMap<String, Value>) -> Result<Image> {
+        let mut image = Self::new_image(who, &attrs)?;
+        self.finish_edit(&mut image)?;
+        self.check_count_quota(image.owner.as_deref(), 1).await?;
+        self.repo.insert(&image, None).await?;
+        Ok(image)
+    }
+
+    /// A new image of the caller's project from named attributes, validated one by one;
+    /// unset formats default to `zvhd2`/`bare`.
+    pub(crate) fn new_image(who: &Principal, attrs: &BTreeMap<String, Value>) -> Result<Image> {
         policy::check_writer(who)?;
         let id = match attrs.get("id") {
             None | Some(Value::Null) => ImageId::new(),
@@ -213,7 +251,7 @@ impl ImageService {
             }
         };
         let mut image = Image::new(id, Some(who.project_id.clone()), now());
-        for (name, value) in &attrs {
+        for (name, value) in attrs {
             attributes::set(who, &mut image, name, value, Mode::Create)?;
         }
         if image.disk_format.is_none() && !attrs.contains_key("disk_format") {
@@ -222,9 +260,6 @@ impl ImageService {
         if image.container_format.is_none() && !attrs.contains_key("container_format") {
             image.container_format = Some(crate::image::ContainerFormat::Bare);
         }
-        self.finish_edit(&mut image)?;
-        self.check_count_quota(image.owner.as_deref(), 1).await?;
-        self.repo.insert(&image, None).await?;
         Ok(image)
     }
 
@@ -276,6 +311,13 @@ impl ImageService {
         for change in changes {
             match change {
                 ImageChange::Add(name, value) => {
+                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
+                }
+                ImageChange::AddNew(name, value) => {
+                    attributes::check_writable(&name, Mode::Update)?;
+                    if attributes::exists(&image, &name) {
+                        return Err(Error::Conflict(format!("Property {name} already present.")));
+                    }
                     attributes::set(who, &mut image, &name, &value, Mode::Update)?
                 }
                 ImageChange::Replace(name, value) => {

@@ -160,12 +160,13 @@ impl ImageService {
     }
 }
 
-fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {
-    let (scheme, rest) = uri
+/// Checks a URL's scheme and port against the filter (its addresses are checked when
+/// the job connects).
+pub(crate) fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {
+    let (scheme, _) = uri
         .split_once("://")
         .ok_or_else(|| Error::invalid("method.uri is not a URL"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host_port = authority(uri);
     let port = match host_port.rsplit_once(':') {
         Some((_, p)) if !host_port.ends_with(']') => p
             .parse()
@@ -176,4 +177,21 @@ fn check_uri(uri: &str, filter: &super::UrlFilter) -> Result<()> {
         },
     };
     filter.check(&scheme.to_ascii_lowercase(), port)
+}
+
+/// `host[:port]` of a URL, without user information.
+fn authority(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default()
+}
+
+/// The host of a URL (an IPv6 address without its brackets); `None` when empty.
+pub(crate) fn uri_host(uri: &str) -> Option<&str> {
+    let host_port = authority(uri);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    (!host.is_empty()).then_some(host)
 }

@@ -171,6 +171,7 @@ pub fn retry_delay(attempts: u32) -> Duration {
 async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
     match job.kind {
         JobKind::ImageImport => svc.run_import(job).await,
+        JobKind::TaskImport => svc.run_import_task(job).await,
         JobKind::DataImageFromFile | JobKind::SystemImageFromFile => svc.run_file_image(job).await,
         JobKind::ImageCopy => svc.run_copy(job).await,
         JobKind::ImageExport => svc.run_export(job).await,
@@ -184,6 +185,7 @@ async fn dispatch(svc: &ImageService, job: &Job) -> Result<()> {
 async fn on_failure(svc: &ImageService, job: &Job) -> Result<()> {
     match (job.kind, job.image_id) {
         (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
+        (JobKind::TaskImport, Some(id)) => svc.fail_import_task(id).await,
         (
             JobKind::DataImageFromFile | JobKind::SystemImageFromFile | JobKind::ImageCopy,
             Some(id),

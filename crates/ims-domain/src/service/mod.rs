@@ -17,6 +17,7 @@ mod sharing;
 mod system_image;
 pub mod tag_search;
 pub mod tags;
+pub mod tasks;
 
 pub use copy::ImageCopy;
 pub use data::{Download, UploadSource};
