@@ -8,6 +8,7 @@ mod identity;
 mod images;
 mod jobs;
 mod listing;
+mod metadefs;
 
 use std::str::FromStr;
 use std::time::Duration;
