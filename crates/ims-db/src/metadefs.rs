@@ -261,21 +261,13 @@ async fn ensure_resource_type(
     protected: bool,
     at: &str,
 ) -> Result<()> {
-    let found = bind(
-        sqlx::query("SELECT name FROM metadef_resource_types WHERE name = $1"),
-        vec![t(name)],
+    // ON CONFLICT: two first associations of one new type must not fail each other.
+    exec(
+        tx,
+        "INSERT INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING",
+        vec![t(name), Arg::Int(i64::from(protected)), t(at)],
     )
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    if found.is_none() {
-        exec(
-            tx,
-            "INSERT INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-            vec![t(name), Arg::Int(i64::from(protected)), t(at)],
-        )
-        .await?;
-    }
+    .await?;
     Ok(())
 }
 

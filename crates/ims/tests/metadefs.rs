@@ -196,6 +196,23 @@ async fn namespaces_are_created_listed_paged_updated_and_deleted() {
     }
     let (s, body) = call(&w.admin, Method::GET, &format!("{NS}?marker=nope"), None).await;
     glance_error(s, &body, 404, "nope");
+    // A NUL names nothing; it is a 400 on every backend (PostgreSQL refuses it in text).
+    for path in [
+        format!("{NS}/a%00b"),
+        format!("{NS}/page-0/tags/a%00b"),
+        format!("{NS}?resource_types=a%00b"),
+    ] {
+        let (s, body) = call(&w.admin, Method::GET, &path, None).await;
+        glance_error(s, &body, 400, "NUL");
+    }
+    let (s, body) = call(
+        &w.admin,
+        Method::POST,
+        NS,
+        Some(json!({"namespace": "a\u{0}b"})),
+    )
+    .await;
+    glance_error(s, &body, 400, "NUL");
 
     // Protected: no delete; Tempest then unprotects it with a PUT.
     let (s, body) = call(&w.admin, Method::DELETE, &format!("{NS}/tempest-ns"), None).await;

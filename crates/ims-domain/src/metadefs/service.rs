@@ -69,6 +69,15 @@ fn or_conflict(message: impl FnOnce() -> String) -> impl FnOnce(Error) -> Error 
     }
 }
 
+/// Names from paths and query strings: a NUL can name nothing, and PostgreSQL refuses it
+/// in text, so it is a 400 before any lookup, on every backend.
+fn no_nul<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match names.into_iter().any(|n| n.contains('\0')) {
+        true => Err(Error::invalid("Names must not contain NUL characters.")),
+        false => Ok(()),
+    }
+}
+
 fn protected(what: &str, name: &str) -> Error {
     Error::Forbidden(format!(
         "Metadata definition {what} {name} is protected and cannot be deleted."
@@ -180,6 +189,7 @@ impl MetadefService {
 
     /// The namespace if the caller may see it, else not found.
     async fn visible(&self, who: &Principal, name: &str) -> Result<Namespace> {
+        no_nul([name])?;
         match self.repo.namespace(name).await? {
             Some(ns) if can_see(who, &ns) => Ok(ns),
             _ => Err(missing("metadef namespace", name)),
@@ -200,6 +210,7 @@ impl MetadefService {
         query: NamespaceQuery,
     ) -> Result<NamespacePage> {
         check_reader(who, "get_metadef_namespaces")?;
+        no_nul(query.resource_types.iter().flatten().map(String::as_str))?;
         let after = match &query.paging.marker {
             Some(m) => Some(self.visible(who, m).await?),
             None => None,
@@ -361,6 +372,7 @@ impl MetadefService {
         ns: &str,
         paging: Paging,
     ) -> Result<Vec<MetaObject>> {
+        no_nul([paging.marker.as_deref().unwrap_or("")])?;
         let ns = self.visible(who, ns).await?;
         if let Some(m) = &paging.marker
             && self.repo.object(&ns.id, m).await?.is_none()
@@ -397,6 +409,7 @@ impl MetadefService {
 
     /// `GET …/objects/{name}`.
     pub async fn show_object(&self, who: &Principal, ns: &str, name: &str) -> Result<MetaObject> {
+        no_nul([name])?;
         let ns = self.visible(who, ns).await?;
         self.repo
             .object(&ns.id, name)
@@ -412,6 +425,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<MetaObject> {
+        no_nul([name])?;
         let doc = rules::object_in(Schema("object"), body, Strictness::Lenient)?;
         let ns = self.writable(who, ns, "modify_metadef_object").await?;
         let old = self
@@ -436,6 +450,7 @@ impl MetadefService {
 
     /// `DELETE …/objects/{name}`.
     pub async fn delete_object(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
+        no_nul([name])?;
         let ns = self.writable(who, ns, "delete_metadef_object").await?;
         if self.repo.object(&ns.id, name).await?.is_none() {
             return Err(missing("metadef object", name));
@@ -464,7 +479,9 @@ impl MetadefService {
         name: &str,
         resource_type: Option<&str>,
     ) -> Result<Property> {
+        no_nul([name])?;
         let ns = self.visible(who, ns).await?;
+        no_nul(resource_type)?;
         let mut bare = name;
         if let Some(rt) = resource_type {
             let assoc = self
@@ -520,6 +537,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<Property> {
+        no_nul([name])?;
         let (new_name, schema) = rules::property(body, Strictness::Strict { named: true })?;
         let ns = self.writable(who, ns, "modify_metadef_property").await?;
         let old = self
@@ -542,6 +560,7 @@ impl MetadefService {
 
     /// `DELETE …/properties/{name}`.
     pub async fn delete_property(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
+        no_nul([name])?;
         let ns = self.writable(who, ns, "remove_metadef_property").await?;
         if self.repo.property(&ns.id, name).await?.is_none() {
             return Err(missing("metadef property", name));
@@ -557,6 +576,7 @@ impl MetadefService {
 
     /// `GET …/tags`.
     pub async fn list_tags(&self, who: &Principal, ns: &str, paging: Paging) -> Result<Vec<Tag>> {
+        no_nul([paging.marker.as_deref().unwrap_or("")])?;
         let ns = self.visible(who, ns).await?;
         if let Some(m) = &paging.marker
             && self.repo.tag(&ns.id, m).await?.is_none()
@@ -568,6 +588,7 @@ impl MetadefService {
 
     /// `POST …/tags/{name}`.
     pub async fn create_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<Tag> {
+        no_nul([name])?;
         let ns = self.visible(who, ns).await?;
         rules::check_name(Schema("tag"), name)?;
         check_admin(who, "add_metadef_tag")?;
@@ -608,6 +629,7 @@ impl MetadefService {
 
     /// `GET …/tags/{name}`.
     pub async fn show_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<Tag> {
+        no_nul([name])?;
         let ns = self.visible(who, ns).await?;
         self.repo
             .tag(&ns.id, name)
@@ -623,6 +645,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<Tag> {
+        no_nul([name])?;
         let new_name = rules::tag_in(body)?;
         let ns = self.writable(who, ns, "modify_metadef_tag").await?;
         let old = self
@@ -644,6 +667,7 @@ impl MetadefService {
 
     /// `DELETE …/tags/{name}`.
     pub async fn delete_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
+        no_nul([name])?;
         let ns = self.writable(who, ns, "delete_metadef_tag").await?;
         if self.repo.tag(&ns.id, name).await?.is_none() {
             return Err(missing("metadef tag", name));
@@ -699,6 +723,7 @@ impl MetadefService {
 
     /// `DELETE …/namespaces/{ns}/resource_types/{name}`.
     pub async fn delete_association(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
+        no_nul([name])?;
         let ns = self
             .writable(who, ns, "remove_metadef_resource_type_association")
             .await?;
