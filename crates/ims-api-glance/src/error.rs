@@ -44,6 +44,9 @@ fn message_of(e: &Error) -> String {
                 .into()
         }
         Error::NotFound { kind: "image", id } => format!("No image found with ID {id}"),
+        Error::NotFound { kind, id } if kind.starts_with("metadef ") => {
+            crate::metadefs::not_found_message(kind, id)
+        }
         Error::NotFound { kind, id } => format!("No {kind} found with ID {id}"),
         other => other.to_string(),
     }

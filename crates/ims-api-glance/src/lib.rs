@@ -4,6 +4,7 @@
 mod convert;
 mod error;
 mod handlers;
+mod metadefs;
 mod schemas;
 
 use axum::Router;
@@ -70,6 +71,6 @@ pub fn router() -> Router<Services> {
         .route("/v2/info/stores", get(info::stores_info))
         .route("/v2/info/usage", get(info::usage_info))
         .route("/v2/schemas/{name}", get(info::schema))
-        .route("/v2/schemas/metadefs/{name}", get(info::metadef_schema))
+        .merge(metadefs::router())
         .layer(axum::middleware::from_fn(error::negotiate))
 }

@@ -162,34 +162,3 @@ pub fn named(name: &str, _settings: &ImageSettings) -> Option<Value> {
         _ => return None,
     })
 }
-
-/// The metadef schemas glanceclient downloads; ims serves no metadef catalogue.
-pub fn metadef(name: &str) -> Option<Value> {
-    let object = |n: &str, props: Value| json!({"name": n, "additionalProperties": false, "properties": props});
-    let named_props = json!({"name": {"type": "string", "maxLength": 80}, "description": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}});
-    let singular = match name {
-        "properties" => "property",
-        n => n.strip_suffix('s').unwrap_or(n),
-    };
-    let single = match singular {
-        "namespace" => object(
-            "namespace",
-            json!({"namespace": {"type": "string", "maxLength": 80}, "display_name": {"type": "string"}, "description": {"type": "string"}, "visibility": {"type": "string", "enum": ["public", "private"]}, "protected": {"type": "boolean"}, "owner": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "resource_type_associations": {"type": "array"}, "properties": {"type": "object"}, "objects": {"type": "array"}, "tags": {"type": "array"}}),
-        ),
-        "resource_type" => object(
-            "resource_type",
-            json!({"name": {"type": "string", "maxLength": 80}, "prefix": {"type": "string"}, "properties_target": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}),
-        ),
-        "property" => object(
-            "property",
-            json!({"name": {"type": "string"}, "title": {"type": "string"}, "type": {"type": "string"}, "description": {"type": "string"}}),
-        ),
-        "object" => object("object", named_props.clone()),
-        "tag" => object("tag", named_props),
-        _ => return None,
-    };
-    if name.ends_with('s') {
-        return Some(plural(name, single));
-    }
-    Some(single)
-}

@@ -8,6 +8,7 @@ mod identity;
 mod images;
 mod jobs;
 mod listing;
+mod metadefs;
 pub mod scratch;
 
 use std::str::FromStr;

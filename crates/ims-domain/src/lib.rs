@@ -13,6 +13,7 @@ pub mod image;
 pub mod job;
 pub mod listing;
 pub mod member;
+pub mod metadefs;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;

@@ -8,6 +8,7 @@ pub mod signed;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
+use ims_domain::metadefs::MetadefService;
 use ims_domain::service::ImageService;
 use ims_domain::service::identity::IdentityService;
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -24,6 +25,8 @@ pub struct Services {
     pub images: ImageService,
     /// Identity use cases.
     pub identity: IdentityService,
+    /// Metadata definitions (Glance's metadefs catalog).
+    pub metadefs: MetadefService,
     /// Configured public URL (scheme://host:port), if any; otherwise the Host header.
     pub public_url: Option<Arc<str>>,
     /// Region name shown in the service catalog.

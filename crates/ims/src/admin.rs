@@ -1,7 +1,9 @@
 //! `ims admin`: provisioning straight into the catalog, no server needed.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
+
+use ims_domain::metadefs::{LoadMode, LoadOutcome, MetadefService};
 
 use crate::app;
 use crate::config::Config;
@@ -28,6 +30,33 @@ pub enum AdminCommand {
     Credential {
         #[command(subcommand)]
         command: CredentialCommand,
+    },
+    /// Metadata definitions (Glance's metadefs).
+    Metadefs {
+        #[command(subcommand)]
+        command: MetadefsCommand,
+    },
+}
+
+/// `ims admin metadefs …`
+#[derive(Subcommand)]
+pub enum MetadefsCommand {
+    /// Load definition files in Glance's JSON format (what `glance-manage
+    /// db_load_metadefs` reads): every `*.json` of DIR, or one file. Prints `NAMESPACE
+    /// created|skipped|merged|replaced` per file. An existing namespace is skipped unless
+    /// `--merge` or `--overwrite`.
+    Load {
+        /// A directory of `*.json` files, or one file.
+        path: std::path::PathBuf,
+        /// Add what an existing namespace lacks.
+        #[arg(long)]
+        merge: bool,
+        /// With `--merge`: also overwrite existing fields and definitions.
+        #[arg(long, requires = "merge")]
+        prefer_new: bool,
+        /// Replace existing namespaces and everything in them.
+        #[arg(long, conflicts_with = "merge")]
+        overwrite: bool,
     },
 }
 
@@ -152,6 +181,22 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
     app::bootstrap(&config, &parts.identity).await?;
     let id = &parts.identity;
     match command {
+        AdminCommand::Metadefs {
+            command:
+                MetadefsCommand::Load {
+                    path,
+                    merge,
+                    prefer_new,
+                    overwrite,
+                },
+        } => {
+            let mode = match (overwrite, merge) {
+                (true, _) => LoadMode::Overwrite,
+                (false, true) => LoadMode::Merge { prefer_new },
+                (false, false) => LoadMode::Skip,
+            };
+            load_metadefs(&parts.metadefs, &path, mode).await?
+        }
         AdminCommand::Project { command } => match command {
             ProjectCommand::Create { name, description } => println!(
                 "{}",
@@ -247,5 +292,54 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
         },
     }
     parts.catalog.close().await;
+    Ok(())
+}
+
+/// The definition files under `path`, in name order.
+fn definition_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no *.json definition files in {}", path.display());
+    }
+    Ok(files)
+}
+
+/// Loads each file; a file that cannot be read or is refused is reported and the rest
+/// still load (as glance-manage does), but the command then fails.
+async fn load_metadefs(svc: &MetadefService, path: &std::path::Path, mode: LoadMode) -> Result<()> {
+    let mut failed = 0;
+    for file in definition_files(path)? {
+        let loaded = async {
+            let text = std::fs::read_to_string(&file)?;
+            let doc: serde_json::Value = serde_json::from_str(&text)?;
+            anyhow::Ok(svc.load(&doc, mode).await?)
+        };
+        match loaded.await {
+            Ok((name, outcome)) => println!(
+                "{name} {}",
+                match outcome {
+                    LoadOutcome::Created => "created",
+                    LoadOutcome::Skipped => "skipped",
+                    LoadOutcome::Merged => "merged",
+                    LoadOutcome::Replaced => "replaced",
+                }
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", file.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} definition file(s) not loaded");
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ims_blob::{BucketRouter, FsBlobStore, FsBuckets, HttpSource, S3Buckets, S3Settings};
 use ims_db::Catalog;
+use ims_domain::metadefs::MetadefService;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
 use ims_domain::service::attributes::AttributeLimits;
@@ -67,6 +68,8 @@ pub struct Parts {
     pub images: ImageService,
     /// Identity use cases.
     pub identity: IdentityService,
+    /// Metadata definitions.
+    pub metadefs: MetadefService,
 }
 
 fn node_id(data_dir: &Path) -> Result<String> {
@@ -208,10 +211,12 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Duration::from_secs(config.token_ttl_secs),
     )
     .with_sealer(credential_sealer(config)?);
+    let metadefs = MetadefService::new(Arc::new(catalog.clone()));
     Ok(Parts {
         catalog,
         images,
         identity,
+        metadefs,
     })
 }
 
@@ -382,6 +387,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let services = Services {
         images: parts.images.clone(),
         identity: parts.identity.clone(),
+        metadefs: parts.metadefs.clone(),
         public_url: config.public_url.as_deref().map(Arc::from),
         region: Arc::from(config.region.as_str()),
     };

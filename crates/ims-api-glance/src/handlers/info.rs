@@ -58,17 +58,6 @@ pub async fn schema(
         })
 }
 
-/// `GET /v2/schemas/metadefs/{name}`.
-pub async fn metadef_schema(_: Caller, Path(name): Path<String>) -> GlanceResult<Json<Value>> {
-    schemas::metadef(&name).map(Json).ok_or_else(|| {
-        Error::NotFound {
-            kind: "schema",
-            id: format!("metadefs/{name}"),
-        }
-        .into()
-    })
-}
-
 /// `GET /v2/info/import`.
 pub async fn import_info(State(svc): State<Services>, _: Caller) -> Json<Value> {
     let methods: Vec<&str> = svc

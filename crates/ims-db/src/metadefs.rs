@@ -1,0 +1,731 @@
+//! `MetadefRepo` on the catalog database (`migrations/0003_metadefs.sql`). Definitions
+//! and `required` lists are JSON text; namespace contents cascade with their namespace.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use ims_domain::metadefs::{
+    Association, ContentKind, Contents, MetaObject, MetadefRepo, Namespace, NamespaceListing,
+    NsVisibility, Paging, Property, PropertyDef, ResourceType, SortDir, SortKey, Tag,
+};
+use ims_domain::{Error, Result};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::codec::{parse_ts, ts};
+use crate::{Catalog, db_err};
+
+/// A bound argument; `Null` for absent optional text.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+fn bind(mut q: AnyQuery<'_>, args: Vec<Arg>) -> AnyQuery<'_> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s),
+            Arg::Int(n) => q.bind(n),
+            Arg::Null => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
+const NS_COLUMNS: &str = "n.id, n.namespace, n.display_name, n.description, n.visibility, \
+                          n.protected, n.owner, n.created_at, n.updated_at";
+
+fn text(row: &AnyRow, c: &str) -> Result<String> {
+    row.try_get::<String, _>(c).map_err(db_err)
+}
+
+fn opt_text(row: &AnyRow, c: &str) -> Result<Option<String>> {
+    row.try_get::<Option<String>, _>(c).map_err(db_err)
+}
+
+fn time(row: &AnyRow, c: &str) -> Result<time::OffsetDateTime> {
+    parse_ts(&text(row, c)?)
+}
+
+fn stored(e: serde_json::Error) -> Error {
+    Error::internal(format!("stored metadef JSON: {e}"))
+}
+
+fn names_of(s: Option<String>) -> Result<Option<Vec<String>>> {
+    s.map(|s| serde_json::from_str(&s).map_err(stored))
+        .transpose()
+}
+
+fn defs_of(s: Option<String>) -> Result<Option<BTreeMap<String, PropertyDef>>> {
+    s.map(|s| serde_json::from_str(&s).map_err(stored))
+        .transpose()
+}
+
+fn def_of(s: &str) -> Result<PropertyDef> {
+    serde_json::from_str(s).map_err(stored)
+}
+
+fn namespace_from(row: &AnyRow) -> Result<Namespace> {
+    Ok(Namespace {
+        id: text(row, "id")?,
+        name: text(row, "namespace")?,
+        display_name: opt_text(row, "display_name")?,
+        description: opt_text(row, "description")?,
+        visibility: NsVisibility::parse(&text(row, "visibility")?).unwrap_or(NsVisibility::Private),
+        protected: row.try_get::<i64, _>("protected").map_err(db_err)? != 0,
+        owner: text(row, "owner")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+fn association_from(row: &AnyRow) -> Result<Association> {
+    Ok(Association {
+        name: text(row, "resource_type")?,
+        prefix: opt_text(row, "prefix")?,
+        properties_target: opt_text(row, "properties_target")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+fn object_from(row: &AnyRow) -> Result<MetaObject> {
+    Ok(MetaObject {
+        name: text(row, "name")?,
+        description: opt_text(row, "description")?,
+        required: names_of(opt_text(row, "required")?)?,
+        properties: defs_of(opt_text(row, "json_schema")?)?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+fn property_from(row: &AnyRow) -> Result<Property> {
+    Ok(Property {
+        name: text(row, "name")?,
+        schema: def_of(&text(row, "json_schema")?)?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+fn tag_from(row: &AnyRow) -> Result<Tag> {
+    Ok(Tag {
+        name: text(row, "name")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+/// SQL text with numbered placeholders.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn new(text: impl Into<String>) -> Self {
+        Sql {
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    fn arg(&mut self, a: impl Into<String>) -> String {
+        self.args.push(Arg::Text(a.into()));
+        format!("${}", self.args.len())
+    }
+
+    fn push_arg(&mut self, a: impl Into<String>) {
+        let mark = self.arg(a);
+        self.text += &mark;
+    }
+
+    async fn fetch(self, cat: &Catalog) -> Result<Vec<AnyRow>> {
+        let q = sqlx::query(sqlx::AssertSqlSafe(self.text));
+        bind(q, self.args)
+            .fetch_all(&cat.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Appends `ORDER BY` over `keys` (the last ones break ties), the keyset condition
+    /// after `after` (the marker's values of the same keys), and `LIMIT`.
+    fn page(&mut self, keys: &[&str], after: Option<Vec<String>>, paging: &Paging) {
+        let (cmp, dir) = match paging.sort_dir {
+            SortDir::Asc => (">", "ASC"),
+            SortDir::Desc => ("<", "DESC"),
+        };
+        if let Some(values) = after {
+            let mut ors = Vec::new();
+            for i in 0..keys.len() {
+                let mut ands = Vec::new();
+                for (k, v) in keys.iter().zip(&values).take(i) {
+                    ands.push(format!("{k} = {}", self.arg(v.clone())));
+                }
+                ands.push(format!("{} {cmp} {}", keys[i], self.arg(values[i].clone())));
+                ors.push(format!("({})", ands.join(" AND ")));
+            }
+            self.text += &format!(" AND ({})", ors.join(" OR "));
+        }
+        let order: Vec<String> = keys.iter().map(|k| format!("{k} {dir}")).collect();
+        self.text += &format!(" ORDER BY {}", order.join(", "));
+        if let Some(limit) = paging.limit {
+            self.text += &format!(" LIMIT {limit}");
+        }
+    }
+}
+
+/// The sort columns, most significant first, without repeats.
+fn sort_keys(key: SortKey, name_col: &'static str) -> Vec<&'static str> {
+    let first = match key {
+        SortKey::CreatedAt => "created_at",
+        SortKey::UpdatedAt => "updated_at",
+        SortKey::Name => name_col,
+        SortKey::DisplayName => "COALESCE(display_name, '')",
+        SortKey::Visibility => "visibility",
+        SortKey::Owner => "owner",
+    };
+    let mut keys = vec![first];
+    for k in ["created_at", name_col] {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// The marker row's values of `keys`.
+async fn marker_values(
+    cat: &Catalog,
+    table: &str,
+    ns: &str,
+    keys: &[&str],
+    marker: &Option<String>,
+) -> Result<Option<Vec<String>>> {
+    let Some(marker) = marker else {
+        return Ok(None);
+    };
+    let cols: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} AS k{i}"))
+        .collect();
+    let mut sql = Sql::new(format!(
+        "SELECT {} FROM {table} WHERE namespace_id = ",
+        cols.join(", ")
+    ));
+    sql.push_arg(ns);
+    sql.text += " AND name = ";
+    sql.push_arg(marker.clone());
+    let rows = sql.fetch(cat).await?;
+    let Some(row) = rows.first() else {
+        return Err(Error::NotFound {
+            kind: "metadef marker",
+            id: marker.clone(),
+        });
+    };
+    (0..keys.len())
+        .map(|i| text(row, &format!("k{i}")))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+async fn exec(tx: &mut Transaction<'_, Any>, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
+    let done = bind(sqlx::query(sql), args)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected())
+}
+
+fn t(s: &str) -> Arg {
+    Arg::Text(s.to_string())
+}
+
+fn opt(s: &Option<String>) -> Arg {
+    match s {
+        Some(s) => Arg::Text(s.clone()),
+        None => Arg::Null,
+    }
+}
+
+async fn ensure_resource_type(
+    tx: &mut Transaction<'_, Any>,
+    name: &str,
+    protected: bool,
+    at: &str,
+) -> Result<()> {
+    // ON CONFLICT: two first associations of one new type must not fail each other.
+    exec(
+        tx,
+        "INSERT INTO metadef_resource_types (name, protected, created_at, updated_at) VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING",
+        vec![t(name), Arg::Int(i64::from(protected)), t(at)],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_association_in(
+    tx: &mut Transaction<'_, Any>,
+    ns: &str,
+    a: &Association,
+    protected: bool,
+) -> Result<()> {
+    ensure_resource_type(tx, &a.name, protected, &ts(a.created_at)).await?;
+    exec(
+        tx,
+        "INSERT INTO metadef_namespace_resource_types (namespace_id, resource_type, prefix, properties_target, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        vec![t(ns), t(&a.name), opt(&a.prefix), opt(&a.properties_target), t(&ts(a.created_at)), t(&ts(a.updated_at))],
+    )
+    .await?;
+    Ok(())
+}
+
+fn object_args(ns: &str, o: &MetaObject) -> Result<Vec<Arg>> {
+    Ok(vec![
+        t(ns),
+        t(&o.name),
+        opt(&o.description),
+        opt(&o
+            .required
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(Error::internal)?),
+        opt(&o
+            .properties
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(Error::internal)?),
+        t(&ts(o.created_at)),
+        t(&ts(o.updated_at)),
+    ])
+}
+
+async fn insert_object_in(tx: &mut Transaction<'_, Any>, ns: &str, o: &MetaObject) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO metadef_objects (namespace_id, name, description, required, json_schema, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        object_args(ns, o)?,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_property_in(tx: &mut Transaction<'_, Any>, ns: &str, p: &Property) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO metadef_properties (namespace_id, name, json_schema, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![t(ns), t(&p.name), t(&serde_json::to_string(&p.schema).map_err(Error::internal)?), t(&ts(p.created_at)), t(&ts(p.updated_at))],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_tag_in(tx: &mut Transaction<'_, Any>, ns: &str, tag: &Tag) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO metadef_tags (namespace_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+        vec![t(ns), t(&tag.name), t(&ts(tag.created_at)), t(&ts(tag.updated_at))],
+    )
+    .await?;
+    Ok(())
+}
+
+fn content_table(kind: ContentKind) -> &'static str {
+    match kind {
+        ContentKind::Objects => "DELETE FROM metadef_objects WHERE namespace_id = $1",
+        ContentKind::Properties => "DELETE FROM metadef_properties WHERE namespace_id = $1",
+        ContentKind::Tags => "DELETE FROM metadef_tags WHERE namespace_id = $1",
+    }
+}
+
+impl Catalog {
+    async fn one_shot(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let n = exec(&mut tx, sql, args).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(n)
+    }
+
+    /// Fails with not found when an update matched no row.
+    async fn updated(
+        &self,
+        sql: &'static str,
+        args: Vec<Arg>,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<()> {
+        match self.one_shot(sql, args).await? {
+            0 => Err(Error::NotFound {
+                kind,
+                id: id.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn rows(&self, sql: &'static str, args: Vec<Arg>) -> Result<Vec<AnyRow>> {
+        bind(sqlx::query(sql), args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl MetadefRepo for Catalog {
+    async fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+        let mut sql = Sql::new(format!(
+            "SELECT {NS_COLUMNS} FROM metadef_namespaces n WHERE n.namespace = "
+        ));
+        sql.push_arg(name);
+        sql.fetch(self)
+            .await?
+            .first()
+            .map(namespace_from)
+            .transpose()
+    }
+
+    async fn namespaces(&self, listing: &NamespaceListing) -> Result<Vec<Namespace>> {
+        let q = &listing.query;
+        let mut sql = Sql::new(format!(
+            "SELECT {NS_COLUMNS} FROM metadef_namespaces n WHERE 1 = 1"
+        ));
+        if let Some(owner) = &listing.owner_scope {
+            let owner = sql.arg(owner.clone());
+            sql.text += &format!(" AND (n.owner = {owner} OR n.visibility = 'public')");
+        }
+        if let Some(v) = q.visibility {
+            let v = sql.arg(v.as_str());
+            sql.text += &format!(" AND n.visibility = {v}");
+        }
+        if let Some(types) = &q.resource_types {
+            let marks: Vec<String> = types.iter().map(|rt| sql.arg(rt.clone())).collect();
+            sql.text += &format!(
+                " AND n.id IN (SELECT namespace_id FROM metadef_namespace_resource_types WHERE resource_type IN ({}))",
+                if marks.is_empty() {
+                    "NULL".to_string()
+                } else {
+                    marks.join(", ")
+                }
+            );
+        }
+        let columns = sort_keys(q.paging.sort_key, "namespace");
+        let keys: Vec<String> = columns
+            .iter()
+            .map(|k| match k.strip_prefix("COALESCE(") {
+                Some(rest) => format!("COALESCE(n.{rest}"),
+                None => format!("n.{k}"),
+            })
+            .collect();
+        let after = listing.after.as_ref().map(|m| {
+            columns
+                .iter()
+                .map(|k| match *k {
+                    "created_at" => ts(m.created_at),
+                    "updated_at" => ts(m.updated_at),
+                    "namespace" => m.name.clone(),
+                    "visibility" => m.visibility.as_str().to_string(),
+                    "owner" => m.owner.clone(),
+                    _ => m.display_name.clone().unwrap_or_default(),
+                })
+                .collect()
+        });
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sql.page(&key_refs, after, &q.paging);
+        sql.fetch(self).await?.iter().map(namespace_from).collect()
+    }
+
+    async fn associations_of(&self, ns: &[String]) -> Result<Vec<(String, Association)>> {
+        if ns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql =
+            Sql::new("SELECT * FROM metadef_namespace_resource_types WHERE namespace_id IN (");
+        let marks: Vec<String> = ns.iter().map(|id| sql.arg(id.clone())).collect();
+        sql.text += &marks.join(", ");
+        sql.text += ") ORDER BY created_at, resource_type";
+        sql.fetch(self)
+            .await?
+            .iter()
+            .map(|r| Ok((text(r, "namespace_id")?, association_from(r)?)))
+            .collect()
+    }
+
+    async fn contents(&self, ns: &str) -> Result<Contents> {
+        Ok(Contents {
+            associations: self.associations(ns).await?,
+            properties: self.properties(ns).await?,
+            objects: self.objects(ns, &Paging::default()).await?,
+            tags: self.tags(ns, &Paging::default()).await?,
+        })
+    }
+
+    async fn insert_namespace(
+        &self,
+        n: &Namespace,
+        c: &Contents,
+        protect_new_types: bool,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        exec(
+            &mut tx,
+            "INSERT INTO metadef_namespaces (id, namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            vec![t(&n.id), t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
+                 Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.created_at)), t(&ts(n.updated_at))],
+        )
+        .await?;
+        for a in &c.associations {
+            insert_association_in(&mut tx, &n.id, a, protect_new_types).await?;
+        }
+        for p in &c.properties {
+            insert_property_in(&mut tx, &n.id, p).await?;
+        }
+        for o in &c.objects {
+            insert_object_in(&mut tx, &n.id, o).await?;
+        }
+        for tag in &c.tags {
+            insert_tag_in(&mut tx, &n.id, tag).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn update_namespace(&self, n: &Namespace) -> Result<()> {
+        self.updated(
+            "UPDATE metadef_namespaces SET namespace = $1, display_name = $2, description = $3, visibility = $4, protected = $5, owner = $6, updated_at = $7 WHERE id = $8",
+            vec![t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
+                 Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.updated_at)), t(&n.id)],
+            "metadef namespace",
+            &n.name,
+        )
+        .await
+    }
+
+    async fn delete_namespace(&self, ns: &str) -> Result<()> {
+        // The contents cascade; deleting them first keeps SQLite connections without
+        // foreign-key enforcement consistent too.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for sql in [
+            "DELETE FROM metadef_objects WHERE namespace_id = $1",
+            "DELETE FROM metadef_properties WHERE namespace_id = $1",
+            "DELETE FROM metadef_tags WHERE namespace_id = $1",
+            "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1",
+            "DELETE FROM metadef_namespaces WHERE id = $1",
+        ] {
+            exec(&mut tx, sql, vec![t(ns)]).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn clear(&self, ns: &str, kind: ContentKind) -> Result<()> {
+        self.one_shot(content_table(kind), vec![t(ns)]).await?;
+        Ok(())
+    }
+
+    async fn objects(&self, ns: &str, paging: &Paging) -> Result<Vec<MetaObject>> {
+        let keys = sort_keys(paging.sort_key, "name");
+        let after = marker_values(self, "metadef_objects", ns, &keys, &paging.marker).await?;
+        let mut sql = Sql::new("SELECT * FROM metadef_objects WHERE namespace_id = ");
+        sql.push_arg(ns);
+        sql.page(&keys, after, paging);
+        sql.fetch(self).await?.iter().map(object_from).collect()
+    }
+
+    async fn object(&self, ns: &str, name: &str) -> Result<Option<MetaObject>> {
+        let rows = self
+            .rows(
+                "SELECT * FROM metadef_objects WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        rows.first().map(object_from).transpose()
+    }
+
+    async fn insert_object(&self, ns: &str, object: &MetaObject) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_object_in(&mut tx, ns, object).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn update_object(&self, ns: &str, old: &str, o: &MetaObject) -> Result<()> {
+        let mut args = object_args(ns, o)?;
+        args.push(t(old));
+        self.updated(
+            "UPDATE metadef_objects SET name = $2, description = $3, required = $4, json_schema = $5, created_at = $6, updated_at = $7 WHERE namespace_id = $1 AND name = $8",
+            args,
+            "metadef object",
+            old,
+        )
+        .await
+    }
+
+    async fn delete_object(&self, ns: &str, name: &str) -> Result<bool> {
+        let n = self
+            .one_shot(
+                "DELETE FROM metadef_objects WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn properties(&self, ns: &str) -> Result<Vec<Property>> {
+        self.rows(
+            "SELECT * FROM metadef_properties WHERE namespace_id = $1 ORDER BY name",
+            vec![t(ns)],
+        )
+        .await?
+        .iter()
+        .map(property_from)
+        .collect()
+    }
+
+    async fn property(&self, ns: &str, name: &str) -> Result<Option<Property>> {
+        let rows = self
+            .rows(
+                "SELECT * FROM metadef_properties WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        rows.first().map(property_from).transpose()
+    }
+
+    async fn insert_property(&self, ns: &str, property: &Property) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_property_in(&mut tx, ns, property).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn update_property(&self, ns: &str, old: &str, p: &Property) -> Result<()> {
+        self.updated(
+            "UPDATE metadef_properties SET name = $1, json_schema = $2, updated_at = $3 WHERE namespace_id = $4 AND name = $5",
+            vec![t(&p.name), t(&serde_json::to_string(&p.schema).map_err(Error::internal)?), t(&ts(p.updated_at)), t(ns), t(old)],
+            "metadef property",
+            old,
+        )
+        .await
+    }
+
+    async fn delete_property(&self, ns: &str, name: &str) -> Result<bool> {
+        let n = self
+            .one_shot(
+                "DELETE FROM metadef_properties WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn tags(&self, ns: &str, paging: &Paging) -> Result<Vec<Tag>> {
+        let keys = sort_keys(paging.sort_key, "name");
+        let after = marker_values(self, "metadef_tags", ns, &keys, &paging.marker).await?;
+        let mut sql = Sql::new("SELECT * FROM metadef_tags WHERE namespace_id = ");
+        sql.push_arg(ns);
+        sql.page(&keys, after, paging);
+        sql.fetch(self).await?.iter().map(tag_from).collect()
+    }
+
+    async fn tag(&self, ns: &str, name: &str) -> Result<Option<Tag>> {
+        let rows = self
+            .rows(
+                "SELECT * FROM metadef_tags WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        rows.first().map(tag_from).transpose()
+    }
+
+    async fn insert_tags(&self, ns: &str, tags: &[Tag], append: bool) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        if !append {
+            exec(&mut tx, content_table(ContentKind::Tags), vec![t(ns)]).await?;
+        }
+        for tag in tags {
+            insert_tag_in(&mut tx, ns, tag).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn update_tag(&self, ns: &str, old: &str, tag: &Tag) -> Result<()> {
+        self.updated(
+            "UPDATE metadef_tags SET name = $1, updated_at = $2 WHERE namespace_id = $3 AND name = $4",
+            vec![t(&tag.name), t(&ts(tag.updated_at)), t(ns), t(old)],
+            "metadef tag",
+            old,
+        )
+        .await
+    }
+
+    async fn delete_tag(&self, ns: &str, name: &str) -> Result<bool> {
+        let n = self
+            .one_shot(
+                "DELETE FROM metadef_tags WHERE namespace_id = $1 AND name = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn resource_types(&self) -> Result<Vec<ResourceType>> {
+        self.rows(
+            "SELECT * FROM metadef_resource_types ORDER BY created_at, name",
+            vec![],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ResourceType {
+                name: text(r, "name")?,
+                protected: r.try_get::<i64, _>("protected").map_err(db_err)? != 0,
+                created_at: time(r, "created_at")?,
+                updated_at: time(r, "updated_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn associations(&self, ns: &str) -> Result<Vec<Association>> {
+        self.rows(
+            "SELECT * FROM metadef_namespace_resource_types WHERE namespace_id = $1 ORDER BY created_at, resource_type",
+            vec![t(ns)],
+        )
+        .await?
+        .iter()
+        .map(association_from)
+        .collect()
+    }
+
+    async fn insert_association(&self, ns: &str, association: &Association) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        insert_association_in(&mut tx, ns, association, false).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn update_association(&self, ns: &str, a: &Association) -> Result<()> {
+        self.updated(
+            "UPDATE metadef_namespace_resource_types SET prefix = $1, properties_target = $2, updated_at = $3 WHERE namespace_id = $4 AND resource_type = $5",
+            vec![opt(&a.prefix), opt(&a.properties_target), t(&ts(a.updated_at)), t(ns), t(&a.name)],
+            "metadef association",
+            &a.name,
+        )
+        .await
+    }
+
+    async fn delete_association(&self, ns: &str, name: &str) -> Result<bool> {
+        let n = self
+            .one_shot(
+                "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1 AND resource_type = $2",
+                vec![t(ns), t(name)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+}
