@@ -102,7 +102,13 @@ async fn an_import_task_creates_and_fills_an_image_from_an_allowed_address() {
     let r = create_task(&admin, &import_task(&uri, props.clone())).await;
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_string();
+    let request_id = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let task: Value = r.json().await.unwrap();
+    assert_eq!(task["request_id"], request_id.as_str());
+    assert!(task["user_id"].is_string());
     let id = task["id"].as_str().unwrap();
     assert_eq!(location, format!("/v2/tasks/{id}"));
     assert_eq!(task["type"], "import");
