@@ -96,6 +96,23 @@ pub fn task(j: &Job) -> Value {
     {
         view["image_id"] = json!(id);
     }
+    for key in ["request_id", "user_id"] {
+        if let Some(v) = j.payload.get(key).filter(|v| v.is_string()) {
+            view[key] = v.clone();
+        }
+    }
+    view
+}
+
+/// A task as `GET /v2/images/{id}/tasks` shows it: Glance returns the task rows there,
+/// so every column is present, null when unset.
+pub fn task_row(j: &Job) -> Value {
+    let mut view = task(j);
+    for key in ["image_id", "request_id", "user_id", "expires_at"] {
+        if view.get(key).is_none() {
+            view[key] = Value::Null;
+        }
+    }
     view
 }
 

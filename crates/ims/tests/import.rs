@@ -92,6 +92,7 @@ async fn glance_direct_stage_then_import() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    let request_id = r.headers()["x-openstack-request-id"].clone();
     let done = wait_status(&api, id, "active").await;
     assert_eq!(done["checksum"], hex::encode(md5::Md5::digest(&data)));
     let tasks: Value = api
@@ -102,7 +103,15 @@ async fn glance_direct_stage_then_import() {
         .json()
         .await
         .unwrap();
-    assert_eq!(tasks["tasks"][0]["status"], "success");
+    // As Tempest checks it: the task records the import's request id and method name.
+    let task = &tasks["tasks"][0];
+    assert_eq!(task["status"], "success");
+    assert_eq!(task["request_id"], request_id.to_str().unwrap());
+    assert_eq!(
+        task["input"]["import_req"]["method"]["name"],
+        "glance-direct"
+    );
+    assert!(task["user_id"].is_string());
     assert_eq!(server.stored_files().len(), 1, "the staged copy is gone");
 }
 

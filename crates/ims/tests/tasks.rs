@@ -102,7 +102,13 @@ async fn an_import_task_creates_and_fills_an_image_from_an_allowed_address() {
     let r = create_task(&admin, &import_task(&uri, props.clone())).await;
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_string();
+    let request_id = r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let task: Value = r.json().await.unwrap();
+    assert_eq!(task["request_id"], request_id.as_str());
+    assert!(task["user_id"].is_string());
     let id = task["id"].as_str().unwrap();
     assert_eq!(location, format!("/v2/tasks/{id}"));
     assert_eq!(task["type"], "import");
@@ -386,6 +392,17 @@ async fn tasks_page_like_glance_and_include_image_imports() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    // Settled, so that no task changes status (a sort key) while pages are walked.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_json(&admin, "/v2/tasks?status=success").await.1["tasks"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 4
+    {
+        assert!(Instant::now() < deadline, "the web-download did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let (_, all) = get_json(&admin, "/v2/tasks?limit=10").await;
     let all = all["tasks"].as_array().unwrap().clone();
@@ -426,6 +443,33 @@ async fn tasks_page_like_glance_and_include_image_imports() {
     let (_, page3) = get_json(&admin, page2["next"].as_str().unwrap()).await;
     assert_eq!(page3["tasks"], json!([]));
     assert!(page3.get("next").is_none());
+
+    // One at a time by another key: the pages cover every task once, in key order.
+    for (key, field) in [
+        ("type", "type"),
+        ("status", "status"),
+        ("owner", "owner"),
+        ("id", "id"),
+    ] {
+        let mut seen: Vec<Value> = Vec::new();
+        let mut path = format!("/v2/tasks?sort_key={key}&sort_dir=asc&limit=1");
+        loop {
+            let (status, page) = get_json(&admin, &path).await;
+            assert_eq!(status, 200, "{path}: {page}");
+            seen.extend(page["tasks"].as_array().unwrap().iter().cloned());
+            match page.get("next") {
+                Some(next) => path = next.as_str().unwrap().to_string(),
+                None => break,
+            }
+        }
+        let mut ids: Vec<&str> = seen.iter().map(|t| t["id"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = seen.iter().map(|t| t[field].as_str().unwrap()).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{key}: {keys:?}");
+        ids.sort_unstable();
+        let mut want = everything.clone();
+        want.sort_unstable();
+        assert_eq!(ids, want, "{key}");
+    }
 
     // The import's task, seen from the task API.
     let api_import = all

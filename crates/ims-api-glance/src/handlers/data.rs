@@ -159,7 +159,8 @@ pub async fn import_image(
     raw: Bytes,
 ) -> GlanceResult<StatusCode> {
     let body = json_body(&headers, &raw, &["application/json"])?;
-    let req = decode_import(&body)?;
+    let mut req = decode_import(&body)?;
+    req.request_id = super::request_id(&headers);
     svc.images.import(&who, &id, req).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -194,6 +195,8 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
     Ok(ImportRequest {
         method: name.to_string(),
         uri,
+        request_id: None,
+        user_id: None,
     })
 }
 
@@ -205,7 +208,7 @@ pub async fn list_image_tasks(
 ) -> GlanceResult<Json<Value>> {
     let jobs = svc.images.image_jobs(&who, &id).await?;
     Ok(Json(
-        json!({"tasks": jobs.iter().map(convert::task).collect::<Vec<_>>()}),
+        json!({"tasks": jobs.iter().map(convert::task_row).collect::<Vec<_>>()}),
     ))
 }
 

@@ -50,7 +50,11 @@ pub async fn create_task(
     check_task_access(&who)?;
     let body = json_body(&headers, &raw, &["application/json"])?;
     let input = decode_create(&body)?;
-    let job = svc.images.create_import_task(&who, input).await?;
+    let request_id = super::request_id(&headers);
+    let job = svc
+        .images
+        .create_import_task(&who, input, request_id.as_deref())
+        .await?;
     let mut resp = (StatusCode::CREATED, Json(convert::task(&job))).into_response();
     let location = format!("/v2/tasks/{}", job.id);
     resp.headers_mut().insert(

@@ -58,7 +58,13 @@ impl ImageService {
     /// web-download filter), `import_from_format` and `image_properties` (the new image's
     /// attributes, as for image create; none at all means `qcow2`/`bare`). The image
     /// (`importing`) and its job are written together.
-    pub async fn create_import_task(&self, who: &Principal, input: &Value) -> Result<Job> {
+    /// `request_id` is the creating request's, shown on the task as Glance does.
+    pub async fn create_import_task(
+        &self,
+        who: &Principal,
+        input: &Value,
+        request_id: Option<&str>,
+    ) -> Result<Job> {
         check_task_access(who)?;
         let empty = serde_json::Map::new();
         let fields = match input {
@@ -86,7 +92,12 @@ impl ImageService {
         self.finish_edit(&mut image)?;
         self.data_cap(image.owner.as_deref()).await?;
         self.check_count_quota(image.owner.as_deref(), 1).await?;
-        let payload = json!({ TASK_INPUT: input, "uri": uri });
+        let payload = json!({
+            TASK_INPUT: input,
+            "uri": uri,
+            "request_id": request_id,
+            "user_id": who.user_id,
+        });
         let mut job = Self::importing_job(&mut image, JobKind::TaskImport, payload)?;
         // The task belongs to the caller's project, whoever the image is made for.
         job.project_id = who.project_id.clone();
