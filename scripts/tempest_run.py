@@ -213,7 +213,9 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
 def tail(path: Path, n: int = 30) -> str:
     try:
         text = re.sub(r"\x1b\[[0-9;]*m", "", path.read_text(errors="replace"))
-        return "\n".join(text.splitlines()[-n:])
+        # A start-up error ends with a long backtrace; its frames say less than the error.
+        lines = [line for line in text.splitlines() if not re.match(r"\s+(\d+: |at )", line)]
+        return "\n".join(lines[-n:])
     except OSError:
         return "(no log)"
 
@@ -354,7 +356,10 @@ def run_tempest(work: Path, conf: str, regex: str, concurrency: int,
     ws = work / "workspace"
     registry = work / "workspace.yaml"
     name = work.name
-    run([VENV_BIN / "tempest", "init", "--workspace-path", registry, "--name", name, ws])
+    # Tempest creates ~/.tempest; keep it in the run's directory.
+    env = {**os.environ, "HOME": str(work), "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
+    run([VENV_BIN / "tempest", "init", "--workspace-path", registry, "--name", name, ws],
+        env=env)
     (ws / "etc" / "tempest.conf").write_text(conf)
     (work / "tempest-logs").mkdir()
     log(f"tempest run --regex '{regex}' --concurrency {concurrency} (workspace {ws})")
@@ -365,8 +370,7 @@ def run_tempest(work: Path, conf: str, regex: str, concurrency: int,
             [VENV_BIN / "tempest", "run", "--workspace-path", registry, "--workspace", name,
              "--regex", regex, "--concurrency", str(concurrency)],
             cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"},
-            start_new_session=True)
+            env=env, start_new_session=True)
 
         def stop():
             if proc.poll() is None:
