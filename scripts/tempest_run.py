@@ -364,6 +364,7 @@ def run_tempest(work: Path, conf: str, regex: str, concurrency: int,
     (work / "tempest-logs").mkdir()
     log(f"tempest run --regex '{regex}' --concurrency {concurrency} (workspace {ws})")
     output_path = work / "tempest-output.txt"
+    started = time.monotonic()
     lines = []
     with open(output_path, "w") as out:
         proc = subprocess.Popen(
@@ -383,6 +384,7 @@ def run_tempest(work: Path, conf: str, regex: str, concurrency: int,
             out.write(line)
             lines.append(line)
         code = proc.wait()
+    log(f"tempest ran {time.monotonic() - started:.0f} s")
     return code, "".join(lines)
 
 
