@@ -117,16 +117,3 @@ pub fn version(base: &str, id: &str) -> Value {
     };
     json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/v2/")}]})
 }
-
-/// A job as `GET /v2/images/{id}/tasks` shows it: the task, and who asked for the import
-/// (the import call's `x-openstack-request-id` and user), as Glance records them; left as
-/// the task has them for jobs that did not record them.
-pub fn image_task(j: &Job) -> Value {
-    let mut view = task(j);
-    for key in ["request_id", "user_id"] {
-        if let Some(v) = j.payload.get(key) {
-            view[key] = v.clone();
-        }
-    }
-    view
-}

@@ -159,11 +159,7 @@ pub async fn import_image(
     raw: Bytes,
 ) -> GlanceResult<StatusCode> {
     let body = json_body(&headers, &raw, &["application/json"])?;
-    let mut req = decode_import(&body)?;
-    req.request_id = headers
-        .get(ims_http::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let req = decode_import(&body)?;
     svc.images.import(&who, &id, req).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -202,8 +198,6 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
     Ok(ImportRequest {
         method: name.to_string(),
         uri,
-        request_id: None,
-        user_id: None,
     })
 }
 
@@ -215,7 +209,7 @@ pub async fn list_image_tasks(
 ) -> GlanceResult<Json<Value>> {
     let jobs = svc.images.image_jobs(&who, &id).await?;
     Ok(Json(
-        json!({"tasks": jobs.iter().map(convert::image_task).collect::<Vec<_>>()}),
+        json!({"tasks": jobs.iter().map(convert::task).collect::<Vec<_>>()}),
     ))
 }
 

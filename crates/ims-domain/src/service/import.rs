@@ -18,25 +18,12 @@ pub struct ImportRequest {
     /// The URL, for `web-download`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
-    /// The id of the API request that asked for the import; the task shows it, so a
-    /// client can tell which of its calls started which task.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// The user who asked; recorded by [`ImageService::import`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
 }
 
 impl ImageService {
     /// Starts an import: the image moves to `importing` and a job is queued with it,
     /// in one transaction. Returns the job id.
-    pub async fn import(
-        &self,
-        who: &Principal,
-        id: &str,
-        mut req: ImportRequest,
-    ) -> Result<String> {
-        req.user_id = Some(who.user_id.clone());
+    pub async fn import(&self, who: &Principal, id: &str, req: ImportRequest) -> Result<String> {
         let method: ImportMethod = req.method.parse().map_err(|_| {
             Error::invalid(format!("Import method {} is not supported", req.method))
         })?;
