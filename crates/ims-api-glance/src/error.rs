@@ -70,6 +70,13 @@ pub fn glance_body(status: StatusCode, message: &str) -> Response {
     resp
 }
 
+/// Marks a response `negotiate` has already shaped. The layer runs twice on Glance routes
+/// (the Glance router's own, inside the application's); without the mark the outer pass
+/// took the inner pass's HTML page for a plain-text rejection and wrapped it in a second
+/// page.
+#[derive(Clone, Copy)]
+struct Negotiated;
+
 /// Middleware: Glance answers errors with JSON only under `Accept: application/json`,
 /// and with a small HTML page otherwise; glanceclient parses the latter.
 pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -78,7 +85,17 @@ pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next
         .get_all(axum::http::header::ACCEPT)
         .iter()
         .any(|v| v.to_str().is_ok_and(|s| s.contains("application/json")));
-    let mut resp = next.run(req).await;
+    let resp = next.run(req).await;
+    if resp.extensions().get::<Negotiated>().is_some() {
+        return resp;
+    }
+    let mut resp = shape_error(resp, wants_json).await;
+    resp.extensions_mut().insert(Negotiated);
+    resp
+}
+
+/// Gives a client error Glance's body: JSON when asked for, the HTML page otherwise.
+async fn shape_error(mut resp: Response, wants_json: bool) -> Response {
     let is_json = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
