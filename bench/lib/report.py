@@ -215,6 +215,9 @@ meta_md = (f"Run {meta['date']} on `{meta['host']}`: {meta['ncpu']} × {meta['cp
            f"{meta['glance']['threads']} threads; load generator "
            f"{'wrk' if meta['have_wrk'] else 'Python (wrk missing)'}"
            f"{'; QUICK MODE' if meta['quick'] else ''}.")
+if meta.get("steps", "transfer,catalog,metadefs") != "transfer,catalog,metadefs" or \
+        meta.get("phases", "ceilings,glance,ims") != "ceilings,glance,ims":
+    meta_md += f" Only phases {meta.get('phases')}, steps {meta.get('steps')} (BENCH_ONLY, BENCH_STEPS)."
 skipped = raw.get("skipped", {})
 if skipped:
     meta_md += " Skipped: " + ", ".join(f"{k} ({v})" for k, v in skipped.items()) + "."
