@@ -129,6 +129,18 @@ for p in ("p50", "p99"):
     b = (G.get("list") or {}).get("lat_ms", {}).get(p)
     cmp_md.append(f"| list latency under load {p} (ms) | {fmt(a, 2)} | {fmt(b, 2)} | |")
 
+mi, mg = (I.get("metadefs_list") or {}).get("rps"), (G.get("metadefs_list") or {}).get("rps")
+if mi or mg:
+    cmp_md.append(f"| metadefs namespaces in the catalog / per page of `GET /v2/metadefs/namespaces` "
+                  f"| {I.get('metadefs_namespaces', '–')} / {I.get('metadefs_page', '–')} "
+                  f"| {G.get('metadefs_namespaces', '–')} / {G.get('metadefs_page', '–')} | |")
+    cmp_md.append(f"| `GET /v2/metadefs/namespaces` throughput (req/s, wrk {meta['wrk_connections']} conns, "
+                  f"{meta['wrk_seconds']} s) | **{fmt(mi)}** | {fmt(mg)} | {fmt_ratio(ratio(mi, mg))} |")
+    for p in ("p50", "p99"):
+        a = (I.get("metadefs_list") or {}).get("lat_ms", {}).get(p)
+        b = (G.get("metadefs_list") or {}).get("lat_ms", {}).get(p)
+        cmp_md.append(f"| metadefs namespace list latency under load {p} (ms) | {fmt(a, 2)} | {fmt(b, 2)} | |")
+
 # ------------------------------------------------------------------ targets
 tg = []
 
@@ -167,6 +179,9 @@ r = ratio(ci, cg)
 target("create req/s ≥ 10× Glance", None if r is None else r >= 10, f"{fmt(ci)} vs {fmt(cg)} req/s = {fmt_ratio(r)}")
 r = ratio(li, lg)
 target("list req/s ≥ 10× Glance", None if r is None else r >= 10, f"{fmt(li)} vs {fmt(lg)} req/s = {fmt_ratio(r)}")
+r = ratio(mi, mg)
+target(f"metadefs namespace list req/s ≥ 5× Glance ({meta.get('namespaces', 100)} namespaces)",
+       None if r is None else r >= 5, f"{fmt(mi)} vs {fmt(mg)} req/s = {fmt_ratio(r)}")
 tg_md = ["| target | status | measured |", "|---|---|---|"] + tg
 
 # ------------------------------------------------------------------ noise + meta
@@ -191,6 +206,7 @@ for srv, name in (("ims", "ims"), ("glance", "Glance")):
     busy_row(f"{name} create", (d.get("create") or {}).get("noise"))
     busy_row(f"{name} list latency", (d.get("list_latency_ms") or {}).get("noise"))
     busy_row(f"{name} list throughput", (d.get("list") or {}).get("noise"))
+    busy_row(f"{name} metadefs namespace list throughput", (d.get("metadefs_list") or {}).get("noise"))
 noise_md += ["", *busy_md]
 meta_md = (f"Run {meta['date']} on `{meta['host']}`: {meta['ncpu']} × {meta['cpu']}, {meta['mem_gib']} GiB RAM, "
            f"Linux {meta['kernel']}. Sizes {', '.join(size_label(s) for s in sizes)} × {meta['reps']} runs each; "
@@ -199,6 +215,9 @@ meta_md = (f"Run {meta['date']} on `{meta['host']}`: {meta['ncpu']} × {meta['cp
            f"{meta['glance']['threads']} threads; load generator "
            f"{'wrk' if meta['have_wrk'] else 'Python (wrk missing)'}"
            f"{'; QUICK MODE' if meta['quick'] else ''}.")
+if meta.get("steps", "transfer,catalog,metadefs") != "transfer,catalog,metadefs" or \
+        meta.get("phases", "ceilings,glance,ims") != "ceilings,glance,ims":
+    meta_md += f" Only phases {meta.get('phases')}, steps {meta.get('steps')} (BENCH_ONLY, BENCH_STEPS)."
 skipped = raw.get("skipped", {})
 if skipped:
     meta_md += " Skipped: " + ", ".join(f"{k} ({v})" for k, v in skipped.items()) + "."

@@ -18,14 +18,21 @@ use crate::{Catalog, db_err};
 
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
      i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
-     i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until";
+     i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until, \
+     i.properties_json, i.tags_json";
+
+/// Largest number of child rows in one multi-row INSERT (3 parameters each for properties;
+/// both backends accept far more, this only keeps single statements reasonable).
+const CHILD_ROWS_PER_INSERT: usize = 200;
 
 fn parse_id(s: &str) -> Result<ImageId> {
     ImageId::parse(s).ok_or_else(|| Error::internal(format!("bad stored image id {s}")))
 }
 
-/// Decodes the `images` columns of a row; tags and properties are filled in later.
-pub(crate) fn image_from_row(row: &AnyRow) -> Result<Image> {
+/// Decodes the `images` columns of a row, with tags and properties from their JSON copy.
+/// The flag is false when the row has no copy yet (written before migration 0004): the
+/// caller then reads the children from their tables (`Catalog::images_from_rows`).
+pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
     let get_s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
     let get_i = |c: &str| row.try_get::<Option<i64>, _>(c).map_err(db_err);
     let req = |c: &str| get_s(c)?.ok_or_else(|| Error::internal(format!("null {c}")));
@@ -36,7 +43,15 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<Image> {
         }),
         _ => None,
     };
-    Ok(Image {
+    let (properties, tags, complete) = match (get_s("properties_json")?, get_s("tags_json")?) {
+        (Some(p), Some(t)) => (
+            serde_json::from_str(&p).map_err(|e| bad_json(&p, e))?,
+            serde_json::from_str(&t).map_err(|e| bad_json(&t, e))?,
+            true,
+        ),
+        _ => (BTreeMap::new(), BTreeSet::new(), false),
+    };
+    let image = Image {
         id: parse_id(&req("id")?)?,
         name: get_s("name")?,
         status: req("status")?.parse()?,
@@ -56,20 +71,46 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<Image> {
             hash_algo: get_s("os_hash_algo")?,
             hash_value: get_s("os_hash_value")?,
         },
-        tags: BTreeSet::new(),
-        properties: BTreeMap::new(),
+        tags,
+        properties,
         created_at: parse_ts(&req("created_at")?)?,
         updated_at: parse_ts(&req("updated_at")?)?,
         lease,
-    })
+    };
+    Ok((image, complete))
+}
+
+fn bad_json(text: &str, e: serde_json::Error) -> Error {
+    Error::internal(format!("bad stored image children {text}: {e}"))
 }
 
 impl Catalog {
-    /// Fills tags and properties of `images` with two batched queries.
-    pub(crate) async fn load_children(&self, images: &mut [Image]) -> Result<()> {
-        if images.is_empty() {
-            return Ok(());
+    /// Decodes image rows; rows without a JSON copy of their children get them from the
+    /// child tables, in two batched queries for all such rows.
+    pub(crate) async fn images_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Image>> {
+        let mut images = Vec::with_capacity(rows.len());
+        let mut missing = Vec::new();
+        for row in rows {
+            let (image, complete) = image_from_row(row)?;
+            if !complete {
+                missing.push(images.len());
+            }
+            images.push(image);
         }
+        if !missing.is_empty() {
+            let mut subset: Vec<&mut Image> = images
+                .iter_mut()
+                .enumerate()
+                .filter(|(n, _)| missing.binary_search(n).is_ok())
+                .map(|(_, i)| i)
+                .collect();
+            self.load_children(&mut subset).await?;
+        }
+        Ok(images)
+    }
+
+    /// Fills tags and properties of `images` from the child tables, two batched queries.
+    async fn load_children(&self, images: &mut [&mut Image]) -> Result<()> {
         let ids: Vec<String> = images.iter().map(|i| i.id.to_string()).collect();
         let placeholders = (1..=ids.len())
             .map(|n| format!("${n}"))
@@ -107,40 +148,59 @@ impl Catalog {
         Ok(())
     }
 
-    async fn write_children(tx: &mut Transaction<'_, Any>, image: &Image) -> Result<()> {
+    /// Replaces the child rows of `image` (the tables filters query), with multi-row
+    /// INSERTs. A new image has none to delete.
+    async fn write_children(
+        tx: &mut Transaction<'_, Any>,
+        image: &Image,
+        is_new: bool,
+    ) -> Result<()> {
         let id = image.id.to_string();
-        sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
-            .bind(&id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
-            .bind(&id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        for (name, value) in &image.properties {
-            sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(name)
-                .bind(value)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
+        if !is_new {
+            for table in ["image_properties", "image_tags"] {
+                let sql = format!("DELETE FROM {table} WHERE image_id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+            }
         }
-        for tag in &image.tags {
-            sqlx::query("INSERT INTO image_tags (image_id, value) VALUES ($1, $2)")
-                .bind(&id)
-                .bind(tag)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
+        let properties: Vec<_> = image.properties.iter().collect();
+        for chunk in properties.chunks(CHILD_ROWS_PER_INSERT) {
+            let rows = (0..chunk.len())
+                .map(|n| format!("(${}, ${}, ${})", 3 * n + 1, 3 * n + 2, 3 * n + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO image_properties (image_id, name, value) VALUES {rows}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (name, value) in chunk {
+                q = q
+                    .bind(id.clone())
+                    .bind((*name).clone())
+                    .bind((*value).clone());
+            }
+            q.execute(&mut **tx).await.map_err(db_err)?;
+        }
+        let tags: Vec<_> = image.tags.iter().collect();
+        for chunk in tags.chunks(CHILD_ROWS_PER_INSERT) {
+            let rows = (0..chunk.len())
+                .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO image_tags (image_id, value) VALUES {rows}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for tag in chunk {
+                q = q.bind(id.clone()).bind((*tag).clone());
+            }
+            q.execute(&mut **tx).await.map_err(db_err)?;
         }
         Ok(())
     }
 }
 
-/// Binds the 20 non-key image columns in the order both INSERT and UPDATE use.
+/// Binds the 22 non-key image columns in the order both INSERT and UPDATE use; the last
+/// two are the JSON copies of properties and tags.
 macro_rules! bind_image {
     ($q:expr, $img:expr) => {{
         let img = $img;
@@ -168,6 +228,9 @@ macro_rules! bind_image {
             .bind(ts(img.updated_at))
             .bind(lease_owner)
             .bind(lease_until)
+            // Maps and sets of strings always serialize; NULL would only mean "read the tables".
+            .bind(serde_json::to_string(&img.properties).ok())
+            .bind(serde_json::to_string(&img.tags).ok())
     }};
 }
 
@@ -181,8 +244,8 @@ impl Catalog {
         let q = sqlx::query(
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
-             os_hash_value, created_at, updated_at, lease_owner, lease_until, id) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+             os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, id) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
@@ -194,7 +257,7 @@ impl Catalog {
                 }
                 other => other,
             })?;
-        Self::write_children(tx, image).await?;
+        Self::write_children(tx, image, true).await?;
         if let Some(job) = job {
             crate::jobs::insert_job(tx, job).await?;
         }
@@ -226,10 +289,7 @@ impl ImageRepo for Catalog {
             .await
             .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let mut images = [image_from_row(&row)?];
-        self.load_children(&mut images).await?;
-        let [image] = images;
-        Ok(Some(image))
+        Ok(self.images_from_rows(&[row]).await?.pop())
     }
 
     async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()> {
@@ -238,7 +298,8 @@ impl ImageRepo for Catalog {
             "UPDATE images SET name=$1, status=$2, visibility=$3, protected=$4, os_hidden=$5, owner=$6, \
              disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
              virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
-             updated_at=$18, lease_owner=$19, lease_until=$20 WHERE id=$21 AND status=$22",
+             updated_at=$18, lease_owner=$19, lease_until=$20, properties_json=$21, tags_json=$22 \
+             WHERE id=$23 AND status=$24",
         );
         let done = bind_image!(q, image)
             .bind(image.id.to_string())
@@ -252,7 +313,7 @@ impl ImageRepo for Catalog {
                 image.id
             )));
         }
-        Self::write_children(&mut tx, image).await?;
+        Self::write_children(&mut tx, image, false).await?;
         if let Some(job) = job {
             crate::jobs::insert_job(&mut tx, job).await?;
         }
@@ -268,17 +329,12 @@ impl ImageRepo for Catalog {
             ),
             None => None,
         };
-        let (sql, args) = crate::listing::build(query, scope, marker.as_ref());
+        let (sql, args) = crate::listing::build(self.backend, query, scope, marker.as_ref());
         let rows = crate::listing::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        let mut images = rows
-            .iter()
-            .map(image_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        self.load_children(&mut images).await?;
-        Ok(images)
+        self.images_from_rows(&rows).await
     }
 
     async fn usage(&self, owner: &str) -> Result<Usage> {
@@ -332,12 +388,7 @@ impl ImageRepo for Catalog {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        let mut images = rows
-            .iter()
-            .map(image_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        self.load_children(&mut images).await?;
-        Ok(images)
+        self.images_from_rows(&rows).await
     }
 
     async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>> {

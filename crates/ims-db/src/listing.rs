@@ -9,6 +9,7 @@ use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
+use crate::Backend;
 use crate::codec::{to_i64, ts};
 use crate::images::IMAGE_COLUMNS;
 
@@ -21,6 +22,7 @@ pub(crate) enum Arg {
 
 /// Accumulates SQL text and arguments, numbering placeholders.
 struct Sql {
+    backend: Backend,
     text: String,
     args: Vec<Arg>,
 }
@@ -65,7 +67,20 @@ fn column_sql(c: Column) -> &'static str {
 }
 
 /// The sort expression: NULLs folded to a sentinel so order and keyset agree.
-fn sort_sql(c: Column) -> String {
+///
+/// Free-text keys compare byte-wise on both backends: SQLite's default collation is
+/// byte-wise, PostgreSQL's is the database's locale (`en_US` ignores punctuation and case
+/// at first), so there the key carries `COLLATE "C"` and `sort_key=name` pages the same.
+/// Ids and timestamps stay bare, which keeps PostgreSQL on the `images_created` index:
+/// they are fixed-width ASCII of one shape (lowercase hex UUIDs,
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`), which glibc and ICU locales order like the bytes. Order
+/// and keyset use the same expressions, so paging stays consistent in any case.
+fn sort_sql(backend: Backend, c: Column) -> String {
+    let collate = if backend == Backend::Postgres {
+        " COLLATE \"C\""
+    } else {
+        ""
+    };
     match c {
         Column::Size | Column::VirtualSize => format!("COALESCE({}, -1)", column_sql(c)),
         Column::Name
@@ -75,8 +90,9 @@ fn sort_sql(c: Column) -> String {
         | Column::Checksum
         | Column::OsHashAlgo
         | Column::OsHashValue => {
-            format!("COALESCE({}, '')", column_sql(c))
+            format!("COALESCE({}, ''){collate}", column_sql(c))
         }
+        Column::Status | Column::Visibility => format!("{}{collate}", column_sql(c)),
         _ => column_sql(c).to_string(),
     }
 }
@@ -119,11 +135,13 @@ fn op_sql(op: Op) -> &'static str {
 
 /// The SELECT for a list request, and its arguments in placeholder order.
 pub(crate) fn build(
+    backend: Backend,
     q: &ListQuery,
     scope: &ListScope,
     marker: Option<&Image>,
 ) -> (String, Vec<Arg>) {
     let mut sql = Sql {
+        backend,
         text: format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE 1=1"),
         args: Vec::new(),
     };
@@ -147,9 +165,10 @@ pub(crate) fn build(
         ));
     }
     let order = q.full_sort();
-    if order.first().map(|(c, _)| *c) == Some(Column::CreatedAt) {
+    if backend == Backend::Sqlite && order.first().map(|(c, _)| *c) == Some(Column::CreatedAt) {
         // A no-op range on the sort index's leading column: it makes SQLite walk that
         // index and stop after `limit` rows instead of scanning and sorting every match.
+        // PostgreSQL plans the index walk for ORDER BY … LIMIT without it.
         sql.text.push_str(" AND i.created_at > ''");
     }
     if let Some(m) = marker {
@@ -161,7 +180,7 @@ pub(crate) fn build(
         .map(|(c, d)| {
             format!(
                 "{} {}",
-                sort_sql(*c),
+                sort_sql(backend, *c),
                 if *d == SortDir::Asc { "ASC" } else { "DESC" }
             )
         })
@@ -206,12 +225,9 @@ fn scope_sql(sql: &mut Sql, q: &ListQuery, scope: &ListScope) {
                     } else {
                         ""
                     };
-                    // COALESCE keeps the planner from answering the OR through three
-                    // index lookups plus a sort of every match (10 ms at 10,000 images):
-                    // walking the sort index and stopping after `limit` rows wins whenever
-                    // the caller can see more than a handful of images.
+                    let own = owner_test(sql.backend, &owner);
                     format!(
-                        "i.visibility = 'public' OR COALESCE(i.owner, '') = {owner} OR (i.visibility = 'shared' AND {member}){community}"
+                        "i.visibility = 'public' OR {own} OR (i.visibility = 'shared' AND {member}){community}"
                     )
                 }
                 VisibilityFilter::Only(Visibility::Public) => "i.visibility = 'public'".into(),
@@ -229,6 +245,18 @@ fn scope_sql(sql: &mut Sql, q: &ListQuery, scope: &ListScope) {
         }
     };
     sql.text.push_str(&format!(" AND ({cond})"));
+}
+
+/// "The caller owns the image", written per backend. On SQLite, `COALESCE` keeps the
+/// planner from answering the scope's OR through three index lookups plus a sort of every
+/// match (10 ms at 10,000 images): walking the sort index and stopping after `limit` rows
+/// wins whenever the caller can see more than a handful of images. On PostgreSQL the same
+/// COALESCE would hide `images_owner` from the planner, so the plain test is used there.
+fn owner_test(backend: Backend, owner: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("COALESCE(i.owner, '') = {owner}"),
+        Backend::Postgres => format!("i.owner = {owner}"),
+    }
 }
 
 fn filter_sql(sql: &mut Sql, f: &Filter) -> String {
@@ -267,13 +295,13 @@ fn keyset_sql(sql: &mut Sql, order: &[(Column, SortDir)], marker: &Image) -> Str
         let mut ands = Vec::new();
         for (c, _) in &order[..n] {
             let p = sql.arg(sort_value(marker, *c));
-            ands.push(format!("{} = {p}", sort_sql(*c)));
+            ands.push(format!("{} = {p}", sort_sql(sql.backend, *c)));
         }
         let (c, d) = order[n];
         let p = sql.arg(sort_value(marker, c));
         ands.push(format!(
             "{} {} {p}",
-            sort_sql(c),
+            sort_sql(sql.backend, c),
             if d == SortDir::Asc { ">" } else { "<" }
         ));
         ors.push(format!("({})", ands.join(" AND ")));
