@@ -31,6 +31,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_REGEX = r"^tempest\.api\.image\.v2"
+# Every test of tempest.api.image.v2 that this configuration does not skip passes today (the
+# skips and their reasons are listed in docs/API-COMPAT.md). A drop below this means tests
+# stopped running (e.g. a tempest.conf change skipping whole classes), not only failing.
+MIN_PASSED = 51
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
@@ -424,6 +428,9 @@ def main() -> int:
     parser.add_argument("--regex", default=DEFAULT_REGEX, help="tests to run (stestr regex)")
     parser.add_argument("--concurrency", type=int, default=2, help="tempest workers")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--min-passed", type=int, default=None,
+                        help=f"fail unless at least this many tests pass (default "
+                             f"{MIN_PASSED} with the default regex, else 1)")
     args = parser.parse_args()
 
     binary_src = Path(os.environ.get("IMS_BIN", REPO / "target" / "debug" / "ims"))
@@ -471,9 +478,13 @@ def main() -> int:
         conf = tempest_conf(work, ims_url, image_url, accounts_path)
         code, output = run_tempest(work, conf, args.regex, args.concurrency, cleanup)
         passed, failed, _ = report(output)
-        if code != 0 or failed or not passed:
+        min_passed = args.min_passed
+        if min_passed is None:
+            min_passed = MIN_PASSED if args.regex == DEFAULT_REGEX else 1
+        if code != 0 or failed or passed < min_passed:
             keep[0] = True
-            print(f"== Tempest FAILED (exit {code})")
+            print(f"== Tempest FAILED (exit {code}; {passed} passed, at least "
+                  f"{min_passed} expected)")
             return 1
         print("== Tempest passed")
         return 0

@@ -734,10 +734,9 @@ async fn definition_files_load_into_the_catalog() {
         json!({"display_name": "no namespace"}).to_string(),
     )
     .unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ims"))
-        .args(["admin", "--data-dir"])
-        .arg(&w.server.dir)
-        .args(["metadefs", "load", dir_arg])
+    let status = w
+        .server
+        .admin_command(&["metadefs", "load", dir_arg])
         .output()
         .unwrap();
     assert!(!status.status.success());
