@@ -70,13 +70,13 @@ impl MakeRequestId for MakeOpenStackRequestId {
     }
 }
 
-/// The request id of a request, for log spans.
-pub fn request_id<B>(req: &Request<B>) -> String {
-    req.headers()
+/// The request id the request-id layer gave a request (for log spans; Glance also
+/// records it on tasks).
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string()
+        .map(str::to_string)
 }
 
 /// Resolves the caller from `X-Auth-Token`; each dialect renders the failure its way.

@@ -283,7 +283,7 @@ pub fn router(services: Services) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!("request", request.id = %ims_http::request_id(req), method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("request", request.id = %ims_http::request_id(req.headers()).as_deref().unwrap_or("-"), method = %req.method(), path = %req.uri().path())
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )

@@ -304,16 +304,35 @@ async fn only_administrators_use_tasks_and_tasks_are_never_deleted() {
     ]);
     let admin = Api::new(&server, server.admin_token().await);
     let bob = Api::new(&server, server.token("bob", "pw-bob", "p2").await);
+    // The source URL carries credentials: only administrators may read it.
     let body = import_task(
-        &format!("http://127.0.0.1:{port}/x"),
-        json!({"name": "t", "disk_format": "raw", "container_format": "bare"}),
+        &format!("http://user:s3cret@127.0.0.1:{port}/x"),
+        json!({"name": "t", "disk_format": "raw", "container_format": "bare",
+               "visibility": "public"}),
     );
     let r = create_task(&admin, &body).await;
     let id = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    wait_task(&admin, &id, "success").await;
+    let done = wait_task(&admin, &id, "success").await;
+
+    // Bob sees the public image the task made, but not the task (Glance lists only
+    // interoperable-import tasks on an image), so not its input either.
+    let image_id = done["result"]["image_id"].as_str().unwrap();
+    assert_eq!(bob.show(image_id).await["visibility"], "public");
+    for who in [&bob, &admin] {
+        let r = who
+            .req(Method::GET, &format!("/v2/images/{image_id}/tasks"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("s3cret") && !text.contains(&id), "{text}");
+        let list: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(list["tasks"], json!([]));
+    }
 
     let tasks_path = format!("/v2/tasks/{id}");
     for (method, path) in [
@@ -359,6 +378,20 @@ async fn only_administrators_use_tasks_and_tasks_are_never_deleted() {
         "/v2/tasks/nope",
     ] {
         assert_eq!(get_json(&admin, missing).await.0, 404, "{missing}");
+    }
+
+    // The list filters follow the project's text rule: no control characters.
+    for query in ["owner=%00", "owner=%01", "owner=p%7F"] {
+        let (status, err) = get_json(&admin, &format!("/v2/tasks?{query}")).await;
+        assert_eq!(status, 400, "{query}: {err}");
+        assert_eq!(err["code"], "400 Bad Request", "{query}: {err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid owner: control characters are not allowed"),
+            "{query}: {err}"
+        );
     }
 }
 

@@ -160,7 +160,7 @@ pub async fn import_image(
 ) -> GlanceResult<StatusCode> {
     let body = json_body(&headers, &raw, &["application/json"])?;
     let mut req = decode_import(&body)?;
-    req.request_id = super::request_id(&headers);
+    req.request_id = ims_http::request_id(&headers);
     svc.images.import(&who, &id, req).await?;
     Ok(StatusCode::ACCEPTED)
 }

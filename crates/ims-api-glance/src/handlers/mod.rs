@@ -70,14 +70,6 @@ pub async fn accept_huawei_signatures(
     }
 }
 
-/// The request id the request-id layer gave this request (Glance records it on tasks).
-pub fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get(ims_http::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// Parses a JSON body after checking its content type; syntax errors are 400s.
 pub fn json_body(
     headers: &axum::http::HeaderMap,

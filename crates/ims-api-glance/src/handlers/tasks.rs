@@ -50,7 +50,7 @@ pub async fn create_task(
     check_task_access(&who)?;
     let body = json_body(&headers, &raw, &["application/json"])?;
     let input = decode_create(&body)?;
-    let request_id = super::request_id(&headers);
+    let request_id = ims_http::request_id(&headers);
     let job = svc
         .images
         .create_import_task(&who, input, request_id.as_deref())

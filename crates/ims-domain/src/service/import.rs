@@ -165,10 +165,15 @@ impl ImageService {
         Ok(())
     }
 
-    /// Jobs of an image the caller may see (Glance's `GET /v2/images/{id}/tasks`).
+    /// Interoperable-import jobs of an image the caller may see (Glance's
+    /// `GET /v2/images/{id}/tasks`). Jobs of legacy `import` tasks are left out: their
+    /// input (the source URL, which may carry credentials, the user and request ids) is
+    /// for administrators only, through `/v2/tasks`, and Glance never lists them here.
     pub async fn image_jobs(&self, who: &Principal, id: &str) -> Result<Vec<Job>> {
         let image = self.get(who, id).await?;
-        self.jobs.for_image(image.id).await
+        let mut jobs = self.jobs.for_image(image.id).await?;
+        jobs.retain(|j| j.kind == JobKind::ImageImport);
+        Ok(jobs)
     }
 }
 

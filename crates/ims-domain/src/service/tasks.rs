@@ -109,22 +109,29 @@ impl ImageService {
     /// A task (an import job) the caller may see.
     pub async fn task(&self, who: &Principal, id: &str) -> Result<Job> {
         check_task_access(who)?;
-        self.job(who, id)
-            .await
-            .ok()
-            .filter(|j| TASK_KINDS.contains(&j.kind))
-            .ok_or_else(|| Error::NotFound {
-                kind: "task",
-                id: id.to_string(),
-            })
+        let not_found = || Error::NotFound {
+            kind: "task",
+            id: id.to_string(),
+        };
+        // Only "no such job" is a missing task: a catalog failure stays what it is.
+        match self.job(who, id).await {
+            Ok(job) if TASK_KINDS.contains(&job.kind) => Ok(job),
+            Ok(_) | Err(Error::NotFound { .. }) => Err(not_found()),
+            Err(e) => Err(e),
+        }
     }
 
     /// One page of tasks: an administrator sees every project's.
     pub async fn tasks(&self, who: &Principal, listing: TaskListing) -> Result<Vec<Job>> {
         check_task_access(who)?;
+        crate::text::check_opt("owner", listing.owner.as_deref())?;
+        crate::text::check_opt("marker", listing.marker.as_deref())?;
         let marker = match &listing.marker {
-            Some(id) => Some(self.task(who, id).await.map_err(|_| {
-                Error::invalid(format!("Task with the given ID {id} was not found"))
+            Some(id) => Some(self.task(who, id).await.map_err(|e| match e {
+                Error::NotFound { .. } => {
+                    Error::invalid(format!("Task with the given ID {id} was not found"))
+                }
+                other => other,
             })?),
             None => None,
         };
