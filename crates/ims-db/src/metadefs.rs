@@ -339,6 +339,51 @@ async fn insert_tag_in(tx: &mut Transaction<'_, Any>, ns: &str, tag: &Tag) -> Re
     Ok(())
 }
 
+/// Writes a namespace row and its contents inside `tx`.
+async fn insert_namespace_in(
+    tx: &mut Transaction<'_, Any>,
+    n: &Namespace,
+    c: &Contents,
+    protect_new_types: bool,
+) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO metadef_namespaces (id, namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![t(&n.id), t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
+             Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.created_at)), t(&ts(n.updated_at))],
+    )
+    .await?;
+    for a in &c.associations {
+        insert_association_in(tx, &n.id, a, protect_new_types).await?;
+    }
+    for p in &c.properties {
+        insert_property_in(tx, &n.id, p).await?;
+    }
+    for o in &c.objects {
+        insert_object_in(tx, &n.id, o).await?;
+    }
+    for tag in &c.tags {
+        insert_tag_in(tx, &n.id, tag).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a namespace and everything in it inside `tx`.
+async fn delete_namespace_in(tx: &mut Transaction<'_, Any>, ns: &str) -> Result<()> {
+    // The contents cascade; deleting them first keeps SQLite connections without
+    // foreign-key enforcement consistent too.
+    for sql in [
+        "DELETE FROM metadef_objects WHERE namespace_id = $1",
+        "DELETE FROM metadef_properties WHERE namespace_id = $1",
+        "DELETE FROM metadef_tags WHERE namespace_id = $1",
+        "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1",
+        "DELETE FROM metadef_namespaces WHERE id = $1",
+    ] {
+        exec(tx, sql, vec![t(ns)]).await?;
+    }
+    Ok(())
+}
+
 fn content_table(kind: ContentKind) -> &'static str {
     match kind {
         ContentKind::Objects => "DELETE FROM metadef_objects WHERE namespace_id = $1",
@@ -476,25 +521,20 @@ impl MetadefRepo for Catalog {
         protect_new_types: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        exec(
-            &mut tx,
-            "INSERT INTO metadef_namespaces (id, namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            vec![t(&n.id), t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
-                 Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.created_at)), t(&ts(n.updated_at))],
-        )
-        .await?;
-        for a in &c.associations {
-            insert_association_in(&mut tx, &n.id, a, protect_new_types).await?;
-        }
-        for p in &c.properties {
-            insert_property_in(&mut tx, &n.id, p).await?;
-        }
-        for o in &c.objects {
-            insert_object_in(&mut tx, &n.id, o).await?;
-        }
-        for tag in &c.tags {
-            insert_tag_in(&mut tx, &n.id, tag).await?;
-        }
+        insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn replace_namespace(
+        &self,
+        old: &str,
+        n: &Namespace,
+        c: &Contents,
+        protect_new_types: bool,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        delete_namespace_in(&mut tx, old).await?;
+        insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -510,18 +550,8 @@ impl MetadefRepo for Catalog {
     }
 
     async fn delete_namespace(&self, ns: &str) -> Result<()> {
-        // The contents cascade; deleting them first keeps SQLite connections without
-        // foreign-key enforcement consistent too.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for sql in [
-            "DELETE FROM metadef_objects WHERE namespace_id = $1",
-            "DELETE FROM metadef_properties WHERE namespace_id = $1",
-            "DELETE FROM metadef_tags WHERE namespace_id = $1",
-            "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1",
-            "DELETE FROM metadef_namespaces WHERE id = $1",
-        ] {
-            exec(&mut tx, sql, vec![t(ns)]).await?;
-        }
+        delete_namespace_in(&mut tx, ns).await?;
         tx.commit().await.map_err(db_err)
     }
 

@@ -160,20 +160,25 @@ impl Server {
     /// Runs `ims admin …` against this server's data dir and catalog (with the server's
     /// environment, so also its database).
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ims"))
-            .arg("admin")
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .output()
-            .unwrap();
+        let out = self.admin_output(args);
         assert!(
             out.status.success(),
             "ims admin {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Like [`Self::admin`], but returns the outcome instead of requiring success.
+    pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_ims"))
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
     }
 
     /// A project-scoped token.
