@@ -745,6 +745,8 @@ async fn definition_files_load_into_the_catalog() {
     let mut changed = doc.clone();
     changed["description"] = json!("Changed");
     changed["tags"] = json!([{"name": "loaded-tag"}, {"name": "new-tag"}]);
+    changed["objects"][0]["description"] = json!("rewritten");
+    changed["properties"]["extra"] = json!({"title": "Extra", "type": "string"});
     std::fs::write(dir.path().join("loaded.json"), changed.to_string()).unwrap();
     let out = w.server.admin(&["metadefs", "load", dir_arg]);
     assert_eq!(out, "OS::Test::Loaded skipped\nOS::Test::Other skipped");
@@ -765,6 +767,9 @@ async fn definition_files_load_into_the_catalog() {
     .await;
     assert_eq!(ns["description"], "Changed");
     assert_eq!(ns["tags"].as_array().unwrap().len(), 2);
+    assert_eq!(ns["objects"][0]["description"], "rewritten");
+    assert_eq!(ns["properties"]["extra"]["title"], "Extra");
+    assert_eq!(ns["properties"]["mode"]["title"], "Mode");
     let out = w
         .server
         .admin(&["metadefs", "load", "--overwrite", dir_arg]);

@@ -39,6 +39,16 @@ pub trait MetadefRepo: Send + Sync {
         contents: &Contents,
         protect_new_types: bool,
     ) -> Result<()>;
+    /// Merges into the namespace with id `ns`, in one transaction: rewrites its own fields
+    /// when `updated` is given, inserts `add` and rewrites the existing entries named in
+    /// `replace` (tags are only added). On any failure nothing is changed.
+    async fn merge_namespace(
+        &self,
+        ns: &str,
+        updated: Option<&Namespace>,
+        add: &Contents,
+        replace: &Contents,
+    ) -> Result<()>;
     /// Rewrites a namespace's own fields (by id; the name may change).
     async fn update_namespace(&self, namespace: &Namespace) -> Result<()>;
     /// Deletes a namespace and everything in it.

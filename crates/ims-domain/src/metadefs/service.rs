@@ -799,48 +799,66 @@ impl MetadefService {
         let ns = old.id.clone();
         let new = contents_of(&doc, at)?;
         let have = self.repo.contents(&ns).await?;
-        if prefer_new {
-            let updated = Namespace {
-                display_name: doc.display_name,
-                description: doc.description,
-                visibility: doc.visibility.unwrap_or(old.visibility),
-                protected: doc.protected.unwrap_or(old.protected),
-                owner,
-                updated_at: at,
-                ..old
-            };
-            self.repo.update_namespace(&updated).await?;
-        }
-        for a in &new.associations {
-            match have.associations.iter().any(|h| h.name == a.name) {
-                false => self.repo.insert_association(&ns, a).await?,
-                true if prefer_new => self.repo.update_association(&ns, a).await?,
-                true => {}
-            }
-        }
-        for p in &new.properties {
-            match have.properties.iter().any(|h| h.name == p.name) {
-                false => self.repo.insert_property(&ns, p).await?,
-                true if prefer_new => self.repo.update_property(&ns, &p.name, p).await?,
-                true => {}
-            }
-        }
-        for o in &new.objects {
-            match have.objects.iter().any(|h| h.name == o.name) {
-                false => self.repo.insert_object(&ns, o).await?,
-                true if prefer_new => self.repo.update_object(&ns, &o.name, o).await?,
-                true => {}
-            }
-        }
-        let fresh: Vec<Tag> = new
+        let updated = prefer_new.then(|| Namespace {
+            display_name: doc.display_name,
+            description: doc.description,
+            visibility: doc.visibility.unwrap_or(old.visibility),
+            protected: doc.protected.unwrap_or(old.protected),
+            owner,
+            updated_at: at,
+            ..old
+        });
+        let mut add = Contents::default();
+        let mut replace = Contents::default();
+        let (a, p, o) = (&have.associations, &have.properties, &have.objects);
+        split(
+            new.associations,
+            |x| a.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.associations,
+            &mut replace.associations,
+        );
+        split(
+            new.properties,
+            |x| p.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.properties,
+            &mut replace.properties,
+        );
+        split(
+            new.objects,
+            |x| o.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.objects,
+            &mut replace.objects,
+        );
+        // Tags have nothing to rewrite: they are only ever added.
+        add.tags = new
             .tags
             .into_iter()
             .filter(|t| !have.tags.iter().any(|h| h.name == t.name))
             .collect();
-        if !fresh.is_empty() {
-            self.repo.insert_tags(&ns, &fresh, true).await?;
+        self.repo
+            .merge_namespace(&ns, updated.as_ref(), &add, &replace)
+            .await
+    }
+}
+
+/// Sorts a file's definitions for a merge: new ones are added; existing ones replace the
+/// stored ones when `prefer_new`, else they are left out.
+fn split<T>(
+    items: Vec<T>,
+    exists: impl Fn(&T) -> bool,
+    prefer_new: bool,
+    add: &mut Vec<T>,
+    replace: &mut Vec<T>,
+) {
+    for item in items {
+        match exists(&item) {
+            false => add.push(item),
+            true if prefer_new => replace.push(item),
+            true => {}
         }
-        Ok(())
     }
 }
 
