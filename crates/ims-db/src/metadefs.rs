@@ -339,6 +339,105 @@ async fn insert_tag_in(tx: &mut Transaction<'_, Any>, ns: &str, tag: &Tag) -> Re
     Ok(())
 }
 
+/// Writes a namespace row and its contents inside `tx`.
+async fn insert_namespace_in(
+    tx: &mut Transaction<'_, Any>,
+    n: &Namespace,
+    c: &Contents,
+    protect_new_types: bool,
+) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO metadef_namespaces (id, namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![t(&n.id), t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
+             Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.created_at)), t(&ts(n.updated_at))],
+    )
+    .await?;
+    for a in &c.associations {
+        insert_association_in(tx, &n.id, a, protect_new_types).await?;
+    }
+    for p in &c.properties {
+        insert_property_in(tx, &n.id, p).await?;
+    }
+    for o in &c.objects {
+        insert_object_in(tx, &n.id, o).await?;
+    }
+    for tag in &c.tags {
+        insert_tag_in(tx, &n.id, tag).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a namespace and everything in it inside `tx`.
+async fn delete_namespace_in(tx: &mut Transaction<'_, Any>, ns: &str) -> Result<()> {
+    // The contents cascade; deleting them first keeps SQLite connections without
+    // foreign-key enforcement consistent too.
+    for sql in [
+        "DELETE FROM metadef_objects WHERE namespace_id = $1",
+        "DELETE FROM metadef_properties WHERE namespace_id = $1",
+        "DELETE FROM metadef_tags WHERE namespace_id = $1",
+        "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1",
+        "DELETE FROM metadef_namespaces WHERE id = $1",
+    ] {
+        exec(tx, sql, vec![t(ns)]).await?;
+    }
+    Ok(())
+}
+
+/// An update statement and its arguments, shared by one-shot updates and `merge_namespace`.
+type Update = (&'static str, Vec<Arg>);
+
+fn namespace_update(n: &Namespace) -> Update {
+    (
+        "UPDATE metadef_namespaces SET namespace = $1, display_name = $2, description = $3, visibility = $4, protected = $5, owner = $6, updated_at = $7 WHERE id = $8",
+        vec![
+            t(&n.name),
+            opt(&n.display_name),
+            opt(&n.description),
+            t(n.visibility.as_str()),
+            Arg::Int(i64::from(n.protected)),
+            t(&n.owner),
+            t(&ts(n.updated_at)),
+            t(&n.id),
+        ],
+    )
+}
+
+fn object_update(ns: &str, old: &str, o: &MetaObject) -> Result<Update> {
+    let mut args = object_args(ns, o)?;
+    args.push(t(old));
+    Ok((
+        "UPDATE metadef_objects SET name = $2, description = $3, required = $4, json_schema = $5, created_at = $6, updated_at = $7 WHERE namespace_id = $1 AND name = $8",
+        args,
+    ))
+}
+
+fn property_update(ns: &str, old: &str, p: &Property) -> Result<Update> {
+    Ok((
+        "UPDATE metadef_properties SET name = $1, json_schema = $2, updated_at = $3 WHERE namespace_id = $4 AND name = $5",
+        vec![
+            t(&p.name),
+            t(&serde_json::to_string(&p.schema).map_err(Error::internal)?),
+            t(&ts(p.updated_at)),
+            t(ns),
+            t(old),
+        ],
+    ))
+}
+
+fn association_update(ns: &str, a: &Association) -> Update {
+    (
+        "UPDATE metadef_namespace_resource_types SET prefix = $1, properties_target = $2, updated_at = $3 WHERE namespace_id = $4 AND resource_type = $5",
+        vec![
+            opt(&a.prefix),
+            opt(&a.properties_target),
+            t(&ts(a.updated_at)),
+            t(ns),
+            t(&a.name),
+        ],
+    )
+}
+
 fn content_table(kind: ContentKind) -> &'static str {
     match kind {
         ContentKind::Objects => "DELETE FROM metadef_objects WHERE namespace_id = $1",
@@ -476,52 +575,70 @@ impl MetadefRepo for Catalog {
         protect_new_types: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        exec(
-            &mut tx,
-            "INSERT INTO metadef_namespaces (id, namespace, display_name, description, visibility, protected, owner, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            vec![t(&n.id), t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
-                 Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.created_at)), t(&ts(n.updated_at))],
-        )
-        .await?;
-        for a in &c.associations {
-            insert_association_in(&mut tx, &n.id, a, protect_new_types).await?;
+        insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn replace_namespace(
+        &self,
+        old: &str,
+        n: &Namespace,
+        c: &Contents,
+        protect_new_types: bool,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        delete_namespace_in(&mut tx, old).await?;
+        insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn merge_namespace(
+        &self,
+        ns: &str,
+        updated: Option<&Namespace>,
+        add: &Contents,
+        replace: &Contents,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut updates: Vec<Update> = updated.map(namespace_update).into_iter().collect();
+        for a in &add.associations {
+            insert_association_in(&mut tx, ns, a, false).await?;
         }
-        for p in &c.properties {
-            insert_property_in(&mut tx, &n.id, p).await?;
+        updates.extend(
+            replace
+                .associations
+                .iter()
+                .map(|a| association_update(ns, a)),
+        );
+        for p in &add.properties {
+            insert_property_in(&mut tx, ns, p).await?;
         }
-        for o in &c.objects {
-            insert_object_in(&mut tx, &n.id, o).await?;
+        for p in &replace.properties {
+            updates.push(property_update(ns, &p.name, p)?);
         }
-        for tag in &c.tags {
-            insert_tag_in(&mut tx, &n.id, tag).await?;
+        for o in &add.objects {
+            insert_object_in(&mut tx, ns, o).await?;
+        }
+        for o in &replace.objects {
+            updates.push(object_update(ns, &o.name, o)?);
+        }
+        for tag in &add.tags {
+            insert_tag_in(&mut tx, ns, tag).await?;
+        }
+        for (sql, args) in updates {
+            exec(&mut tx, sql, args).await?;
         }
         tx.commit().await.map_err(db_err)
     }
 
     async fn update_namespace(&self, n: &Namespace) -> Result<()> {
-        self.updated(
-            "UPDATE metadef_namespaces SET namespace = $1, display_name = $2, description = $3, visibility = $4, protected = $5, owner = $6, updated_at = $7 WHERE id = $8",
-            vec![t(&n.name), opt(&n.display_name), opt(&n.description), t(n.visibility.as_str()),
-                 Arg::Int(i64::from(n.protected)), t(&n.owner), t(&ts(n.updated_at)), t(&n.id)],
-            "metadef namespace",
-            &n.name,
-        )
-        .await
+        let (sql, args) = namespace_update(n);
+        self.updated(sql, args, "metadef namespace", &n.name).await
     }
 
     async fn delete_namespace(&self, ns: &str) -> Result<()> {
-        // The contents cascade; deleting them first keeps SQLite connections without
-        // foreign-key enforcement consistent too.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for sql in [
-            "DELETE FROM metadef_objects WHERE namespace_id = $1",
-            "DELETE FROM metadef_properties WHERE namespace_id = $1",
-            "DELETE FROM metadef_tags WHERE namespace_id = $1",
-            "DELETE FROM metadef_namespace_resource_types WHERE namespace_id = $1",
-            "DELETE FROM metadef_namespaces WHERE id = $1",
-        ] {
-            exec(&mut tx, sql, vec![t(ns)]).await?;
-        }
+        delete_namespace_in(&mut tx, ns).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -556,15 +673,8 @@ impl MetadefRepo for Catalog {
     }
 
     async fn update_object(&self, ns: &str, old: &str, o: &MetaObject) -> Result<()> {
-        let mut args = object_args(ns, o)?;
-        args.push(t(old));
-        self.updated(
-            "UPDATE metadef_objects SET name = $2, description = $3, required = $4, json_schema = $5, created_at = $6, updated_at = $7 WHERE namespace_id = $1 AND name = $8",
-            args,
-            "metadef object",
-            old,
-        )
-        .await
+        let (sql, args) = object_update(ns, old, o)?;
+        self.updated(sql, args, "metadef object", old).await
     }
 
     async fn delete_object(&self, ns: &str, name: &str) -> Result<bool> {
@@ -605,13 +715,8 @@ impl MetadefRepo for Catalog {
     }
 
     async fn update_property(&self, ns: &str, old: &str, p: &Property) -> Result<()> {
-        self.updated(
-            "UPDATE metadef_properties SET name = $1, json_schema = $2, updated_at = $3 WHERE namespace_id = $4 AND name = $5",
-            vec![t(&p.name), t(&serde_json::to_string(&p.schema).map_err(Error::internal)?), t(&ts(p.updated_at)), t(ns), t(old)],
-            "metadef property",
-            old,
-        )
-        .await
+        let (sql, args) = property_update(ns, old, p)?;
+        self.updated(sql, args, "metadef property", old).await
     }
 
     async fn delete_property(&self, ns: &str, name: &str) -> Result<bool> {
@@ -710,13 +815,9 @@ impl MetadefRepo for Catalog {
     }
 
     async fn update_association(&self, ns: &str, a: &Association) -> Result<()> {
-        self.updated(
-            "UPDATE metadef_namespace_resource_types SET prefix = $1, properties_target = $2, updated_at = $3 WHERE namespace_id = $4 AND resource_type = $5",
-            vec![opt(&a.prefix), opt(&a.properties_target), t(&ts(a.updated_at)), t(ns), t(&a.name)],
-            "metadef association",
-            &a.name,
-        )
-        .await
+        let (sql, args) = association_update(ns, a);
+        self.updated(sql, args, "metadef association", &a.name)
+            .await
     }
 
     async fn delete_association(&self, ns: &str, name: &str) -> Result<bool> {

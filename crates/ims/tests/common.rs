@@ -160,7 +160,7 @@ impl Server {
     /// Runs `ims admin …` against this server's data dir and catalog (with the server's
     /// environment, so also its database).
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = self.admin_command(args).output().unwrap();
+        let out = self.admin_output(args);
         assert!(
             out.status.success(),
             "ims admin {args:?}: {}",
@@ -169,17 +169,16 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
-    /// The `ims admin …` command for this server's data dir and catalog, not yet run, for
-    /// tests that expect it to fail.
-    pub fn admin_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ims"));
-        command
+    /// Like [`Self::admin`], but returns the outcome instead of requiring success.
+    pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_ims"))
             .arg("admin")
             .arg("--data-dir")
             .arg(&self.dir)
             .args(args)
-            .envs(self.env.iter().cloned());
-        command
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
     }
 
     /// A project-scoped token.

@@ -196,23 +196,65 @@ async fn namespaces_are_created_listed_paged_updated_and_deleted() {
     }
     let (s, body) = call(&w.admin, Method::GET, &format!("{NS}?marker=nope"), None).await;
     glance_error(s, &body, 404, "nope");
-    // A NUL names nothing; it is a 400 on every backend (PostgreSQL refuses it in text).
-    for path in [
-        format!("{NS}/a%00b"),
-        format!("{NS}/page-0/tags/a%00b"),
-        format!("{NS}?resource_types=a%00b"),
-    ] {
-        let (s, body) = call(&w.admin, Method::GET, &path, None).await;
-        glance_error(s, &body, 400, "NUL");
+    // A control character (NUL included) names nothing; it is a 400 on every backend
+    // (PostgreSQL refuses a NUL in text), before any lookup.
+    for bad in ["%00", "%01", "%1B", "%7F"] {
+        for path in [
+            format!("{NS}/a{bad}b"),
+            format!("{NS}/page-0/tags/a{bad}b"),
+            format!("{NS}/page-0/objects/a{bad}b"),
+            format!("{NS}/page-0/properties/a{bad}b"),
+            format!("{NS}?resource_types=a{bad}b"),
+            format!("{NS}?marker=a{bad}b"),
+            format!("{NS}/page-0?resource_type=a{bad}b"),
+        ] {
+            let (s, body) = call(&w.admin, Method::GET, &path, None).await;
+            glance_error(s, &body, 400, "control characters");
+        }
+    }
+    for bad in ["a\u{0}b", "a\u{1}b", "a\u{7f}"] {
+        let (s, body) = call(&w.admin, Method::POST, NS, Some(json!({"namespace": bad}))).await;
+        glance_error(
+            s,
+            &body,
+            400,
+            "'namespace' must not contain control characters",
+        );
     }
     let (s, body) = call(
         &w.admin,
         Method::POST,
         NS,
-        Some(json!({"namespace": "a\u{0}b"})),
+        Some(json!({"namespace": "ok-name", "description": "line\u{1}"})),
     )
     .await;
-    glance_error(s, &body, 400, "NUL");
+    glance_error(
+        s,
+        &body,
+        400,
+        "'description' must not contain control characters",
+    );
+    let (s, body) = call(
+        &w.admin,
+        Method::POST,
+        &format!("{NS}/page-0/objects"),
+        Some(json!({"name": "o\u{1}"})),
+    )
+    .await;
+    glance_error(
+        s,
+        &body,
+        400,
+        "Provided object does not match schema 'object'",
+    );
+    let (s, body) = call(
+        &w.admin,
+        Method::POST,
+        &format!("{NS}/page-0/tags/t%01"),
+        None,
+    )
+    .await;
+    glance_error(s, &body, 400, "control characters");
 
     // Protected: no delete; Tempest then unprotects it with a PUT.
     let (s, body) = call(&w.admin, Method::DELETE, &format!("{NS}/tempest-ns"), None).await;
@@ -703,6 +745,8 @@ async fn definition_files_load_into_the_catalog() {
     let mut changed = doc.clone();
     changed["description"] = json!("Changed");
     changed["tags"] = json!([{"name": "loaded-tag"}, {"name": "new-tag"}]);
+    changed["objects"][0]["description"] = json!("rewritten");
+    changed["properties"]["extra"] = json!({"title": "Extra", "type": "string"});
     std::fs::write(dir.path().join("loaded.json"), changed.to_string()).unwrap();
     let out = w.server.admin(&["metadefs", "load", dir_arg]);
     assert_eq!(out, "OS::Test::Loaded skipped\nOS::Test::Other skipped");
@@ -723,10 +767,44 @@ async fn definition_files_load_into_the_catalog() {
     .await;
     assert_eq!(ns["description"], "Changed");
     assert_eq!(ns["tags"].as_array().unwrap().len(), 2);
+    assert_eq!(ns["objects"][0]["description"], "rewritten");
+    assert_eq!(ns["properties"]["extra"]["title"], "Extra");
+    assert_eq!(ns["properties"]["mode"]["title"], "Mode");
     let out = w
         .server
         .admin(&["metadefs", "load", "--overwrite", dir_arg]);
     assert_eq!(out, "OS::Test::Loaded replaced\nOS::Test::Other replaced");
+
+    // An overwrite with a file that fails its checks (two objects of one name) changes
+    // nothing: the file is checked before the old namespace is deleted.
+    let bad_dir = tempfile::tempdir().unwrap();
+    let mut twice = doc.clone();
+    twice["objects"] = json!([{"name": "Same"}, {"name": "Same"}]);
+    let bad_file = bad_dir.path().join("loaded.json");
+    std::fs::write(&bad_file, twice.to_string()).unwrap();
+    let out = w.server.admin_output(&[
+        "metadefs",
+        "load",
+        "--overwrite",
+        bad_file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("name=Same already exists"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, ns) = call(
+        &w.admin,
+        Method::GET,
+        &format!("{NS}/OS::Test::Loaded"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{ns}");
+    assert_eq!(ns["description"], "Changed");
+    assert_eq!(ns["objects"][0]["name"], "Obj");
+    assert_eq!(ns["objects"].as_array().unwrap().len(), 1);
 
     // A file that is not a namespace document fails the command but not the others.
     std::fs::write(
@@ -734,11 +812,8 @@ async fn definition_files_load_into_the_catalog() {
         json!({"display_name": "no namespace"}).to_string(),
     )
     .unwrap();
-    let status = w
-        .server
-        .admin_command(&["metadefs", "load", dir_arg])
-        .output()
-        .unwrap();
+    // Through the server's environment, so on its catalog (PostgreSQL too).
+    let status = w.server.admin_output(&["metadefs", "load", dir_arg]);
     assert!(!status.status.success());
     assert!(String::from_utf8_lossy(&status.stderr).contains("'namespace' is a required property"));
     assert!(String::from_utf8_lossy(&status.stdout).contains("OS::Test::Loaded skipped"));

@@ -393,7 +393,7 @@ pub async fn list_resource_types(
     let list: Vec<Value> = types
         .iter()
         .map(|t| {
-            json!({"name": t.name, "created_at": render::iso(t.created_at), "updated_at": render::iso(t.updated_at)})
+            json!({"name": t.name, "created_at": crate::convert::glance_time(t.created_at), "updated_at": crate::convert::glance_time(t.updated_at)})
         })
         .collect();
     Ok(Json(json!({ "resource_types": list })))

@@ -1,25 +1,16 @@
 //! Glance's metadefs response shapes. Timestamps are `YYYY-MM-DDTHH:MM:SSZ`; links are
 //! paths, with names as they are (Glance does not escape them).
 
+use crate::convert::glance_time;
 use ims_domain::metadefs::{
     Association, ListedNamespace, MetaObject, Namespace, NamespaceDetail, PropertyDef, Tag,
 };
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 /// The namespace schema link every namespace carries.
 pub const NAMESPACE_SCHEMA: &str = "/v2/schemas/metadefs/namespace";
 const OBJECT_SCHEMA: &str = "/v2/schemas/metadefs/object";
-
-/// Glance's `isotime`: seconds and a `Z`.
-pub fn iso(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
-}
 
 fn put_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
     if let Some(v) = v {
@@ -28,8 +19,8 @@ fn put_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
 }
 
 fn stamps(m: &mut Map<String, Value>, created: OffsetDateTime, updated: OffsetDateTime) {
-    m.insert("created_at".into(), json!(iso(created)));
-    m.insert("updated_at".into(), json!(iso(updated)));
+    m.insert("created_at".into(), json!(glance_time(created)));
+    m.insert("updated_at".into(), json!(glance_time(updated)));
 }
 
 /// The path of a namespace.

@@ -29,6 +29,26 @@ pub trait MetadefRepo: Send + Sync {
         contents: &Contents,
         protect_new_types: bool,
     ) -> Result<()>;
+    /// Deletes the namespace with id `old` and everything in it, then writes `namespace`
+    /// and its contents as [`Self::insert_namespace`] does, all in one transaction: on any
+    /// failure the old namespace is left as it was.
+    async fn replace_namespace(
+        &self,
+        old: &str,
+        namespace: &Namespace,
+        contents: &Contents,
+        protect_new_types: bool,
+    ) -> Result<()>;
+    /// Merges into the namespace with id `ns`, in one transaction: rewrites its own fields
+    /// when `updated` is given, inserts `add` and rewrites the existing entries named in
+    /// `replace` (tags are only added). On any failure nothing is changed.
+    async fn merge_namespace(
+        &self,
+        ns: &str,
+        updated: Option<&Namespace>,
+        add: &Contents,
+        replace: &Contents,
+    ) -> Result<()>;
     /// Rewrites a namespace's own fields (by id; the name may change).
     async fn update_namespace(&self, namespace: &Namespace) -> Result<()>;
     /// Deletes a namespace and everything in it.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::model::{NsVisibility, PropertyDef};
-use crate::Error;
+use crate::{Error, text};
 
 /// Longest name of a namespace, object, property, tag or resource type (Glance's column).
 pub const MAX_NAME: usize = 80;
@@ -39,6 +39,17 @@ impl Schema {
             "Provided object does not match schema '{}': {reason}",
             self.0
         ))
+    }
+
+    /// The project's text rule ([`text::check`]): no control characters, except that free
+    /// text a person writes (descriptions, titles, display names) may hold line breaks
+    /// and tabs ([`text::check_free_text`]).
+    fn plain(self, key: &str, s: &str) -> Result<(), Error> {
+        let checked = match key {
+            "description" | "display_name" | "title" => text::check_free_text("text", s),
+            _ => text::check("text", s),
+        };
+        checked.map_err(|_| self.fail(format!("'{key}' must not contain control characters")))
     }
 
     /// The document as an object.
@@ -80,9 +91,7 @@ impl Schema {
         let s = v
             .as_str()
             .ok_or_else(|| self.fail(format!("{} is not of type 'string'", py(v))))?;
-        if s.contains('\0') {
-            return Err(self.fail(format!("{key} must not contain NUL characters")));
-        }
+        self.plain(key, s)?;
         if max.is_some_and(|max| s.chars().count() > max) {
             return Err(self.fail(format!("{} is too long", py(v))));
         }
@@ -284,14 +293,12 @@ pub(crate) fn properties(
     Ok(out)
 }
 
-/// A name: non-empty, at most [`MAX_NAME`] characters, no NUL.
+/// A name: non-empty, at most [`MAX_NAME`] characters, no control characters.
 pub(crate) fn check_name(schema: Schema, name: &str) -> Result<(), Error> {
     if name.is_empty() {
         return Err(schema.fail("'' is too short"));
     }
-    if name.contains('\0') {
-        return Err(schema.fail("names must not contain NUL characters"));
-    }
+    schema.plain("name", name)?;
     if name.chars().count() > MAX_NAME {
         return Err(schema.fail(format!("'{name}' is too long")));
     }

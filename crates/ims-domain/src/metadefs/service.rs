@@ -15,6 +15,7 @@ use super::policy::{can_see, check_admin, check_reader};
 use super::repo::MetadefRepo;
 use super::rules::{self, NamespaceDoc, Schema, Strictness};
 use crate::principal::Principal;
+use crate::text;
 use crate::{Error, Result};
 
 /// How `load` treats a namespace that already exists (`glance-manage db_load_metadefs`).
@@ -69,13 +70,11 @@ fn or_conflict(message: impl FnOnce() -> String) -> impl FnOnce(Error) -> Error 
     }
 }
 
-/// Names from paths and query strings: a NUL can name nothing, and PostgreSQL refuses it
-/// in text, so it is a 400 before any lookup, on every backend.
-fn no_nul<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    match names.into_iter().any(|n| n.contains('\0')) {
-        true => Err(Error::invalid("Names must not contain NUL characters.")),
-        false => Ok(()),
-    }
+/// Names from paths and query strings follow the project's text rule ([`text::check`]): a
+/// control character can name nothing, and PostgreSQL refuses a NUL in text, so it is a
+/// 400 before any lookup, on every backend.
+fn plain_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    names.into_iter().try_for_each(|n| text::check("name", n))
 }
 
 fn protected(what: &str, name: &str) -> Error {
@@ -189,7 +188,7 @@ impl MetadefService {
 
     /// The namespace if the caller may see it, else not found.
     async fn visible(&self, who: &Principal, name: &str) -> Result<Namespace> {
-        no_nul([name])?;
+        plain_names([name])?;
         match self.repo.namespace(name).await? {
             Some(ns) if can_see(who, &ns) => Ok(ns),
             _ => Err(missing("metadef namespace", name)),
@@ -210,7 +209,7 @@ impl MetadefService {
         query: NamespaceQuery,
     ) -> Result<NamespacePage> {
         check_reader(who, "get_metadef_namespaces")?;
-        no_nul(query.resource_types.iter().flatten().map(String::as_str))?;
+        plain_names(query.resource_types.iter().flatten().map(String::as_str))?;
         let after = match &query.paging.marker {
             Some(m) => Some(self.visible(who, m).await?),
             None => None,
@@ -256,6 +255,18 @@ impl MetadefService {
         owner: String,
         loaded: bool,
     ) -> Result<NamespaceDetail> {
+        self.write(None, doc, owner, loaded).await
+    }
+
+    /// Writes the namespace `doc` describes: new, or replacing the namespace with id
+    /// `replacing` in the same transaction. The document is checked before any write.
+    async fn write(
+        &self,
+        replacing: Option<&str>,
+        doc: NamespaceDoc,
+        owner: String,
+        loaded: bool,
+    ) -> Result<NamespaceDetail> {
         let at = now();
         let contents = contents_of(&doc, at)?;
         let namespace = Namespace {
@@ -269,15 +280,24 @@ impl MetadefService {
             created_at: at,
             updated_at: at,
         };
-        self.repo
-            .insert_namespace(&namespace, &contents, loaded)
-            .await
-            .map_err(or_conflict(|| {
-                format!(
-                    "The metadata definition namespace={} already exists.",
-                    doc.name
-                )
-            }))?;
+        let written = match replacing {
+            None => {
+                self.repo
+                    .insert_namespace(&namespace, &contents, loaded)
+                    .await
+            }
+            Some(old) => {
+                self.repo
+                    .replace_namespace(old, &namespace, &contents, loaded)
+                    .await
+            }
+        };
+        written.map_err(or_conflict(|| {
+            format!(
+                "The metadata definition namespace={} already exists.",
+                doc.name
+            )
+        }))?;
         Ok(NamespaceDetail {
             namespace,
             contents,
@@ -291,6 +311,7 @@ impl MetadefService {
         name: &str,
         resource_type: Option<&str>,
     ) -> Result<NamespaceDetail> {
+        plain_names(resource_type)?;
         let namespace = self.visible(who, name).await?;
         let mut contents = self.repo.contents(&namespace.id).await?;
         let prefix = resource_type.and_then(|rt| {
@@ -372,7 +393,7 @@ impl MetadefService {
         ns: &str,
         paging: Paging,
     ) -> Result<Vec<MetaObject>> {
-        no_nul([paging.marker.as_deref().unwrap_or("")])?;
+        plain_names([paging.marker.as_deref().unwrap_or("")])?;
         let ns = self.visible(who, ns).await?;
         if let Some(m) = &paging.marker
             && self.repo.object(&ns.id, m).await?.is_none()
@@ -409,7 +430,7 @@ impl MetadefService {
 
     /// `GET …/objects/{name}`.
     pub async fn show_object(&self, who: &Principal, ns: &str, name: &str) -> Result<MetaObject> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.visible(who, ns).await?;
         self.repo
             .object(&ns.id, name)
@@ -425,7 +446,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<MetaObject> {
-        no_nul([name])?;
+        plain_names([name])?;
         let doc = rules::object_in(Schema("object"), body, Strictness::Lenient)?;
         let ns = self.writable(who, ns, "modify_metadef_object").await?;
         let old = self
@@ -450,7 +471,7 @@ impl MetadefService {
 
     /// `DELETE …/objects/{name}`.
     pub async fn delete_object(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.writable(who, ns, "delete_metadef_object").await?;
         if self.repo.object(&ns.id, name).await?.is_none() {
             return Err(missing("metadef object", name));
@@ -479,9 +500,9 @@ impl MetadefService {
         name: &str,
         resource_type: Option<&str>,
     ) -> Result<Property> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.visible(who, ns).await?;
-        no_nul(resource_type)?;
+        plain_names(resource_type)?;
         let mut bare = name;
         if let Some(rt) = resource_type {
             let assoc = self
@@ -537,7 +558,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<Property> {
-        no_nul([name])?;
+        plain_names([name])?;
         let (new_name, schema) = rules::property(body, Strictness::Strict { named: true })?;
         let ns = self.writable(who, ns, "modify_metadef_property").await?;
         let old = self
@@ -560,7 +581,7 @@ impl MetadefService {
 
     /// `DELETE …/properties/{name}`.
     pub async fn delete_property(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.writable(who, ns, "remove_metadef_property").await?;
         if self.repo.property(&ns.id, name).await?.is_none() {
             return Err(missing("metadef property", name));
@@ -576,7 +597,7 @@ impl MetadefService {
 
     /// `GET …/tags`.
     pub async fn list_tags(&self, who: &Principal, ns: &str, paging: Paging) -> Result<Vec<Tag>> {
-        no_nul([paging.marker.as_deref().unwrap_or("")])?;
+        plain_names([paging.marker.as_deref().unwrap_or("")])?;
         let ns = self.visible(who, ns).await?;
         if let Some(m) = &paging.marker
             && self.repo.tag(&ns.id, m).await?.is_none()
@@ -588,7 +609,7 @@ impl MetadefService {
 
     /// `POST …/tags/{name}`.
     pub async fn create_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<Tag> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.visible(who, ns).await?;
         rules::check_name(Schema("tag"), name)?;
         check_admin(who, "add_metadef_tag")?;
@@ -629,7 +650,7 @@ impl MetadefService {
 
     /// `GET …/tags/{name}`.
     pub async fn show_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<Tag> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.visible(who, ns).await?;
         self.repo
             .tag(&ns.id, name)
@@ -645,7 +666,7 @@ impl MetadefService {
         name: &str,
         body: &Value,
     ) -> Result<Tag> {
-        no_nul([name])?;
+        plain_names([name])?;
         let new_name = rules::tag_in(body)?;
         let ns = self.writable(who, ns, "modify_metadef_tag").await?;
         let old = self
@@ -667,7 +688,7 @@ impl MetadefService {
 
     /// `DELETE …/tags/{name}`.
     pub async fn delete_tag(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self.writable(who, ns, "delete_metadef_tag").await?;
         if self.repo.tag(&ns.id, name).await?.is_none() {
             return Err(missing("metadef tag", name));
@@ -723,7 +744,7 @@ impl MetadefService {
 
     /// `DELETE …/namespaces/{ns}/resource_types/{name}`.
     pub async fn delete_association(&self, who: &Principal, ns: &str, name: &str) -> Result<()> {
-        no_nul([name])?;
+        plain_names([name])?;
         let ns = self
             .writable(who, ns, "remove_metadef_resource_type_association")
             .await?;
@@ -756,8 +777,7 @@ impl MetadefService {
         let outcome = match mode {
             LoadMode::Skip => LoadOutcome::Skipped,
             LoadMode::Overwrite => {
-                self.repo.delete_namespace(&existing.id).await?;
-                self.insert(doc, owner, true).await?;
+                self.write(Some(&existing.id), doc, owner, true).await?;
                 LoadOutcome::Replaced
             }
             LoadMode::Merge { prefer_new } => {
@@ -779,48 +799,66 @@ impl MetadefService {
         let ns = old.id.clone();
         let new = contents_of(&doc, at)?;
         let have = self.repo.contents(&ns).await?;
-        if prefer_new {
-            let updated = Namespace {
-                display_name: doc.display_name,
-                description: doc.description,
-                visibility: doc.visibility.unwrap_or(old.visibility),
-                protected: doc.protected.unwrap_or(old.protected),
-                owner,
-                updated_at: at,
-                ..old
-            };
-            self.repo.update_namespace(&updated).await?;
-        }
-        for a in &new.associations {
-            match have.associations.iter().any(|h| h.name == a.name) {
-                false => self.repo.insert_association(&ns, a).await?,
-                true if prefer_new => self.repo.update_association(&ns, a).await?,
-                true => {}
-            }
-        }
-        for p in &new.properties {
-            match have.properties.iter().any(|h| h.name == p.name) {
-                false => self.repo.insert_property(&ns, p).await?,
-                true if prefer_new => self.repo.update_property(&ns, &p.name, p).await?,
-                true => {}
-            }
-        }
-        for o in &new.objects {
-            match have.objects.iter().any(|h| h.name == o.name) {
-                false => self.repo.insert_object(&ns, o).await?,
-                true if prefer_new => self.repo.update_object(&ns, &o.name, o).await?,
-                true => {}
-            }
-        }
-        let fresh: Vec<Tag> = new
+        let updated = prefer_new.then(|| Namespace {
+            display_name: doc.display_name,
+            description: doc.description,
+            visibility: doc.visibility.unwrap_or(old.visibility),
+            protected: doc.protected.unwrap_or(old.protected),
+            owner,
+            updated_at: at,
+            ..old
+        });
+        let mut add = Contents::default();
+        let mut replace = Contents::default();
+        let (a, p, o) = (&have.associations, &have.properties, &have.objects);
+        split(
+            new.associations,
+            |x| a.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.associations,
+            &mut replace.associations,
+        );
+        split(
+            new.properties,
+            |x| p.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.properties,
+            &mut replace.properties,
+        );
+        split(
+            new.objects,
+            |x| o.iter().any(|h| h.name == x.name),
+            prefer_new,
+            &mut add.objects,
+            &mut replace.objects,
+        );
+        // Tags have nothing to rewrite: they are only ever added.
+        add.tags = new
             .tags
             .into_iter()
             .filter(|t| !have.tags.iter().any(|h| h.name == t.name))
             .collect();
-        if !fresh.is_empty() {
-            self.repo.insert_tags(&ns, &fresh, true).await?;
+        self.repo
+            .merge_namespace(&ns, updated.as_ref(), &add, &replace)
+            .await
+    }
+}
+
+/// Sorts a file's definitions for a merge: new ones are added; existing ones replace the
+/// stored ones when `prefer_new`, else they are left out.
+fn split<T>(
+    items: Vec<T>,
+    exists: impl Fn(&T) -> bool,
+    prefer_new: bool,
+    add: &mut Vec<T>,
+    replace: &mut Vec<T>,
+) {
+    for item in items {
+        match exists(&item) {
+            false => add.push(item),
+            true if prefer_new => replace.push(item),
+            true => {}
         }
-        Ok(())
     }
 }
 
