@@ -107,16 +107,12 @@ class Cleanup:
 
 def create_database(admin_url: str, cleanup: Cleanup) -> str:
     """Creates a fresh database on the server of `admin_url`; returns its URL."""
-    if not shutil.which("psql"):
-        raise Failure("IMS_TEST_DATABASE_URL is set but psql is not installed")
-    name = f"ims_tempest_{secrets.token_hex(6)}"
-    run(["psql", admin_url, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'])
-    cleanup.push(f"drop database {name}", lambda: run(
-        ["psql", admin_url, "-v", "ON_ERROR_STOP=1", "-qc",
-         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
-    parts = urllib.parse.urlsplit(admin_url)
-    log(f"PostgreSQL database {name} on {parts.hostname}:{parts.port}")
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    pg = REPO / "scripts" / "pg"
+    url = run([pg, "createdb", admin_url, "ims_tempest"]).stdout.strip()
+    cleanup.push(f"drop database {url}", lambda: run([pg, "dropdb", url]))
+    parts = urllib.parse.urlsplit(url)
+    log(f"PostgreSQL database {parts.path.lstrip('/')} on {parts.hostname}:{parts.port}")
+    return url
 
 
 # ----------------------------------------------------------------------------------------

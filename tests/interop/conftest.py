@@ -11,8 +11,8 @@ With ``IMS_TEST_DATABASE_URL`` set to a ``postgres://`` URL of a server where th
 may ``CREATE DATABASE`` (``eval "$(scripts/pg start DIR)"`` makes one), every server gets a
 fresh PostgreSQL database of its own as its catalog (``IMS_DATABASE_URL``, also given to
 its ``ims admin`` commands), dropped when the server stops; unset, the catalog is SQLite in
-the data directory. Creating and dropping databases needs ``psql`` (on PATH or under
-/usr/lib/postgresql/*/bin).
+the data directory. Databases are created and dropped by ``scripts/pg createdb|dropdb``,
+which needs ``psql`` (on PATH or under /usr/lib/postgresql/*/bin).
 
 Run: ``$(scripts/venv)/bin/python -m pytest -q tests/interop``
 """
@@ -23,7 +23,6 @@ import hashlib
 import http.server
 import json
 import os
-import glob
 import pty
 import re
 import secrets
@@ -113,40 +112,20 @@ def run(argv: list[str], env: dict[str, str] | None = None, check: bool = True,
     return proc
 
 
-def psql() -> str:
-    found = shutil.which("psql") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"), reverse=True)), None)
-    if not found:
-        pytest.fail("IMS_TEST_DATABASE_URL is set but psql is not installed", pytrace=False)
-    return found
-
-
-def with_database(url: str, name: str) -> str:
-    """`url` with its database (the path) replaced by `name`, user, host and query kept."""
-    base, sep, query = url.partition("?")
-    authority = base.find("://") + 3 if "://" in base else 0
-    slash = base.find("/", authority)
-    host_part = base if slash < 0 else base[:slash]
-    return f"{host_part}/{name}{sep}{query}"
-
-
 def create_database() -> str | None:
     """A fresh database on the test PostgreSQL server (None on SQLite)."""
     if not TEST_DATABASE_URL:
         return None
-    name = f"ims_interop_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    run([psql(), TEST_DATABASE_URL, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
-        timeout=60)
-    return with_database(TEST_DATABASE_URL, name)
+    proc = run([REPO / "scripts" / "pg", "createdb", TEST_DATABASE_URL, "ims_interop"],
+               timeout=60)
+    return proc.stdout.strip()
 
 
 def drop_database(url: str) -> None:
     """Best effort: a database left behind only costs disk on a throw-away server."""
-    name = url.partition("?")[0].rsplit("/", 1)[-1]
-    proc = run([psql(), TEST_DATABASE_URL, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-               check=False, timeout=60)
+    proc = run([REPO / "scripts" / "pg", "dropdb", url], check=False, timeout=60)
     if proc.returncode != 0:
-        print(f"could not drop test database {name}: {proc.stderr}", file=sys.stderr)
+        print(f"could not drop test database {url}: {proc.stderr}", file=sys.stderr)
 
 
 @dataclass

@@ -330,7 +330,7 @@ impl ImageRepo for Catalog {
             None => None,
         };
         let (sql, args) = crate::listing::build(self.backend, query, scope, marker.as_ref());
-        let rows = crate::listing::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+        let rows = crate::sql::bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;

@@ -10,6 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::codec::{parse_ts, parse_ts_opt, ts, ts_opt};
+use crate::sql::{self, Arg, SortDir, Sql};
 use crate::{Backend, Catalog, db_err};
 
 const JOB_COLUMNS: &str = "id, kind, status, project_id, image_id, payload, progress, attempts, error_code, \
@@ -202,55 +203,52 @@ impl JobRepo for Catalog {
             .iter()
             .map(|k| format!("'{}'", k.as_str()))
             .collect();
-        let mut sql = format!(
+        let mut sql = Sql::new(format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE kind IN ({})",
             kinds.join(", ")
-        );
-        let mut binds: Vec<String> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: String| {
-            binds.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        ));
+        let equals = |sql: &mut Sql, column: &str, value: String| {
+            let p = sql.arg(Arg::Text(value));
+            sql.text.push_str(&format!(" AND {column} = {p}"));
         };
         if let Some(project) = &q.project_id {
-            bind(&mut sql, " AND project_id = ?", project.clone());
+            equals(&mut sql, "project_id", project.clone());
         }
         if let Some(status) = q.status {
-            bind(&mut sql, " AND status = ?", status.as_str().to_string());
+            equals(&mut sql, "status", status.as_str().to_string());
         }
         if let Some(image) = q.image_id {
-            bind(&mut sql, " AND image_id = ?", image.to_string());
+            equals(&mut sql, "image_id", image.to_string());
         }
         let mut columns = vec![q.sort.as_str(), "created_at", "id"];
         columns.dedup();
         if q.sort == JobSortKey::Id {
             columns.truncate(1);
         }
-        let (cmp, dir) = if q.ascending {
-            (">", "ASC")
+        let dir = if q.ascending {
+            SortDir::Asc
         } else {
-            ("<", "DESC")
+            SortDir::Desc
         };
+        let keys: Vec<(&str, SortDir)> = columns.iter().map(|c| (*c, dir)).collect();
         if let Some(marker) = &q.marker {
             // Keyset paging: rows strictly after the marker in (sort key, created_at, id).
-            let mut alternatives = Vec::new();
-            for i in 0..columns.len() {
-                let mut terms = Vec::new();
-                for (j, column) in columns.iter().enumerate().take(i + 1) {
-                    let op = if j == i { cmp } else { "=" };
-                    binds.push(sort_value(marker, column));
-                    terms.push(format!("{column} {op} ${}", binds.len()));
-                }
-                alternatives.push(format!("({})", terms.join(" AND ")));
-            }
-            sql.push_str(&format!(" AND ({})", alternatives.join(" OR ")));
+            let values: Vec<Arg> = columns
+                .iter()
+                .map(|c| Arg::Text(sort_value(marker, c)))
+                .collect();
+            let cond = sql.keyset(&keys, &values);
+            sql.text.push_str(&format!(" AND ({cond})"));
         }
-        let order: Vec<String> = columns.iter().map(|c| format!("{c} {dir}")).collect();
-        sql.push_str(&format!(" ORDER BY {} LIMIT {}", order.join(", "), q.limit));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for value in binds {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+        sql.text.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            sql::order_by(&keys),
+            q.limit
+        ));
+        let rows = sql::bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(job_from_row).collect()
     }
 }

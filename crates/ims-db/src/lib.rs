@@ -10,6 +10,7 @@ mod jobs;
 mod listing;
 mod metadefs;
 pub mod scratch;
+mod sql;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -13,28 +13,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::codec::{parse_ts, ts};
+use crate::sql::{self, Arg, Sql, bind};
 use crate::{Catalog, db_err};
-
-/// A bound argument; `Null` for absent optional text.
-#[derive(Debug, Clone)]
-enum Arg {
-    Text(String),
-    Int(i64),
-    Null,
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
-
-fn bind(mut q: AnyQuery<'_>, args: Vec<Arg>) -> AnyQuery<'_> {
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s),
-            Arg::Int(n) => q.bind(n),
-            Arg::Null => q.bind(None::<String>),
-        };
-    }
-    q
-}
 
 const NS_COLUMNS: &str = "n.id, n.namespace, n.display_name, n.description, n.visibility, \
                           n.protected, n.owner, n.created_at, n.updated_at";
@@ -121,28 +101,14 @@ fn tag_from(row: &AnyRow) -> Result<Tag> {
     })
 }
 
-/// SQL text with numbered placeholders.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    args: Vec<Arg>,
-}
-
 impl Sql {
-    fn new(text: impl Into<String>) -> Self {
-        Sql {
-            text: text.into(),
-            args: Vec::new(),
-        }
-    }
-
-    fn arg(&mut self, a: impl Into<String>) -> String {
-        self.args.push(Arg::Text(a.into()));
-        format!("${}", self.args.len())
+    /// Adds a text argument and returns its placeholder.
+    fn text_arg(&mut self, a: impl Into<String>) -> String {
+        self.arg(Arg::Text(a.into()))
     }
 
     fn push_arg(&mut self, a: impl Into<String>) {
-        let mark = self.arg(a);
+        let mark = self.text_arg(a);
         self.text += &mark;
     }
 
@@ -157,24 +123,17 @@ impl Sql {
     /// Appends `ORDER BY` over `keys` (the last ones break ties), the keyset condition
     /// after `after` (the marker's values of the same keys), and `LIMIT`.
     fn page(&mut self, keys: &[&str], after: Option<Vec<String>>, paging: &Paging) {
-        let (cmp, dir) = match paging.sort_dir {
-            SortDir::Asc => (">", "ASC"),
-            SortDir::Desc => ("<", "DESC"),
+        let dir = match paging.sort_dir {
+            SortDir::Asc => sql::SortDir::Asc,
+            SortDir::Desc => sql::SortDir::Desc,
         };
+        let keys: Vec<(&str, sql::SortDir)> = keys.iter().map(|k| (*k, dir)).collect();
         if let Some(values) = after {
-            let mut ors = Vec::new();
-            for i in 0..keys.len() {
-                let mut ands = Vec::new();
-                for (k, v) in keys.iter().zip(&values).take(i) {
-                    ands.push(format!("{k} = {}", self.arg(v.clone())));
-                }
-                ands.push(format!("{} {cmp} {}", keys[i], self.arg(values[i].clone())));
-                ors.push(format!("({})", ands.join(" AND ")));
-            }
-            self.text += &format!(" AND ({})", ors.join(" OR "));
+            let values: Vec<Arg> = values.into_iter().map(Arg::Text).collect();
+            let cond = self.keyset(&keys, &values);
+            self.text += &format!(" AND ({cond})");
         }
-        let order: Vec<String> = keys.iter().map(|k| format!("{k} {dir}")).collect();
-        self.text += &format!(" ORDER BY {}", order.join(", "));
+        self.text += &format!(" ORDER BY {}", sql::order_by(&keys));
         if let Some(limit) = paging.limit {
             self.text += &format!(" LIMIT {limit}");
         }
@@ -499,15 +458,15 @@ impl MetadefRepo for Catalog {
             "SELECT {NS_COLUMNS} FROM metadef_namespaces n WHERE 1 = 1"
         ));
         if let Some(owner) = &listing.owner_scope {
-            let owner = sql.arg(owner.clone());
+            let owner = sql.text_arg(owner.clone());
             sql.text += &format!(" AND (n.owner = {owner} OR n.visibility = 'public')");
         }
         if let Some(v) = q.visibility {
-            let v = sql.arg(v.as_str());
+            let v = sql.text_arg(v.as_str());
             sql.text += &format!(" AND n.visibility = {v}");
         }
         if let Some(types) = &q.resource_types {
-            let marks: Vec<String> = types.iter().map(|rt| sql.arg(rt.clone())).collect();
+            let marks: Vec<String> = types.iter().map(|rt| sql.text_arg(rt.clone())).collect();
             sql.text += &format!(
                 " AND n.id IN (SELECT namespace_id FROM metadef_namespace_resource_types WHERE resource_type IN ({}))",
                 if marks.is_empty() {
@@ -549,7 +508,7 @@ impl MetadefRepo for Catalog {
         }
         let mut sql =
             Sql::new("SELECT * FROM metadef_namespace_resource_types WHERE namespace_id IN (");
-        let marks: Vec<String> = ns.iter().map(|id| sql.arg(id.clone())).collect();
+        let marks: Vec<String> = ns.iter().map(|id| sql.text_arg(id.clone())).collect();
         sql.text += &marks.join(", ");
         sql.text += ") ORDER BY created_at, resource_type";
         sql.fetch(self)
