@@ -21,7 +21,7 @@ pub struct ListSyntax {
 
 /// Glance: `limit_param_default` 25.
 pub const GLANCE: ListSyntax = ListSyntax {
-    default_limit: 25,
+    default_limit: DEFAULT_LIMIT,
     ignored: &[],
 };
 
@@ -32,8 +32,11 @@ pub const IMS: ListSyntax = ListSyntax {
     ignored: &["enterprise_project_id", "flavor_id"],
 };
 
+/// Glance's page size when `limit` is absent (`limit_param_default`).
+pub const DEFAULT_LIMIT: u32 = 25;
+
 /// The largest page (Glance's `api_limit_max`).
-const MAX_LIMIT: u32 = 1000;
+pub const MAX_LIMIT: u32 = 1000;
 
 const SORT_KEYS: &[&str] = &[
     "name",
@@ -114,14 +117,17 @@ pub fn parse(raw: &str, syntax: &ListSyntax) -> Result<ListQuery> {
     Ok(q)
 }
 
-fn parse_limit(v: &str) -> Result<u32> {
+/// A `limit` value as Glance reads it, uncapped: an integer, not negative.
+pub fn parse_count(v: &str) -> Result<u64> {
     let n: i64 = v
         .parse()
         .map_err(|_| Error::invalid("limit param must be an integer"))?;
-    if n < 0 {
-        return Err(Error::invalid("limit param must be positive"));
-    }
-    Ok(u32::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT))
+    u64::try_from(n).map_err(|_| Error::invalid("limit param must be positive"))
+}
+
+/// A page size: [`parse_count`], capped at [`MAX_LIMIT`].
+pub fn parse_limit(v: &str) -> Result<u32> {
+    Ok(u32::try_from(parse_count(v)?).map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT)))
 }
 
 fn parse_visibility(v: &str) -> Result<VisibilityFilter> {
@@ -160,7 +166,8 @@ fn int(key: &str, v: &str) -> Result<Value> {
     })
 }
 
-fn parse_dir(d: &str) -> Result<SortDir> {
+/// A `sort_dir` value: `asc` or `desc`.
+pub fn parse_sort_dir(d: &str) -> Result<SortDir> {
     match d {
         "asc" => Ok(SortDir::Asc),
         "desc" => Ok(SortDir::Desc),
@@ -182,7 +189,7 @@ fn parse_sort(s: &str) -> Result<Vec<(Column, SortDir)>> {
     s.split(',')
         .map(|part| {
             let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
-            Ok((sort_column(k.trim())?, parse_dir(d.trim())?))
+            Ok((sort_column(k.trim())?, parse_sort_dir(d.trim())?))
         })
         .collect()
 }
@@ -194,7 +201,7 @@ fn parse_sort_keys(keys: &[String], dirs: &[String]) -> Result<Vec<(Column, Sort
         ));
     }
     if keys.is_empty() && dirs.len() == 1 {
-        return Ok(vec![(Column::CreatedAt, parse_dir(&dirs[0])?)]);
+        return Ok(vec![(Column::CreatedAt, parse_sort_dir(&dirs[0])?)]);
     }
     keys.iter()
         .enumerate()
@@ -202,7 +209,7 @@ fn parse_sort_keys(keys: &[String], dirs: &[String]) -> Result<Vec<(Column, Sort
             let dir = dirs
                 .get(n)
                 .or(dirs.first())
-                .map(|d| parse_dir(d))
+                .map(|d| parse_sort_dir(d))
                 .transpose()?
                 .unwrap_or(SortDir::Desc);
             Ok((sort_column(k)?, dir))
@@ -319,11 +326,34 @@ pub fn split_off(raw: &str, names: &[&str]) -> (Vec<(String, String)>, String) {
     (taken, rest)
 }
 
-/// The query string without `marker`, for `first` and `next` links.
-pub fn without_marker(raw: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(url::form_urlencoded::parse(raw.as_bytes()).filter(|(k, _)| k != "marker"))
-        .finish()
+/// The `first` and `next` links of a Glance list page at `base_path`: the request's own
+/// parameters, in order, without `marker` (then with `next_marker`, when there is a next
+/// page), all form-encoded.
+pub fn page_links(
+    base_path: &str,
+    raw_query: &str,
+    next_marker: Option<&str>,
+) -> (String, Option<String>) {
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "marker")
+        .collect();
+    let encode = |marker: Option<&str>| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.extend_pairs(&kept);
+        if let Some(m) = marker {
+            s.append_pair("marker", m);
+        }
+        s.finish()
+    };
+    let query = encode(None);
+    let first = if query.is_empty() {
+        base_path.to_string()
+    } else {
+        format!("{base_path}?{query}")
+    };
+    let next = next_marker.map(|m| format!("{base_path}?{}", encode(Some(m))));
+    (first, next)
 }
 
 #[cfg(test)]
@@ -396,6 +426,37 @@ mod tests {
             Op::Eq,
             Value::Text("a b".into())
         )));
+    }
+
+    #[test]
+    fn limits_and_sort_dirs_read_like_glance() {
+        assert_eq!(parse_limit("5000").unwrap(), MAX_LIMIT);
+        assert_eq!(parse_limit("0").unwrap(), 0);
+        assert_eq!(parse_count("5000").unwrap(), 5000);
+        assert_eq!(parse_sort_dir("asc").unwrap(), SortDir::Asc);
+        for (bad, why) in [("x", "must be an integer"), ("-1", "must be positive")] {
+            match parse_limit(bad) {
+                Err(Error::InvalidInput(m)) => assert!(m.contains(why), "{bad}: {m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(parse_sort_dir("up").is_err());
+    }
+
+    #[test]
+    fn links_keep_the_request_parameters_but_the_marker() {
+        let base = "/v2/metadefs/namespaces";
+        let (first, next) = page_links(base, "limit=1&marker=a&sort_dir=asc", Some("b c"));
+        assert_eq!(first, "/v2/metadefs/namespaces?limit=1&sort_dir=asc");
+        assert_eq!(
+            next.unwrap(),
+            "/v2/metadefs/namespaces?limit=1&sort_dir=asc&marker=b+c"
+        );
+        assert_eq!(page_links(base, "", None), (base.to_string(), None));
+        assert_eq!(
+            page_links("/v2/images", "marker=a", Some("b")).1.unwrap(),
+            "/v2/images?marker=b"
+        );
     }
 
     #[test]

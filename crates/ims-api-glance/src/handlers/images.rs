@@ -76,22 +76,18 @@ pub async fn list_images(
     let raw = raw.unwrap_or_default();
     let q = query::parse(&raw, &query::GLANCE)?;
     let images = svc.images.list(&who, &q).await?;
-    let rest = query::without_marker(&raw);
-    let first = if rest.is_empty() {
-        "/v2/images".to_string()
-    } else {
-        format!("/v2/images?{rest}")
-    };
+    // A full page may have more after it; the next one starts past its last image.
+    let next_marker = (images.len() == q.limit as usize)
+        .then(|| images.last().map(|last| last.id.to_string()))
+        .flatten();
+    let (first, next) = query::page_links("/v2/images", &raw, next_marker.as_deref());
     let mut body = json!({
         "images": images.iter().map(convert::image).collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/images",
     });
-    if images.len() == q.limit as usize
-        && let Some(last) = images.last()
-    {
-        let sep = if rest.is_empty() { "" } else { "&" };
-        body["next"] = json!(format!("/v2/images?{rest}{sep}marker={}", last.id));
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
     Ok(Json(body))
 }

@@ -9,8 +9,10 @@ use bytes::Bytes;
 use ims_domain::Error;
 use ims_domain::image::ImageId;
 use ims_domain::job::{JobSortKey, JobStatus};
+use ims_domain::listing::SortDir;
 use ims_domain::service::tasks::{TaskListing, check_task_access};
 use ims_http::Services;
+use ims_http::list_query::{self, DEFAULT_LIMIT, parse_limit, parse_sort_dir};
 use serde_json::{Value, json};
 
 use super::{Caller, json_body};
@@ -36,9 +38,6 @@ const TASK_FIELDS: &[&str] = &[
     "schema",
 ];
 const TASK_TYPES: [&str; 3] = ["import", "api_image_import", "location_import"];
-/// Glance's `limit_param_default` and `api_limit_max`.
-const DEFAULT_LIMIT: u32 = 25;
-const MAX_LIMIT: u32 = 1000;
 
 /// `POST /v2/tasks`: 201 with the task and a `Location`.
 pub async fn create_task(
@@ -154,23 +153,18 @@ pub async fn list_tasks(
     let listing = decode_listing(&raw)?;
     let limit = listing.limit as usize;
     let tasks = svc.images.tasks(&who, listing).await?;
-    let rest = ims_http::list_query::without_marker(&raw);
-    let first = if rest.is_empty() {
-        "/v2/tasks".to_string()
-    } else {
-        format!("/v2/tasks?{rest}")
-    };
+    // A full page may have more after it; the next one starts past its last task.
+    let next_marker = (tasks.len() == limit)
+        .then(|| tasks.last().map(|last| last.id.to_string()))
+        .flatten();
+    let (first, next) = list_query::page_links("/v2/tasks", &raw, next_marker.as_deref());
     let mut body = json!({
         "tasks": tasks.iter().map(convert::task_stub).collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/tasks",
     });
-    if !tasks.is_empty()
-        && tasks.len() == limit
-        && let Some(last) = tasks.last()
-    {
-        let sep = if rest.is_empty() { "" } else { "&" };
-        body["next"] = json!(format!("/v2/tasks?{rest}{sep}marker={}", last.id));
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
     Ok(Json(body))
 }
@@ -191,12 +185,12 @@ fn decode_listing(raw: &str) -> Result<TaskListing, Error> {
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         let value = value.into_owned();
         match key.as_ref() {
-            "limit" => listing.limit = decode_limit(&value)?,
+            "limit" => listing.limit = parse_limit(&value)?,
             "marker" if ImageId::parse(&value).is_none() => {
                 return Err(Error::invalid("Invalid marker format"));
             }
             "marker" => listing.marker = Some(value),
-            "sort_dir" => listing.ascending = decode_sort_dir(&value)?,
+            "sort_dir" => listing.ascending = parse_sort_dir(&value)? == SortDir::Asc,
             "sort_key" => listing.sort = decode_sort_key(&value)?,
             "status" if !value.is_empty() => listing.status = Some(decode_status(&value)?),
             "type" if !value.is_empty() && value != "import" => {
@@ -211,24 +205,6 @@ fn decode_listing(raw: &str) -> Result<TaskListing, Error> {
         }
     }
     Ok(listing)
-}
-
-fn decode_limit(value: &str) -> Result<u32, Error> {
-    let limit: i64 = value
-        .parse()
-        .map_err(|_| Error::invalid("limit param must be an integer"))?;
-    if limit < 0 {
-        return Err(Error::invalid("limit param must be positive"));
-    }
-    Ok(limit.min(i64::from(MAX_LIMIT)) as u32)
-}
-
-fn decode_sort_dir(value: &str) -> Result<bool, Error> {
-    match value {
-        "asc" => Ok(true),
-        "desc" => Ok(false),
-        other => Err(Error::invalid(format!("Invalid sort direction: {other}"))),
-    }
 }
 
 fn decode_sort_key(value: &str) -> Result<JobSortKey, Error> {
@@ -259,6 +235,7 @@ fn decode_status(value: &str) -> Result<JobStatus, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ims_http::list_query::MAX_LIMIT;
 
     fn refusal(body: Value) -> String {
         match decode_create(&body) {

@@ -51,7 +51,11 @@ pub async fn list_namespaces(
         .metadefs
         .list_namespaces(&who, query::namespaces(&pairs)?)
         .await?;
-    let (first, next) = query::links(&pairs, page.next.as_deref());
+    let (first, next) = ims_http::list_query::page_links(
+        "/v2/metadefs/namespaces",
+        raw.as_deref().unwrap_or(""),
+        page.next.as_deref(),
+    );
     let mut out = Map::new();
     out.insert(
         "namespaces".into(),

@@ -1,11 +1,9 @@
 //! Query strings of the metadefs lists: paging, order and filters, with Glance's 400s.
 
 use ims_domain::Error;
+use ims_domain::listing;
 use ims_domain::metadefs::{NamespaceQuery, NsVisibility, Paging, SortDir, SortKey};
-
-/// Glance's `limit_param_default` and `api_limit_max`.
-const DEFAULT_LIMIT: u64 = 25;
-const MAX_LIMIT: u64 = 1000;
+use ims_http::list_query::{DEFAULT_LIMIT, MAX_LIMIT, parse_count, parse_sort_dir};
 
 /// The decoded `key=value` pairs, in order.
 pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
@@ -26,14 +24,11 @@ fn limit(pairs: &[(String, String)], zero_ok: bool) -> Result<Option<u64>, Error
     let Some(raw) = get(pairs, "limit") else {
         return Ok(None);
     };
-    let n: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| Error::invalid("limit param must be an integer"))?;
-    if n < 0 || (n == 0 && !zero_ok) {
+    let n = parse_count(raw.trim())?;
+    if n == 0 && !zero_ok {
         return Err(Error::invalid("limit param must be positive"));
     }
-    Ok(Some(n as u64))
+    Ok(Some(n))
 }
 
 /// Paging of a list whose entries sort by `created_at`, `updated_at` or `name_key`.
@@ -43,10 +38,9 @@ fn paging(
     extra: &[(&str, SortKey)],
     name_key: &str,
 ) -> Result<Paging, Error> {
-    let sort_dir = match get(pairs, "sort_dir").unwrap_or("desc") {
-        "asc" => SortDir::Asc,
-        "desc" => SortDir::Desc,
-        other => return Err(Error::invalid(format!("Invalid sort direction: {other}"))),
+    let sort_dir = match parse_sort_dir(get(pairs, "sort_dir").unwrap_or("desc"))? {
+        listing::SortDir::Asc => SortDir::Asc,
+        listing::SortDir::Desc => SortDir::Desc,
     };
     let sort_key = match get(pairs, "sort_key").unwrap_or("created_at") {
         "created_at" => SortKey::CreatedAt,
@@ -80,7 +74,8 @@ pub fn namespaces(pairs: &[(String, String)]) -> Result<NamespaceQuery, Error> {
         ],
         "namespace",
     )?;
-    paging.limit = Some(paging.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT));
+    let limit = paging.limit.unwrap_or(u64::from(DEFAULT_LIMIT));
+    paging.limit = Some(limit.min(u64::from(MAX_LIMIT)));
     let visibility = match get(pairs, "visibility").filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => Some(
@@ -104,30 +99,6 @@ pub fn namespaces(pairs: &[(String, String)]) -> Result<NamespaceQuery, Error> {
 /// `GET …/objects` and `GET …/tags`: all entries unless `limit` is given.
 pub fn children(pairs: &[(String, String)], zero_ok: bool) -> Result<Paging, Error> {
     paging(pairs, zero_ok, &[], "name")
-}
-
-/// The `first` and `next` links of a namespace page: the request's own parameters, in
-/// order, without `marker` (then with the next one).
-pub fn links(pairs: &[(String, String)], next: Option<&str>) -> (String, Option<String>) {
-    let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k != "marker").collect();
-    let encode = |extra: Option<&str>| {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &kept {
-            s.append_pair(k, v);
-        }
-        if let Some(m) = extra {
-            s.append_pair("marker", m);
-        }
-        s.finish()
-    };
-    let base = "/v2/metadefs/namespaces";
-    let query = encode(None);
-    let first = if query.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{query}")
-    };
-    (first, next.map(|m| format!("{base}?{}", encode(Some(m)))))
 }
 
 /// `X-Openstack-Append`, read like oslo's `bool_from_string`.
@@ -164,18 +135,6 @@ mod tests {
         ] {
             assert!(namespaces(&pairs(Some(bad))).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn links_keep_the_request_parameters_but_the_marker() {
-        let p = pairs(Some("limit=1&marker=a&sort_dir=asc"));
-        let (first, next) = links(&p, Some("b c"));
-        assert_eq!(first, "/v2/metadefs/namespaces?limit=1&sort_dir=asc");
-        assert_eq!(
-            next.unwrap(),
-            "/v2/metadefs/namespaces?limit=1&sort_dir=asc&marker=b+c"
-        );
-        assert_eq!(links(&[], None).0, "/v2/metadefs/namespaces");
     }
 
     #[test]
