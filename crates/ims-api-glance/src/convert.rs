@@ -70,6 +70,13 @@ pub fn member(m: &Member) -> Value {
     })
 }
 
+/// The import parameters of `glance-download`, shown in its task's `input` as sent.
+const GLANCE_DOWNLOAD_PARAMS: [&str; 3] = [
+    "glance_image_id",
+    "glance_region",
+    "glance_service_interface",
+];
+
 /// A job as a Glance task (an import job: `api_image_import` or `import`), every field.
 pub fn task(j: &Job) -> Value {
     let mut view = task_stub(j);
@@ -80,6 +87,11 @@ pub fn task(j: &Job) -> Value {
             let mut method = json!({"name": j.payload.get("method")});
             if let Some(uri) = j.payload.get("uri") {
                 method["uri"] = uri.clone();
+            }
+            for key in GLANCE_DOWNLOAD_PARAMS {
+                if let Some(v) = j.payload.get(key) {
+                    method[key] = v.clone();
+                }
             }
             json!({"image_id": image_id, "import_req": {"method": method}, "backend": [null]})
         }

@@ -17,7 +17,9 @@ use ims_domain::sealing::Sealer;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
 use ims_domain::service::jobs::JobRunner;
-use ims_domain::service::{ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
+use ims_domain::service::{
+    GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter,
+};
 use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
 use ims_qemu::{Limits as QemuLimits, QemuConverter, QemuImg};
 use tokio::sync::watch;
@@ -135,6 +137,10 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
             ports: config.web_download.ports.clone(),
             allow_private: config.web_download.allow_private,
             allow_addresses: config.web_download.allow_addresses.clone(),
+        },
+        glance_download: GlanceDownloadSettings {
+            region: config.region.clone(),
+            extra_properties: config.glance_download.extra_properties.clone(),
         },
         node_id,
         lease: Duration::from_secs(config.jobs.lease_secs.max(3)),

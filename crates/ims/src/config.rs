@@ -36,6 +36,8 @@ pub struct Config {
     pub images: ImagesConfig,
     /// web-download URL filter.
     pub web_download: WebDownloadConfig,
+    /// What glance-download copies.
+    pub glance_download: GlanceDownloadConfig,
     /// Job engine.
     pub jobs: JobsConfig,
     /// Where buckets live: the embedded directories or S3/OBS stores.
@@ -121,6 +123,26 @@ pub struct WebDownloadConfig {
     /// Exact addresses exempt from the private-address refusal (a test harness's own
     /// loopback server, say); ports are still checked.
     pub allow_addresses: Vec<std::net::IpAddr>,
+}
+
+/// `[glance_download]` (Glance's `[glance_download_properties]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlanceDownloadConfig {
+    /// Prefixes of the source's extra properties that a glance-download import copies to
+    /// the target image (a trailing `*` means the same prefix).
+    pub extra_properties: Vec<String>,
+}
+
+impl Default for GlanceDownloadConfig {
+    fn default() -> Self {
+        GlanceDownloadConfig {
+            extra_properties: ims_domain::service::glance_download::DEFAULT_EXTRA_PROPERTIES
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        }
+    }
 }
 
 /// `[jobs]`.
@@ -268,6 +290,7 @@ impl Default for Config {
             token_ttl_secs: 3600,
             images: ImagesConfig::default(),
             web_download: WebDownloadConfig::default(),
+            glance_download: GlanceDownloadConfig::default(),
             jobs: JobsConfig::default(),
             buckets: BucketsConfig::default(),
         }
@@ -286,7 +309,11 @@ impl Default for ImagesConfig {
             max_tags: 128,
             max_properties: 128,
             max_members: 128,
-            import_methods: vec!["glance-direct".into(), "web-download".into()],
+            import_methods: vec![
+                "glance-direct".into(),
+                "web-download".into(),
+                "glance-download".into(),
+            ],
         }
     }
 }

@@ -188,15 +188,20 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
             "All_stores_must_succeed can only be set with enabled_backends {uri}"
         )));
     }
-    let uri = method
-        .get("uri")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let text = |key: &str| -> Result<Option<String>, Error> {
+        match method.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::invalid(format!("'method.{key}' must be a string"))),
+        }
+    };
     Ok(ImportRequest {
         method: name.to_string(),
-        uri,
-        request_id: None,
-        user_id: None,
+        uri: text("uri")?,
+        glance_image_id: text("glance_image_id")?,
+        glance_region: text("glance_region")?,
+        glance_service_interface: text("glance_service_interface")?,
+        ..ImportRequest::default()
     })
 }
 

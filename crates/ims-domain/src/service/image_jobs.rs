@@ -59,13 +59,31 @@ impl ImageService {
         expected_size: Option<u64>,
         complete: impl FnOnce(&mut Image, &Digests) -> Result<()>,
     ) -> Result<()> {
-        let image = self.importing(id).await?;
+        self.fill_image_as(id, data, expected_size, |_| Ok(()), complete)
+            .await
+    }
+
+    /// [`Self::fill_image`] for data that arrives with metadata of its own: `adopt`
+    /// changes the image before the data is inspected (so the inspection checks the
+    /// formats the image will have) and again when it is activated. The stored image
+    /// changes only on success.
+    pub(crate) async fn fill_image_as(
+        &self,
+        id: ImageId,
+        data: ByteStream,
+        expected_size: Option<u64>,
+        adopt: impl Fn(&mut Image) -> Result<()>,
+        complete: impl FnOnce(&mut Image, &Digests) -> Result<()>,
+    ) -> Result<()> {
+        let mut image = self.importing(id).await?;
+        adopt(&mut image)?;
         let key = fresh_key(id, "data");
         let digests = self
             .store_checked(&image, &key, data, expected_size)
             .await?;
         let stored = async {
             let mut current = self.importing(id).await?;
+            adopt(&mut current)?;
             set_data(&mut current, key.clone(), &digests);
             complete(&mut current, &digests)?;
             current.transition(ImageStatus::Active)?;

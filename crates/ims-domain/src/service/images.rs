@@ -35,6 +35,8 @@ crate::string_enum! {
         GlanceDirect = "glance-direct",
         /// Data fetched from a URL.
         WebDownload = "web-download",
+        /// Data and boot metadata of an image of a Glance catalog (this one).
+        GlanceDownload = "glance-download",
     }
 }
 
@@ -139,6 +141,8 @@ pub struct ImageSettings {
     pub import_methods: Vec<ImportMethod>,
     /// `web-download` URL filter.
     pub url_filter: UrlFilter,
+    /// What `glance-download` may read from and what it copies.
+    pub glance_download: super::GlanceDownloadSettings,
     /// This node's id, used in leases.
     pub node_id: String,
     /// How long a lease lasts without a heartbeat.
@@ -155,8 +159,13 @@ impl Default for ImageSettings {
             quotas: Quotas::default(),
             limits: AttributeLimits::default(),
             max_members: 128,
-            import_methods: vec![ImportMethod::GlanceDirect, ImportMethod::WebDownload],
+            import_methods: vec![
+                ImportMethod::GlanceDirect,
+                ImportMethod::WebDownload,
+                ImportMethod::GlanceDownload,
+            ],
             url_filter: UrlFilter::default(),
+            glance_download: super::GlanceDownloadSettings::default(),
             node_id: "node".into(),
             lease: Duration::from_secs(30),
         }

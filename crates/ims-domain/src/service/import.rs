@@ -1,8 +1,9 @@
-//! Interoperable import (glance-direct, web-download) as a durable job.
+//! Interoperable import (glance-direct, web-download, glance-download) as a durable job.
 
 use serde::{Deserialize, Serialize};
 
 use super::data::{fresh_key, set_data};
+use super::glance_download;
 use super::images::{ImageService, ImportMethod, now};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
@@ -11,19 +12,32 @@ use crate::policy;
 use crate::principal::Principal;
 
 /// A request to import data into an image; also the job's payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportRequest {
     /// The method.
     pub method: String,
     /// The URL, for `web-download`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// The source image, for `glance-download`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glance_image_id: Option<String>,
+    /// The source region, for `glance-download`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glance_region: Option<String>,
+    /// The source endpoint's interface, for `glance-download` (default `public`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glance_service_interface: Option<String>,
     /// The id of the request that started it (Glance shows it on the import's task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Who started it; set by [`ImageService::import`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The caller's roles when it asked (`glance-download` reads the source image as
+    /// the caller could see it); set by [`ImageService::import`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 impl ImageService {
@@ -69,7 +83,15 @@ impl ImageService {
                     )));
                 }
             }
-            _ => {}
+            ImportMethod::GlanceDownload => {
+                if image.status != ImageStatus::Queued {
+                    return Err(Error::Conflict(format!(
+                        "Image needs to be in 'queued' state to use '{method}' method"
+                    )));
+                }
+                glance_download::check_request(who, &mut req)?;
+            }
+            ImportMethod::GlanceDirect => {}
         }
         self.data_cap(image.owner.as_deref()).await?;
         image.transition(ImageStatus::Importing)?;
@@ -109,6 +131,7 @@ impl ImageService {
                 let uri = req.uri.as_deref().unwrap_or_default();
                 self.remote.open(uri, &self.settings.url_filter).await?
             }
+            ImportMethod::GlanceDownload => return self.run_glance_download(job, &req).await,
         };
         let key = fresh_key(id, "data");
         let digests = self.store_checked(&image, &key, stream, expected).await?;
