@@ -297,7 +297,9 @@ async fn unknown_region_or_interface_fails_the_task_and_keeps_the_target() {
         let task = finished_task(&admin, &dst).await;
         assert_eq!(task["status"], "failure", "{region}/{interface}: {task}");
         let message = task["message"].as_str().unwrap();
-        assert!(message.contains("glance endpoint"), "{message}");
+        let expected =
+            format!("No glance endpoint for interface '{interface}' in region '{region}'");
+        assert!(message.starts_with(&expected), "{message}");
         let d = admin.show(&dst).await;
         assert_eq!(d["status"], "queued");
         assert_eq!(

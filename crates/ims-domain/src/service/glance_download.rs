@@ -65,14 +65,11 @@ impl GlanceDownloadSettings {
         if region.eq_ignore_ascii_case(&self.region) && CATALOG_INTERFACES.contains(&interface) {
             return Ok(());
         }
-        Err(Error::NotFound {
-            kind: "glance endpoint",
-            id: format!(
-                "for interface '{interface}' in region '{region}' (this deployment serves \
-                 region '{}', interface public)",
-                self.region
-            ),
-        })
+        Err(Error::invalid(format!(
+            "No glance endpoint for interface '{interface}' in region '{region}': this \
+             deployment serves region '{}', interface 'public'",
+            self.region
+        )))
     }
 
     /// Whether an extra property of the source is copied to the target.
