@@ -20,19 +20,17 @@ impl ImageService {
         payload: serde_json::Value,
     ) -> Result<Job> {
         self.finish_edit(image)?;
-        self.check_count_quota(image.owner.as_deref(), 1).await?;
         let job = Self::importing_job(image, kind, payload)?;
-        self.repo.insert(image, Some(&job)).await?;
+        self.insert_within_quota(&[(image.clone(), Some(job.clone()))])
+            .await?;
         self.job_wakeup.notify_one();
         Ok(job)
     }
 
     /// Several new images of one owner and their jobs, written in one transaction.
     pub(crate) async fn start_image_jobs(&self, batch: Vec<(Image, Job)>) -> Result<()> {
-        let owner = batch.first().and_then(|(i, _)| i.owner.clone());
-        self.check_count_quota(owner.as_deref(), batch.len() as u64)
-            .await?;
-        self.repo.insert_all(&batch).await?;
+        let batch: Vec<_> = batch.into_iter().map(|(i, j)| (i, Some(j))).collect();
+        self.insert_within_quota(&batch).await?;
         self.job_wakeup.notify_one();
         Ok(())
     }

@@ -25,5 +25,5 @@ pub use export::ImageExport;
 pub use file_import::DataImageFromFile;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;
-pub use sharing::SharingChange;
+pub use sharing::{SharingChange, SharingLimits};
 pub use system_image::{SystemImageFromFile, SystemImageType};
