@@ -55,26 +55,44 @@ impl ImageService {
         id: ImageId,
         data: ByteStream,
         expected_size: Option<u64>,
-        complete: impl FnOnce(&mut Image, &Digests) -> Result<()>,
+        complete: impl Fn(&mut Image, &Digests) -> Result<()>,
     ) -> Result<()> {
         let image = self.importing(id).await?;
         let key = fresh_key(id, "data");
         let digests = self
             .store_checked(&image, &key, data, expected_size)
             .await?;
-        let stored = async {
-            let mut current = self.importing(id).await?;
-            set_data(&mut current, key.clone(), &digests);
-            complete(&mut current, &digests)?;
-            current.transition(ImageStatus::Active)?;
-            self.finish_edit(&mut current)?;
-            self.repo.save(&current, ImageStatus::Importing, None).await
-        }
-        .await;
+        let stored = self
+            .activate(id, |current| {
+                set_data(current, key.clone(), &digests);
+                complete(current, &digests)
+            })
+            .await;
         if stored.is_err() {
             self.delete_blob(&key).await;
         }
         stored
+    }
+
+    /// Reloads the importing image `id`, lets `fill` record its data, and saves it
+    /// `active`. A metadata edit saved in between (the revision moved) is not undone: the
+    /// step is applied again to the fresh image.
+    pub(crate) async fn activate(
+        &self,
+        id: ImageId,
+        fill: impl Fn(&mut Image) -> Result<()>,
+    ) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            let mut current = self.importing(id).await?;
+            fill(&mut current)?;
+            current.transition(ImageStatus::Active)?;
+            self.finish_edit(&mut current)?;
+            match self.repo.save(&current, ImageStatus::Importing, None).await {
+                Err(Error::Conflict(_)) if attempt < super::images::EDIT_ATTEMPTS => attempt += 1,
+                saved => return saved,
+            }
+        }
     }
 
     /// An image still importing, or `Gone` if it was deleted meanwhile.

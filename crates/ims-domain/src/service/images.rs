@@ -170,7 +170,7 @@ impl Default for ImageSettings {
 }
 
 /// How often an edit is applied before a concurrent writer's conflict is returned.
-const EDIT_ATTEMPTS: usize = 3;
+pub(crate) const EDIT_ATTEMPTS: usize = 3;
 
 /// Applies one PATCH change to `image`.
 fn apply_change(who: &Principal, image: &mut Image, change: &ImageChange) -> Result<()> {
