@@ -294,3 +294,61 @@ pub enum ListScope {
     /// A project: what Glance's default scoping lets it see.
     Project(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_refuses_oversized_queries_and_drops_repeated_sort_keys() {
+        let limits = ListLimits::default();
+        let many = ListQuery {
+            sort: vec![(Column::Name, SortDir::Asc); limits.sort_keys + 1],
+            ..ListQuery::default()
+        };
+        assert!(many.bounded(&limits).is_err());
+        let repeated = ListQuery {
+            sort: vec![
+                (Column::Name, SortDir::Asc),
+                (Column::Name, SortDir::Desc),
+                (Column::Id, SortDir::Asc),
+            ],
+            ..ListQuery::default()
+        }
+        .bounded(&limits)
+        .unwrap();
+        assert_eq!(
+            repeated.sort,
+            vec![(Column::Name, SortDir::Asc), (Column::Id, SortDir::Asc)]
+        );
+        let wide_in = ListQuery {
+            filters: vec![Filter::In(
+                Field::Column(Column::Name),
+                vec![Value::Text("x".into()); limits.in_values + 1],
+            )],
+            ..ListQuery::default()
+        };
+        assert!(wide_in.bounded(&limits).is_err());
+        let tags = ListQuery {
+            tags: vec!["t".into(); limits.tags + 1],
+            ..ListQuery::default()
+        };
+        assert!(tags.bounded(&limits).is_err());
+    }
+
+    #[test]
+    fn full_sort_names_each_column_once_whatever_the_query_holds() {
+        let q = ListQuery {
+            sort: vec![(Column::Name, SortDir::Asc); 3000],
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.full_sort(),
+            vec![
+                (Column::Name, SortDir::Asc),
+                (Column::CreatedAt, SortDir::Asc),
+                (Column::Id, SortDir::Asc)
+            ]
+        );
+    }
+}

@@ -317,3 +317,39 @@ fn int_in(name: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageId;
+
+    fn image_with(properties: &[(&str, usize)]) -> Image {
+        let mut image = Image::new(
+            ImageId::new(),
+            Some("p".into()),
+            time::OffsetDateTime::now_utc(),
+        );
+        for (name, len) in properties {
+            image.properties.insert((*name).into(), "x".repeat(*len));
+        }
+        image
+    }
+
+    #[test]
+    fn property_values_and_the_image_budget_are_limited() {
+        let limits = AttributeLimits::default();
+        assert!(check_limits(&image_with(&[("a", 65_535)]), limits).is_ok());
+        assert!(matches!(
+            check_limits(&image_with(&[("a", 65_536)]), limits),
+            Err(Error::InvalidField { .. })
+        ));
+        let five: Vec<(String, usize)> = (0..5).map(|n| (format!("p{n}"), 60_000)).collect();
+        let five: Vec<(&str, usize)> = five.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+        assert!(matches!(
+            check_limits(&image_with(&five), limits),
+            Err(Error::QuotaExceeded(_))
+        ));
+        let long_name = "n".repeat(MAX_PROPERTY_NAME + 1);
+        assert!(check_limits(&image_with(&[(long_name.as_str(), 1)]), limits).is_err());
+    }
+}

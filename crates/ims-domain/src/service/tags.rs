@@ -224,3 +224,32 @@ pub struct TagSearchResult {
 
 /// Catalog rows fetched at a time when scanning a project's images.
 const SCAN_PAGE: u32 = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_tags_are_plain_tags_or_key_value_pairs() {
+        assert!(validate_stored_tag("plain").is_ok());
+        let long_pair = format!("{}={}", "k".repeat(128), "v".repeat(255));
+        assert!(validate_stored_tag(&long_pair).is_ok());
+        for bad in [
+            String::new(),
+            "=x".into(),
+            "a\0b".into(),
+            "b".repeat(256),
+            format!("={}", "a".repeat(100_000)),
+            format!("{}={}", "k".repeat(129), "v".repeat(200)),
+            format!("k={}", "v".repeat(256)),
+        ] {
+            assert!(
+                matches!(
+                    validate_stored_tag(&bad),
+                    Err(Error::InvalidField { field: "tags", .. })
+                ),
+                "{bad:.20} should be refused"
+            );
+        }
+    }
+}
