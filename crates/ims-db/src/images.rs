@@ -7,7 +7,7 @@ use ims_domain::image::{Image, ImageData, ImageId, ImageStatus};
 use ims_domain::job::Job;
 use ims_domain::listing::{ListQuery, ListScope};
 use ims_domain::member::{Member, MemberStatus};
-use ims_domain::ports::{ImageRepo, Lease, Usage};
+use ims_domain::ports::{ImageRepo, Lease, SharingBatch, Usage};
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -19,7 +19,7 @@ use crate::{Catalog, db_err};
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
      i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
      i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until, \
-     i.properties_json, i.tags_json";
+     i.properties_json, i.tags_json, i.version";
 
 /// Largest number of child rows in one multi-row INSERT (3 parameters each for properties;
 /// both backends accept far more, this only keeps single statements reasonable).
@@ -76,6 +76,7 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
         created_at: parse_ts(&req("created_at")?)?,
         updated_at: parse_ts(&req("updated_at")?)?,
         lease,
+        version: to_u64(get_i("version")?.unwrap_or(0)),
     };
     Ok((image, complete))
 }
@@ -244,11 +245,12 @@ impl Catalog {
         let q = sqlx::query(
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
-             os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, id) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
+             os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, id, \
+             version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
+            .bind(to_i64(image.version))
             .execute(&mut **tx)
             .await
             .map_err(|e| match db_err(e) {
@@ -265,6 +267,62 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The compare-and-set of [`ImageRepo::save`] inside `tx`: status and revision must
+    /// be the ones read, and the revision moves on.
+    async fn save_in(
+        tx: &mut Transaction<'_, Any>,
+        image: &Image,
+        expected: ImageStatus,
+    ) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE images SET name=$1, status=$2, visibility=$3, protected=$4, os_hidden=$5, owner=$6, \
+             disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
+             virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
+             updated_at=$18, lease_owner=$19, lease_until=$20, properties_json=$21, tags_json=$22, \
+             version = version + 1 WHERE id=$23 AND status=$24 AND version=$25",
+        );
+        let done = bind_image!(q, image)
+            .bind(image.id.to_string())
+            .bind(expected.as_str())
+            .bind(to_i64(image.version))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict(format!(
+                "Image {} was changed by another request (or is no longer {expected}); \
+                 the change was not applied",
+                image.id
+            )));
+        }
+        Self::write_children(tx, image, false).await
+    }
+
+    /// Serialises the creates of `owner` until `tx` ends, then counts its live images.
+    /// The first statement writes, so SQLite takes its write lock before reading (no
+    /// stale snapshot), and PostgreSQL holds the row lock, after which each statement
+    /// sees what the previous holder committed.
+    async fn locked_image_count(tx: &mut Transaction<'_, Any>, owner: &str) -> Result<u64> {
+        sqlx::query(
+            "INSERT INTO project_quota_locks (project_id, creates) VALUES ($1, 1) \
+             ON CONFLICT (project_id) DO UPDATE SET creates = project_quota_locks.creates + 1",
+        )
+        .bind(owner)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM images WHERE owner = $1 AND status NOT IN ('deleted', 'killed')",
+        )
+        .bind(owner)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        Ok(to_u64(n))
+    }
+}
+
 #[async_trait]
 impl ImageRepo for Catalog {
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
@@ -273,12 +331,33 @@ impl ImageRepo for Catalog {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn insert_all(&self, batch: &[(Image, Job)]) -> Result<()> {
+    async fn insert_all(
+        &self,
+        batch: &[(Image, Option<Job>)],
+        max_images: Option<u64>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for (image, job) in batch {
-            Self::insert_in(&mut tx, image, Some(job)).await?;
+        if let Some(limit) = max_images {
+            let owners: BTreeSet<&str> = batch
+                .iter()
+                .filter_map(|(i, _)| i.owner.as_deref())
+                .collect();
+            for owner in owners {
+                let adding = batch
+                    .iter()
+                    .filter(|(i, _)| i.owner.as_deref() == Some(owner))
+                    .count() as u64;
+                if Self::locked_image_count(&mut tx, owner).await? + adding > limit {
+                    // Dropping `tx` rolls back (and releases the lock).
+                    return Ok(false);
+                }
+            }
         }
-        tx.commit().await.map_err(db_err)
+        for (image, job) in batch {
+            Self::insert_in(&mut tx, image, job.as_ref()).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn get(&self, id: ImageId) -> Result<Option<Image>> {
@@ -294,26 +373,7 @@ impl ImageRepo for Catalog {
 
     async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let q = sqlx::query(
-            "UPDATE images SET name=$1, status=$2, visibility=$3, protected=$4, os_hidden=$5, owner=$6, \
-             disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
-             virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
-             updated_at=$18, lease_owner=$19, lease_until=$20, properties_json=$21, tags_json=$22 \
-             WHERE id=$23 AND status=$24",
-        );
-        let done = bind_image!(q, image)
-            .bind(image.id.to_string())
-            .bind(expected.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::Conflict(format!(
-                "Image {} is no longer {expected}; the change was not applied",
-                image.id
-            )));
-        }
-        Self::write_children(&mut tx, image, false).await?;
+        Self::save_in(&mut tx, image, expected).await?;
         if let Some(job) = job {
             crate::jobs::insert_job(&mut tx, job).await?;
         }
@@ -464,6 +524,49 @@ impl ImageRepo for Catalog {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn apply_sharing(&self, batch: &SharingBatch, job: &Job) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for image in &batch.saves {
+            Self::save_in(&mut tx, image, image.status).await?;
+        }
+        for m in &batch.add {
+            sqlx::query(
+                "INSERT INTO image_members (image_id, member, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (image_id, member) DO NOTHING",
+            )
+            .bind(m.image_id.to_string())
+            .bind(&m.member_id)
+            .bind(m.status.as_str())
+            .bind(ts(m.created_at))
+            .bind(ts(m.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for (id, project) in &batch.remove {
+            sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
+                .bind(id.to_string())
+                .bind(project)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        for m in &batch.update {
+            sqlx::query(
+                "UPDATE image_members SET status = $1, updated_at = $2 WHERE image_id = $3 AND member = $4",
+            )
+            .bind(m.status.as_str())
+            .bind(ts(m.updated_at))
+            .bind(m.image_id.to_string())
+            .bind(&m.member_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        crate::jobs::insert_job(&mut tx, job).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn remove_member(&self, id: ImageId, project: &str) -> Result<()> {

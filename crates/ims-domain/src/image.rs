@@ -222,6 +222,10 @@ pub struct Image {
     pub updated_at: OffsetDateTime,
     /// The node moving data into the image (upload), while it does.
     pub lease: Option<crate::ports::Lease>,
+    /// The stored revision this copy was read at (0 for a new image). `ImageRepo::save`
+    /// writes only over that revision, so of two concurrent edits the later one fails
+    /// instead of silently undoing the first.
+    pub version: u64,
 }
 
 impl Image {
@@ -245,6 +249,7 @@ impl Image {
             created_at: now,
             updated_at: now,
             lease: None,
+            version: 0,
         }
     }
 

@@ -1,5 +1,6 @@
 //! A dialect-neutral image list query: filters, sorting and keyset pagination.
 
+use crate::error::{Error, Result};
 use crate::image::{ImageId, Visibility};
 use crate::member::MemberStatus;
 
@@ -199,9 +200,34 @@ impl Default for ListQuery {
 }
 
 impl ListQuery {
-    /// The full ordering: requested keys, then `created_at` and `id` as tie-breakers.
+    /// Checks the query against `limits` and drops repeated sort keys (the first
+    /// occurrence of a column decides its direction; later ones could never change the
+    /// order). Every list of images passes here before it reaches the catalog: the size of
+    /// the SQL a query builds grows with the square of its sort keys, and linearly with its
+    /// filters, tags and `in:` values.
+    pub fn bounded(mut self, limits: &ListLimits) -> Result<Self> {
+        at_most("sort keys", self.sort.len(), limits.sort_keys)?;
+        at_most("filters", self.filters.len(), limits.filters)?;
+        at_most("tag filters", self.tags.len(), limits.tags)?;
+        let in_values = self
+            .filters
+            .iter()
+            .map(|f| match f {
+                Filter::In(_, values) => values.len(),
+                Filter::Compare(..) => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        at_most("values in one 'in:' filter", in_values, limits.in_values)?;
+        self.sort = dedup_sort(self.sort);
+        Ok(self)
+    }
+
+    /// The full ordering: requested keys (each column once), then `created_at` and `id`
+    /// as tie-breakers. At most one key per [`Column`], whatever the query holds, so the
+    /// keyset condition built from it stays small.
     pub fn full_sort(&self) -> Vec<(Column, SortDir)> {
-        let mut sort = self.sort.clone();
+        let mut sort = dedup_sort(self.sort.clone());
         if sort.is_empty() {
             sort.push((Column::CreatedAt, SortDir::Desc));
         }
@@ -215,6 +241,51 @@ impl ListQuery {
     }
 }
 
+/// Each column once, in order of first appearance.
+fn dedup_sort(sort: Vec<(Column, SortDir)>) -> Vec<(Column, SortDir)> {
+    let mut out: Vec<(Column, SortDir)> = Vec::with_capacity(sort.len());
+    for (c, d) in sort {
+        if !out.iter().any(|(seen, _)| *seen == c) {
+            out.push((c, d));
+        }
+    }
+    out
+}
+
+/// How big one list request may be (`[limits]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListLimits {
+    /// Sort keys per request, repeats included (Glance sorts on 13 columns; clients send
+    /// one or two).
+    pub sort_keys: usize,
+    /// Attribute and property filters per request.
+    pub filters: usize,
+    /// `tag=` filters per request.
+    pub tags: usize,
+    /// Values in one `in:` filter.
+    pub in_values: usize,
+}
+
+impl Default for ListLimits {
+    fn default() -> Self {
+        ListLimits {
+            sort_keys: 5,
+            filters: 20,
+            tags: 20,
+            in_values: 100,
+        }
+    }
+}
+
+fn at_most(what: &str, given: usize, max: usize) -> Result<()> {
+    if given > max {
+        return Err(Error::invalid(format!(
+            "Too many {what} in one request: {given}, at most {max} are allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// Who is listing: the repo applies this on top of the query's own scope fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListScope {
@@ -222,4 +293,62 @@ pub enum ListScope {
     Everything,
     /// A project: what Glance's default scoping lets it see.
     Project(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_refuses_oversized_queries_and_drops_repeated_sort_keys() {
+        let limits = ListLimits::default();
+        let many = ListQuery {
+            sort: vec![(Column::Name, SortDir::Asc); limits.sort_keys + 1],
+            ..ListQuery::default()
+        };
+        assert!(many.bounded(&limits).is_err());
+        let repeated = ListQuery {
+            sort: vec![
+                (Column::Name, SortDir::Asc),
+                (Column::Name, SortDir::Desc),
+                (Column::Id, SortDir::Asc),
+            ],
+            ..ListQuery::default()
+        }
+        .bounded(&limits)
+        .unwrap();
+        assert_eq!(
+            repeated.sort,
+            vec![(Column::Name, SortDir::Asc), (Column::Id, SortDir::Asc)]
+        );
+        let wide_in = ListQuery {
+            filters: vec![Filter::In(
+                Field::Column(Column::Name),
+                vec![Value::Text("x".into()); limits.in_values + 1],
+            )],
+            ..ListQuery::default()
+        };
+        assert!(wide_in.bounded(&limits).is_err());
+        let tags = ListQuery {
+            tags: vec!["t".into(); limits.tags + 1],
+            ..ListQuery::default()
+        };
+        assert!(tags.bounded(&limits).is_err());
+    }
+
+    #[test]
+    fn full_sort_names_each_column_once_whatever_the_query_holds() {
+        let q = ListQuery {
+            sort: vec![(Column::Name, SortDir::Asc); 3000],
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.full_sort(),
+            vec![
+                (Column::Name, SortDir::Asc),
+                (Column::CreatedAt, SortDir::Asc),
+                (Column::Id, SortDir::Asc)
+            ]
+        );
+    }
 }

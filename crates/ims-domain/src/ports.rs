@@ -43,13 +43,23 @@ pub trait ImageRepo: Send + Sync {
     /// Inserts a new image, and the job that works on it in the same transaction;
     /// `Conflict` if the id was ever used.
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()>;
-    /// Inserts several new images, each with its job, in one transaction (an image
-    /// imported together with its data images): all of them or none.
-    async fn insert_all(&self, batch: &[(Image, Job)]) -> Result<()>;
+    /// Inserts new images, each with its job when it has one, in one transaction (an
+    /// image imported together with its data images): all of them or none. With
+    /// `max_images`, each owner's images that are not deleted or killed, these included,
+    /// are counted inside that transaction while the owner's creates are serialised (a
+    /// per-project lock row), and when there would be more than `max_images` nothing is
+    /// written and the answer is `false`: parallel creates cannot exceed the quota.
+    async fn insert_all(
+        &self,
+        batch: &[(Image, Option<Job>)],
+        max_images: Option<u64>,
+    ) -> Result<bool>;
     /// Loads an image, whatever its status.
     async fn get(&self, id: ImageId) -> Result<Option<Image>>;
-    /// Saves the whole aggregate if its status is still `expected`; `Conflict` otherwise.
-    /// A job, when given, is inserted in the same transaction.
+    /// Saves the whole aggregate if its status is still `expected` and its stored revision
+    /// is still `image.version` (nobody saved it since it was read); `Conflict` otherwise.
+    /// The stored revision then moves on by one. A job, when given, is inserted in the same
+    /// transaction.
     async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()>;
     /// Lists images for a scope.
     async fn list(&self, query: &ListQuery, scope: &ListScope) -> Result<Vec<Image>>;
@@ -78,6 +88,24 @@ pub trait ImageRepo: Send + Sync {
     async fn update_member(&self, member: &Member) -> Result<()>;
     /// Removes a member; `NotFound` if absent.
     async fn remove_member(&self, id: ImageId, project: &str) -> Result<()>;
+    /// Writes one sharing batch and its finished job in one transaction: all or nothing.
+    /// Members to add that exist already are left as they are; members to remove that do
+    /// not exist are ignored.
+    async fn apply_sharing(&self, batch: &SharingBatch, job: &Job) -> Result<()>;
+}
+
+/// The writes of one IMS sharing batch, checked by the domain.
+#[derive(Debug, Default)]
+pub struct SharingBatch {
+    /// Images whose metadata changes (private becomes shared), saved like
+    /// [`ImageRepo::save`] with their status unchanged.
+    pub saves: Vec<Image>,
+    /// New members.
+    pub add: Vec<Member>,
+    /// Memberships to end: image and project.
+    pub remove: Vec<(ImageId, String)>,
+    /// Members whose status changes.
+    pub update: Vec<Member>,
 }
 
 /// The durable job queue.

@@ -11,9 +11,11 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ims_blob::{BucketRouter, FsBlobStore, FsBuckets, HttpSource, S3Buckets, S3Settings};
 use ims_db::Catalog;
+use ims_domain::listing::ListLimits;
 use ims_domain::metadefs::MetadefService;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
+use ims_domain::service::SharingLimits;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
 use ims_domain::service::jobs::JobRunner;
@@ -129,8 +131,20 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
         limits: AttributeLimits {
             max_tags: config.images.max_tags,
             max_properties: config.images.max_properties,
+            max_property_value: config.images.max_property_value,
+            max_metadata_bytes: config.images.max_metadata_bytes,
         },
         max_members: config.images.max_members,
+        list_limits: ListLimits {
+            sort_keys: config.images.list_max_sort_keys,
+            filters: config.images.list_max_filters,
+            tags: config.images.list_max_tags,
+            in_values: config.images.list_max_in_values,
+        },
+        sharing_limits: SharingLimits {
+            images: config.images.sharing_max_images,
+            projects: config.images.sharing_max_projects,
+        },
         import_methods,
         url_filter: UrlFilter {
             schemes: config.web_download.schemes.clone(),

@@ -106,6 +106,22 @@ pub struct ImagesConfig {
     pub max_properties: usize,
     /// Members per image.
     pub max_members: usize,
+    /// Bytes of one property value.
+    pub max_property_value: usize,
+    /// Bytes of all property names, values and tags of one image.
+    pub max_metadata_bytes: usize,
+    /// Sort keys in one list request.
+    pub list_max_sort_keys: usize,
+    /// Attribute and property filters in one list request.
+    pub list_max_filters: usize,
+    /// `tag=` filters in one list request.
+    pub list_max_tags: usize,
+    /// Values of one `in:` filter.
+    pub list_max_in_values: usize,
+    /// Distinct images in one IMS sharing batch.
+    pub sharing_max_images: usize,
+    /// Distinct projects in one IMS sharing batch.
+    pub sharing_max_projects: usize,
     /// Enabled import methods.
     pub import_methods: Vec<String>,
 }
@@ -309,6 +325,14 @@ impl Default for ImagesConfig {
             max_tags: 128,
             max_properties: 128,
             max_members: 128,
+            max_property_value: 65_535,
+            max_metadata_bytes: 256 * 1024,
+            list_max_sort_keys: 5,
+            list_max_filters: 20,
+            list_max_tags: 20,
+            list_max_in_values: 100,
+            sharing_max_images: 100,
+            sharing_max_projects: 100,
             import_methods: vec![
                 "glance-direct".into(),
                 "web-download".into(),

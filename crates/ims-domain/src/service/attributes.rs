@@ -50,13 +50,24 @@ pub struct AttributeLimits {
     pub max_tags: usize,
     /// Maximum extra properties per image (`image_property_quota`).
     pub max_properties: usize,
+    /// Maximum bytes (UTF-8) of one property value. Glance stores values in a
+    /// 65,535-byte column.
+    pub max_property_value: usize,
+    /// Maximum bytes of all of an image's property names, values and tags together:
+    /// every list page and every save carries them, so this bounds the cost of a row.
+    pub max_metadata_bytes: usize,
 }
+
+/// The longest property name, in bytes (Glance's schema and column: 255).
+pub const MAX_PROPERTY_NAME: usize = 255;
 
 impl Default for AttributeLimits {
     fn default() -> Self {
         AttributeLimits {
             max_tags: 128,
             max_properties: 128,
+            max_property_value: 65_535,
+            max_metadata_bytes: 256 * 1024,
         }
     }
 }
@@ -80,7 +91,7 @@ pub fn check_writable(name: &str, mode: Mode) -> Result<()> {
     if RESERVED.contains(&name) || name.starts_with("os_glance") {
         return Err(Error::Forbidden(format!("Attribute '{name}' is reserved.")));
     }
-    if name.is_empty() || name.len() > 255 {
+    if name.is_empty() || name.len() > MAX_PROPERTY_NAME {
         return Err(Error::invalid("Property names must be 1 to 255 characters"));
     }
     text::check("property name", name)
@@ -178,8 +189,40 @@ pub fn exists(image: &Image, name: &str) -> bool {
         || image.properties.contains_key(name)
 }
 
-/// Checks the counts of tags and properties against the limits (413 when exceeded).
+/// Checks tags and properties against the limits, whichever path set them (every
+/// dialect's create, update, import and copy ends in `finish_edit`, which calls this):
+/// each tag is a valid tag, each property name and value within its length (400), and
+/// the counts and the total size within the per-image limits (413).
 pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
+    for tag in &image.tags {
+        crate::service::tags::validate_stored_tag(tag)?;
+    }
+    let mut bytes = image.tags.iter().map(String::len).sum::<usize>();
+    for (name, value) in &image.properties {
+        if name.is_empty() || name.len() > MAX_PROPERTY_NAME {
+            return Err(Error::invalid(format!(
+                "Property names must be 1 to {MAX_PROPERTY_NAME} bytes"
+            )));
+        }
+        if value.len() > limits.max_property_value {
+            return Err(Error::field(
+                property_field(name),
+                format!(
+                    "The value of property '{}' is {} bytes long, at most {} are allowed",
+                    name,
+                    value.len(),
+                    limits.max_property_value
+                ),
+            ));
+        }
+        bytes += name.len() + value.len();
+    }
+    if bytes > limits.max_metadata_bytes {
+        return Err(Error::QuotaExceeded(format!(
+            "The image's properties and tags take {bytes} bytes, at most {} are allowed",
+            limits.max_metadata_bytes
+        )));
+    }
     if image.tags.len() > limits.max_tags {
         return Err(Error::QuotaExceeded(format!(
             "Maximum number of tags exceeded: {} > {}",
@@ -199,6 +242,15 @@ pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The field a property is reported as, for dialects with per-field codes: Huawei's
+/// `__description` is the IMS `description`.
+fn property_field(name: &str) -> &'static str {
+    match name {
+        "__description" => "description",
+        _ => "property value",
+    }
 }
 
 fn set_format(image: &mut Image, name: &'static str, value: &Value, mode: Mode) -> Result<()> {
@@ -264,4 +316,40 @@ fn int_in(name: &str, value: &Value, min: u64, max: u64) -> Result<u64> {
         )));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageId;
+
+    fn image_with(properties: &[(&str, usize)]) -> Image {
+        let mut image = Image::new(
+            ImageId::new(),
+            Some("p".into()),
+            time::OffsetDateTime::now_utc(),
+        );
+        for (name, len) in properties {
+            image.properties.insert((*name).into(), "x".repeat(*len));
+        }
+        image
+    }
+
+    #[test]
+    fn property_values_and_the_image_budget_are_limited() {
+        let limits = AttributeLimits::default();
+        assert!(check_limits(&image_with(&[("a", 65_535)]), limits).is_ok());
+        assert!(matches!(
+            check_limits(&image_with(&[("a", 65_536)]), limits),
+            Err(Error::InvalidField { .. })
+        ));
+        let five: Vec<(String, usize)> = (0..5).map(|n| (format!("p{n}"), 60_000)).collect();
+        let five: Vec<(&str, usize)> = five.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+        assert!(matches!(
+            check_limits(&image_with(&five), limits),
+            Err(Error::QuotaExceeded(_))
+        ));
+        let long_name = "n".repeat(MAX_PROPERTY_NAME + 1);
+        assert!(check_limits(&image_with(&[(long_name.as_str(), 1)]), limits).is_err());
+    }
 }

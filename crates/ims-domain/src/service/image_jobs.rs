@@ -20,19 +20,17 @@ impl ImageService {
         payload: serde_json::Value,
     ) -> Result<Job> {
         self.finish_edit(image)?;
-        self.check_count_quota(image.owner.as_deref(), 1).await?;
         let job = Self::importing_job(image, kind, payload)?;
-        self.repo.insert(image, Some(&job)).await?;
+        self.insert_within_quota(&[(image.clone(), Some(job.clone()))])
+            .await?;
         self.job_wakeup.notify_one();
         Ok(job)
     }
 
     /// Several new images of one owner and their jobs, written in one transaction.
     pub(crate) async fn start_image_jobs(&self, batch: Vec<(Image, Job)>) -> Result<()> {
-        let owner = batch.first().and_then(|(i, _)| i.owner.clone());
-        self.check_count_quota(owner.as_deref(), batch.len() as u64)
-            .await?;
-        self.repo.insert_all(&batch).await?;
+        let batch: Vec<_> = batch.into_iter().map(|(i, j)| (i, Some(j))).collect();
+        self.insert_within_quota(&batch).await?;
         self.job_wakeup.notify_one();
         Ok(())
     }
@@ -57,7 +55,7 @@ impl ImageService {
         id: ImageId,
         data: ByteStream,
         expected_size: Option<u64>,
-        complete: impl FnOnce(&mut Image, &Digests) -> Result<()>,
+        complete: impl Fn(&mut Image, &Digests) -> Result<()>,
     ) -> Result<()> {
         self.fill_image_as(id, data, expected_size, |_| Ok(()), complete)
             .await
@@ -73,7 +71,7 @@ impl ImageService {
         data: ByteStream,
         expected_size: Option<u64>,
         adopt: impl Fn(&mut Image) -> Result<()>,
-        complete: impl FnOnce(&mut Image, &Digests) -> Result<()>,
+        complete: impl Fn(&mut Image, &Digests) -> Result<()>,
     ) -> Result<()> {
         let mut image = self.importing(id).await?;
         adopt(&mut image)?;
@@ -81,20 +79,38 @@ impl ImageService {
         let digests = self
             .store_checked(&image, &key, data, expected_size)
             .await?;
-        let stored = async {
-            let mut current = self.importing(id).await?;
-            adopt(&mut current)?;
-            set_data(&mut current, key.clone(), &digests);
-            complete(&mut current, &digests)?;
-            current.transition(ImageStatus::Active)?;
-            self.finish_edit(&mut current)?;
-            self.repo.save(&current, ImageStatus::Importing, None).await
-        }
-        .await;
+        let stored = self
+            .activate(id, |current| {
+                adopt(current)?;
+                set_data(current, key.clone(), &digests);
+                complete(current, &digests)
+            })
+            .await;
         if stored.is_err() {
             self.delete_blob(&key).await;
         }
         stored
+    }
+
+    /// Reloads the importing image `id`, lets `fill` record its data, and saves it
+    /// `active`. A metadata edit saved in between (the revision moved) is not undone: the
+    /// step is applied again to the fresh image.
+    pub(crate) async fn activate(
+        &self,
+        id: ImageId,
+        fill: impl Fn(&mut Image) -> Result<()>,
+    ) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            let mut current = self.importing(id).await?;
+            fill(&mut current)?;
+            current.transition(ImageStatus::Active)?;
+            self.finish_edit(&mut current)?;
+            match self.repo.save(&current, ImageStatus::Importing, None).await {
+                Err(Error::Conflict(_)) if attempt < super::images::EDIT_ATTEMPTS => attempt += 1,
+                saved => return saved,
+            }
+        }
     }
 
     /// An image still importing, or `Gone` if it was deleted meanwhile.

@@ -13,7 +13,7 @@ use super::tags::validate_tag;
 use crate::error::{Error, Result};
 use crate::huawei;
 use crate::image::{Image, ImageId, ImageStatus, Visibility};
-use crate::listing::{ListQuery, ListScope};
+use crate::listing::{ListLimits, ListQuery, ListScope};
 use crate::pipeline::HashAlgo;
 use crate::policy;
 use crate::ports::{BlobStore, ImageRepo, JobRepo, RemoteSource, Usage};
@@ -137,6 +137,10 @@ pub struct ImageSettings {
     pub limits: AttributeLimits,
     /// Maximum members per image.
     pub max_members: usize,
+    /// How big one list request may be.
+    pub list_limits: ListLimits,
+    /// How big one IMS sharing batch may be.
+    pub sharing_limits: super::sharing::SharingLimits,
     /// Enabled import methods.
     pub import_methods: Vec<ImportMethod>,
     /// `web-download` URL filter.
@@ -159,6 +163,8 @@ impl Default for ImageSettings {
             quotas: Quotas::default(),
             limits: AttributeLimits::default(),
             max_members: 128,
+            list_limits: ListLimits::default(),
+            sharing_limits: super::sharing::SharingLimits::default(),
             import_methods: vec![
                 ImportMethod::GlanceDirect,
                 ImportMethod::WebDownload,
@@ -169,6 +175,30 @@ impl Default for ImageSettings {
             node_id: "node".into(),
             lease: Duration::from_secs(30),
         }
+    }
+}
+
+/// How often an edit is applied before a concurrent writer's conflict is returned.
+pub(crate) const EDIT_ATTEMPTS: usize = 3;
+
+/// Applies one PATCH change to `image`.
+fn apply_change(who: &Principal, image: &mut Image, change: &ImageChange) -> Result<()> {
+    match change {
+        ImageChange::Add(name, value) => attributes::set(who, image, name, value, Mode::Update),
+        ImageChange::AddNew(name, value) => {
+            attributes::check_writable(name, Mode::Update)?;
+            if attributes::exists(image, name) {
+                return Err(Error::Conflict(format!("Property {name} already present.")));
+            }
+            attributes::set(who, image, name, value, Mode::Update)
+        }
+        ImageChange::Replace(name, value) => {
+            if !attributes::exists(image, name) {
+                return Err(Error::Conflict(format!("Property {name} does not exist.")));
+            }
+            attributes::set(who, image, name, value, Mode::Update)
+        }
+        ImageChange::Remove(name) => attributes::remove(image, name),
     }
 }
 
@@ -240,8 +270,7 @@ impl ImageService {
     pub async fn create(&self, who: &Principal, attrs: BTreeMap<String, Value>) -> Result<Image> {
         let mut image = Self::new_image(who, &attrs)?;
         self.finish_edit(&mut image)?;
-        self.check_count_quota(image.owner.as_deref(), 1).await?;
-        self.repo.insert(&image, None).await?;
+        self.insert_within_quota(&[(image.clone(), None)]).await?;
         Ok(image)
     }
 
@@ -294,6 +323,7 @@ impl ImageService {
 
     /// Lists images the caller may see.
     pub async fn list(&self, who: &Principal, query: &ListQuery) -> Result<Vec<Image>> {
+        let query = &query.clone().bounded(&self.settings.list_limits)?;
         if let Some(marker) = query.marker {
             self.get(who, &marker.to_string())
                 .await
@@ -314,33 +344,40 @@ impl ImageService {
         id: &str,
         changes: Vec<ImageChange>,
     ) -> Result<Image> {
-        let mut image = self.get(who, id).await?;
-        policy::check_modify(who, &image)?;
-        let expected = image.status;
-        for change in changes {
-            match change {
-                ImageChange::Add(name, value) => {
-                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
-                }
-                ImageChange::AddNew(name, value) => {
-                    attributes::check_writable(&name, Mode::Update)?;
-                    if attributes::exists(&image, &name) {
-                        return Err(Error::Conflict(format!("Property {name} already present.")));
-                    }
-                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
-                }
-                ImageChange::Replace(name, value) => {
-                    if !attributes::exists(&image, &name) {
-                        return Err(Error::Conflict(format!("Property {name} does not exist.")));
-                    }
-                    attributes::set(who, &mut image, &name, &value, Mode::Update)?
-                }
-                ImageChange::Remove(name) => attributes::remove(&mut image, &name)?,
+        self.edit(who, id, |image| {
+            for change in &changes {
+                apply_change(who, image, change)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Loads an image the caller may modify, lets `apply` change it (`false`: nothing to
+    /// save), validates and saves it. When another request saved the image in between,
+    /// the save is refused (the catalog compares revisions), and the edit is applied
+    /// again to the fresh copy: concurrent edits of different attributes all survive, and
+    /// an edit that no longer applies fails as it would have on its own.
+    pub(crate) async fn edit(
+        &self,
+        who: &Principal,
+        id: &str,
+        mut apply: impl FnMut(&mut Image) -> Result<bool>,
+    ) -> Result<Image> {
+        let mut attempt = 1;
+        loop {
+            let mut image = self.get(who, id).await?;
+            policy::check_modify(who, &image)?;
+            let expected = image.status;
+            if !apply(&mut image)? {
+                return Ok(image);
+            }
+            self.finish_edit(&mut image)?;
+            match self.repo.save(&image, expected, None).await {
+                Err(Error::Conflict(_)) if attempt < EDIT_ATTEMPTS => attempt += 1,
+                saved => return saved.map(|()| image),
             }
         }
-        self.finish_edit(&mut image)?;
-        self.repo.save(&image, expected, None).await?;
-        Ok(image)
     }
 
     /// Deletes an image and its data.
@@ -419,27 +456,24 @@ impl ImageService {
     /// Adds a tag (idempotent).
     pub async fn add_tag(&self, who: &Principal, id: &str, tag: &str) -> Result<()> {
         validate_tag(tag)?;
-        let mut image = self.get(who, id).await?;
-        policy::check_modify(who, &image)?;
-        if image.tags.insert(tag.to_string()) {
-            self.finish_edit(&mut image)?;
-            self.repo.save(&image, image.status, None).await?;
-        }
-        Ok(())
+        self.edit(who, id, |image| Ok(image.tags.insert(tag.to_string())))
+            .await
+            .map(|_| ())
     }
 
     /// Removes a tag; not found if absent.
     pub async fn remove_tag(&self, who: &Principal, id: &str, tag: &str) -> Result<()> {
-        let mut image = self.get(who, id).await?;
-        policy::check_modify(who, &image)?;
-        if !image.tags.remove(tag) {
-            return Err(Error::NotFound {
+        self.edit(who, id, |image| {
+            if image.tags.remove(tag) {
+                return Ok(true);
+            }
+            Err(Error::NotFound {
                 kind: "tag",
                 id: tag.to_string(),
-            });
-        }
-        image.updated_at = now();
-        self.repo.save(&image, image.status, None).await
+            })
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Usage and limits of the caller's project.
@@ -463,16 +497,21 @@ impl ImageService {
         Ok(())
     }
 
-    pub(crate) async fn check_count_quota(&self, owner: Option<&str>, adding: u64) -> Result<()> {
-        let (Some(limit), Some(owner)) = (self.settings.quotas.image_count, owner) else {
+    /// Writes new images, each with its job when it has one, all or none, and only if
+    /// their owner stays within the image count quota: the count is taken inside the
+    /// insert's transaction, so parallel creates cannot all pass one check.
+    pub(crate) async fn insert_within_quota(
+        &self,
+        batch: &[(Image, Option<crate::job::Job>)],
+    ) -> Result<()> {
+        let limit = self.settings.quotas.image_count;
+        if self.repo.insert_all(batch, limit).await? {
             return Ok(());
-        };
-        if self.repo.usage(owner).await?.image_count + adding > limit {
-            return Err(Error::QuotaExceeded(format!(
-                "You are over your image count quota of {limit} images"
-            )));
         }
-        Ok(())
+        Err(Error::QuotaExceeded(format!(
+            "You are over your image count quota of {} images",
+            limit.unwrap_or_default()
+        )))
     }
 
     /// Deletes a blob, logging (not failing) on error: orphan collection retries later.

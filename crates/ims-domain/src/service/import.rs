@@ -135,23 +135,19 @@ impl ImageService {
         };
         let key = fresh_key(id, "data");
         let digests = self.store_checked(&image, &key, stream, expected).await?;
-        let Some(mut current) = self
-            .repo
-            .get(id)
-            .await?
-            .filter(|i| i.status == ImageStatus::Importing)
-        else {
+        let stored = self
+            .activate(id, |current| {
+                set_data(current, key.clone(), &digests);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = stored {
             self.delete_blob(&key).await;
-            return Err(Error::Gone(
-                "The image was deleted during the import".into(),
-            ));
-        };
-        set_data(&mut current, key, &digests);
-        current.transition(ImageStatus::Active)?;
-        self.finish_edit(&mut current)?;
-        self.repo
-            .save(&current, ImageStatus::Importing, None)
-            .await?;
+            return Err(match e {
+                Error::Gone(_) => Error::Gone("The image was deleted during the import".into()),
+                other => other,
+            });
+        }
         Ok(())
     }
 

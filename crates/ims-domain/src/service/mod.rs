@@ -27,5 +27,5 @@ pub use file_import::DataImageFromFile;
 pub use glance_download::GlanceDownloadSettings;
 pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
 pub use import::ImportRequest;
-pub use sharing::SharingChange;
+pub use sharing::{SharingChange, SharingLimits};
 pub use system_image::{SystemImageFromFile, SystemImageType};

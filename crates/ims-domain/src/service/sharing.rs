@@ -1,14 +1,19 @@
 //! IMS batch sharing (`/v1/cloudimages/members`): several images with several projects
-//! in one request. The work is a handful of catalog writes, so it is done at once, and
-//! recorded as a job that is already finished, with one result per image and project:
-//! IMS clients expect a job id to poll, and the job they poll tells the truth.
+//! in one request. The batch is bounded ([`SharingLimits`]), its lists deduplicated,
+//! every pair checked first, and then everything, the finished job included, is written
+//! in one transaction ([`crate::ports::SharingBatch`]): a batch applies completely or
+//! not at all. The job exists because IMS clients expect a job id to poll, and the job
+//! they poll tells the truth, with one result per image and project.
 
 use super::images::{ImageService, now};
 use crate::error::{Error, Result};
-use crate::image::{ImageStatus, Visibility};
+use crate::image::{Image, ImageStatus, Visibility};
 use crate::job::{Job, JobKind, JobStatus};
+use crate::member::{Member, MemberStatus};
 use crate::policy;
+use crate::ports::SharingBatch;
 use crate::principal::Principal;
+use crate::text;
 
 /// What a batch does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +26,24 @@ pub enum SharingChange {
     Answer(crate::member::MemberStatus),
 }
 
+/// How big one sharing batch may be (`[limits]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharingLimits {
+    /// Distinct images per batch.
+    pub images: usize,
+    /// Distinct projects per batch.
+    pub projects: usize,
+}
+
+impl Default for SharingLimits {
+    fn default() -> Self {
+        SharingLimits {
+            images: 100,
+            projects: 100,
+        }
+    }
+}
+
 impl ImageService {
     /// Applies a batch and returns the finished job recording it.
     pub async fn change_sharing(
@@ -30,21 +53,25 @@ impl ImageService {
         projects: &[String],
         change: SharingChange,
     ) -> Result<Job> {
-        if images.is_empty() {
-            return Err(Error::invalid("images must name at least one image"));
+        let limits = self.settings.sharing_limits;
+        let images = distinct("images", images, limits.images)?;
+        let projects = match change {
+            SharingChange::Answer(_) => vec![who.project_id.clone()],
+            _ => distinct("projects", projects, limits.projects)?,
+        };
+        for project in &projects {
+            check_project_id(project)?;
         }
+        let mut batch = SharingBatch::default();
         let mut results = Vec::new();
-        for image in images {
-            let targets: Vec<&String> = match change {
-                SharingChange::Answer(_) => vec![&who.project_id],
-                _ => projects.iter().collect(),
-            };
-            if targets.is_empty() {
-                return Err(Error::invalid("projects must name at least one project"));
-            }
-            for project in targets {
-                self.apply_sharing(who, image, project, change).await?;
-                results.push(serde_json::json!({"image_id": image, "project_id": project, "status": "success"}));
+        for id in &images {
+            let image = self.get(who, id).await?;
+            self.plan_sharing(who, image, &projects, change, &mut batch)
+                .await?;
+            for project in &projects {
+                results.push(
+                    serde_json::json!({"image_id": id, "project_id": project, "status": "success"}),
+                );
             }
         }
         let kind = match change {
@@ -64,22 +91,25 @@ impl ImageService {
         job.progress = 100;
         job.begin_time = Some(t);
         job.end_time = Some(t);
-        self.jobs.record(&job).await?;
+        self.repo.apply_sharing(&batch, &job).await?;
         Ok(job)
     }
 
-    async fn apply_sharing(
+    /// Checks one image's part of a batch and adds its writes to `batch`.
+    async fn plan_sharing(
         &self,
         who: &Principal,
-        id: &str,
-        project: &str,
+        mut image: Image,
+        projects: &[String],
         change: SharingChange,
+        batch: &mut SharingBatch,
     ) -> Result<()> {
+        let t = now();
         match change {
             SharingChange::Add => {
-                let mut image = self.get(who, id).await?;
                 policy::check_modify(who, &image)?;
-                if image.visibility == Visibility::Private {
+                let was_private = image.visibility == Visibility::Private;
+                if was_private {
                     if image.status != ImageStatus::Active {
                         return Err(Error::Conflict(format!(
                             "Image {} is {} and cannot be shared",
@@ -88,21 +118,81 @@ impl ImageService {
                     }
                     image.visibility = Visibility::Shared;
                     self.finish_edit(&mut image)?;
-                    self.repo.save(&image, image.status, None).await?;
                 }
-                match self.add_member(who, id, project).await {
-                    Ok(_) | Err(Error::Conflict(_)) => Ok(()),
-                    Err(e) => Err(e),
+                policy::check_member_owner(who, &image)?;
+                let members = self.repo.members(image.id).await?;
+                let new: Vec<&String> = projects
+                    .iter()
+                    .filter(|p| !members.iter().any(|m| &m.member_id == *p))
+                    .collect();
+                if members.len() + new.len() > self.settings.max_members {
+                    return Err(Error::QuotaExceeded(
+                        "Maximum number of image members exceeded".into(),
+                    ));
+                }
+                batch.add.extend(new.into_iter().map(|p| Member {
+                    image_id: image.id,
+                    member_id: p.clone(),
+                    status: MemberStatus::Pending,
+                    created_at: t,
+                    updated_at: t,
+                }));
+                if was_private {
+                    batch.saves.push(image);
                 }
             }
-            SharingChange::Remove => match self.remove_member(who, id, project).await {
-                Ok(()) | Err(Error::NotFound { kind: "member", .. }) => Ok(()),
-                Err(e) => Err(e),
-            },
-            SharingChange::Answer(status) => self
-                .set_member_status(who, id, project, status.as_str())
-                .await
-                .map(|_| ()),
+            SharingChange::Remove => {
+                policy::check_modify(who, &image)?;
+                batch
+                    .remove
+                    .extend(projects.iter().map(|p| (image.id, p.clone())));
+            }
+            SharingChange::Answer(status) => {
+                policy::check_writer(who)?;
+                let mut member = self
+                    .repo
+                    .members(image.id)
+                    .await?
+                    .into_iter()
+                    .find(|m| m.member_id == who.project_id)
+                    .ok_or_else(|| Error::NotFound {
+                        kind: "member",
+                        id: who.project_id.clone(),
+                    })?;
+                member.status = status;
+                member.updated_at = t;
+                batch.update.push(member);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `values` without repeats, in order of first appearance; 1 to `max` of them.
+fn distinct(what: &str, values: &[String], max: usize) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if !out.contains(v) {
+            if out.len() == max {
+                return Err(Error::invalid(format!(
+                    "{what} may name at most {max} distinct entries"
+                )));
+            }
+            out.push(v.clone());
         }
     }
+    if out.is_empty() {
+        return Err(Error::invalid(format!(
+            "{what} must name at least one entry"
+        )));
+    }
+    Ok(out)
+}
+
+/// A project id as a member id: what `add_member` accepts.
+fn check_project_id(project: &str) -> Result<()> {
+    if project.is_empty() || project.len() > 255 {
+        return Err(Error::invalid("member must be 1 to 255 characters"));
+    }
+    text::check("member", project)
 }

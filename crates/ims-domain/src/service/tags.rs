@@ -21,6 +21,19 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     crate::text::check("tags", tag)
 }
 
+/// A tag as an image keeps it, from any dialect: a plain tag ([`validate_tag`]), or the
+/// stored form `key=value` of a valid [`KeyValueTag`] (whose key and value together may
+/// be longer than a plain tag).
+pub fn validate_stored_tag(tag: &str) -> Result<()> {
+    let Err(plain) = validate_tag(tag) else {
+        return Ok(());
+    };
+    match tag.split_once('=') {
+        Some((key, value)) if !key.is_empty() => KeyValueTag::new(key, value).map(|_| ()),
+        _ => Err(Error::field("tags", plain.to_string())),
+    }
+}
+
 /// A key/value tag (Huawei IMS), kept on the image as the Glance tag `key=value`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyValueTag {
@@ -90,21 +103,22 @@ impl super::ImageService {
         remove: Vec<String>,
         strict: bool,
     ) -> Result<()> {
-        let mut image = self.get(who, id).await?;
-        crate::policy::check_modify(who, &image)?;
-        for key in remove.iter().chain(set.iter().map(|t| &t.key)) {
-            let before = image.tags.len();
-            image.tags.retain(|t| &KeyValueTag::read(t).key != key);
-            if strict && remove.contains(key) && image.tags.len() == before {
-                return Err(Error::NotFound {
-                    kind: "tag",
-                    id: key.clone(),
-                });
+        self.edit(who, id, |image| {
+            for key in remove.iter().chain(set.iter().map(|t| &t.key)) {
+                let before = image.tags.len();
+                image.tags.retain(|t| &KeyValueTag::read(t).key != key);
+                if strict && remove.contains(key) && image.tags.len() == before {
+                    return Err(Error::NotFound {
+                        kind: "tag",
+                        id: key.clone(),
+                    });
+                }
             }
-        }
-        image.tags.extend(set.iter().map(KeyValueTag::stored));
-        self.finish_edit(&mut image)?;
-        self.repo.save(&image, image.status, None).await
+            image.tags.extend(set.iter().map(KeyValueTag::stored));
+            Ok(true)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Every key/value tag on the caller's project's images, values grouped by key.
@@ -172,9 +186,10 @@ impl super::ImageService {
     async fn scan_own(
         &self,
         who: &Principal,
-        mut query: ListQuery,
+        query: ListQuery,
         mut visit: impl FnMut(Image),
     ) -> Result<()> {
+        let mut query = query.bounded(&self.settings.list_limits)?;
         query.filters.push(Filter::Compare(
             Field::Column(Column::Owner),
             Op::Eq,
@@ -209,3 +224,32 @@ pub struct TagSearchResult {
 
 /// Catalog rows fetched at a time when scanning a project's images.
 const SCAN_PAGE: u32 = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_tags_are_plain_tags_or_key_value_pairs() {
+        assert!(validate_stored_tag("plain").is_ok());
+        let long_pair = format!("{}={}", "k".repeat(128), "v".repeat(255));
+        assert!(validate_stored_tag(&long_pair).is_ok());
+        for bad in [
+            String::new(),
+            "=x".into(),
+            "a\0b".into(),
+            "b".repeat(256),
+            format!("={}", "a".repeat(100_000)),
+            format!("{}={}", "k".repeat(129), "v".repeat(200)),
+            format!("k={}", "v".repeat(256)),
+        ] {
+            assert!(
+                matches!(
+                    validate_stored_tag(&bad),
+                    Err(Error::InvalidField { field: "tags", .. })
+                ),
+                "{bad:.20} should be refused"
+            );
+        }
+    }
+}

@@ -91,7 +91,6 @@ impl ImageService {
         image.require_formats()?;
         self.finish_edit(&mut image)?;
         self.data_cap(image.owner.as_deref()).await?;
-        self.check_count_quota(image.owner.as_deref(), 1).await?;
         let payload = json!({
             TASK_INPUT: input,
             "uri": uri,
@@ -101,7 +100,8 @@ impl ImageService {
         let mut job = Self::importing_job(&mut image, JobKind::TaskImport, payload)?;
         // The task belongs to the caller's project, whoever the image is made for.
         job.project_id = who.project_id.clone();
-        self.repo.insert(&image, Some(&job)).await?;
+        self.insert_within_quota(&[(image, Some(job.clone()))])
+            .await?;
         self.job_wakeup.notify_one();
         Ok(job)
     }
