@@ -22,6 +22,7 @@ impl ImageService {
         self.finish_edit(image)?;
         self.check_count_quota(image.owner.as_deref(), 1).await?;
         let job = Self::importing_job(image, kind, payload)?;
+        self.check_job_slots(&job.project_id, 1).await?;
         self.repo.insert(image, Some(&job)).await?;
         self.job_wakeup.notify_one();
         Ok(job)
@@ -32,6 +33,10 @@ impl ImageService {
         let owner = batch.first().and_then(|(i, _)| i.owner.clone());
         self.check_count_quota(owner.as_deref(), batch.len() as u64)
             .await?;
+        if let Some((_, job)) = batch.first() {
+            self.check_job_slots(&job.project_id, batch.len() as u64)
+                .await?;
+        }
         self.repo.insert_all(&batch).await?;
         self.job_wakeup.notify_one();
         Ok(())

@@ -92,6 +92,7 @@ impl ImageService {
         self.finish_edit(&mut image)?;
         self.data_cap(image.owner.as_deref()).await?;
         self.check_count_quota(image.owner.as_deref(), 1).await?;
+        self.check_job_slots(&who.project_id, 1).await?;
         let payload = json!({
             TASK_INPUT: input,
             "uri": uri,
@@ -173,7 +174,7 @@ impl ImageService {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::internal("import task without a URI"))?;
         self.importing(id).await?;
-        let (stream, expected) = self.remote.open(uri, &self.settings.url_filter).await?;
+        let (stream, expected) = self.fetch(uri).await?;
         self.fill_image(id, stream, expected, |_, _| Ok(())).await
     }
 
