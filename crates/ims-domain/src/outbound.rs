@@ -255,6 +255,7 @@ impl TransferLimits {
                 / 1000,
             window_end: now + window,
             in_window: 0,
+            handed_out: None,
             timer: Box::pin(tokio::time::sleep_until((now + window).min(deadline))),
             limits: *self,
         })
@@ -269,6 +270,9 @@ struct Guarded {
     min_in_window: u64,
     window_end: Instant,
     in_window: u64,
+    /// When the last chunk went to the consumer: the time until it asks again is its
+    /// own (hashing, disk), not the source's, so the window is extended by it.
+    handed_out: Option<Instant>,
     timer: Pin<Box<Sleep>>,
     limits: TransferLimits,
 }
@@ -311,10 +315,17 @@ impl Stream for Guarded {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(at) = this.handed_out.take() {
+            this.window_end += at.elapsed();
+            let wake = this.window_end.min(this.deadline);
+            this.timer.as_mut().reset(wake);
+        }
         match this.body.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.in_window += chunk.len() as u64;
-                Poll::Ready(Some(this.check(Instant::now()).map(|()| chunk)))
+                let checked = this.check(Instant::now()).map(|()| chunk);
+                this.handed_out = Some(Instant::now());
+                Poll::Ready(Some(checked))
             }
             Poll::Ready(other) => Poll::Ready(other),
             Poll::Pending => {
@@ -480,5 +491,15 @@ mod tests {
         assert!(got >= 10_000, "{got}");
         let took = start.elapsed();
         assert!(took >= ms(1500) && took < ms(3000), "{took:?}");
+        // A consumer that takes its time over each chunk is not the source's fault.
+        let ready = futures::stream::iter((0..4).map(|_| Ok(Bytes::from_static(b"x"))));
+        let start = Instant::now();
+        let mut body = limits.guard(Box::pin(ready), limits.deadline_from(start));
+        let mut got = 0;
+        while let Some(chunk) = body.next().await {
+            got += chunk.unwrap().len();
+            tokio::time::sleep(ms(200)).await;
+        }
+        assert_eq!(got, 4);
     }
 }

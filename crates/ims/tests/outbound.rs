@@ -274,6 +274,7 @@ async fn every_non_global_address_form_is_refused() {
         "224.0.0.1",
         "240.0.0.1",
         "255.255.255.255",
+        "localhost",
         "mapped.test",
         "metadata.test",
         "nat64.test",
@@ -283,7 +284,10 @@ async fn every_non_global_address_form_is_refused() {
         assert_refused(&api, &format!("http://{host}:{port}/secret")).await;
     }
     // Import tasks check a literal address when they are created.
-    for host in hosts.iter().filter(|h| !h.ends_with(".test")) {
+    for host in hosts
+        .iter()
+        .filter(|h| h.parse::<std::net::IpAddr>().is_ok() || h.starts_with('['))
+    {
         let body = json!({"type": "import", "input": {
             "import_from": format!("http://{host}:{port}/secret"),
             "import_from_format": "raw",
