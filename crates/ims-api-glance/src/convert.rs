@@ -3,6 +3,7 @@
 use ims_domain::image::Image;
 use ims_domain::job::{Job, JobKind, JobStatus};
 use ims_domain::member::Member;
+use ims_domain::outbound::{redact_url, redact_urls_in};
 use ims_domain::service::tasks::TASK_INPUT;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -81,12 +82,23 @@ const GLANCE_DOWNLOAD_PARAMS: [&str; 3] = [
 pub fn task(j: &Job) -> Value {
     let mut view = task_stub(j);
     let image_id = j.image_id.map(|i| i.to_string());
+    // Source URLs are shown without credentials or query strings (presigned tokens).
+    let redacted = |uri: &Value| match uri {
+        Value::String(s) => json!(redact_url(s)),
+        other => other.clone(),
+    };
     let input = match j.kind {
-        JobKind::TaskImport => j.payload.get(TASK_INPUT).cloned().unwrap_or(Value::Null),
+        JobKind::TaskImport => {
+            let mut input = j.payload.get(TASK_INPUT).cloned().unwrap_or(Value::Null);
+            if let Some(from) = input.get_mut("import_from") {
+                *from = redacted(from);
+            }
+            input
+        }
         _ => {
             let mut method = json!({"name": j.payload.get("method")});
             if let Some(uri) = j.payload.get("uri") {
-                method["uri"] = uri.clone();
+                method["uri"] = redacted(uri);
             }
             for key in GLANCE_DOWNLOAD_PARAMS {
                 if let Some(v) = j.payload.get(key) {
@@ -101,7 +113,7 @@ pub fn task(j: &Job) -> Value {
         (JobStatus::Success, Some(id)) => json!({"image_id": id}),
         _ => Value::Null,
     };
-    view["message"] = json!(j.fail_reason.clone().unwrap_or_default());
+    view["message"] = json!(redact_urls_in(j.fail_reason.as_deref().unwrap_or_default()));
     // Glance records an image id only for the imports of an existing image.
     if j.kind == JobKind::ImageImport
         && let Some(id) = image_id

@@ -11,6 +11,6 @@ mod s3;
 
 pub use buckets::FsBuckets;
 pub use fs::FsBlobStore;
-pub use http::HttpSource;
+pub use http::{HttpSettings, HttpSource};
 pub use router::BucketRouter;
 pub use s3::{Flavor, PART_SIZE, S3Buckets, S3Settings, Secret, WRITE_CONCURRENCY, storage_class};

@@ -35,7 +35,8 @@ use futures::StreamExt;
 use ims_domain::bucket::{ObjectRef, check_bucket};
 use ims_domain::ports::{BlobWriter, BucketSource, ByteStream, ObjectInfo};
 use ims_domain::{Error, Result};
-use opendal::{ErrorKind, Operator};
+use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
 
 /// Size of one part of a multipart upload. S3 and OBS allow 10,000 parts, so an object
 /// can be up to about 156 GiB (`max_import_file` and IMS's export limit are 128 GiB).
@@ -112,6 +113,9 @@ pub struct S3Buckets {
     settings: S3Settings,
     operators: Mutex<HashMap<String, Operator>>,
     http: reqwest::Client,
+    /// opendal's requests go through this client: its default has no timeouts, so a
+    /// stalled store would hold a job slot for ever.
+    transport: reqwest::Client,
 }
 
 impl std::fmt::Debug for S3Buckets {
@@ -140,10 +144,17 @@ impl S3Buckets {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(Error::internal)?;
+        // No total timeout (objects may be large), but every read must progress.
+        let transport = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(Error::internal)?;
         Ok(S3Buckets {
             settings,
             operators: Mutex::new(HashMap::new()),
             http,
+            transport,
         })
     }
 
@@ -178,7 +189,13 @@ impl S3Buckets {
                     .secret_access_key(s.secret_access_key.expose()),
             ),
         };
-        let op = built.map_err(|e| Error::internal(format!("store {}: {e}", s.name)))?;
+        let op = built
+            .map_err(|e| Error::internal(format!("store {}: {e}", s.name)))?
+            .with_context(
+                OperationContext::new().with_http_transport(HttpTransporter::new(
+                    ReqwestTransport::new(self.transport.clone()),
+                )),
+            );
         if cached.len() >= MAX_CACHED_BUCKETS {
             cached.clear();
         }
@@ -280,6 +297,8 @@ impl BucketSource for S3Buckets {
             .send()
             .await
             .map_err(|e| {
+                // The URL is presigned: its query holds a signature and the key id.
+                let e = e.without_url();
                 tracing::warn!(store = %self.settings.name, error = %e, "HEAD {object} failed");
                 Error::Unavailable(format!("object storage store {}", self.settings.name))
             })?;

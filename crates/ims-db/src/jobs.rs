@@ -87,13 +87,20 @@ impl JobRepo for Catalog {
             String::new()
         } else {
             let kinds: Vec<String> = skip.iter().map(|k| format!("'{}'", k.as_str())).collect();
-            format!(" AND kind NOT IN ({})", kinds.join(", "))
+            format!(" AND j.kind NOT IN ({})", kinds.join(", "))
         };
+        // Fair between projects: first the project with the fewest jobs running (under a
+        // live lease), then the one that started a job longest ago (never: '' sorts
+        // first on both engines, where NULL would not), then the oldest job.
         let sql = format!(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT id FROM jobs WHERE \
-             ((status = 'INIT' AND (lease_until IS NULL OR lease_until < $3)) \
-             OR (status = 'RUNNING' AND lease_until < $3)){skipped} ORDER BY created_at LIMIT 1{lock}) \
+             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT j.id FROM jobs j WHERE \
+             ((j.status = 'INIT' AND (j.lease_until IS NULL OR j.lease_until < $3)) \
+             OR (j.status = 'RUNNING' AND j.lease_until < $3)){skipped} ORDER BY \
+             (SELECT COUNT(*) FROM jobs r WHERE r.project_id = j.project_id AND r.status = 'RUNNING' \
+             AND r.lease_until >= $3), \
+             (SELECT COALESCE(MAX(s.begin_time), '') FROM jobs s WHERE s.project_id = j.project_id), \
+             j.created_at LIMIT 1{lock}) \
              RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -251,6 +258,23 @@ impl JobRepo for Catalog {
             .map_err(db_err)?;
         rows.iter().map(job_from_row).collect()
     }
+
+    async fn count_active(&self, project_id: Option<&str>) -> Result<u64> {
+        count_active(self, project_id).await
+    }
+}
+
+/// Counts waiting and running jobs, of one project or of all.
+pub(crate) async fn count_active(catalog: &Catalog, project_id: Option<&str>) -> Result<u64> {
+    let active = "SELECT COUNT(*) FROM jobs WHERE status IN ('INIT', 'RUNNING')";
+    let query = match project_id {
+        Some(project) => sqlx::query(sqlx::AssertSqlSafe(format!("{active} AND project_id = $1")))
+            .bind(project.to_string()),
+        None => sqlx::query(sqlx::AssertSqlSafe(active.to_string())),
+    };
+    let row = query.fetch_one(&catalog.pool).await.map_err(db_err)?;
+    let n: i64 = row.try_get(0).map_err(db_err)?;
+    Ok(n.max(0) as u64)
 }
 
 /// A job's stored value in one of the sortable columns.

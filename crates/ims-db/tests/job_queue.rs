@@ -65,3 +65,73 @@ async fn claims_honour_kind_limits_retry_times_and_leases() {
         "the old owner can no longer record an outcome"
     );
 }
+
+/// Queues one job of `project` created at `now + at` seconds.
+async fn queue(db: &Catalog, project: &str, now: OffsetDateTime, at: i64) -> Job {
+    let created = now + Duration::seconds(at);
+    let image = Image::new(ImageId::new(), Some(project.into()), created);
+    let job = Job::new(
+        JobKind::ImageImport,
+        project,
+        Some(image.id),
+        serde_json::json!({}),
+        created,
+    );
+    ImageRepo::insert(db, &image, Some(&job)).await.unwrap();
+    job
+}
+
+/// Claims go round the projects rather than down the queue: a project that queued many
+/// jobs first does not keep a later project waiting behind all of them, whether slots
+/// are many (fewest running first) or one (longest unserved first). Waiting and running
+/// jobs are counted per project.
+#[tokio::test]
+async fn claims_are_fair_between_projects_and_active_jobs_are_counted() {
+    let catalog = support::TestCatalog::new().await;
+    let db = &catalog.db;
+    let now = OffsetDateTime::now_utc();
+    for i in 0..4 {
+        queue(db, "a", now, i).await;
+    }
+    queue(db, "b", now, 10).await;
+    queue(db, "c", now, 11).await;
+    assert_eq!(db.count_active(Some("a")).await.unwrap(), 4);
+    assert_eq!(db.count_active(None).await.unwrap(), 6);
+
+    // Three slots at once: one job of each project, though a's four came first.
+    let mut projects = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let job = claim(db, "n1", now, 20, &[]).await.unwrap();
+        projects.push(job.project_id.clone());
+        held.push(job);
+    }
+    projects.sort();
+    assert_eq!(projects, ["a", "b", "c"]);
+    assert_eq!(
+        db.count_active(Some("a")).await.unwrap(),
+        4,
+        "running ones count"
+    );
+
+    // One slot: b and c finish, a's job finishes last; the next claim is a's, as it
+    // is the only project left waiting.
+    for (i, mut job) in held.into_iter().enumerate() {
+        job.status = JobStatus::Success;
+        job.lease_until = None;
+        job.end_time = Some(now + Duration::seconds(21 + i as i64));
+        assert!(db.finish(&job, "n1").await.unwrap());
+    }
+    let next = claim(db, "n1", now, 30, &[]).await.unwrap();
+    assert_eq!(next.project_id, "a");
+    // b queues again while a's job runs: with a single slot, b goes before a's rest.
+    queue(db, "b", now, 31).await;
+    let mut next = next;
+    next.status = JobStatus::Success;
+    next.lease_until = None;
+    assert!(db.finish(&next, "n1").await.unwrap());
+    let after = claim(db, "n1", now, 40, &[]).await.unwrap();
+    assert_eq!(after.project_id, "b", "b was served longer ago than a");
+    assert_eq!(db.count_active(Some("a")).await.unwrap(), 2);
+    assert_eq!(db.count_active(Some("c")).await.unwrap(), 0);
+}

@@ -14,6 +14,7 @@ pub mod job;
 pub mod listing;
 pub mod member;
 pub mod metadefs;
+pub mod outbound;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;

@@ -111,9 +111,11 @@ pub struct SharingBatch {
 /// The durable job queue.
 #[async_trait]
 pub trait JobRepo: Send + Sync {
-    /// Claims the oldest runnable job for `owner`: waiting (and past its retry time, kept
-    /// in `lease_until`), or running under a lapsed lease.
-    /// Kinds in `skip` are left alone (their per-kind limit is reached on this node).
+    /// Claims a runnable job for `owner`: waiting (and past its retry time, kept in
+    /// `lease_until`), or running under a lapsed lease. Fair between projects: the
+    /// project with the fewest running jobs first, then the one served longest ago, then
+    /// the oldest job. Kinds in `skip` are left alone (their per-kind limit is reached
+    /// on this node).
     async fn claim(
         &self,
         owner: &str,
@@ -143,6 +145,8 @@ pub trait JobRepo: Send + Sync {
     async fn in_status(&self, status: JobStatus) -> Result<Vec<Job>>;
     /// One page of jobs (Glance's task list).
     async fn list(&self, query: &crate::job::JobQuery) -> Result<Vec<Job>>;
+    /// Jobs waiting or running, of one project or (`None`) of all.
+    async fn count_active(&self, project_id: Option<&str>) -> Result<u64>;
 }
 
 /// Identity storage.

@@ -9,10 +9,13 @@ use anyhow::{Context, Result};
 use axum::Router;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ims_blob::{BucketRouter, FsBlobStore, FsBuckets, HttpSource, S3Buckets, S3Settings};
+use ims_blob::{
+    BucketRouter, FsBlobStore, FsBuckets, HttpSettings, HttpSource, S3Buckets, S3Settings,
+};
 use ims_db::Catalog;
 use ims_domain::listing::ListLimits;
 use ims_domain::metadefs::MetadefService;
+use ims_domain::outbound::TransferLimits;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
 use ims_domain::service::SharingLimits;
@@ -20,7 +23,7 @@ use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
 use ims_domain::service::jobs::JobRunner;
 use ims_domain::service::{
-    GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter,
+    GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
 };
 use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
 use ims_qemu::{Limits as QemuLimits, QemuConverter, QemuImg};
@@ -156,8 +159,31 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
             region: config.region.clone(),
             extra_properties: config.glance_download.extra_properties.clone(),
         },
+        transfer_limits: TransferLimits {
+            deadline: Duration::from_secs(config.web_download.deadline_secs.max(1)),
+            min_bytes_per_sec: config.web_download.min_bytes_per_sec,
+            rate_window: Duration::from_secs(config.web_download.rate_window_secs.max(1)),
+        },
+        job_limits: JobLimits {
+            per_project: config.jobs.max_per_project.max(1),
+            total: config.jobs.max_queued.max(1),
+        },
         node_id,
         lease: Duration::from_secs(config.jobs.lease_secs.max(3)),
+    })
+}
+
+/// The web-download client: its timeouts and pinned names.
+fn http_source(config: &Config) -> HttpSource {
+    let w = &config.web_download;
+    HttpSource::new(HttpSettings {
+        connect_timeout: Duration::from_secs(w.connect_timeout_secs.max(1)),
+        read_timeout: Duration::from_secs(w.read_timeout_secs.max(1)),
+        resolve: w
+            .resolve
+            .iter()
+            .map(|(name, ips)| (name.to_ascii_lowercase(), ips.clone()))
+            .collect(),
     })
 }
 
@@ -214,7 +240,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Arc::new(catalog.clone()),
         Arc::new(blobs),
-        Arc::new(HttpSource),
+        Arc::new(http_source(config)),
         Arc::new(bucket_router(config, &node)?.0),
         Arc::new(QemuConverter::new(
             QemuImg::new(

@@ -134,11 +134,24 @@ pub struct WebDownloadConfig {
     pub schemes: Vec<String>,
     /// Allowed ports; empty allows any.
     pub ports: Vec<u16>,
-    /// Allow loopback and private addresses (off by default: SSRF).
+    /// Allow addresses that are not globally reachable (off by default: SSRF).
     pub allow_private: bool,
-    /// Exact addresses exempt from the private-address refusal (a test harness's own
-    /// loopback server, say); ports are still checked.
+    /// Exact addresses exempt from the refusal (a test harness's own loopback server,
+    /// say); ports are still checked.
     pub allow_addresses: Vec<std::net::IpAddr>,
+    /// Names answered from this table instead of DNS (`{ "mirror.example" =
+    /// ["192.0.2.7"] }`); the addresses are filtered like resolved ones.
+    pub resolve: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Seconds to connect (TCP and TLS).
+    pub connect_timeout_secs: u64,
+    /// Seconds any single read may wait (the response head, each part of the body).
+    pub read_timeout_secs: u64,
+    /// Seconds one whole transfer may take, connecting included.
+    pub deadline_secs: u64,
+    /// The slowest average rate a transfer may keep over a window, bytes per second.
+    pub min_bytes_per_sec: u64,
+    /// The window over which `min_bytes_per_sec` is measured, seconds.
+    pub rate_window_secs: u64,
 }
 
 /// `[glance_download]` (Glance's `[glance_download_properties]`).
@@ -172,6 +185,10 @@ pub struct JobsConfig {
     pub per_kind: std::collections::BTreeMap<String, usize>,
     /// Lease length in seconds; heartbeats renew it every third.
     pub lease_secs: u64,
+    /// Waiting and running jobs per project; more is a quota error.
+    pub max_per_project: u64,
+    /// Waiting and running jobs in all; more is 503.
+    pub max_queued: u64,
 }
 
 /// `[buckets]`: which store serves each bucket.
@@ -349,6 +366,12 @@ impl Default for WebDownloadConfig {
             ports: vec![80, 443],
             allow_private: false,
             allow_addresses: Vec::new(),
+            resolve: std::collections::BTreeMap::new(),
+            connect_timeout_secs: 30,
+            read_timeout_secs: 60,
+            deadline_secs: 6 * 3600,
+            min_bytes_per_sec: 16 * 1024,
+            rate_window_secs: 60,
         }
     }
 }
@@ -359,6 +382,8 @@ impl Default for JobsConfig {
             concurrency: 2,
             per_kind: std::collections::BTreeMap::new(),
             lease_secs: 30,
+            max_per_project: 100,
+            max_queued: 10_000,
         }
     }
 }

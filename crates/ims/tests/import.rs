@@ -198,7 +198,7 @@ async fn web_download_refuses_loopback_by_default() {
         tasks["tasks"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("loopback")
+            .contains("resolves to an address that is not allowed")
     );
 }
 

@@ -177,7 +177,7 @@ async fn a_task_whose_host_cannot_be_fetched_fails_and_leaves_no_image() {
         failed["message"]
             .as_str()
             .unwrap()
-            .contains("could not fetch"),
+            .contains("Could not fetch the URI"),
         "{failed}"
     );
     assert!(failed["result"].is_null());

@@ -83,6 +83,7 @@ impl ImageService {
             format: req.file_format,
         })
         .map_err(Error::internal)?;
+        self.check_job_slots(&who.project_id, 1).await?;
         let job = Job::new(
             JobKind::ImageExport,
             &who.project_id,

@@ -1,7 +1,6 @@
 //! Image metadata use cases: create, read, list, update, delete, (de)activate, tags.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,82 +39,24 @@ crate::string_enum! {
     }
 }
 
-/// Which URLs `web-download` and import tasks may fetch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlFilter {
-    /// Allowed schemes.
-    pub schemes: Vec<String>,
-    /// Allowed ports; empty means any.
-    pub ports: Vec<u16>,
-    /// Whether loopback, link-local and private addresses may be fetched.
-    pub allow_private: bool,
-    /// Exact addresses exempt from the private-address refusal (e.g. a test harness's
-    /// own loopback server); ports are still checked.
-    pub allow_addresses: Vec<IpAddr>,
+pub use crate::outbound::UrlFilter;
+
+/// Bounds on the job queue: a project past its share gets a quota error, and a full
+/// queue is server-side saturation (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Queued and running jobs per project.
+    pub per_project: u64,
+    /// Queued and running jobs of all projects.
+    pub total: u64,
 }
 
-impl Default for UrlFilter {
+impl Default for JobLimits {
     fn default() -> Self {
-        UrlFilter {
-            schemes: vec!["http".into(), "https".into()],
-            ports: vec![80, 443],
-            allow_private: false,
-            allow_addresses: Vec::new(),
+        JobLimits {
+            per_project: 100,
+            total: 10_000,
         }
-    }
-}
-
-impl UrlFilter {
-    /// Checks the parts of a URL that can be known without resolving it.
-    pub fn check(&self, scheme: &str, port: u16) -> Result<()> {
-        if !self.schemes.iter().any(|s| s == scheme) {
-            return Err(Error::invalid(format!(
-                "URI scheme '{scheme}' is not allowed"
-            )));
-        }
-        if !self.ports.is_empty() && !self.ports.contains(&port) {
-            return Err(Error::invalid(format!("URI port {port} is not allowed")));
-        }
-        Ok(())
-    }
-
-    /// Checks a resolved address.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<()> {
-        if is_internal(ip) && !self.allow_private && !self.allow_addresses.contains(&ip) {
-            return Err(Error::invalid(
-                "URI resolves to a loopback or private address, which is not allowed",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Loopback, private, link-local, shared (RFC 6598), unspecified, broadcast or
-/// multicast: addresses a fetch on a caller's behalf must not reach. An IPv4 address
-/// embedded in IPv6 (`::ffff:a.b.c.d`) is judged as the IPv4 address.
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_internal(IpAddr::V4(v4)),
-            None => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-            }
-        },
     }
 }
 
@@ -147,6 +88,10 @@ pub struct ImageSettings {
     pub url_filter: UrlFilter,
     /// What `glance-download` may read from and what it copies.
     pub glance_download: super::GlanceDownloadSettings,
+    /// Deadline and minimum rate of every outbound transfer.
+    pub transfer_limits: crate::outbound::TransferLimits,
+    /// Queued and running jobs allowed per project, and in all.
+    pub job_limits: JobLimits,
     /// This node's id, used in leases.
     pub node_id: String,
     /// How long a lease lasts without a heartbeat.
@@ -172,6 +117,8 @@ impl Default for ImageSettings {
             ],
             url_filter: UrlFilter::default(),
             glance_download: super::GlanceDownloadSettings::default(),
+            transfer_limits: crate::outbound::TransferLimits::default(),
+            job_limits: JobLimits::default(),
             node_id: "node".into(),
             lease: Duration::from_secs(30),
         }
@@ -499,11 +446,17 @@ impl ImageService {
 
     /// Writes new images, each with its job when it has one, all or none, and only if
     /// their owner stays within the image count quota: the count is taken inside the
-    /// insert's transaction, so parallel creates cannot all pass one check.
+    /// insert's transaction, so parallel creates cannot all pass one check. The jobs
+    /// must also fit in their project's share of the job queue.
     pub(crate) async fn insert_within_quota(
         &self,
         batch: &[(Image, Option<crate::job::Job>)],
     ) -> Result<()> {
+        let jobs: Vec<_> = batch.iter().filter_map(|(_, j)| j.as_ref()).collect();
+        if let Some(job) = jobs.first() {
+            self.check_job_slots(&job.project_id, jobs.len() as u64)
+                .await?;
+        }
         let limit = self.settings.quotas.image_count;
         if self.repo.insert_all(batch, limit).await? {
             return Ok(());

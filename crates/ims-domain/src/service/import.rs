@@ -94,6 +94,7 @@ impl ImageService {
             ImportMethod::GlanceDirect => {}
         }
         self.data_cap(image.owner.as_deref()).await?;
+        self.check_job_slots(&who.project_id, 1).await?;
         image.transition(ImageStatus::Importing)?;
         image.updated_at = now();
         let payload = serde_json::to_value(&req).map_err(Error::internal)?;
@@ -129,7 +130,7 @@ impl ImageService {
             ImportMethod::GlanceDirect => return self.adopt_staged(image).await,
             ImportMethod::WebDownload => {
                 let uri = req.uri.as_deref().unwrap_or_default();
-                self.remote.open(uri, &self.settings.url_filter).await?
+                self.fetch(uri).await?
             }
             ImportMethod::GlanceDownload => return self.run_glance_download(job, &req).await,
         };
@@ -188,8 +189,14 @@ impl ImageService {
     /// `GET /v2/images/{id}/tasks`). Jobs of legacy `import` tasks are left out: their
     /// input (the source URL, which may carry credentials, the user and request ids) is
     /// for administrators only, through `/v2/tasks`, and Glance never lists them here.
+    /// Only the image's owner and administrators see its jobs (Glance's `get_task`
+    /// rule): a project the image is shared with, or that finds it public or community,
+    /// gets an empty list rather than the import's URI and failure text.
     pub async fn image_jobs(&self, who: &Principal, id: &str) -> Result<Vec<Job>> {
         let image = self.get(who, id).await?;
+        if !(who.is_admin() || policy::is_owner(who, &image)) {
+            return Ok(Vec::new());
+        }
         let mut jobs = self.jobs.for_image(image.id).await?;
         jobs.retain(|j| j.kind == JobKind::ImageImport);
         Ok(jobs)

@@ -138,16 +138,20 @@ async fn run_one(svc: &ImageService, mut job: Job) {
         }
         Err(Error::Unavailable(reason)) if job.attempts < MAX_ATTEMPTS => {
             let delay = retry_delay(job.attempts);
+            let reason = crate::outbound::redact_urls_in(&reason);
             tracing::warn!(job.id = %job.id, reason, retry_in_secs = delay.as_secs(), "job will be retried");
             job.status = JobStatus::Init;
             // For a waiting job the lease column holds the earliest time to claim it again.
             job.lease_until = Some(now() + delay);
         }
         Err(e) => {
-            tracing::warn!(job.id = %job.id, error = %e, "job failed");
+            // Neither the log nor the stored reason may carry a URL's credentials or
+            // query string (presigned tokens).
+            let reason = crate::outbound::redact_urls_in(&user_reason(&e));
+            tracing::warn!(job.id = %job.id, error = %crate::outbound::redact_urls_in(&e.to_string()), "job failed");
             job.status = JobStatus::Fail;
             job.error_code = Some(error_code(&e).into());
-            job.fail_reason = Some(user_reason(&e));
+            job.fail_reason = Some(reason);
             if let Err(e) = on_failure(svc, &job).await {
                 tracing::error!(job.id = %job.id, error = %e, "job failure cleanup failed");
             }

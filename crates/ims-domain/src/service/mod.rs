@@ -14,6 +14,7 @@ mod import;
 pub mod jobs;
 mod members;
 mod register;
+mod remote;
 mod sharing;
 mod system_image;
 pub mod tag_search;
@@ -25,7 +26,9 @@ pub use data::{Download, UploadSource};
 pub use export::ImageExport;
 pub use file_import::DataImageFromFile;
 pub use glance_download::GlanceDownloadSettings;
-pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas, UrlFilter};
+pub use images::{
+    ImageChange, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
+};
 pub use import::ImportRequest;
 pub use sharing::{SharingChange, SharingLimits};
 pub use system_image::{SystemImageFromFile, SystemImageType};

@@ -38,6 +38,7 @@ impl ImageService {
             object: object.to_string(),
         })
         .map_err(Error::internal)?;
+        self.check_job_slots(&who.project_id, 1).await?;
         let job = Job::new(
             JobKind::RegisterImage,
             &who.project_id,

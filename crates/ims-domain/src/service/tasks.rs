@@ -173,7 +173,7 @@ impl ImageService {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::internal("import task without a URI"))?;
         self.importing(id).await?;
-        let (stream, expected) = self.remote.open(uri, &self.settings.url_filter).await?;
+        let (stream, expected) = self.fetch(uri).await?;
         self.fill_image(id, stream, expected, |_, _| Ok(())).await
     }
 
