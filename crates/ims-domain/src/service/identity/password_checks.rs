@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
@@ -54,6 +54,9 @@ pub(crate) struct PasswordChecks {
     slots: Arc<Semaphore>,
     failures: Mutex<HashMap<String, Failures>>,
     dummy: OnceLock<String>,
+    /// argon2's working memory, one block array per slot, reused: allocating it per
+    /// check left freed 20 MiB chunks cached in every thread's malloc arena.
+    scratch: Mutex<Vec<Vec<Block>>>,
 }
 
 impl PasswordChecks {
@@ -67,6 +70,7 @@ impl PasswordChecks {
             slots: Arc::new(Semaphore::new(slots)),
             failures: Mutex::default(),
             dummy: OnceLock::new(),
+            scratch: Mutex::default(),
         }
     }
 
@@ -92,18 +96,23 @@ impl PasswordChecks {
             .map_err(|_| Error::Unavailable("too many password checks at once; retry".into()))?
             .map_err(Error::internal)?;
         let dummy = self.dummy.get().cloned();
-        let (matched, dummy) = tokio::task::spawn_blocking(move || {
+        let mut blocks = self
+            .scratch
+            .lock()
+            .map_err(Error::internal)?
+            .pop()
+            .unwrap_or_default();
+        let (matched, dummy, blocks) = tokio::task::spawn_blocking(move || {
             let real = phc.is_some();
             let phc = phc.or(dummy).unwrap_or_else(dummy_hash);
-            let ok = PasswordHash::new(&phc).is_ok_and(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            });
-            (real && ok, (!real).then_some(phc))
+            let ok = matches(&password, &phc, &mut blocks);
+            (real && ok, (!real).then_some(phc), blocks)
         })
         .await
         .map_err(Error::internal)?;
+        if let Ok(mut scratch) = self.scratch.lock() {
+            scratch.push(blocks);
+        }
         if let Some(d) = dummy {
             let _ = self.dummy.set(d);
         }
@@ -149,6 +158,40 @@ impl PasswordChecks {
             entry.until = Some(now + wait);
         }
     }
+}
+
+/// Whether `password` hashes to the PHC string `phc`, computed in `blocks` (grown to the
+/// hash's memory cost on first use) and compared in constant time.
+fn matches(password: &str, phc: &str, blocks: &mut Vec<Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) =
+        (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
+    else {
+        return false;
+    };
+    let version = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let Ok(version) = version else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    if blocks.len() < params.block_count() {
+        blocks.resize(params.block_count(), Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut blocks[..])
+        .is_ok()
+        && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// An argon2 hash of a random password, with the default parameters real hashes use.
@@ -197,5 +240,17 @@ mod tests {
         );
         let real = dummy_hash();
         assert!(!checks.verify("pw".into(), Some(real)).await.unwrap());
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let known = Argon2::default()
+            .hash_password(b"right", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            checks
+                .verify("right".into(), Some(known.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!checks.verify("wrong".into(), Some(known)).await.unwrap());
     }
 }
