@@ -31,6 +31,10 @@ pub struct HttpLimits {
     /// Signatures of state-changing requests remembered until their date leaves the
     /// window; 0 turns the replay check off.
     pub replay_cache_entries: usize,
+    /// How long after its first use a signature is still accepted again. SDKs date
+    /// signatures to the second, so a client sending the same request twice within one
+    /// second sends the same signature; later repeats are replays.
+    pub replay_grace: Duration,
 }
 
 impl Default for HttpLimits {
@@ -41,6 +45,7 @@ impl Default for HttpLimits {
             body_stall: Duration::from_secs(30),
             unsigned_json_patch: true,
             replay_cache_entries: 100_000,
+            replay_grace: Duration::from_secs(3),
         }
     }
 }
@@ -51,13 +56,20 @@ pub struct Guard {
     /// The limits.
     pub limits: Arc<HttpLimits>,
     budget: Arc<Semaphore>,
-    seen: Arc<Mutex<HashMap<String, OffsetDateTime>>>,
+    seen: Arc<Mutex<HashMap<String, FirstUse>>>,
 }
 
 impl Default for Guard {
     fn default() -> Self {
         Guard::new(HttpLimits::default())
     }
+}
+
+/// When a signature was first accepted, and when it leaves the date window.
+#[derive(Debug, Clone, Copy)]
+struct FirstUse {
+    at: std::time::Instant,
+    expires: OffsetDateTime,
 }
 
 /// Permits count KiB, so a semaphore of `u32` permits covers any budget.
@@ -116,8 +128,9 @@ impl Guard {
     }
 
     /// Records a verified signature of a state-changing request until it expires, and
-    /// refuses one already seen: a captured request cannot be sent again while its date
-    /// is still inside the window. The memory is this process's own (see docs/CONFIG.md).
+    /// refuses it when it comes again later than `replay_grace` after its first use: a
+    /// captured request cannot be sent again while its date is still inside the window.
+    /// The memory is this process's own (see docs/CONFIG.md).
     pub fn first_use(&self, access: &str, signature: &str, expires: OffsetDateTime) -> Result<()> {
         let cap = self.limits.replay_cache_entries;
         if cap == 0 {
@@ -129,10 +142,13 @@ impl Guard {
             .lock()
             .map_err(|_| Error::internal("replay cache poisoned"))?;
         if seen.len() >= cap {
-            seen.retain(|_, until| *until > now);
+            seen.retain(|_, first| first.expires > now);
         }
         let key = format!("{access}:{signature}");
-        if seen.get(&key).is_some_and(|until| *until > now) {
+        if let Some(first) = seen.get(&key).filter(|f| f.expires > now) {
+            if first.at.elapsed() <= self.limits.replay_grace {
+                return Ok(());
+            }
             return Err(Error::Unauthenticated(
                 "Incorrect IAM authentication information: this signed request was already received; sign each request anew".into(),
             ));
@@ -142,7 +158,13 @@ impl Guard {
                 "too many signed requests in the signature window".into(),
             ));
         }
-        seen.insert(key, expires);
+        seen.insert(
+            key,
+            FirstUse {
+                at: std::time::Instant::now(),
+                expires,
+            },
+        );
         Ok(())
     }
 }
@@ -203,7 +225,10 @@ mod tests {
 
     #[test]
     fn a_signature_is_accepted_once_until_it_expires() {
-        let guard = Guard::default();
+        let guard = Guard::new(HttpLimits {
+            replay_grace: Duration::ZERO,
+            ..HttpLimits::default()
+        });
         let later = OffsetDateTime::now_utc() + time::Duration::minutes(1);
         assert!(guard.first_use("AK", "sig", later).is_ok());
         assert!(matches!(
@@ -214,6 +239,14 @@ mod tests {
         let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
         assert!(guard.first_use("AK", "old", past).is_ok());
         assert!(guard.first_use("AK", "old", past).is_ok());
+    }
+
+    #[test]
+    fn a_repeat_within_the_grace_is_the_same_second_not_a_replay() {
+        let guard = Guard::default();
+        let later = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+        assert!(guard.first_use("AK", "sig", later).is_ok());
+        assert!(guard.first_use("AK", "sig", later).is_ok());
     }
 
     #[tokio::test]

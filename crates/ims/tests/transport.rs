@@ -522,7 +522,7 @@ async fn m1_repeated_failures_make_an_account_back_off() {
 
 #[tokio::test]
 async fn l1_a_replayed_state_changing_request_is_refused() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(&[("IMS_HTTP__REPLAY_GRACE_SECS", "1")]).await;
     let key = admin_key(&server);
     let token = server.admin_token().await;
     let id = create_ims_image(&server, &token, "replay").await;
@@ -552,6 +552,9 @@ async fn l1_a_replayed_state_changing_request_is_refused() {
             .send()
     };
     assert_eq!(send().await.unwrap().status(), 200);
+    // Within the grace (one second's worth of identical SDK requests) it still counts
+    // as the client's own repeat; after it, a verbatim copy is a replay.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let again = send().await.unwrap();
     assert_eq!(again.status(), 401, "a verbatim replay was accepted");
 }

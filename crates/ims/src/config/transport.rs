@@ -26,6 +26,10 @@ pub struct HttpConfig {
     /// Signatures of state-changing signed requests remembered (per node) to refuse
     /// replays within the 15-minute window; 0 turns the check off.
     pub replay_cache_entries: usize,
+    /// Seconds after its first use during which the same signature is still accepted
+    /// (SDK signatures are dated to the second, so a client repeating a request within
+    /// one second repeats its signature); later repeats are refused as replays.
+    pub replay_grace_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -38,6 +42,7 @@ impl Default for HttpConfig {
             body_stall_timeout_secs: 30,
             unsigned_json_patch: true,
             replay_cache_entries: 100_000,
+            replay_grace_secs: 3,
         }
     }
 }
@@ -51,6 +56,7 @@ impl HttpConfig {
             body_stall: Duration::from_secs(self.body_stall_timeout_secs.max(1)),
             unsigned_json_patch: self.unsigned_json_patch,
             replay_cache_entries: self.replay_cache_entries,
+            replay_grace: Duration::from_secs(self.replay_grace_secs),
         }
     }
 
