@@ -704,6 +704,7 @@ async fn l2_an_unreadable_credential_key_stops_the_start_and_stays_untouched() {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_ims"))
+            .kill_on_drop(true)
             .args(["serve", "--data-dir"])
             .arg(&server.dir)
             .args(["--listen", &format!("127.0.0.1:{}", server.port)])
@@ -801,6 +802,7 @@ async fn l8_a_non_loopback_listener_without_public_url_does_not_start() {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_ims"))
+            .kill_on_drop(true)
             .args(["serve", "--data-dir"])
             .arg(dir.path())
             .args(["--listen", "192.0.2.1:9292"])
