@@ -1,5 +1,5 @@
 //! Transport limits every dialect shares: how large a buffered request body may be, how
-//! many bytes all requests may buffer at once, how long a body may stall, and which
+//! many bytes all requests may buffer at once, how long a body may take, and which
 //! signatures were already used.
 
 use std::collections::HashMap;
@@ -22,9 +22,10 @@ pub struct HttpLimits {
     /// The most bytes of request bodies buffered at once by signed requests that are not
     /// yet verified, across all connections.
     pub buffered_body_total: usize,
-    /// The longest pause between two pieces of a buffered body (and the longest wait for
-    /// room in `buffered_body_total`).
-    pub body_stall: Duration,
+    /// The longest a buffered (non-data) body may take to arrive, counted from when the
+    /// request came in: a client trickling a byte at a time cannot hold memory and a
+    /// connection for long.
+    pub body_timeout: Duration,
     /// Whether Glance's `PATCH /v2/images/{id}` may use `UNSIGNED-PAYLOAD`
     /// (huaweicloudsdkims signs its json-patch content type that way).
     pub unsigned_json_patch: bool,
@@ -42,7 +43,7 @@ impl Default for HttpLimits {
         HttpLimits {
             json_body_max: 2 << 20,
             buffered_body_total: 64 << 20,
-            body_stall: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
             unsigned_json_patch: true,
             replay_cache_entries: 100_000,
             replay_grace: Duration::from_secs(3),
@@ -92,8 +93,8 @@ impl Guard {
 
     /// Reads a body that must be held whole (to hash it) within the limits: a declared
     /// length over `json_body_max` is refused before any byte is read; room for it is
-    /// reserved in the shared budget (503 when none frees up within `body_stall`); the
-    /// read fails if the body pauses longer than `body_stall`.
+    /// reserved in the shared budget (503 when none frees up in time); the whole read,
+    /// waiting included, must end within `body_timeout`.
     pub async fn buffer(&self, body: Body, declared: Option<u64>) -> Result<Bytes> {
         let max = self.limits.json_body_max;
         let too_large = || Error::TooLarge(format!("The request body may not exceed {max} bytes"));
@@ -102,29 +103,29 @@ impl Guard {
             Some(n) => n as usize,
             None => max,
         };
-        let _room = tokio::time::timeout(
-            self.limits.body_stall,
-            self.budget.acquire_many(permits(expected)),
-        )
-        .await
-        .map_err(|_| Error::Unavailable("too many request bodies are being received".into()))?
-        .map_err(Error::internal)?;
-        let mut body = body;
-        let mut buf = Vec::with_capacity(expected.min(64 << 10));
-        loop {
-            let frame = tokio::time::timeout(self.limits.body_stall, body.frame())
-                .await
-                .map_err(|_| Error::invalid("The request body stalled; send it without pauses."))?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|_| Error::invalid("The request body could not be read."))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > max {
-                    return Err(too_large());
+        let deadline = tokio::time::Instant::now() + self.limits.body_timeout;
+        let _room = tokio::time::timeout_at(deadline, self.budget.acquire_many(permits(expected)))
+            .await
+            .map_err(|_| Error::Unavailable("too many request bodies are being received".into()))?
+            .map_err(Error::internal)?;
+        let read = async {
+            let mut body = body;
+            let mut buf = Vec::with_capacity(expected.min(64 << 10));
+            while let Some(frame) = body.frame().await {
+                let frame = frame
+                    .map_err(|_| Error::invalid("The request body could not be read in time."))?;
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > max {
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(&data);
                 }
-                buf.extend_from_slice(&data);
             }
-        }
-        Ok(Bytes::from(buf))
+            Ok(Bytes::from(buf))
+        };
+        tokio::time::timeout_at(deadline, read).await.map_err(|_| {
+            Error::invalid("The request body did not arrive in time; send it at once.")
+        })?
     }
 
     /// Records a verified signature of a state-changing request until it expires, and
@@ -194,9 +195,9 @@ pub fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Wraps every body that is not image data so that it fails when it pauses longer than
-/// `body_stall` (image data has its own stall timeout in the data path).
-pub async fn time_out_stalled_bodies(
+/// Gives every body that is not image data a deadline of `body_timeout` from now (image
+/// data has its own stall timeout in the data path).
+pub async fn time_out_slow_bodies(
     axum::extract::State(guard): axum::extract::State<Guard>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -204,8 +205,8 @@ pub async fn time_out_stalled_bodies(
     if is_data_upload(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
-    let stall = guard.limits.body_stall;
-    next.run(req.map(|b| Body::new(tower_http::timeout::TimeoutBody::new(stall, b))))
+    let limit = guard.limits.body_timeout;
+    next.run(req.map(|b| Body::new(tower_http::timeout::DeadlineBody::new(limit, b))))
         .await
 }
 

@@ -317,7 +317,7 @@ pub fn router(services: Services) -> Router {
         .fallback(not_found)
         .with_state(services)
         .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
-        .layer(axum::middleware::from_fn_with_state(guard, ims_http::guard::time_out_stalled_bodies))
+        .layer(axum::middleware::from_fn_with_state(guard, ims_http::guard::time_out_slow_bodies))
         .layer(axum::middleware::from_fn(ims_api_glance::negotiate))
         .layer(CatchPanicLayer::custom(|_| ims_api_glance::glance_body(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -18,8 +18,8 @@ pub struct HttpConfig {
     pub json_body_max: usize,
     /// Bytes of not-yet-verified signed bodies held at once, across all connections.
     pub buffered_body_total: usize,
-    /// The longest pause inside a JSON request body, seconds.
-    pub body_stall_timeout_secs: u64,
+    /// The longest a JSON (non-data) request body may take to arrive, seconds.
+    pub body_timeout_secs: u64,
     /// Accept `UNSIGNED-PAYLOAD` on Glance's json-patch `PATCH /v2/images/{id}`, as
     /// huaweicloudsdkims' `glance_update_image` signs it. Off: that body must be hashed.
     pub unsigned_json_patch: bool,
@@ -39,7 +39,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             json_body_max: 2 << 20,
             buffered_body_total: 64 << 20,
-            body_stall_timeout_secs: 30,
+            body_timeout_secs: 30,
             unsigned_json_patch: true,
             replay_cache_entries: 100_000,
             replay_grace_secs: 3,
@@ -53,7 +53,7 @@ impl HttpConfig {
         ims_http::guard::HttpLimits {
             json_body_max: self.json_body_max.max(1),
             buffered_body_total: self.buffered_body_total,
-            body_stall: Duration::from_secs(self.body_stall_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
             unsigned_json_patch: self.unsigned_json_patch,
             replay_cache_entries: self.replay_cache_entries,
             replay_grace: Duration::from_secs(self.replay_grace_secs),
