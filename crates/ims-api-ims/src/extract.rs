@@ -10,7 +10,7 @@ use crate::error::ImsError;
 pub struct Signed {
     /// Who is calling.
     pub who: Principal,
-    /// The request body (at most `MAX_SIGNED_BODY` bytes).
+    /// The request body (at most `[http] json_body_max` bytes).
     pub body: axum::body::Bytes,
 }
 
@@ -19,7 +19,7 @@ impl FromRequest<Services> for Signed {
 
     async fn from_request(req: Request, svc: &Services) -> Result<Self, Self::Rejection> {
         let (who, req) = ims_http::signed::authenticate_huawei(svc, req).await?;
-        let body = axum::body::to_bytes(req.into_body(), ims_http::signed::MAX_SIGNED_BODY)
+        let body = axum::body::to_bytes(req.into_body(), svc.guard.limits.json_body_max)
             .await
             .map_err(|_| ImsError::bad_request("The request body is too large or unreadable."))?;
         Ok(Signed { who, body })

@@ -268,12 +268,20 @@ impl IdentityRepo for Catalog {
     }
 
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // Whoever knew the old password may hold tokens: they go with it.
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE user_id = $1 AND revoked = 0")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -175,7 +175,7 @@ pub trait IdentityRepo: Send + Sync {
     async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>>;
     /// Lists users, optionally by exact name.
     async fn list_users(&self, name: Option<&str>) -> Result<Vec<User>>;
-    /// Replaces a user's password hash.
+    /// Replaces a user's password hash and revokes every token the user holds.
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
     /// Deletes a user, its assignments and its tokens.
     async fn delete_user(&self, id: &str) -> Result<bool>;

@@ -1,6 +1,7 @@
 //! Shared HTTP plumbing: the services every dialect calls, request ids, the token
 //! header, and the public base URL that links and catalogs point at.
 
+pub mod guard;
 pub mod list_query;
 pub mod sdk_signing;
 pub mod signed;
@@ -27,27 +28,21 @@ pub struct Services {
     pub identity: IdentityService,
     /// Metadata definitions (Glance's metadefs catalog).
     pub metadefs: MetadefService,
-    /// Configured public URL (scheme://host:port), if any; otherwise the Host header.
-    pub public_url: Option<Arc<str>>,
+    /// The base URL (scheme://host:port) of links, `Location` and the service catalog:
+    /// `public_url`, or the loopback address ims listens on. Never taken from the
+    /// request, so a client's `Host` or `X-Forwarded-Proto` cannot poison them.
+    pub public_url: Arc<str>,
     /// Region name shown in the service catalog.
     pub region: Arc<str>,
+    /// Request-body limits and the replay cache.
+    pub guard: guard::Guard,
 }
 
 impl Services {
-    /// The base URL clients should use, without a trailing slash.
-    pub fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(url) = &self.public_url {
-            return url.trim_end_matches('/').to_string();
-        }
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        let proto = headers
-            .get("x-forwarded-proto")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("http");
-        format!("{proto}://{host}")
+    /// The base URL clients should use, without a trailing slash. The request's headers
+    /// are deliberately not consulted (see [`Services::public_url`]).
+    pub fn base_url(&self, _headers: &HeaderMap) -> String {
+        self.public_url.trim_end_matches('/').to_string()
     }
 }
 

@@ -108,9 +108,18 @@ pub struct Received<'a> {
     pub body_sha256: Option<&'a str>,
 }
 
+/// Percent-decodes `s`, refusing bytes that are not UTF-8: two different invalid
+/// sequences must not canonicalise to the same replacement character.
+fn decode_utf8(s: &str) -> Result<String, SignatureError> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| SignatureError::Malformed("the request URI is not valid UTF-8"))
+}
+
 /// The canonical URI: the path fully decoded, each segment re-encoded, a trailing `/`.
-pub fn canonical_uri(path: &str) -> String {
-    let decoded = percent_decode_str(path).decode_utf8_lossy();
+pub fn canonical_uri(path: &str) -> Result<String, SignatureError> {
+    let decoded = decode_utf8(path)?;
     let mut out: String = decoded
         .split('/')
         .map(|segment| utf8_percent_encode(segment, UNRESERVED).to_string())
@@ -119,28 +128,28 @@ pub fn canonical_uri(path: &str) -> String {
     if !out.ends_with('/') {
         out.push('/');
     }
-    out
+    Ok(out)
 }
 
 /// The canonical query: pairs decoded, re-encoded, sorted by key then value.
-pub fn canonical_query(query: Option<&str>) -> String {
-    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+///
+/// A literal `+` is a space, as the handlers' form decoding reads it (the SDK never sends
+/// one; it encodes `+` as `%2B`), so a signature over `a%2Bb` cannot be reused for
+/// `a+b`, which the handlers would read as `a b`.
+pub fn canonical_query(query: Option<&str>) -> Result<String, SignatureError> {
+    let decode = |s: &str| decode_utf8(&s.replace('+', "%20"));
     let encode = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
-    let mut pairs: Vec<(String, String)> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (encode(&decode(k)), encode(&decode(v)))
-        })
-        .collect();
+    let mut pairs = Vec::new();
+    for p in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        pairs.push((encode(&decode(k)?), encode(&decode(v)?)));
+    }
     pairs.sort();
-    pairs
+    Ok(pairs
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join("&")
+        .join("&"))
 }
 
 /// The canonical request for `req`, signed over `auth.signed_headers`.
@@ -154,11 +163,7 @@ pub fn canonical_request(
             (req.header)(name).ok_or(SignatureError::Malformed("a signed header is missing"))?;
         headers.push_str(&format!("{name}:{}\n", value.trim()));
     }
-    let unsigned_payload = auth
-        .signed_headers
-        .iter()
-        .any(|h| h == "x-sdk-content-sha256")
-        && (req.header)("x-sdk-content-sha256").is_some_and(|v| v.trim() == "UNSIGNED-PAYLOAD");
+    let unsigned_payload = wants_unsigned_payload(auth, req.header);
     let payload = match req.body_sha256 {
         None => EMPTY_SHA256.to_string(),
         Some(_) if unsigned_payload => "UNSIGNED-PAYLOAD".to_string(),
@@ -167,8 +172,8 @@ pub fn canonical_request(
     Ok(format!(
         "{}\n{}\n{}\n{headers}\n{}\n{payload}",
         req.method.to_ascii_uppercase(),
-        canonical_uri(req.path),
-        canonical_query(req.query),
+        canonical_uri(req.path)?,
+        canonical_query(req.query)?,
         auth.signed_headers.join(";"),
     ))
 }
@@ -193,13 +198,27 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
     hex::encode(mac(secret, string_to_sign).finalize().into_bytes())
 }
 
-/// Verifies a request against the secret of `auth.access`, at time `now`.
-pub fn verify(
-    req: &Received<'_>,
+/// Whether the request asks for `UNSIGNED-PAYLOAD` (honoured only when that header is
+/// itself signed).
+pub fn wants_unsigned_payload(
     auth: &Authorization,
-    secret: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    auth.signed_headers
+        .iter()
+        .any(|h| h == "x-sdk-content-sha256")
+        && header("x-sdk-content-sha256").is_some_and(|v| v.trim() == "UNSIGNED-PAYLOAD")
+}
+
+/// The checks that need neither the body nor the secret, run before either is read:
+/// `host` and `x-sdk-date` signed, `x-project-id` signed when the request carries it
+/// (otherwise it could be switched in transit to any other project of the key's owner),
+/// and `X-Sdk-Date` within [`MAX_SKEW`] of `now`. Returns when the signature expires.
+pub fn precheck(
+    auth: &Authorization,
+    header: &dyn Fn(&str) -> Option<String>,
     now: OffsetDateTime,
-) -> Result<(), SignatureError> {
+) -> Result<OffsetDateTime, SignatureError> {
     for required in ["host", "x-sdk-date"] {
         if !auth.signed_headers.iter().any(|h| h == required) {
             return Err(SignatureError::Malformed(
@@ -207,7 +226,13 @@ pub fn verify(
             ));
         }
     }
-    let date = (req.header)("x-sdk-date").ok_or(SignatureError::Date("X-Sdk-Date is missing"))?;
+    if header("x-project-id").is_some() && !auth.signed_headers.iter().any(|h| h == "x-project-id")
+    {
+        return Err(SignatureError::Malformed(
+            "X-Project-Id must be signed when it is sent",
+        ));
+    }
+    let date = header("x-sdk-date").ok_or(SignatureError::Date("X-Sdk-Date is missing"))?;
     let when = time::PrimitiveDateTime::parse(
         date.trim(),
         format_description!("[year][month][day]T[hour][minute][second]Z"),
@@ -219,6 +244,18 @@ pub fn verify(
             "X-Sdk-Date is more than 15 minutes from the server's time",
         ));
     }
+    Ok(when + MAX_SKEW)
+}
+
+/// Verifies a request against the secret of `auth.access`, at time `now`.
+pub fn verify(
+    req: &Received<'_>,
+    auth: &Authorization,
+    secret: &str,
+    now: OffsetDateTime,
+) -> Result<(), SignatureError> {
+    precheck(auth, req.header, now)?;
+    let date = (req.header)("x-sdk-date").ok_or(SignatureError::Date("X-Sdk-Date is missing"))?;
     let canonical = canonical_request(req, auth)?;
     let expected = hex::decode(&auth.signature).map_err(|_| SignatureError::Mismatch)?;
     mac(secret, &string_to_sign(date.trim(), &canonical))
@@ -372,14 +409,50 @@ mod tests {
     #[test]
     fn canonical_forms_follow_the_sdk() {
         assert_eq!(
-            canonical_uri("/v2/x/tags/key%20with%20space%2F%C3%A9"),
+            canonical_uri("/v2/x/tags/key%20with%20space%2F%C3%A9").unwrap(),
             "/v2/x/tags/key%20with%20space/%C3%A9/"
         );
         assert_eq!(
-            canonical_query(Some("b=2&a=x%3Ay&a=%20")),
+            canonical_query(Some("b=2&a=x%3Ay&a=%20")).unwrap(),
             "a=%20&a=x%3Ay&b=2"
         );
-        assert_eq!(canonical_query(None), "");
+        assert_eq!(canonical_query(None).unwrap(), "");
+    }
+
+    #[test]
+    fn plus_and_encoded_plus_do_not_collide() {
+        // The handlers read a literal `+` as a space and `%2B` as a plus.
+        assert_eq!(canonical_query(Some("name=a%2Bb")).unwrap(), "name=a%2Bb");
+        assert_eq!(canonical_query(Some("name=a+b")).unwrap(), "name=a%20b");
+        assert_eq!(
+            canonical_uri("/v2/a+b").unwrap(),
+            canonical_uri("/v2/a%2Bb").unwrap()
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_not_replaced() {
+        assert!(canonical_uri("/v2/images/%FF").is_err());
+        assert!(canonical_query(Some("name=%C3")).is_err());
+        assert!(canonical_query(Some("%FE=1")).is_err());
+    }
+
+    #[test]
+    fn project_id_must_be_signed_when_sent() {
+        let h = headers("application/json", false);
+        let lookup = |name: &str| h.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+        let a = parse_authorization(
+            "SDK-HMAC-SHA256 Access=a, SignedHeaders=content-type;host;x-sdk-date, Signature=00",
+        )
+        .unwrap();
+        assert_eq!(
+            precheck(&a, &lookup, WHEN),
+            Err(SignatureError::Malformed(
+                "X-Project-Id must be signed when it is sent"
+            ))
+        );
+        let signed = auth(false, "00");
+        assert_eq!(precheck(&signed, &lookup, WHEN), Ok(WHEN + MAX_SKEW));
     }
 
     #[test]

@@ -1,18 +1,16 @@
 //! Authentication for the Huawei-style dialects: a request signed with an AK/SK
 //! (`SDK-HMAC-SHA256`, as the official SDKs sign), or an `X-Auth-Token`.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::Request;
+use axum::http::request::Parts;
 use ims_domain::principal::Principal;
 use ims_domain::{Error, Result};
 use sha2::{Digest, Sha256};
 
 use crate::Services;
+use crate::guard::{changes_state, is_data_upload};
 use crate::sdk_signing::{self, Received};
-
-/// The largest body an AK/SK-signed request may carry (Huawei's gateway: 12 MB); bigger
-/// uploads use a token or an unsigned payload.
-pub const MAX_SIGNED_BODY: usize = 12 << 20;
 
 /// The original request URI, kept before any rewrite so signatures check what the
 /// client signed.
@@ -26,6 +24,10 @@ fn unauthenticated(why: impl std::fmt::Display) -> Error {
 /// Resolves the caller of a Huawei-style request and hands the request back with its
 /// body intact. A signature is checked against the request as received; without one,
 /// `X-Auth-Token` is tried.
+///
+/// Everything that needs neither the body nor the secret is checked first, then the
+/// access key is looked up, and only then is a body read (within [`Guard::buffer`]'s
+/// limits): a made-up signature costs the server no body at all.
 pub async fn authenticate_huawei(
     svc: &Services,
     req: Request<Body>,
@@ -44,29 +46,10 @@ pub async fn authenticate_huawei(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let unsigned = auth
-        .signed_headers
-        .iter()
-        .any(|h| h == "x-sdk-content-sha256")
-        && header("x-sdk-content-sha256").is_some_and(|v| v.trim() == "UNSIGNED-PAYLOAD");
-    let declared_empty = header("content-length").is_some_and(|l| l.trim() == "0")
-        || (header("content-length").is_none() && header("transfer-encoding").is_none());
-    let (body, hash) = if unsigned {
-        (
-            body,
-            (!declared_empty).then(|| "UNSIGNED-PAYLOAD".to_string()),
-        )
-    } else {
-        let bytes: Bytes = axum::body::to_bytes(body, MAX_SIGNED_BODY)
-            .await
-            .map_err(|_| {
-                Error::TooLarge(format!(
-                    "A signed request body may not exceed {MAX_SIGNED_BODY} bytes"
-                ))
-            })?;
-        let hash = (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(&bytes)));
-        (Body::from(bytes), hash)
-    };
+    let now = time::OffsetDateTime::now_utc();
+    let expires = sdk_signing::precheck(&auth, &header, now).map_err(unauthenticated)?;
+    let (credential, secret) = svc.identity.credential_secret(&auth.access).await?;
+    let (body, hash) = payload(svc, &parts, &auth, body).await?;
     let uri = parts
         .extensions
         .get::<OriginalUri>()
@@ -78,13 +61,78 @@ pub async fn authenticate_huawei(
         header: &header,
         body_sha256: hash.as_deref(),
     };
-    let (credential, secret) = svc.identity.credential_secret(&auth.access).await?;
-    sdk_signing::verify(&received, &auth, &secret, time::OffsetDateTime::now_utc())
-        .map_err(unauthenticated)?;
+    sdk_signing::verify(&received, &auth, &secret, now).map_err(unauthenticated)?;
+    if changes_state(&parts.method) {
+        svc.guard
+            .first_use(&auth.access, &auth.signature, expires)?;
+    }
     let project = header("x-project-id");
     let principal = svc
         .identity
         .principal_for_credential(&credential, project.as_deref())
         .await?;
     Ok((principal, Request::from_parts(parts, body)))
+}
+
+/// The body to hand on and the payload hash the signature must cover: an
+/// `UNSIGNED-PAYLOAD` body streams untouched where that is allowed (image data, and
+/// Glance's json-patch when configured); any other body is read within the limits and
+/// hashed.
+async fn payload(
+    svc: &Services,
+    parts: &Parts,
+    auth: &sdk_signing::Authorization,
+    body: Body,
+) -> Result<(Body, Option<String>)> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let declared: Option<u64> = match header("content-length") {
+        Some(l) => Some(
+            l.trim()
+                .parse()
+                .map_err(|_| Error::invalid("Content-Length is not a number"))?,
+        ),
+        None if header("transfer-encoding").is_none() => Some(0),
+        None => None,
+    };
+    if declared == Some(0) {
+        return Ok((Body::empty(), None));
+    }
+    if sdk_signing::wants_unsigned_payload(auth, &header) {
+        if !unsigned_allowed(svc, parts) {
+            return Err(unauthenticated(
+                "UNSIGNED-PAYLOAD is accepted only for image data; sign the body's SHA-256",
+            ));
+        }
+        return Ok((body, Some("UNSIGNED-PAYLOAD".to_string())));
+    }
+    let bytes = svc.guard.buffer(body, declared).await?;
+    let hash = (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(&bytes)));
+    Ok((Body::from(bytes), hash))
+}
+
+/// Image data uploads stream, so their body cannot be hashed first; huaweicloudsdkims
+/// also sends Glance's json-patch (`glance_update_image`) as `UNSIGNED-PAYLOAD`, which
+/// `[http] unsigned_json_patch` allows.
+fn unsigned_allowed(svc: &Services, parts: &Parts) -> bool {
+    if is_data_upload(&parts.method, parts.uri.path()) {
+        return true;
+    }
+    let json_patch = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().unwrap_or("").trim()
+                == "application/openstack-images-v2.1-json-patch"
+        });
+    svc.guard.limits.unsigned_json_patch
+        && json_patch
+        && parts.method == axum::http::Method::PATCH
+        && parts.uri.path().starts_with("/v2/images/")
 }

@@ -33,7 +33,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::config::{Config, LOCAL_STORE, StoreKind};
+use crate::config::{Config, HttpConfig, LOCAL_STORE, StoreKind};
 
 /// How long open requests may run on after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -94,22 +94,59 @@ fn node_id(data_dir: &Path) -> Result<String> {
 
 /// The key sealing AK/SK secrets: configured, or a 0600 file in the data dir.
 fn credential_sealer(config: &Config) -> Result<Sealer> {
-    let key = match &config.credential_key {
-        Some(key) => key.clone(),
+    let (key, source) = match &config.credential_key {
+        Some(key) => (key.clone(), "credential_key".to_string()),
         None => {
             let path = config.data_dir.join("credential.key");
-            match std::fs::read_to_string(&path) {
-                Ok(key) => key,
-                Err(_) => {
-                    let key = random_hex(32);
-                    write_private(&path, &key)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    key
-                }
-            }
+            (load_or_create_key(&path)?, path.display().to_string())
         }
     };
-    Sealer::from_hex(&key).map_err(|e| anyhow::anyhow!("credential_key: {e}"))
+    Sealer::from_hex(key.trim()).map_err(|e| {
+        anyhow::anyhow!(
+            "{source}: {e}; refusing to start (restore the key every stored AK/SK is sealed with)"
+        )
+    })
+}
+
+/// Reads `credential.key`, creating it only when it does not exist. Any other failure
+/// stops the start: a fresh key would make every stored AK/SK unusable.
+fn load_or_create_key(path: &Path) -> Result<String> {
+    use std::io::ErrorKind;
+    match std::fs::read_to_string(path) {
+        Ok(key) => Ok(key),
+        Err(e) if e.kind() == ErrorKind::NotFound => match create_key(path) {
+            Ok(key) => Ok(key),
+            // Another process (a second node's first start, `ims admin`) created it first.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        },
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read {}: {e}; refusing to start, since a new key would make every stored AK/SK unusable (fix the file or its permissions, or set credential_key)",
+            path.display()
+        )),
+    }
+}
+
+/// Writes a new random key to a temporary file, flushes it, and links it into place
+/// only if `path` still does not exist, so a reader never sees half a key and two
+/// processes starting together end up with the same one.
+fn create_key(path: &Path) -> std::io::Result<String> {
+    let key = random_hex(32);
+    let temp = path.with_extension(format!("tmp-{}", random_hex(6)));
+    let written = write_private(&temp, &key, true)
+        .and_then(|()| std::fs::hard_link(&temp, path))
+        .and_then(|()| sync_dir(path));
+    let _ = std::fs::remove_file(&temp);
+    written.map(|()| key)
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
@@ -256,7 +293,8 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Duration::from_secs(config.token_ttl_secs),
     )
-    .with_sealer(credential_sealer(config)?);
+    .with_sealer(credential_sealer(config)?)
+    .with_password_limits(config.auth.password_limits());
     let metadefs = MetadefService::new(Arc::new(catalog.clone()));
     Ok(Parts {
         catalog,
@@ -290,26 +328,28 @@ pub async fn bootstrap(config: &Config, identity: &IdentityService) -> Result<()
         boot.admin_password,
         config.region
     );
-    write_private(&path, &yaml)?;
+    write_private(&path, &yaml, false)?;
     tracing::info!(clouds_yaml = %path.display(), "created project admin and user admin; credentials are in clouds.yaml (cloud 'ims')");
     Ok(())
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+fn write_private(path: &Path, contents: &str, new: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
-        .create(true)
+        .create(!new)
+        .create_new(new)
         .write(true)
-        .truncate(true)
+        .truncate(!new)
         .mode(0o600)
         .open(path)?;
     f.write_all(contents.as_bytes())?;
-    Ok(())
+    f.sync_all()
 }
 
 /// Builds the HTTP application: every dialect on one router.
 pub fn router(services: Services) -> Router {
+    let guard = services.guard.clone();
     Router::new()
         .route("/healthcheck", axum::routing::get(healthcheck))
         .merge(ims_api_keystone::router())
@@ -322,6 +362,8 @@ pub fn router(services: Services) -> Router {
         .merge(ims_api_ims::router())
         .fallback(not_found)
         .with_state(services)
+        .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
+        .layer(axum::middleware::from_fn_with_state(guard, ims_http::guard::time_out_slow_bodies))
         .layer(axum::middleware::from_fn(ims_api_glance::negotiate))
         .layer(CatchPanicLayer::custom(|_| ims_api_glance::glance_body(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -403,6 +445,12 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
 
 /// `ims serve`.
 pub async fn serve(config: Config) -> Result<()> {
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .with_context(|| format!("bad listen address {}", config.listen))?;
+    // Checked before anything starts, so a misconfigured node changes nothing.
+    public_url(&config, addr)?;
     let _lock = lock_data_dir(&config.data_dir)?;
     let parts = open(&config).await?;
     bootstrap(&config, &parts.identity).await?;
@@ -430,36 +478,23 @@ pub async fn serve(config: Config) -> Result<()> {
                 .sweep(Some(parts.identity.clone()), stop_rx.clone()),
         ),
     ];
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
     let services = Services {
         images: parts.images.clone(),
         identity: parts.identity.clone(),
         metadefs: parts.metadefs.clone(),
-        public_url: config.public_url.as_deref().map(Arc::from),
+        public_url: Arc::from(public_url(&config, local)?),
         region: Arc::from(config.region.as_str()),
+        guard: ims_http::guard::Guard::new(config.http.limits()),
     };
-    let addr: SocketAddr = config
-        .listen
-        .parse()
-        .with_context(|| format!("bad listen address {}", config.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(listen = %addr, data_dir = %config.data_dir.display(), "ims is serving");
-    let app = tower::ServiceExt::map_request(router(services), strip_minor_version);
-    let server = axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .into_future();
+    tracing::info!(listen = %local, data_dir = %config.data_dir.display(), "ims is serving");
+    let app = router(services);
     // Connections get a grace period to finish after a signal; then the process exits and
     // the next start recovers whatever was cut off.
-    tokio::select! {
-        r = server => r?,
-        _ = async { shutdown_signal().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("grace period over; abandoning open connections");
-        }
-    }
+    serve_connections(listener, app, &config.http).await;
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
@@ -467,6 +502,80 @@ pub async fn serve(config: Config) -> Result<()> {
     parts.catalog.close().await;
     tracing::info!("ims stopped");
     Ok(())
+}
+
+/// The base URL of links and the catalog: `public_url`, or the loopback address ims
+/// listens on. On any other address a client's `Host` header would be the only source,
+/// so ims refuses to start without `public_url` there.
+fn public_url(config: &Config, local: SocketAddr) -> Result<String> {
+    if let Some(url) = &config.public_url {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    anyhow::ensure!(
+        local.ip().is_loopback(),
+        "listen = {local} is not a loopback address: set public_url to the URL clients reach ims at (links, Location headers and the service catalog are built from it, never from the client's Host header)"
+    );
+    Ok(format!("http://{local}"))
+}
+
+/// Accepts connections until a shutdown signal, within `[http]`'s limits: at most
+/// `max_connections` open (more are closed at once, without reading them), and a
+/// client that does not send a request's headers within `header_read_timeout` (a new
+/// connection, or a kept-alive one sitting idle) is disconnected.
+async fn serve_connections(listener: tokio::net::TcpListener, app: Router, http: &HttpConfig) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(tokio::sync::Semaphore::new(http.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout())
+        .keep_alive(true);
+    let service = tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+        tower::ServiceExt::oneshot(
+            app.clone(),
+            strip_minor_version(req.map(axum::body::Body::new)),
+        )
+    });
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait for connections to close.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service.clone()),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("grace period over; abandoning open connections");
+        }
+    }
 }
 
 async fn shutdown_signal() {

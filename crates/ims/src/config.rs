@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod transport;
+pub use transport::{AuthConfig, HttpConfig};
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,7 +20,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Listen address.
     pub listen: String,
-    /// Public base URL for links and the service catalog; defaults to the request Host.
+    /// Public base URL for links and the service catalog. Required when `listen` is not
+    /// a loopback address; otherwise defaults to `http://<listen address>`.
     pub public_url: Option<String>,
     /// Catalog database URL; defaults to SQLite in the data dir.
     pub database_url: Option<String>,
@@ -42,6 +46,10 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Where buckets live: the embedded directories or S3/OBS stores.
     pub buckets: BucketsConfig,
+    /// Connection and request-body limits.
+    pub http: HttpConfig,
+    /// Password-check limits.
+    pub auth: AuthConfig,
 }
 
 /// `[database]`: the catalog's connection pool.
@@ -326,6 +334,8 @@ impl Default for Config {
             glance_download: GlanceDownloadConfig::default(),
             jobs: JobsConfig::default(),
             buckets: BucketsConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

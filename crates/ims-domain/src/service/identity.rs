@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use sha2::Digest;
 
 use super::images::now;
@@ -16,6 +16,10 @@ use crate::identity::{
 use crate::ports::IdentityRepo;
 use crate::principal::{Principal, expand_roles, roles};
 use crate::text;
+
+mod password_checks;
+use password_checks::PasswordChecks;
+pub use password_checks::PasswordLimits;
 
 /// A reference by id, or by name within a domain (by id or name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +56,7 @@ pub struct IdentityService {
     token_ttl: Duration,
     cache: Arc<TokenCache>,
     pub(crate) sealer: Option<crate::sealing::Sealer>,
+    checks: Arc<PasswordChecks>,
 }
 
 /// Random bytes as lower-case hex.
@@ -78,18 +83,6 @@ pub async fn hash_password(password: String) -> Result<String> {
     .map_err(Error::internal)?
 }
 
-async fn verify_password(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
-}
-
 fn bad_credentials() -> Error {
     Error::Unauthenticated("The request you have made requires authentication.".into())
 }
@@ -112,6 +105,21 @@ impl IdentityService {
             token_ttl,
             cache: Arc::default(),
             sealer: None,
+            checks: Arc::new(PasswordChecks::new(PasswordLimits::default())),
+        }
+    }
+
+    /// Sets how password checks are limited.
+    pub fn with_password_limits(mut self, limits: PasswordLimits) -> Self {
+        self.checks = Arc::new(PasswordChecks::new(limits));
+        self
+    }
+
+    /// Forgets cached validations of `user_id`'s tokens, so a change to the user takes
+    /// effect on this node at once (other nodes: within the validation cache's lifetime).
+    fn forget_cached(&self, user_id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (p, _)| p.user_id != user_id);
         }
     }
 
@@ -191,11 +199,7 @@ impl IdentityService {
         check_named_ref(user)?;
         scope.map(check_named_ref).transpose()?;
         text::check("password", password)?;
-        let user = self.resolve_user(user).await?.ok_or_else(bad_credentials)?;
-        if !user.enabled || !verify_password(password.to_string(), user.password_hash.clone()).await
-        {
-            return Err(bad_credentials());
-        }
+        let user = self.check_password(user, password).await?;
         let project_id = match scope {
             Some(p) => self.resolve_project(p).await?.map(|p| p.id),
             None => user.default_project_id.clone(),
@@ -223,6 +227,29 @@ impl IdentityService {
         self.repo.insert_token(&record).await?;
         let info = self.token_info(record).await?;
         Ok((secret, info))
+    }
+
+    /// The user `r` names if `password` is theirs. Unknown users cost one argon2 check
+    /// like known ones, and an account (known or not) that keeps failing backs off.
+    async fn check_password(&self, r: &NamedRef, password: &str) -> Result<User> {
+        let user = self.resolve_user(r).await?;
+        let account = match &user {
+            Some(u) => u.id.clone(),
+            None => format!(
+                "unknown:{}@{}",
+                r.name.as_deref().or(r.id.as_deref()).unwrap_or(""),
+                r.domain_id
+                    .as_deref()
+                    .or(r.domain_name.as_deref())
+                    .unwrap_or("")
+            ),
+        };
+        self.checks.check_backoff(&account)?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matched = self.checks.verify(password.to_string(), hash).await?;
+        let user = user.filter(|u| matched && u.enabled);
+        self.checks.record(&account, user.is_some());
+        user.ok_or_else(bad_credentials)
     }
 
     /// Validates a token secret: unknown, expired, revoked or orphaned tokens fail.
@@ -536,7 +563,10 @@ impl IdentityService {
         check_refs([id])?;
         text::check("password", password)?;
         let hash = hash_password(password.to_string()).await?;
-        found(self.repo.set_password(id, &hash).await?, "user", id)
+        // The catalog revokes the user's tokens with the change (Keystone does too).
+        found(self.repo.set_password(id, &hash).await?, "user", id)?;
+        self.forget_cached(id);
+        Ok(())
     }
 
     /// Deletes a user.
@@ -622,7 +652,11 @@ impl IdentityService {
             self.repo.revoke(project_id, user_id, role_id).await?,
             "role assignment",
             role_id,
-        )
+        )?;
+        // Tokens carry no roles: each validation rebuilds them from the grants, so
+        // dropping the cached ones is all a role removal needs.
+        self.forget_cached(user_id);
+        Ok(())
     }
 
     /// Roles granted directly to a user on a project.
