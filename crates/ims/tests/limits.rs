@@ -224,11 +224,22 @@ async fn oversized_property_values_are_refused_in_every_api() {
     // IMS PATCH of an active image: an IMG error, and the image is unchanged.
     let r = api.upload(&id, vec![0u8; 1024]).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A body past `[http] json_body_max` is refused before it is read (IMG.0059)...
     let (status, body) = signer
         .send(
             Method::PATCH,
             &format!("/v2/cloudimages/{id}"),
             Some(json!([{"op": "add", "path": "/huge", "value": "z".repeat(11_000_000)}])),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "IMG.0059", "{body}");
+    // ...and a value past the property limit in a body within it by the domain (IMG.0001).
+    let (status, body) = signer
+        .send(
+            Method::PATCH,
+            &format!("/v2/cloudimages/{id}"),
+            Some(json!([{"op": "add", "path": "/huge", "value": "z".repeat(1_000_000)}])),
         )
         .await;
     assert_eq!(status, 400, "{body}");
