@@ -5,6 +5,8 @@
 //! administrators only, and buckets from before owners existed go to the admin project.
 
 mod common;
+#[path = "../../ims-blob/tests/support/s3s.rs"]
+mod s3s;
 
 use std::time::{Duration, Instant};
 
@@ -348,4 +350,95 @@ async fn buckets_from_before_owners_belong_to_the_admin_project() {
     ]);
     let ops = Signer::new(&server, "ops", "admin");
     import(&ops, "legacy:d/disk.raw").await;
+}
+
+/// `[buckets]` for the S3 server: every bucket there (the default store), `image-test`
+/// named, and `owners` appended.
+fn s3_config(path: &std::path::Path, s3: &s3s::S3s, owners: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[buckets]\ndefault = \"east\"\n[buckets.stores.east]\nkind = \"s3\"\nendpoint = \"{}\"\n\
+             region = \"{}\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n\
+             buckets = [\"image-test\"]\n{owners}",
+            s3.endpoint,
+            s3s::REGION,
+            s3s::ACCESS_KEY,
+            s3s::SECRET_KEY
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn s3_buckets_get_their_owners_from_the_configuration() {
+    let s3 = s3s::S3s::start();
+    s3.bucket("image-test");
+    s3.bucket("unowned-s3");
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("ims.toml");
+    s3_config(&config, &s3, "");
+    let mut server = Server::start(&[("IMS_CONFIG", config.to_str().unwrap())]).await;
+    let (alice, bob) = tenants(&server).await;
+    // The owners need their projects: configured once the projects exist.
+    server.kill();
+    s3_config(
+        &config,
+        &s3,
+        "[buckets.owners]\nimage-test = \"tenant-a\"\n",
+    );
+    server.spawn().await;
+    let disk = secret_disk(work.path(), "in s3");
+    let disk = disk.to_str().unwrap();
+    server.cli(&["bucket", "put", disk, "image-test:disk.raw"]);
+    server.cli(&["bucket", "put", disk, "unowned-s3:disk.raw"]);
+    assert!(s3.root.join("unowned-s3/disk.raw").is_file());
+
+    import(&alice, "image-test:disk.raw").await;
+    as_if_missing(
+        &bob,
+        Method::POST,
+        "/v1/cloudimages/dataimages/action",
+        data_image("image-test:disk.raw"),
+        "image-test",
+    )
+    .await;
+    // Every other name reaches the S3 store with the server's keys (the review's confused
+    // deputy): without an owner, only administrators use it.
+    as_if_missing(
+        &alice,
+        Method::POST,
+        "/v1/cloudimages/dataimages/action",
+        data_image("unowned-s3:disk.raw"),
+        "unowned-s3",
+    )
+    .await;
+    import(
+        &Signer::new(&server, "admin", "admin"),
+        "unowned-s3:disk.raw",
+    )
+    .await;
+
+    // The configuration decides the owner; shares come from the catalog.
+    let assign = server.cli_output(&["bucket", "assign", "image-test", "--project", "tenant-b"]);
+    assert!(!assign.status.success());
+    assert!(String::from_utf8_lossy(&assign.stderr).contains("[buckets.owners]"));
+    server.cli(&["bucket", "share", "image-test", "--project", "tenant-b"]);
+    import(&bob, "image-test:disk.raw").await;
+    as_if_missing(
+        &bob,
+        Method::POST,
+        "/v1/cloudimages/dataimages/action",
+        data_image("unowned-s3:disk.raw"),
+        "unowned-s3",
+    )
+    .await;
+
+    // An owner that is no project stops the start, saying which.
+    server.kill();
+    s3_config(&config, &s3, "[buckets.owners]\nimage-test = \"ghost\"\n");
+    let out = server.cli_output(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("buckets.owners.image-test"), "{stderr}");
 }
