@@ -30,20 +30,31 @@ impl Catalog {
 #[async_trait]
 impl BucketRepo for Catalog {
     async fn bucket_grants(&self, bucket: &str) -> Result<Option<BucketGrants>> {
-        let row = sqlx::query("SELECT project_id FROM buckets WHERE name = $1")
-            .bind(bucket)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else {
+        // One round trip whether or not the bucket is known, shared or not: the time an
+        // answer takes should not tell a stranger's bucket from a missing one.
+        let rows = sqlx::query(
+            "SELECT b.project_id AS owner, s.project_id AS reader FROM buckets b \
+             LEFT JOIN bucket_shares s ON s.bucket = b.name WHERE b.name = $1",
+        )
+        .bind(bucket)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
+        let mut readers = std::collections::BTreeSet::new();
+        for row in &rows {
+            if let Some(r) = row.try_get::<Option<String>, _>("reader").map_err(db_err)? {
+                readers.insert(r);
+            }
+        }
         Ok(Some(BucketGrants {
             name: bucket.to_string(),
-            owner: row
-                .try_get::<Option<String>, _>("project_id")
+            owner: first
+                .try_get::<Option<String>, _>("owner")
                 .map_err(db_err)?,
-            readers: self.readers_of(bucket).await?.into_iter().collect(),
+            readers,
         }))
     }
 
