@@ -442,3 +442,53 @@ async fn s3_buckets_get_their_owners_from_the_configuration() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("buckets.owners.image-test"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_share_ended_before_the_job_runs_stops_the_job() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("ims.toml");
+    std::fs::write(&config, "").unwrap();
+    let mut server = Server::start(&[("IMS_CONFIG", config.to_str().unwrap())]).await;
+    let (alice, bob) = tenants(&server).await;
+    let disk = secret_disk(work.path(), "queued");
+    server.cli(&["bucket", "create", "team-a", "--project", "tenant-a"]);
+    server.cli(&["bucket", "put", disk.to_str().unwrap(), "team-a:disk.raw"]);
+    server.cli(&["bucket", "share", "team-a", "--project", "tenant-b"]);
+    // Imports are queued but not run (a per-kind limit of 0) while the share ends.
+    server.kill();
+    std::fs::write(&config, "[jobs]\nper_kind = { data_image_from_file = 0 }\n").unwrap();
+    server.spawn().await;
+    let mut jobs = Vec::new();
+    for signer in [&alice, &bob] {
+        let (status, body) = signer
+            .send(
+                Method::POST,
+                "/v1/cloudimages/dataimages/action",
+                Some(data_image("team-a:disk.raw")),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        jobs.push(body["job_id"].as_str().unwrap().to_string());
+    }
+    let (_, queued) = bob
+        .send(
+            Method::GET,
+            &format!("/v1/cloudimages/job/{}", jobs[1]),
+            None,
+        )
+        .await;
+    assert_eq!(queued["status"], "INIT", "{queued}");
+    server.cli(&["bucket", "unshare", "team-a", "--project", "tenant-b"]);
+    server.kill();
+    std::fs::write(&config, "").unwrap();
+    server.spawn().await;
+    assert_eq!(wait_job(&alice, &jobs[0]).await["status"], "SUCCESS");
+    let failed = wait_job(&bob, &jobs[1]).await;
+    assert_eq!(failed["status"], "FAIL", "{failed}");
+    assert!(
+        failed["fail_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("bucket team-a not found")),
+        "{failed}"
+    );
+}
