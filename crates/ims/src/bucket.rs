@@ -85,75 +85,6 @@ pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
     let node = format!("cli-{}", std::process::id());
     let (buckets, local) = crate::app::bucket_router(&config, &node)?;
     match command {
-        BucketCommand::Create { name, project } => {
-            let store = config.buckets.store_of(&name);
-            if let Some(s) = config.buckets.stores.get(store) {
-                anyhow::bail!(
-                    "bucket {name} is served by store {store} ({} at {}); create it with that object store's own tools",
-                    s.kind.as_str(),
-                    s.endpoint
-                );
-            }
-            debug_assert_eq!(store, LOCAL_STORE);
-            let parts = catalog(&config).await?;
-            let owner = match &project {
-                Some(p) => Some(parts.identity.project_id(p).await?),
-                None => None,
-            };
-            record_new_bucket(&parts, &name, owner.as_deref()).await?;
-            local.create_bucket(&name).await?;
-            parts.catalog.close().await;
-        }
-        BucketCommand::Share { bucket, project } => {
-            let parts = catalog(&config).await?;
-            let project = parts.identity.project_id(&project).await?;
-            let repo = parts.images.buckets().grants();
-            repo.share_bucket(&check_bucket(&bucket)?, &project).await?;
-            parts.catalog.close().await;
-        }
-        BucketCommand::Unshare { bucket, project } => {
-            let parts = catalog(&config).await?;
-            let project = parts.identity.project_id(&project).await?;
-            let repo = parts.images.buckets().grants();
-            if !repo
-                .unshare_bucket(&check_bucket(&bucket)?, &project)
-                .await?
-            {
-                anyhow::bail!("bucket {bucket} is not shared with project {project}");
-            }
-            parts.catalog.close().await;
-        }
-        BucketCommand::Assign {
-            bucket, project, ..
-        } => {
-            if let Some(p) = config.buckets.owners.get(&bucket) {
-                anyhow::bail!(
-                    "the owner of bucket {bucket} is set in the configuration ([buckets.owners]: {p}); change it there"
-                );
-            }
-            let parts = catalog(&config).await?;
-            let owner = match &project {
-                Some(p) => Some(parts.identity.project_id(p).await?),
-                None => None,
-            };
-            let repo = parts.images.buckets().grants();
-            repo.set_bucket_owner(&check_bucket(&bucket)?, owner.as_deref())
-                .await?;
-            parts.catalog.close().await;
-        }
-        BucketCommand::Owners => {
-            let parts = catalog(&config).await?;
-            for g in parts.images.buckets().grants().list_buckets().await? {
-                let readers: Vec<&str> = g.readers.iter().map(String::as_str).collect();
-                println!(
-                    "{} {} {}",
-                    g.name,
-                    g.owner.as_deref().unwrap_or("-"),
-                    readers.join(" ")
-                );
-            }
-            parts.catalog.close().await;
-        }
         BucketCommand::Put { file, target } => {
             let object = ObjectRef::parse(&target)?;
             let mut input = tokio::fs::File::open(&file)
@@ -189,6 +120,77 @@ pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
             }
             out.flush().await?;
         }
+        other => {
+            if let BucketCommand::Create { name, .. } = &other {
+                check_embedded(&config, name)?;
+            }
+            let parts = catalog(&config).await?;
+            let done = manage(&config, &parts, &local, other).await;
+            parts.catalog.close().await;
+            done?
+        }
+    }
+    Ok(())
+}
+
+/// The commands that say who may use a bucket, on the catalog of `parts`.
+async fn manage(
+    config: &Config,
+    parts: &Parts,
+    local: &ims_blob::FsBuckets,
+    command: BucketCommand,
+) -> Result<()> {
+    let repo = parts.images.buckets().grants();
+    let project_id = |p: String| async move { parts.identity.project_id(&p).await };
+    match command {
+        BucketCommand::Create { name, project } => {
+            let owner = match project {
+                Some(p) => Some(project_id(p).await?),
+                None => None,
+            };
+            record_new_bucket(parts, &name, owner.as_deref()).await?;
+            local.create_bucket(&name).await?;
+        }
+        BucketCommand::Share { bucket, project } => {
+            let project = project_id(project).await?;
+            repo.share_bucket(&check_bucket(&bucket)?, &project).await?;
+        }
+        BucketCommand::Unshare { bucket, project } => {
+            let project = project_id(project).await?;
+            if !repo
+                .unshare_bucket(&check_bucket(&bucket)?, &project)
+                .await?
+            {
+                anyhow::bail!("bucket {bucket} is not shared with project {project}");
+            }
+        }
+        BucketCommand::Assign {
+            bucket, project, ..
+        } => {
+            if let Some(p) = config.buckets.owners.get(&bucket) {
+                anyhow::bail!(
+                    "the owner of bucket {bucket} is set in the configuration ([buckets.owners]: {p}); change it there"
+                );
+            }
+            let owner = match project {
+                Some(p) => Some(project_id(p).await?),
+                None => None,
+            };
+            repo.set_bucket_owner(&check_bucket(&bucket)?, owner.as_deref())
+                .await?;
+        }
+        BucketCommand::Owners => {
+            for g in repo.list_buckets().await? {
+                let readers: Vec<&str> = g.readers.iter().map(String::as_str).collect();
+                println!(
+                    "{} {} {}",
+                    g.name,
+                    g.owner.as_deref().unwrap_or("-"),
+                    readers.join(" ")
+                );
+            }
+        }
+        _ => unreachable!("object commands are handled by run"),
     }
     Ok(())
 }
@@ -205,20 +207,32 @@ async fn catalog(config: &Config) -> Result<Parts> {
     Ok(parts)
 }
 
+/// Refuses to create a bucket that an S3/OBS store serves (before the catalog is opened).
+fn check_embedded(config: &Config, name: &str) -> Result<()> {
+    let store = config.buckets.store_of(name);
+    if let Some(s) = config.buckets.stores.get(store) {
+        anyhow::bail!(
+            "bucket {name} is served by store {store} ({} at {}); create it with that object store's own tools",
+            s.kind.as_str(),
+            s.endpoint
+        );
+    }
+    debug_assert_eq!(store, LOCAL_STORE);
+    Ok(())
+}
+
 /// Records a bucket `ims bucket create` makes. Creating it again for the same owner is
 /// fine (the command is idempotent); for another owner it is refused, so a bucket never
 /// changes hands by accident.
 async fn record_new_bucket(parts: &Parts, name: &str, owner: Option<&str>) -> Result<()> {
     let repo = parts.images.buckets().grants();
     let name = check_bucket(name)?;
-    match repo.bucket_grants(&name).await? {
-        None => match repo.insert_bucket(&name, owner).await {
-            // Another command recorded it meanwhile: judge that record as below.
-            Err(ims_domain::Error::Conflict(_)) => {
-                Box::pin(record_new_bucket(parts, &name, owner)).await
-            }
-            other => Ok(other?),
-        },
+    let recorded = match repo.insert_bucket(&name, owner).await {
+        Ok(()) => return Ok(()),
+        Err(ims_domain::Error::Conflict(_)) => repo.bucket_grants(&name).await?,
+        Err(e) => return Err(e.into()),
+    };
+    match recorded {
         Some(g) if g.owner.as_deref() == owner => Ok(()),
         Some(g) => anyhow::bail!(
             "bucket {name} exists already, owned by {}; `ims bucket assign` gives it another owner",
@@ -226,6 +240,7 @@ async fn record_new_bucket(parts: &Parts, name: &str, owner: Option<&str>) -> Re
                 .as_deref()
                 .unwrap_or("no project (administrators only)")
         ),
+        None => anyhow::bail!("bucket {name} was removed meanwhile; try again"),
     }
 }
 
