@@ -234,6 +234,17 @@ class Server:
         return run([ims_bin(), "admin", "--data-dir", self.data_dir, *args], env=env,
                    check=check, timeout=60)
 
+    def bucket(self, *args, check: bool = True) -> subprocess.CompletedProcess:
+        """`ims bucket …` on this server's data directory, catalog and configuration (the
+        commands that say who may use a bucket write to the catalog)."""
+        env = clean_env()
+        if self.database_url:
+            env["IMS_DATABASE_URL"] = self.database_url
+        config = getattr(self, "config", None)
+        extra = ["--config", config] if config else []
+        return run([ims_bin(), *extra, "bucket", "--data-dir", self.data_dir, *args], env=env,
+                   check=check, timeout=120)
+
     # ---- raw HTTP
 
     def token(self, cloud: str = "ims") -> str:
@@ -602,6 +613,9 @@ def ims_s3(ims_factory, s3s, tmp_path_factory):
     server = ims_factory("s3", {"IMS_CONFIG": str(config)})
     server.config = config
     finish_setup(server)
+    # Buckets belong to projects: demo2's tests use these two; s3-absent stays unowned.
+    for name in ("s3-seed", "s3-export"):
+        server.bucket("assign", name, "--project", "demo2")
     return server
 
 

@@ -14,7 +14,7 @@ from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 from huaweicloudsdkims.v2 import (CreateDataImageRequest, CreateDataImageRequestBody, ImageTag,
                                   ImsClient, ShowJobRequest)
 
-from conftest import ims_bin, ims_sdk, unique
+from conftest import ims_sdk, unique
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,7 @@ def qemu_img(*args):
 
 
 def ims_bucket(ims, *args):
-    r = subprocess.run([str(ims_bin()), "bucket", "--data-dir", str(ims.data_dir), *map(str, args)],
-                       capture_output=True, text=True)
+    r = ims.bucket(*map(str, args), check=False)
     assert r.returncode == 0, r.stderr
 
 
@@ -36,8 +35,9 @@ def put(ims, path, target):
     ims_bucket(ims, "put", path, target)
 
 
-def bucket(ims, name):
-    ims_bucket(ims, "create", name)
+def bucket(ims, name, project="demo2"):
+    """A bucket of `project` (the SDK client's, demo2, unless said otherwise)."""
+    ims_bucket(ims, "create", name, "--project", project)
 
 
 def wait_job(client, job_id):

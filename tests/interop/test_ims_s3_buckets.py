@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 
-from conftest import ims_bin, ims_sdk, unique
+from conftest import ims_sdk, unique
 from test_ims_data_image import create, qemu_img, wait_job
 
 
@@ -22,8 +22,7 @@ def client(ims_s3):
 
 
 def ims_bucket(server, *args):
-    r = subprocess.run([str(ims_bin()), "--config", str(server.config), "bucket", "--data-dir",
-                        str(server.data_dir), *map(str, args)], capture_output=True, text=True)
+    r = server.bucket(*map(str, args), check=False)
     assert r.returncode == 0, r.stderr
     return r.stdout
 

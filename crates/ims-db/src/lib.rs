@@ -3,6 +3,7 @@
 //! One code path serves SQLite (embedded default) and PostgreSQL: every statement uses
 //! `$N` placeholders and portable types (TEXT, BIGINT), and runs on sqlx's `Any` driver.
 
+mod buckets;
 mod codec;
 mod identity;
 mod images;

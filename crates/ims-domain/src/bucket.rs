@@ -1,9 +1,16 @@
 //! Objects in buckets, named the way Huawei IMS names them: `bucket:object`.
 //!
 //! Every rule about what a name may be lives here, so no adapter (a directory per bucket,
-//! or S3/OBS) ever sees a name that could leave its bucket.
+//! or S3/OBS) ever sees a name that could leave its bucket. So does the one rule about who
+//! may use a bucket ([`may_use`]): [`Buckets`] applies it before every `head`, `open` and
+//! `create`, and a bucket the caller may not use is reported exactly like a missing one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::ports::{BlobWriter, BucketRepo, BucketSource, ByteStream, ObjectInfo};
+use crate::principal::Principal;
 
 /// The longest object key accepted (S3's and OBS's limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -74,9 +81,181 @@ pub fn check_key(key: &str) -> Result<&str> {
     }
 }
 
+/// What a caller does with a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketUse {
+    /// Reads objects (imports).
+    Read,
+    /// Writes new objects (exports).
+    Write,
+}
+
+/// Who may use a bucket: its owner project reads and writes, the projects it is shared
+/// with read. A bucket without an owner is for cloud administrators only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BucketGrants {
+    /// The bucket.
+    pub name: String,
+    /// The owner project's id.
+    pub owner: Option<String>,
+    /// Projects (ids) the bucket is shared with, read-only.
+    pub readers: BTreeSet<String>,
+}
+
+/// Who uses a bucket: a project, and whether the caller is a cloud administrator. Jobs
+/// run later as the caller that queued them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketCaller {
+    /// The caller's project.
+    pub project_id: String,
+    /// A cloud administrator (may use every bucket).
+    pub admin: bool,
+}
+
+impl BucketCaller {
+    /// The caller behind a request.
+    pub fn of(who: &Principal) -> Self {
+        BucketCaller {
+            project_id: who.project_id.clone(),
+            admin: who.is_admin(),
+        }
+    }
+}
+
+/// The rule: administrators use every bucket; otherwise the owner project reads and
+/// writes, a project it is shared with reads, and nobody else uses it at all. A bucket
+/// the catalog does not know (`grants` is `None`) has no owner.
+pub fn may_use(caller: &BucketCaller, grants: Option<&BucketGrants>, how: BucketUse) -> bool {
+    if caller.admin {
+        return true;
+    }
+    let Some(g) = grants else {
+        return false;
+    };
+    let owner = g.owner.as_deref() == Some(caller.project_id.as_str());
+    match how {
+        BucketUse::Write => owner,
+        BucketUse::Read => owner || g.readers.contains(&caller.project_id),
+    }
+}
+
+/// The error for a bucket that does not exist, or that the caller may not use: one and
+/// the same, so a caller cannot learn which buckets exist.
+pub fn bucket_not_found(bucket: &str) -> Error {
+    Error::NotFound {
+        kind: "bucket",
+        id: bucket.to_string(),
+    }
+}
+
+/// The buckets as image use cases see them: the object stores behind the access check.
+/// Every method takes the caller and checks [`may_use`] before the store is asked
+/// anything.
+#[derive(Clone)]
+pub struct Buckets {
+    store: Arc<dyn BucketSource>,
+    grants: Arc<dyn BucketRepo>,
+}
+
+impl std::fmt::Debug for Buckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buckets").finish_non_exhaustive()
+    }
+}
+
+impl Buckets {
+    /// The stores `store` guarded by the grants in `grants`.
+    pub fn new(store: Arc<dyn BucketSource>, grants: Arc<dyn BucketRepo>) -> Self {
+        Buckets { store, grants }
+    }
+
+    /// `Ok` if `caller` may use `bucket` as `how`, else the missing-bucket error.
+    pub async fn check(&self, caller: &BucketCaller, bucket: &str, how: BucketUse) -> Result<()> {
+        // Administrators skip the lookup: they may use any bucket, known or not.
+        if caller.admin {
+            return Ok(());
+        }
+        let grants = self.grants.bucket_grants(bucket).await?;
+        if may_use(caller, grants.as_ref(), how) {
+            Ok(())
+        } else {
+            Err(bucket_not_found(bucket))
+        }
+    }
+
+    /// An object's size and class, if `caller` may use its bucket as `how` (an export
+    /// checks its target with `Write`).
+    pub async fn head(
+        &self,
+        caller: &BucketCaller,
+        how: BucketUse,
+        object: &ObjectRef,
+    ) -> Result<ObjectInfo> {
+        self.check(caller, &object.bucket, how).await?;
+        self.store.head(object).await
+    }
+
+    /// Streams an object, if `caller` may read its bucket.
+    pub async fn open(&self, caller: &BucketCaller, object: &ObjectRef) -> Result<ByteStream> {
+        self.check(caller, &object.bucket, BucketUse::Read).await?;
+        self.store.open(object).await
+    }
+
+    /// Writes a new object, if `caller` may write its bucket.
+    pub async fn create(
+        &self,
+        caller: &BucketCaller,
+        object: &ObjectRef,
+    ) -> Result<Box<dyn BlobWriter>> {
+        self.check(caller, &object.bucket, BucketUse::Write).await?;
+        self.store.create(object).await
+    }
+
+    /// The catalog's record of who may use the buckets (for administration).
+    pub fn grants(&self) -> &Arc<dyn BucketRepo> {
+        &self.grants
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_read_and_write_readers_read_and_nobody_else_uses_a_bucket() {
+        let grants = BucketGrants {
+            name: "bkt".into(),
+            owner: Some("a".into()),
+            readers: ["b".to_string()].into(),
+        };
+        let caller = |p: &str, admin| BucketCaller {
+            project_id: p.into(),
+            admin,
+        };
+        let g = Some(&grants);
+        assert!(may_use(&caller("a", false), g, BucketUse::Read));
+        assert!(may_use(&caller("a", false), g, BucketUse::Write));
+        assert!(may_use(&caller("b", false), g, BucketUse::Read));
+        assert!(!may_use(&caller("b", false), g, BucketUse::Write));
+        assert!(!may_use(&caller("c", false), g, BucketUse::Read));
+        assert!(may_use(&caller("c", true), g, BucketUse::Write));
+        let unowned = BucketGrants {
+            owner: None,
+            ..grants.clone()
+        };
+        assert!(!may_use(
+            &caller("b", false),
+            Some(&unowned),
+            BucketUse::Write
+        ));
+        assert!(!may_use(
+            &caller("a", false),
+            Some(&unowned),
+            BucketUse::Read
+        ));
+        assert!(!may_use(&caller("a", false), None, BucketUse::Read));
+        assert!(may_use(&caller("a", true), None, BucketUse::Write));
+    }
 
     #[test]
     fn splits_on_the_first_colon() {

@@ -272,6 +272,29 @@ pub trait BucketSource: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>>;
 }
 
+/// The catalog's record of bucket owners and shares (`ims bucket create --project`,
+/// `share`, `unshare`, `[buckets.owners]`). Project ids are checked by the catalog: an
+/// unknown one is `InvalidInput`.
+#[async_trait]
+pub trait BucketRepo: Send + Sync {
+    /// Who may use `bucket`; `None` if the catalog does not know it.
+    async fn bucket_grants(&self, bucket: &str) -> Result<Option<crate::bucket::BucketGrants>>;
+    /// Records a new bucket; `Conflict` if it is recorded already.
+    async fn insert_bucket(&self, bucket: &str, owner: Option<&str>) -> Result<()>;
+    /// Records each of `buckets` the catalog does not know yet as `owner`'s; returns
+    /// those it recorded.
+    async fn adopt_buckets(&self, buckets: &[String], owner: &str) -> Result<Vec<String>>;
+    /// Sets a bucket's owner, recording the bucket if it is new.
+    async fn set_bucket_owner(&self, bucket: &str, owner: Option<&str>) -> Result<()>;
+    /// Shares a recorded bucket read-only with a project (idempotent); `NotFound` if the
+    /// bucket is not recorded.
+    async fn share_bucket(&self, bucket: &str, project_id: &str) -> Result<()>;
+    /// Ends a share; `false` if there was none.
+    async fn unshare_bucket(&self, bucket: &str, project_id: &str) -> Result<bool>;
+    /// Every recorded bucket, by name.
+    async fn list_buckets(&self) -> Result<Vec<crate::bucket::BucketGrants>>;
+}
+
 /// Converts image data between disk formats. Implementations keep their scratch files
 /// to themselves: the result is a stream, and nothing is left once it is dropped.
 #[async_trait]

@@ -278,7 +278,10 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Arc::new(blobs),
         Arc::new(http_source(config)),
-        Arc::new(bucket_router(config, &node)?.0),
+        ims_domain::bucket::Buckets::new(
+            Arc::new(bucket_router(config, &node)?.0),
+            Arc::new(catalog.clone()),
+        ),
         Arc::new(QemuConverter::new(
             QemuImg::new(
                 "qemu-img",
@@ -454,6 +457,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let _lock = lock_data_dir(&config.data_dir)?;
     let parts = open(&config).await?;
     bootstrap(&config, &parts.identity).await?;
+    crate::bucket::sync_owners(&config, &parts).await?;
     parts.images.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let per_kind = config

@@ -208,6 +208,11 @@ pub struct BucketsConfig {
     pub default: String,
     /// Object stores by name.
     pub stores: std::collections::BTreeMap<String, StoreConfig>,
+    /// Owner project (id or name) of each bucket named here, e.g. `image-test =
+    /// "tenant-a"`: how buckets on S3/OBS get owners. Recorded in the catalog at every
+    /// start, over what `ims bucket assign` set. Unnamed buckets keep the owner the
+    /// catalog has (`ims bucket create --project`), or none (administrators only).
+    pub owners: std::collections::BTreeMap<String, String>,
 }
 
 /// The name of the embedded store (`<data-dir>/buckets/`).
@@ -279,6 +284,13 @@ impl BucketsConfig {
                 self.default
             );
         }
+        for (bucket, project) in &self.owners {
+            ims_domain::bucket::check_bucket(bucket)
+                .map_err(|e| anyhow::anyhow!("buckets.owners: {e}"))?;
+            if project.trim().is_empty() {
+                anyhow::bail!("buckets.owners.{bucket}: the project is empty");
+            }
+        }
         let mut owner: std::collections::BTreeMap<&str, &str> = Default::default();
         for (name, store) in &self.stores {
             if name == LOCAL_STORE {
@@ -313,6 +325,7 @@ impl Default for BucketsConfig {
         BucketsConfig {
             default: LOCAL_STORE.into(),
             stores: Default::default(),
+            owners: Default::default(),
         }
     }
 }
@@ -580,6 +593,15 @@ mod tests {
         assert!(err(&EAST.replace("image-test", "Bad_Name")).contains("not a valid bucket name"));
         assert!(err(&EAST.replace("\"s3\"", "\"gcs\"")).contains("unknown variant"));
         assert!(err(&EAST.replace("buckets = ", "bucketz = ")).contains("unknown field"));
+        assert!(
+            err("[buckets.owners]\n\"Bad_Name\" = \"p\"\n").contains("not a valid bucket name")
+        );
+        assert!(err("[buckets.owners]\nimage-test = \"\"\n").contains("project is empty"));
+        let c = load_str(&format!(
+            "{EAST}[buckets.owners]\nimage-test = \"tenant-a\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.buckets.owners["image-test"], "tenant-a");
         assert!(err(&EAST.replace("stores.east", "stores.local")).contains("reserved"));
         assert!(
             err(&EAST.replace("secret_access_key = \"top-secret-sk\"\n", ""))

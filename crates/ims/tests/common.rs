@@ -181,6 +181,29 @@ impl Server {
             .unwrap()
     }
 
+    /// Runs `ims ARGS…` (any command) against this server's data dir, with the server's
+    /// environment (its database and configuration).
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_ims"))
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Self::cli_output`], but requires success and returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args);
+        assert!(
+            out.status.success(),
+            "ims {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     /// A project-scoped token.
     pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},

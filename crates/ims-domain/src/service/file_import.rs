@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::images::{ImageService, now};
-use crate::bucket::ObjectRef;
+use crate::bucket::{BucketCaller, BucketUse, ObjectRef};
 use crate::error::{Error, Result};
 use crate::image::{ContainerFormat, DiskFormat, Image, ImageId};
 use crate::job::{Job, JobKind};
@@ -71,6 +71,9 @@ pub(crate) struct FileImport {
     /// Jobs of data images imported together with this (system) image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) sub_jobs: Vec<String>,
+    /// Queued by a cloud administrator: the worker reads the bucket with the same rights.
+    #[serde(default)]
+    pub(crate) admin: bool,
 }
 
 /// IMS's rules for a new image's name, description and (not yet available) KMS key.
@@ -217,7 +220,9 @@ impl ImageService {
         req: DataImageFromFile,
     ) -> Result<(Image, serde_json::Value)> {
         let object = check_request(&req)?;
-        self.check_import_object(&object, req.quick).await?;
+        let caller = BucketCaller::of(who);
+        self.check_import_object(&caller, &object, req.quick)
+            .await?;
         let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
         image.name = Some(req.name);
         image.visibility = crate::image::Visibility::Private;
@@ -244,15 +249,22 @@ impl ImageService {
             kind: FileKind::Data,
             quick: req.quick,
             sub_jobs: Vec::new(),
+            admin: caller.admin,
         })
         .map_err(Error::internal)?;
         Ok((image, payload))
     }
 
-    /// An object an image may be imported from: present, non-empty, Standard, not larger
-    /// than `max_import_file` (a quick import: [`QUICK_IMPORT_MAX_FILE`]).
-    pub(crate) async fn check_import_object(&self, object: &ObjectRef, quick: bool) -> Result<()> {
-        let info = self.buckets.head(object).await?;
+    /// An object an image may be imported from: in a bucket `caller` may read, present,
+    /// non-empty, Standard, not larger than `max_import_file` (a quick import:
+    /// [`QUICK_IMPORT_MAX_FILE`]).
+    pub(crate) async fn check_import_object(
+        &self,
+        caller: &BucketCaller,
+        object: &ObjectRef,
+        quick: bool,
+    ) -> Result<()> {
+        let info = self.buckets.head(caller, BucketUse::Read, object).await?;
         if info.storage_class != "STANDARD" {
             return Err(Error::field(
                 "storage_class",
@@ -289,8 +301,17 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("file import job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
-        let size = self.buckets.head(&object).await?.size;
-        let stream = self.buckets.open(&object).await?;
+        // Checked again: a share may have ended since the job was queued.
+        let caller = BucketCaller {
+            project_id: job.project_id.clone(),
+            admin: payload.admin,
+        };
+        let size = self
+            .buckets
+            .head(&caller, BucketUse::Read, &object)
+            .await?
+            .size;
+        let stream = self.buckets.open(&caller, &object).await?;
         self.fill_image(id, stream, Some(size), |image, digests| {
             let found = digests
                 .inspection

@@ -170,7 +170,7 @@ pub struct ImageService {
     pub(crate) jobs: Arc<dyn JobRepo>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) remote: Arc<dyn RemoteSource>,
-    pub(crate) buckets: Arc<dyn crate::ports::BucketSource>,
+    pub(crate) buckets: crate::bucket::Buckets,
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
@@ -187,7 +187,7 @@ impl ImageService {
         jobs: Arc<dyn JobRepo>,
         blobs: Arc<dyn BlobStore>,
         remote: Arc<dyn RemoteSource>,
-        buckets: Arc<dyn crate::ports::BucketSource>,
+        buckets: crate::bucket::Buckets,
         converter: Arc<dyn crate::ports::Converter>,
         settings: ImageSettings,
     ) -> Self {
@@ -206,6 +206,11 @@ impl ImageService {
     /// A cheap catalog round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
         self.repo.usage("").await.map(|_| ())
+    }
+
+    /// The buckets, behind their access check.
+    pub fn buckets(&self) -> &crate::bucket::Buckets {
+        &self.buckets
     }
 
     /// The settings in force.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::images::ImageService;
-use crate::bucket::ObjectRef;
+use crate::bucket::{BucketCaller, BucketUse, ObjectRef};
 use crate::error::{Error, Result};
 use crate::image::ImageStatus;
 use crate::job::{Job, JobKind};
@@ -14,6 +14,9 @@ use crate::principal::Principal;
 #[derive(Debug, Serialize, Deserialize)]
 struct RegisterPayload {
     object: String,
+    /// Queued by a cloud administrator: the worker reads the bucket with the same rights.
+    #[serde(default)]
+    admin: bool,
 }
 
 impl ImageService {
@@ -31,11 +34,13 @@ impl ImageService {
         image.require_formats()?;
         let object =
             ObjectRef::parse(image_url).map_err(|e| Error::field("image_url", e.to_string()))?;
-        self.check_import_object(&object, false).await?;
+        let caller = BucketCaller::of(who);
+        self.check_import_object(&caller, &object, false).await?;
         image.transition(ImageStatus::Importing)?;
         image.updated_at = super::images::now();
         let payload = serde_json::to_value(RegisterPayload {
             object: object.to_string(),
+            admin: caller.admin,
         })
         .map_err(Error::internal)?;
         self.check_job_slots(&who.project_id, 1).await?;
@@ -61,8 +66,17 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("register job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
-        let size = self.buckets.head(&object).await?.size;
-        let stream = self.buckets.open(&object).await?;
+        // Checked again: a share may have ended since the job was queued.
+        let caller = BucketCaller {
+            project_id: job.project_id.clone(),
+            admin: payload.admin,
+        };
+        let size = self
+            .buckets
+            .head(&caller, BucketUse::Read, &object)
+            .await?
+            .size;
+        let stream = self.buckets.open(&caller, &object).await?;
         self.fill_image(id, stream, Some(size), |_, _| Ok(())).await
     }
 }

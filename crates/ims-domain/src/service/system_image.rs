@@ -4,7 +4,7 @@
 
 use super::file_import::{DataImageFromFile, FileImport, FileKind, check_naming, check_quick_name};
 use super::images::{ImageService, now};
-use crate::bucket::ObjectRef;
+use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
 use crate::image::{ContainerFormat, Image, ImageId, Visibility};
 use crate::job::{Job, JobKind};
@@ -154,7 +154,9 @@ impl ImageService {
     ) -> Result<Job> {
         policy::check_writer(who)?;
         let object = check(&req)?;
-        self.check_import_object(&object, req.quick).await?;
+        let caller = BucketCaller::of(who);
+        self.check_import_object(&caller, &object, req.quick)
+            .await?;
         let mut batch = Vec::new();
         for data in std::mem::take(&mut req.data_images) {
             let (mut image, payload) = self.new_data_image(who, data).await?;
@@ -171,6 +173,7 @@ impl ImageService {
             kind,
             quick: req.quick,
             sub_jobs: batch.iter().map(|(_, j)| j.id.clone()).collect(),
+            admin: caller.admin,
         })
         .map_err(Error::internal)?;
         let mut image = system_image(who, req, &object);
