@@ -21,5 +21,6 @@ pub mod principal;
 pub mod sealing;
 pub mod service;
 pub mod text;
+pub mod workers;
 
 pub use error::{Error, Result};

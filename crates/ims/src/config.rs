@@ -40,6 +40,49 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Where buckets live: the embedded directories or S3/OBS stores.
     pub buckets: BucketsConfig,
+    /// Limits on data transfers and the threads that serve them.
+    pub transfers: TransfersConfig,
+}
+
+/// `[transfers]`: client uploads at once, their idle timeout, and the data path's pools.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransfersConfig {
+    /// Uploads (`PUT …/file`, `…/stage`) at once on this node; 0 = no limit. Over it: 503.
+    pub max_uploads: usize,
+    /// Uploads at once by one project on this node; 0 = no limit. Over it: 429.
+    pub max_uploads_per_project: usize,
+    /// Seconds an upload body may send nothing before the upload fails (400) and its
+    /// image is queued again.
+    pub body_idle_timeout_secs: u64,
+    /// Threads hashing image data; 0 = one per core.
+    pub hash_threads: usize,
+    /// Threads doing blob and bucket file I/O.
+    pub disk_threads: usize,
+}
+
+impl Default for TransfersConfig {
+    fn default() -> Self {
+        let limits = ims_domain::service::TransferLimits::default();
+        TransfersConfig {
+            max_uploads: limits.max_uploads,
+            max_uploads_per_project: limits.max_uploads_per_project,
+            body_idle_timeout_secs: limits.body_idle_timeout.as_secs(),
+            hash_threads: 0,
+            disk_threads: ims_domain::workers::DEFAULT_DISK_THREADS,
+        }
+    }
+}
+
+impl TransfersConfig {
+    /// The upload limits these keys describe.
+    pub fn limits(&self) -> ims_domain::service::TransferLimits {
+        ims_domain::service::TransferLimits {
+            max_uploads: self.max_uploads,
+            max_uploads_per_project: self.max_uploads_per_project,
+            body_idle_timeout: std::time::Duration::from_secs(self.body_idle_timeout_secs.max(1)),
+        }
+    }
 }
 
 /// `[database]`: the catalog's connection pool.
@@ -270,6 +313,7 @@ impl Default for Config {
             web_download: WebDownloadConfig::default(),
             jobs: JobsConfig::default(),
             buckets: BucketsConfig::default(),
+            transfers: TransfersConfig::default(),
         }
     }
 }

@@ -143,6 +143,8 @@ pub struct ImageSettings {
     pub node_id: String,
     /// How long a lease lasts without a heartbeat.
     pub lease: Duration,
+    /// Caps and the idle timeout of client uploads.
+    pub transfers: super::transfer::TransferLimits,
 }
 
 impl Default for ImageSettings {
@@ -159,6 +161,7 @@ impl Default for ImageSettings {
             url_filter: UrlFilter::default(),
             node_id: "node".into(),
             lease: Duration::from_secs(30),
+            transfers: Default::default(),
         }
     }
 }
@@ -188,6 +191,7 @@ pub struct ImageService {
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
+    pub(crate) transfers: Arc<super::transfer::TransferGate>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -212,6 +216,9 @@ impl ImageService {
             remote,
             buckets,
             converter,
+            transfers: Arc::new(super::transfer::TransferGate::new(
+                settings.transfers.clone(),
+            )),
             settings: Arc::new(settings),
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }

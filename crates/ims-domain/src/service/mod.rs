@@ -18,6 +18,7 @@ mod system_image;
 pub mod tag_search;
 pub mod tags;
 pub mod tasks;
+pub mod transfer;
 
 pub use copy::ImageCopy;
 pub use data::{Download, UploadSource};
@@ -27,3 +28,4 @@ pub use images::{ImageChange, ImageService, ImageSettings, ImportMethod, Quotas,
 pub use import::ImportRequest;
 pub use sharing::SharingChange;
 pub use system_image::{SystemImageFromFile, SystemImageType};
+pub use transfer::TransferLimits;
