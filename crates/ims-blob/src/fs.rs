@@ -451,6 +451,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_writer_creates_nothing_before_its_first_chunk_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), "n1").unwrap();
+        let tmp = dir.path().join(".tmp");
+        assert_eq!(mode(dir.path()), DIR_MODE);
+        assert_eq!(mode(&tmp), DIR_MODE);
+        let mut w = store.writer("a").await.unwrap();
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        w.write(Bytes::from(vec![1u8; 3 * READ_CHUNK + 5]))
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"tail")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(mode(&dir.path().join("a")), FILE_MODE);
+        let data = collect(store.read("a", None).await.unwrap()).await;
+        assert_eq!(data.len(), 3 * READ_CHUNK + 9);
+        assert!(data.ends_with(b"\x01tail"));
+        // A range across chunk boundaries.
+        let r = ByteRange {
+            start: READ_CHUNK as u64 - 2,
+            end: 3 * READ_CHUNK as u64 + 6,
+        };
+        let part = collect(store.read("a", Some(r)).await.unwrap()).await;
+        assert_eq!(part.len(), 2 * READ_CHUNK + 9);
+        assert!(part.ends_with(b"\x01ta"));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
     async fn refuses_path_like_keys_and_recovers_temp_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path(), "n1").unwrap();

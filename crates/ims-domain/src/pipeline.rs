@@ -351,6 +351,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_silent_source_fails_after_the_idle_timeout() {
+        let silent: ByteStream = Box::pin(
+            futures::stream::iter([Ok(Bytes::from_static(b"first"))])
+                .chain(futures::stream::pending()),
+        );
+        let mut sink = VecSink::default();
+        let stalled = idle_timeout(silent, Duration::from_secs(1));
+        let err = pump(stalled, &mut sink, HashAlgo::Sha256, NO_LIMIT, false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m.contains("No image data arrived for 1 s")),
+            "{err:?}"
+        );
+        // Nothing reached the sink: the five bytes were still waiting for a full chunk.
+        assert!(sink.0.is_empty());
+    }
+
+    #[test]
+    fn a_source_passes_its_domain_error_on_unchanged() {
+        let quota = std::io::Error::other(Error::QuotaExceeded("over".into()));
+        assert!(matches!(source_error(quota), Error::QuotaExceeded(m) if m == "over"));
+        let aborted = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        assert!(matches!(source_error(aborted), Error::Unavailable(_)));
+        let other = std::io::Error::other("reset");
+        assert!(matches!(source_error(other), Error::InvalidInput(_)));
+    }
+
+    #[tokio::test]
     async fn enforces_cap_and_declared_size() {
         let mut sink = VecSink::default();
         let cap = Limits {

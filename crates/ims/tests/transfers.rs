@@ -247,6 +247,64 @@ async fn stalled_uploads_leave_logins_and_data_working() {
     );
 }
 
+fn rss_kib(server: &Server) -> usize {
+    let pid = server.child.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// H5: 100 downloads of a 32 MiB image whose clients never read. They take no thread
+/// each and buffer at most about a MiB each in the server (main: a thread and up to
+/// 5 MiB per download), and a login and another download still answer.
+#[tokio::test]
+async fn downloads_whose_clients_do_not_read_hold_no_thread_and_little_memory() {
+    const READERS: usize = 100;
+    let server = Server::start(&[]).await;
+    let admin = Api::new(&server, server.admin_token().await);
+    let big = raw_image(&admin, "big").await;
+    assert_eq!(admin.upload(&big, vec![9; 32 << 20]).await.status(), 204);
+    let small = raw_image(&admin, "small").await;
+    assert_eq!(admin.upload(&small, vec![3; 4096]).await.status(), 204);
+    let (threads_before, rss_before) = (threads_of(&server), rss_kib(&server));
+    let mut conns = Vec::new();
+    for _ in 0..READERS {
+        let mut conn = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let head = format!(
+            "GET /v2/images/{big}/file HTTP/1.1\r\nhost: 127.0.0.1\r\nx-auth-token: {}\r\n\r\n",
+            admin.token
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conns.push(conn);
+    }
+    // Let the server fill the sockets until every one pushes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (threads, rss) = (threads_of(&server), rss_kib(&server));
+    let growth_mib = rss.saturating_sub(rss_before) / 1024;
+    eprintln!(
+        "threads {threads_before} -> {threads}, RSS +{growth_mib} MiB for {READERS} stalled downloads"
+    );
+    assert!(threads <= MAX_THREADS, "{threads} threads");
+    assert!(growth_mib <= 2 * READERS, "RSS grew by {growth_mib} MiB");
+    timed("password login", server.admin_token()).await;
+    let got = timed("4 KiB download", async {
+        let r = admin
+            .req(Method::GET, &format!("/v2/images/{small}/file"))
+            .send()
+            .await
+            .unwrap();
+        r.bytes().await.unwrap()
+    })
+    .await;
+    assert_eq!(got.len(), 4096);
+    drop(conns);
+}
+
 /// H5: over the node's cap, another project's upload is refused with 503 (server-side
 /// saturation), and works again once a place is free.
 #[tokio::test]
