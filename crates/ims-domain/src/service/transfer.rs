@@ -65,32 +65,29 @@ impl TransferGate {
     }
 
     /// A place for one more upload by `project`, or `Throttled` (the project's own cap)
-    /// or `Unavailable` (the node's) without waiting.
+    /// or `Unavailable` (the node's) without waiting. The project's cap is checked first,
+    /// so a project at its cap hears so even when the node is full too.
     pub(crate) fn enter(&self, project: &str) -> Result<TransferPermit> {
-        let per_project = self.limits.max_uploads_per_project;
-        {
-            let mut counts = lock(&self.per_project);
-            let count = counts.entry(project.to_string()).or_default();
-            if per_project > 0 && *count >= per_project {
-                return Err(Error::Throttled(format!(
-                    "Too many uploads in progress for this project (at most {per_project}); \
-                     retry when one has finished"
-                )));
-            }
-            *count += 1;
+        let cap = self.limits.max_uploads_per_project;
+        let mut counts = lock(&self.per_project);
+        if cap > 0 && counts.get(project).copied().unwrap_or(0) >= cap {
+            return Err(Error::Throttled(format!(
+                "Too many uploads in progress for this project (at most {cap}); \
+                 retry when one has finished"
+            )));
         }
-        // From here on, dropping the permit undoes the count.
-        let mut permit = TransferPermit {
-            _total: None,
+        let total = match &self.total {
+            Some(total) => Some(Arc::clone(total).try_acquire_owned().map_err(|_| {
+                Error::Unavailable("The service has too many uploads in progress".into())
+            })?),
+            None => None,
+        };
+        *counts.entry(project.to_string()).or_default() += 1;
+        Ok(TransferPermit {
+            _total: total,
             project: project.to_string(),
             per_project: Arc::clone(&self.per_project),
-        };
-        if let Some(total) = &self.total {
-            permit._total = Some(Arc::clone(total).try_acquire_owned().map_err(|_| {
-                Error::Unavailable("The service has too many uploads in progress".into())
-            })?);
-        }
-        Ok(permit)
+        })
     }
 
     /// The body idle timeout.
