@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 const STALLED: usize = 300;
 const PER_PROJECT: usize = 280;
-const IDLE_SECS: u64 = 3;
+const IDLE_SECS: u64 = 5;
 /// What "still answers" means while the attack runs.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// Threads the server may have while the attack runs (main reached about 1,000 with
@@ -213,10 +213,9 @@ async fn stalled_uploads_leave_logins_and_data_working() {
     let threads = threads_of(&server);
     eprintln!("server threads during the attack: {threads}");
     assert!(threads <= MAX_THREADS, "{threads} threads");
-    assert!(
-        attack_started.elapsed() < Duration::from_secs(IDLE_SECS),
-        "the checks must run while the uploads stall"
-    );
+    // The checks ran while every admitted upload still stalled.
+    assert_eq!(count_status(&bob, "saving").await, PER_PROJECT);
+    eprintln!("checks done {:?} into the attack", attack_started.elapsed());
 
     // The uploads over the project's cap were refused at once, the rest time out.
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
