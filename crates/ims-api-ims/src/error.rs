@@ -52,6 +52,8 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, "IMG.0001"),
         Error::Gone(_) => (S::NOT_FOUND, "IMG.0027"),
         Error::NotSupported(_) => (S::BAD_REQUEST, "IMG.0105"),
+        // The API gateway's throttling answer.
+        Error::Throttled(_) => (S::TOO_MANY_REQUESTS, "APIGW.0308"),
         Error::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "IMG.0061"),
         Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "IMG.0061"),
     }

@@ -1,22 +1,32 @@
 //! A blob store in a local directory.
 //!
 //! Writes go to `<root>/.tmp/<node>-<uuid>`, are fsynced, then renamed to `<root>/<key>`,
-//! so a half-written file is never visible under a key. Each writer owns a thread that
-//! does the file I/O, and a flusher thread syncs every 64 MiB, so the final fsync has
-//! little left to flush.
+//! so a half-written file is never visible under a key. The temp file is created on the
+//! first chunk, not before. All file I/O runs as short jobs on the data path's disk pool
+//! ([`ims_domain::workers::disk`]): one write per chunk, at most one in flight per writer,
+//! and every 64 MiB a `fdatasync` of what is written so far, so the final one has little
+//! left to flush. A stalled upload or a download whose client does not read holds no
+//! thread. Files are created 0600 and directories 0700: image data is the tenants'.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream};
+use ims_domain::workers::{self, Job};
 use ims_domain::{Error, Result};
-use tokio::sync::{mpsc, oneshot};
 
 const WRITEBACK_WINDOW: u64 = 64 << 20;
-const READ_CHUNK: usize = 1 << 20;
+/// Bytes per read job of a download. With one read ahead, a client that does not read
+/// holds at most two of these.
+const READ_CHUNK: usize = 512 << 10;
+/// The mode of every data file.
+pub(crate) const FILE_MODE: u32 = 0o600;
+/// The mode of every data directory.
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// A blob store rooted at a directory.
 #[derive(Debug, Clone)]
@@ -49,9 +59,12 @@ fn check_key(key: &str) -> Result<()> {
 
 impl FsBlobStore {
     /// Opens (creating) a store at `root`; `node` prefixes this process's temp files.
+    /// The store and its temp directory are made private (0700), also when they exist.
     pub fn open(root: impl Into<PathBuf>, node: &str) -> Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(root.join(".tmp")).map_err(io_err)?;
+        private_dir(&root.join(".tmp")).map_err(io_err)?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(DIR_MODE))
+            .map_err(io_err)?;
         Ok(FsBlobStore {
             root,
             node: node.to_string(),
@@ -69,8 +82,7 @@ impl BlobStore for FsBlobStore {
     async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         let target = self.path(key)?;
         let temp = temp_path(&self.root, &self.node);
-        let writer = blocking(move || FsWriter::start(temp, target, Publish::Replace)).await?;
-        Ok(Box::new(writer))
+        Ok(Box::new(FsWriter::start(temp, target, Publish::Replace)?))
     }
 
     async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream> {
@@ -140,43 +152,64 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(Error::internal)?
 }
 
-/// Streams a file (or a range of it) in 1 MiB chunks from a reader thread.
-pub(crate) fn stream_file(mut file: File, range: Option<ByteRange>) -> Result<ByteStream> {
-    let (start, mut left) = match range {
+/// Creates `dir` and its missing parents with mode 0700, and makes `dir` itself 0700 if
+/// it existed with a wider mode.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
+}
+
+/// Streams a file (or a range of it) in chunks read by jobs on the disk pool, one chunk
+/// ahead of the consumer: no thread of its own, and no more than two chunks buffered for
+/// a client that does not read.
+pub(crate) fn stream_file(file: File, range: Option<ByteRange>) -> Result<ByteStream> {
+    let (start, left) = match range {
         Some(r) => (r.start, r.len()),
         None => (0, u64::MAX),
     };
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    std::thread::Builder::new()
-        .name("ims-blob-reader".into())
-        .spawn(move || {
-            if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                let _ = tx.blocking_send(Err(e));
-                return;
+    let file = std::sync::Arc::new(file);
+    let first = read_chunk(&file, start, left);
+    Ok(Box::pin(futures::stream::unfold(
+        Some((file, first, start, left)),
+        |state| async move {
+            let (file, job, at, left) = state?;
+            let chunk = match job.await {
+                Ok(Ok(chunk)) => chunk,
+                Ok(Err(e)) => return Some((Err(e), None)),
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            if chunk.is_empty() {
+                return None;
             }
-            while left > 0 {
-                let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
-                // read_to_end fills spare capacity without zeroing it first.
-                let mut buf = Vec::with_capacity(want);
-                match (&mut file).take(want as u64).read_to_end(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        left -= n as u64;
-                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        break;
-                    }
-                }
+            let (at, left) = (at + chunk.len() as u64, left - chunk.len() as u64);
+            let next = read_chunk(&file, at, left);
+            Some((Ok(chunk), Some((file, next, at, left))))
+        },
+    )))
+}
+
+/// Reads up to [`READ_CHUNK`] bytes at `at` (at most `left`) on the disk pool; an empty
+/// chunk means the end.
+fn read_chunk(file: &std::sync::Arc<File>, at: u64, left: u64) -> Job<std::io::Result<Bytes>> {
+    let file = std::sync::Arc::clone(file);
+    workers::disk().submit(move || {
+        let want = READ_CHUNK.min(usize::try_from(left).unwrap_or(READ_CHUNK));
+        let mut buf = vec![0u8; want];
+        let mut filled = 0;
+        while filled < want {
+            match file.read_at(&mut buf[filled..], at + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-        })
-        .map_err(io_err)?;
-    Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })))
+        }
+        buf.truncate(filled);
+        Ok(Bytes::from(buf))
+    })
 }
 
 /// `<root>/.tmp/<node>-<uuid>`: where a write goes until it is published.
@@ -194,72 +227,105 @@ pub(crate) enum Publish {
     CreateNew,
 }
 
-/// The writer thread: write, and every window ask a flusher thread to `fdatasync` what is
-/// written so far, so the disk works while data still arrives and the final `fdatasync`
-/// has little left. The pages stay cached, so a download right after an upload is served
-/// from memory.
-fn write_all(mut file: File, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
-    let flusher = file.try_clone()?;
-    let (flush_tx, flush_rx) = std::sync::mpsc::sync_channel::<()>(1);
-    let flush_thread = std::thread::Builder::new()
-        .name("ims-blob-flush".into())
-        .spawn(move || {
-            while flush_rx.recv().is_ok() {
-                // Best effort: a failure here resurfaces in the final fdatasync.
-                let _ = flusher.sync_data();
-            }
-        })?;
-    let (mut written, mut flushed) = (0u64, 0u64);
-    while let Some(chunk) = rx.blocking_recv() {
-        file.write_all(&chunk)?;
-        written += chunk.len() as u64;
-        if written - flushed >= WRITEBACK_WINDOW {
-            // A full channel means a flush is running; it will cover this window too.
-            let _ = flush_tx.try_send(());
-            flushed = written;
-        }
-    }
-    drop(flush_tx);
-    let _ = flush_thread.join();
-    file.sync_data()
-}
-
+/// A file being written: created on the first chunk, each chunk one job on the disk pool.
 pub(crate) struct FsWriter {
-    tx: Option<mpsc::Sender<Bytes>>,
-    done: oneshot::Receiver<std::io::Result<()>>,
+    file: Option<File>,
+    /// The write in flight; it hands the file back when done.
+    writing: Option<Job<std::io::Result<File>>>,
+    /// The `fdatasync` in flight, if any (on a clone of the file's handle).
+    flushing: Option<Job<std::io::Result<()>>>,
+    created: bool,
+    failed: bool,
+    written: u64,
+    flushed: u64,
     temp: PathBuf,
     target: PathBuf,
     publish: Publish,
 }
 
 impl FsWriter {
-    /// Creates `temp` and starts its writer thread; `commit` publishes it at `target`.
+    /// A writer to `temp` that `commit` publishes at `target`. Nothing is created yet.
     pub(crate) fn start(temp: PathBuf, target: PathBuf, publish: Publish) -> Result<Self> {
-        let file = File::create(&temp).map_err(io_err)?;
-        let (tx, rx) = mpsc::channel::<Bytes>(4);
-        let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("ims-blob-writer".into())
-            .spawn(move || {
-                let _ = done_tx.send(write_all(file, rx));
-            })
-            .map_err(io_err)?;
         Ok(FsWriter {
-            tx: Some(tx),
-            done: done_rx,
+            file: None,
+            writing: None,
+            flushing: None,
+            created: false,
+            failed: false,
+            written: 0,
+            flushed: 0,
             temp,
             target,
             publish,
         })
     }
 
-    async fn finish(&mut self) -> Result<()> {
-        self.tx.take();
-        (&mut self.done)
-            .await
-            .map_err(|_| Error::internal("blob writer thread died"))?
-            .map_err(io_err)
+    /// The file, once the previous write is done; created (0600) on first use.
+    async fn file(&mut self) -> Result<File> {
+        if self.failed {
+            return Err(Error::internal("write after a failed write"));
+        }
+        let file = if let Some(job) = self.writing.take() {
+            job.await.and_then(|r| r.map_err(io_err))
+        } else if let Some(file) = self.file.take() {
+            Ok(file)
+        } else {
+            let temp = self.temp.clone();
+            self.created = true;
+            workers::disk()
+                .submit(move || create_private(&temp))
+                .await
+                .and_then(|r| r.map_err(io_err))
+        };
+        self.failed = file.is_err();
+        file
     }
+
+    /// Every [`WRITEBACK_WINDOW`] bytes, asks the disk to write back what is written so
+    /// far, unless the previous request is still running (it will cover this one too).
+    fn maybe_flush(&mut self, file: &File) {
+        if self.written - self.flushed < WRITEBACK_WINDOW || !self.flush_finished() {
+            return;
+        }
+        if let Ok(clone) = file.try_clone() {
+            // Best effort: a failure here resurfaces in the final fdatasync.
+            self.flushing = Some(workers::disk().submit(move || clone.sync_data()));
+            self.flushed = self.written;
+        }
+    }
+
+    /// Whether no flush is running (a finished one is collected, without waiting).
+    fn flush_finished(&mut self) -> bool {
+        use futures::FutureExt;
+        match self.flushing.as_mut().map(FutureExt::now_or_never) {
+            None => true,
+            Some(None) => false,
+            Some(Some(_)) => {
+                self.flushing = None;
+                true
+            }
+        }
+    }
+
+    /// Waits for every write and flush, and makes the data durable.
+    async fn finish(&mut self) -> Result<File> {
+        let file = self.file().await?;
+        if let Some(flush) = self.flushing.take() {
+            let _ = flush.await;
+        }
+        workers::disk()
+            .submit(move || file.sync_data().map(|()| file))
+            .await
+            .and_then(|r| r.map_err(io_err))
+    }
+}
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -269,38 +335,39 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[async_trait]
 impl BlobWriter for FsWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| Error::internal("write after finish"))?;
-        if tx.send(chunk).await.is_err() {
-            // The thread stopped early; its error says why.
-            return Err(self
-                .finish()
-                .await
-                .err()
-                .unwrap_or_else(|| Error::internal("blob writer stopped")));
-        }
+        let file = self.file().await?;
+        self.written += chunk.len() as u64;
+        self.maybe_flush(&file);
+        self.writing = Some(workers::disk().submit(move || {
+            let mut file = file;
+            file.write_all(&chunk).map(|()| file)
+        }));
         Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        if let Err(e) = self.finish().await {
-            let _ = std::fs::remove_file(&self.temp);
-            return Err(e);
-        }
+        let file = match self.finish().await {
+            Ok(file) => file,
+            Err(e) => {
+                self.remove_temp().await;
+                return Err(e);
+            }
+        };
+        drop(file);
         let (temp, target, publish) = (self.temp.clone(), self.target.clone(), self.publish);
-        let published = tokio::task::spawn_blocking(move || {
-            let linked = match publish {
-                Publish::Replace => std::fs::rename(&temp, &target),
-                Publish::CreateNew => std::fs::hard_link(&temp, &target),
-            };
-            let _ = std::fs::remove_file(&temp);
-            linked?;
-            sync_dir(target.parent().unwrap_or(Path::new(".")))
-        })
-        .await
-        .map_err(Error::internal)?;
+        // Published or not, the temp file is gone after this.
+        self.created = false;
+        let published = workers::disk()
+            .submit(move || {
+                let linked = match publish {
+                    Publish::Replace => std::fs::rename(&temp, &target),
+                    Publish::CreateNew => std::fs::hard_link(&temp, &target),
+                };
+                let _ = std::fs::remove_file(&temp);
+                linked?;
+                sync_dir(target.parent().unwrap_or(Path::new(".")))
+            })
+            .await?;
         published.map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => {
                 Error::Conflict(format!("{} already exists", self.target.display()))
@@ -310,16 +377,33 @@ impl BlobWriter for FsWriter {
     }
 
     async fn abort(mut self: Box<Self>) {
-        let _ = self.finish().await;
-        let _ = std::fs::remove_file(&self.temp);
+        if let Some(job) = self.writing.take() {
+            let _ = job.await;
+        }
+        if let Some(job) = self.flushing.take() {
+            let _ = job.await;
+        }
+        self.file = None;
+        self.remove_temp().await;
+    }
+}
+
+impl FsWriter {
+    async fn remove_temp(&mut self) {
+        if std::mem::take(&mut self.created) {
+            let temp = self.temp.clone();
+            let _ = workers::disk()
+                .submit(move || std::fs::remove_file(temp))
+                .await;
+        }
     }
 }
 
 impl Drop for FsWriter {
     fn drop(&mut self) {
         // Neither committed nor aborted (a panic or a dropped future): leave no temp file.
-        if self.tx.is_some() {
-            self.tx.take();
+        // A write still in flight has its own handle; unlinking the name is enough.
+        if self.created {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
@@ -364,6 +448,38 @@ mod tests {
             std::fs::read_dir(dir.path().join(".tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn a_writer_creates_nothing_before_its_first_chunk_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), "n1").unwrap();
+        let tmp = dir.path().join(".tmp");
+        assert_eq!(mode(dir.path()), DIR_MODE);
+        assert_eq!(mode(&tmp), DIR_MODE);
+        let mut w = store.writer("a").await.unwrap();
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        w.write(Bytes::from(vec![1u8; 3 * READ_CHUNK + 5]))
+            .await
+            .unwrap();
+        w.write(Bytes::from_static(b"tail")).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(mode(&dir.path().join("a")), FILE_MODE);
+        let data = collect(store.read("a", None).await.unwrap()).await;
+        assert_eq!(data.len(), 3 * READ_CHUNK + 9);
+        assert!(data.ends_with(b"\x01tail"));
+        // A range across chunk boundaries.
+        let r = ByteRange {
+            start: READ_CHUNK as u64 - 2,
+            end: 3 * READ_CHUNK as u64 + 6,
+        };
+        let part = collect(store.read("a", Some(r)).await.unwrap()).await;
+        assert_eq!(part.len(), 2 * READ_CHUNK + 9);
+        assert!(part.ends_with(b"\x01ta"));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ mod router;
 mod s3;
 
 pub use buckets::FsBuckets;
-pub use fs::FsBlobStore;
+pub use fs::{FsBlobStore, private_dir};
 pub use http::{HttpSettings, HttpSource};
 pub use router::BucketRouter;
 pub use s3::{Flavor, PART_SIZE, S3Buckets, S3Settings, Secret, WRITE_CONCURRENCY, storage_class};

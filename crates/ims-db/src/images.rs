@@ -7,7 +7,7 @@ use ims_domain::image::{Image, ImageData, ImageId, ImageStatus};
 use ims_domain::job::Job;
 use ims_domain::listing::{ListQuery, ListScope};
 use ims_domain::member::{Member, MemberStatus};
-use ims_domain::ports::{ImageRepo, Lease, SharingBatch, Usage};
+use ims_domain::ports::{ImageRepo, Lease, SharingBatch, SizeClaim, Usage};
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -583,5 +583,9 @@ impl ImageRepo for Catalog {
             });
         }
         Ok(())
+    }
+
+    async fn reserve_size(&self, claim: &SizeClaim<'_>) -> Result<Option<u64>> {
+        self.claim_size(claim).await
     }
 }

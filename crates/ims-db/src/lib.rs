@@ -10,6 +10,7 @@ mod images;
 mod jobs;
 mod listing;
 mod metadefs;
+mod quota;
 pub mod scratch;
 mod sql;
 

@@ -54,7 +54,11 @@ pub enum Error {
     /// A feature that this deployment does not offer.
     #[error("{0}")]
     NotSupported(String),
-    /// A transient backend failure; the caller may retry.
+    /// The caller has as much work in progress as it may (concurrent uploads of its
+    /// project); it may retry once some finishes.
+    #[error("{0}")]
+    Throttled(String),
+    /// A transient backend failure, or the service is saturated; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// A bug or an unexpected backend failure. The message is never shown to users.

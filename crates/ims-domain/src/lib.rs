@@ -22,5 +22,6 @@ pub mod principal;
 pub mod sealing;
 pub mod service;
 pub mod text;
+pub mod workers;
 
 pub use error::{Error, Result};

@@ -214,7 +214,7 @@ pub fn redact_urls_in(text: &str) -> String {
 
 /// Limits on one outbound transfer, from the first connection to the last byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TransferLimits {
+pub struct FetchLimits {
     /// The whole transfer must end within this.
     pub deadline: Duration,
     /// At least this many bytes per second …
@@ -223,9 +223,9 @@ pub struct TransferLimits {
     pub rate_window: Duration,
 }
 
-impl Default for TransferLimits {
+impl Default for FetchLimits {
     fn default() -> Self {
-        TransferLimits {
+        FetchLimits {
             deadline: Duration::from_secs(6 * 3600),
             min_bytes_per_sec: 16 * 1024,
             rate_window: Duration::from_secs(60),
@@ -233,7 +233,7 @@ impl Default for TransferLimits {
     }
 }
 
-impl TransferLimits {
+impl FetchLimits {
     /// When a transfer starting now must end.
     pub fn deadline_from(&self, start: Instant) -> Instant {
         start + self.deadline
@@ -262,7 +262,7 @@ impl TransferLimits {
     }
 }
 
-/// A body under [`TransferLimits`].
+/// A body under [`FetchLimits`].
 struct Guarded {
     body: ByteStream,
     deadline: Instant,
@@ -274,7 +274,7 @@ struct Guarded {
     /// own (hashing, disk), not the source's, so the window is extended by it.
     handed_out: Option<Instant>,
     timer: Pin<Box<Sleep>>,
-    limits: TransferLimits,
+    limits: FetchLimits,
 }
 
 impl Guarded {
@@ -445,7 +445,7 @@ mod tests {
     #[tokio::test]
     async fn a_trickle_fails_within_its_window_and_a_stall_by_the_deadline() {
         let ms = Duration::from_millis;
-        let limits = TransferLimits {
+        let limits = FetchLimits {
             deadline: ms(1500),
             min_bytes_per_sec: 10_000,
             rate_window: ms(300),

@@ -2,18 +2,22 @@
 //! blob writer.
 //!
 //! Every way data enters the store (upload, stage, import, later copy and export) goes
-//! through [`pump`]. Chunks are reference-counted, so the two hash threads and the
-//! writer see the same bytes without copies, and bounded channels push back on the
-//! source when any consumer is slower than the network. The format inspector keeps
-//! only headers (at most a few MiB) as the bytes pass, so its verdict is ready when the
-//! last byte is, before the caller decides whether to commit the blob.
+//! through [`pump`]. Chunks are reference-counted, so the two hashes and the writer see
+//! the same bytes without copies. Each chunk is hashed by two jobs on the hashing pool
+//! (md5 and the secure hash in parallel, so one upload keeps two cores busy) while the
+//! next chunk arrives; at most one chunk per stage is in flight, so memory stays constant
+//! and a slow consumer pushes back on the source. Nothing starts before the first full
+//! chunk, and a stalled source holds no thread (see [`crate::workers`]). The format
+//! inspector keeps only headers (at most a few MiB) as the bytes pass, so its verdict is
+//! ready when the last byte is, before the caller decides whether to commit the blob.
 
 use std::str::FromStr;
+
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use openssl::hash::{Hasher, MessageDigest};
-use tokio::sync::mpsc;
 
 use ims_format::{Report, StreamInspector};
 
@@ -46,9 +50,8 @@ tokio::task_local! {
 }
 
 /// Chunks are coalesced to this size before fan-out, to keep per-chunk costs small.
+/// Memory per transfer is about three chunks: one filling, one hashing, one writing.
 pub const CHUNK_SIZE: usize = 1 << 20;
-/// Chunks in flight per consumer; bounds memory at roughly 3 × DEPTH × CHUNK_SIZE.
-const DEPTH: usize = 4;
 
 crate::string_enum! {
     /// The secure hash behind `os_hash_algo`/`os_hash_value`.
@@ -95,10 +98,12 @@ pub struct Limits {
     pub expected: Option<u64>,
 }
 
-/// Streams `source` into `sink`, hashing on two threads in parallel, in constant memory.
+/// Streams `source` into `sink`, hashing on two cores in parallel, in constant memory.
 ///
 /// The sink is neither committed nor aborted here: the caller decides, because it may
-/// have more checks to make before the data becomes visible.
+/// have more checks to make before the data becomes visible. A source that fails with a
+/// domain [`Error`] wrapped in its `io::Error` (see [`source_error`]) fails the pass with
+/// that error as it is.
 pub async fn pump(
     mut source: ByteStream,
     sink: &mut dyn BlobWriter,
@@ -106,12 +111,7 @@ pub async fn pump(
     limits: Limits,
     inspect: bool,
 ) -> Result<Digests> {
-    let (md5_tx, md5_job) = spawn_hasher(MessageDigest::md5());
-    let (sha_tx, sha_job) = spawn_hasher(match algo {
-        HashAlgo::Sha256 => MessageDigest::sha256(),
-        HashAlgo::Sha384 => MessageDigest::sha384(),
-        HashAlgo::Sha512 => MessageDigest::sha512(),
-    });
+    let mut hashes = Hashes::new(algo)?;
     let mut size: u64 = 0;
     let mut inspector = inspect.then(StreamInspector::new);
     let progress = JOB_PROGRESS.try_with(std::sync::Arc::clone).ok();
@@ -137,10 +137,7 @@ pub async fn pump(
                     pending.split().freeze()
                 }
             }
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted => {
-                return Err(Error::Unavailable(format!("Image data source failed: {e}")));
-            }
-            Some(Err(e)) => return Err(Error::invalid(format!("Image data stream failed: {e}"))),
+            Some(Err(e)) => return Err(source_error(e)),
             None => {
                 done = true;
                 pending.split().freeze()
@@ -149,10 +146,7 @@ pub async fn pump(
         if chunk.is_empty() {
             continue;
         }
-        let (a, b) = (md5_tx.send(chunk.clone()), sha_tx.send(chunk.clone()));
-        let (a, b) = tokio::join!(a, b);
-        a.and(b)
-            .map_err(|_| Error::internal("hash worker stopped"))?;
+        hashes.feed(chunk.clone()).await?;
         if let Some(inspector) = &mut inspector {
             inspector.feed(&chunk);
         }
@@ -169,9 +163,7 @@ pub async fn pump(
             "Size mismatch: expected {expected} bytes, got {size}"
         )));
     }
-    drop((md5_tx, sha_tx));
-    let md5 = md5_job.await.map_err(Error::internal)??;
-    let hash = sha_job.await.map_err(Error::internal)??;
+    let (md5, hash) = hashes.finish().await?;
     Ok(Digests {
         size,
         md5,
@@ -180,6 +172,44 @@ pub async fn pump(
         inspection: inspector.map(StreamInspector::finish),
         virtual_size: None,
     })
+}
+
+/// What a failed source means: a domain error it carries is passed on as it is; a
+/// connection the source gave up on is a transient failure; anything else is bad data.
+pub fn source_error(e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        if let Some(Ok(err)) = e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            return *err;
+        }
+        return Error::internal("source error lost");
+    }
+    if e.kind() == std::io::ErrorKind::ConnectionAborted {
+        return Error::Unavailable(format!("Image data source failed: {e}"));
+    }
+    Error::invalid(format!("Image data stream failed: {e}"))
+}
+
+/// Fails `source` with `Error::InvalidInput` when no byte arrives for `idle` (a client
+/// that opened an upload and went silent), so the transfer ends instead of holding its
+/// image, lease and slot for as long as the connection stays open.
+pub fn idle_timeout(source: ByteStream, idle: Duration) -> ByteStream {
+    Box::pin(futures::stream::unfold(
+        Some(source),
+        move |source| async move {
+            let mut source = source?;
+            match tokio::time::timeout(idle, source.next()).await {
+                Ok(Some(item)) => Some((item, Some(source))),
+                Ok(None) => None,
+                Err(_) => {
+                    let stalled = Error::invalid(format!(
+                        "No image data arrived for {} s; the upload was abandoned",
+                        idle.as_secs()
+                    ));
+                    Some((Err(std::io::Error::other(stalled)), None))
+                }
+            }
+        },
+    ))
 }
 
 fn check_size(size: u64, limits: Limits) -> Result<()> {
@@ -199,21 +229,65 @@ fn check_size(size: u64, limits: Limits) -> Result<()> {
     Ok(())
 }
 
-type HashJob = tokio::task::JoinHandle<Result<String>>;
+type HashJob = crate::workers::Job<Result<Hasher>>;
 
-/// Runs a hasher on a blocking thread, fed through a bounded channel. OpenSSL's
-/// assembly MD5 and SHA-512 cost about a third less CPU per byte than pure Rust here,
-/// which is what bounds an upload on two cores.
-fn spawn_hasher(digest: MessageDigest) -> (mpsc::Sender<Bytes>, HashJob) {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(DEPTH);
-    let job = tokio::task::spawn_blocking(move || {
-        let mut hasher = Hasher::new(digest).map_err(Error::internal)?;
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk).map_err(Error::internal)?;
+/// md5 and the secure hash of one pass. OpenSSL's assembly MD5 and SHA-512 cost about a
+/// third less CPU per byte than pure Rust here, which is what bounds an upload on two
+/// cores; each chunk is hashed by two jobs on the hashing pool, one per digest.
+struct Hashes {
+    idle: Option<(Hasher, Hasher)>,
+    running: Option<(HashJob, HashJob)>,
+}
+
+impl Hashes {
+    fn new(algo: HashAlgo) -> Result<Self> {
+        let secure = match algo {
+            HashAlgo::Sha256 => MessageDigest::sha256(),
+            HashAlgo::Sha384 => MessageDigest::sha384(),
+            HashAlgo::Sha512 => MessageDigest::sha512(),
+        };
+        let md5 = Hasher::new(MessageDigest::md5()).map_err(Error::internal)?;
+        let secure = Hasher::new(secure).map_err(Error::internal)?;
+        Ok(Hashes {
+            idle: Some((md5, secure)),
+            running: None,
+        })
+    }
+
+    /// Waits for the previous chunk's hashing, then starts this chunk's and returns, so
+    /// the hashing of one chunk overlaps the arrival (and writing) of the next.
+    async fn feed(&mut self, chunk: Bytes) -> Result<()> {
+        let (md5, secure) = self.settle().await?;
+        let pool = crate::workers::hashing();
+        let other = chunk.clone();
+        self.running = Some((
+            pool.submit(move || update(md5, &chunk)),
+            pool.submit(move || update(secure, &other)),
+        ));
+        Ok(())
+    }
+
+    async fn settle(&mut self) -> Result<(Hasher, Hasher)> {
+        if let Some((md5, secure)) = self.running.take() {
+            let (md5, secure) = tokio::join!(md5, secure);
+            return Ok((md5??, secure??));
         }
-        Ok(hex::encode(hasher.finish().map_err(Error::internal)?))
-    });
-    (tx, job)
+        self.idle
+            .take()
+            .ok_or_else(|| Error::internal("hashes used after a failure"))
+    }
+
+    /// The hex digests, once every chunk is hashed.
+    async fn finish(mut self) -> Result<(String, String)> {
+        let (mut md5, mut secure) = self.settle().await?;
+        let hex = |h: &mut Hasher| h.finish().map(hex::encode).map_err(Error::internal);
+        Ok((hex(&mut md5)?, hex(&mut secure)?))
+    }
+}
+
+fn update(mut hasher: Hasher, chunk: &[u8]) -> Result<Hasher> {
+    hasher.update(chunk).map_err(Error::internal)?;
+    Ok(hasher)
 }
 
 #[cfg(test)]
@@ -274,6 +348,35 @@ mod tests {
             d.hash,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[tokio::test]
+    async fn a_silent_source_fails_after_the_idle_timeout() {
+        let silent: ByteStream = Box::pin(
+            futures::stream::iter([Ok(Bytes::from_static(b"first"))])
+                .chain(futures::stream::pending()),
+        );
+        let mut sink = VecSink::default();
+        let stalled = idle_timeout(silent, Duration::from_secs(1));
+        let err = pump(stalled, &mut sink, HashAlgo::Sha256, NO_LIMIT, false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m.contains("No image data arrived for 1 s")),
+            "{err:?}"
+        );
+        // Nothing reached the sink: the five bytes were still waiting for a full chunk.
+        assert!(sink.0.is_empty());
+    }
+
+    #[test]
+    fn a_source_passes_its_domain_error_on_unchanged() {
+        let quota = std::io::Error::other(Error::QuotaExceeded("over".into()));
+        assert!(matches!(source_error(quota), Error::QuotaExceeded(m) if m == "over"));
+        let aborted = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        assert!(matches!(source_error(aborted), Error::Unavailable(_)));
+        let other = std::io::Error::other("reset");
+        assert!(matches!(source_error(other), Error::InvalidInput(_)));
     }
 
     #[tokio::test]

@@ -28,6 +28,24 @@ pub struct Usage {
     pub uploading_count: u64,
 }
 
+/// A transfer's claim on its owner's `image_size_total` quota, for
+/// [`ImageRepo::reserve_size`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeClaim<'a> {
+    /// The image receiving data.
+    pub image: ImageId,
+    /// The status it must still be in (`saving`, `uploading` or `importing`).
+    pub status: ImageStatus,
+    /// The project whose quota it counts against.
+    pub owner: &'a str,
+    /// Bytes the image must be granted at least (received so far, or declared).
+    pub need: u64,
+    /// Bytes it would like (room for the next stretch of an undeclared stream).
+    pub want: u64,
+    /// The quota.
+    pub limit: u64,
+}
+
 /// Who holds an image while data moves into it, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -92,6 +110,14 @@ pub trait ImageRepo: Send + Sync {
     /// Members to add that exist already are left as they are; members to remove that do
     /// not exist are ignored.
     async fn apply_sharing(&self, batch: &SharingBatch, job: &Job) -> Result<()>;
+
+    /// Reserves room for a transfer's data: records on the image (as its `size`, while
+    /// it is still in `claim.status`) as much as fits under the quota beside everything
+    /// else its owner stores or is transferring, up to `want`; `None`, and nothing
+    /// recorded, when not even `need` fits. Claims of one owner are serialised, so
+    /// parallel transfers cannot each take the same headroom. `Conflict` if the image
+    /// left `claim.status`.
+    async fn reserve_size(&self, claim: &SizeClaim<'_>) -> Result<Option<u64>>;
 }
 
 /// The writes of one IMS sharing batch, checked by the domain.

@@ -103,6 +103,7 @@ pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {
         E::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
         E::Gone(_) => S::GONE,
         E::NotSupported(_) => S::NOT_IMPLEMENTED,
+        E::Throttled(_) => S::TOO_MANY_REQUESTS,
         E::Unavailable(_) => S::SERVICE_UNAVAILABLE,
         E::Internal(_) => S::INTERNAL_SERVER_ERROR,
     }

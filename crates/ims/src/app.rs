@@ -15,7 +15,7 @@ use ims_blob::{
 use ims_db::Catalog;
 use ims_domain::listing::ListLimits;
 use ims_domain::metadefs::MetadefService;
-use ims_domain::outbound::TransferLimits;
+use ims_domain::outbound::FetchLimits;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
 use ims_domain::service::SharingLimits;
@@ -196,7 +196,7 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
             region: config.region.clone(),
             extra_properties: config.glance_download.extra_properties.clone(),
         },
-        transfer_limits: TransferLimits {
+        fetch_limits: FetchLimits {
             deadline: Duration::from_secs(config.web_download.deadline_secs.max(1)),
             min_bytes_per_sec: config.web_download.min_bytes_per_sec,
             rate_window: Duration::from_secs(config.web_download.rate_window_secs.max(1)),
@@ -207,6 +207,7 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
         },
         node_id,
         lease: Duration::from_secs(config.jobs.lease_secs.max(3)),
+        transfers: config.transfers.limits(),
     })
 }
 
@@ -262,13 +263,17 @@ pub fn bucket_router(config: &Config, node: &str) -> Result<(BucketRouter, FsBuc
 
 /// Opens the catalog (creating the data dir) and builds the services.
 pub async fn open(config: &Config) -> Result<Parts> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    crate::private::data_dir(&config.data_dir)?;
+    ims_domain::workers::configure(config.transfers.hash_threads, config.transfers.disk_threads)?;
     let node = node_id(&config.data_dir)?;
-    let url = config
-        .database_url
-        .clone()
-        .unwrap_or_else(|| ims_db::sqlite_url(&config.data_dir.join("catalog.sqlite")));
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let path = config.data_dir.join("catalog.sqlite");
+            crate::private::catalog_file(&path)?;
+            ims_db::sqlite_url(&path)
+        }
+    };
     let catalog = Catalog::connect_with(&url, config.database.pool_settings())
         .await
         .context("opening the catalog")?;

@@ -50,6 +50,49 @@ pub struct Config {
     pub http: HttpConfig,
     /// Password-check limits.
     pub auth: AuthConfig,
+    /// Limits on data transfers and the threads that serve them.
+    pub transfers: TransfersConfig,
+}
+
+/// `[transfers]`: client uploads at once, their idle timeout, and the data path's pools.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransfersConfig {
+    /// Uploads (`PUT …/file`, `…/stage`) at once on this node; 0 = no limit. Over it: 503.
+    pub max_uploads: usize,
+    /// Uploads at once by one project on this node; 0 = no limit. Over it: 429.
+    pub max_uploads_per_project: usize,
+    /// Seconds an upload body may send nothing before the upload fails (400) and its
+    /// image is queued again.
+    pub body_idle_timeout_secs: u64,
+    /// Threads hashing image data; 0 = one per core.
+    pub hash_threads: usize,
+    /// Threads doing blob and bucket file I/O.
+    pub disk_threads: usize,
+}
+
+impl Default for TransfersConfig {
+    fn default() -> Self {
+        let limits = ims_domain::service::UploadLimits::default();
+        TransfersConfig {
+            max_uploads: limits.max_uploads,
+            max_uploads_per_project: limits.max_uploads_per_project,
+            body_idle_timeout_secs: limits.body_idle_timeout.as_secs(),
+            hash_threads: 0,
+            disk_threads: ims_domain::workers::DEFAULT_DISK_THREADS,
+        }
+    }
+}
+
+impl TransfersConfig {
+    /// The upload limits these keys describe.
+    pub fn limits(&self) -> ims_domain::service::UploadLimits {
+        ims_domain::service::UploadLimits {
+            max_uploads: self.max_uploads,
+            max_uploads_per_project: self.max_uploads_per_project,
+            body_idle_timeout: std::time::Duration::from_secs(self.body_idle_timeout_secs.max(1)),
+        }
+    }
 }
 
 /// `[database]`: the catalog's connection pool.
@@ -349,6 +392,7 @@ impl Default for Config {
             buckets: BucketsConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            transfers: TransfersConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod bucket;
 mod config;
 mod convert;
 mod inspect;
+mod private;
 
 use std::path::PathBuf;
 

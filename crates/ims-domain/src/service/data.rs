@@ -5,6 +5,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::images::{ImageService, now};
+use super::transfer::{SizeReservation, TransferPermit};
 use crate::error::{Error, Result};
 use crate::huawei;
 use crate::image::{Image, ImageId, ImageStatus};
@@ -65,14 +66,18 @@ impl ImageService {
     /// `PUT …/file`: streams data into a queued image; on any failure the image is
     /// queued again and nothing is left in the store.
     pub async fn upload(&self, who: &Principal, id: &str, source: UploadSource) -> Result<Image> {
-        let image = self
+        let (image, permit) = self
             .begin_transfer(who, id, ImageStatus::Saving, source.declared_size)
             .await?;
+        let source = self.stall_limited(source);
         let svc = self.clone();
         // A task of its own, so that cleanup runs even if the caller's future is dropped.
-        tokio::spawn(async move { svc.finish_upload(image, source).await })
-            .await
-            .map_err(Error::internal)?
+        tokio::spawn(async move {
+            let _permit = permit;
+            svc.finish_upload(image, source).await
+        })
+        .await
+        .map_err(Error::internal)?
     }
 
     /// `PUT …/stage`: like upload, into the staging area; the image rests in `uploading`.
@@ -87,13 +92,25 @@ impl ImageService {
                 id: "glance-direct".into(),
             });
         }
-        let image = self
+        let (image, permit) = self
             .begin_transfer(who, id, ImageStatus::Uploading, source.declared_size)
             .await?;
+        let source = self.stall_limited(source);
         let svc = self.clone();
-        tokio::spawn(async move { svc.finish_stage(image, source).await })
-            .await
-            .map_err(Error::internal)?
+        tokio::spawn(async move {
+            let _permit = permit;
+            svc.finish_stage(image, source).await
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+
+    /// A client's body fails once it sends nothing for the idle timeout.
+    fn stall_limited(&self, source: UploadSource) -> UploadSource {
+        UploadSource {
+            stream: pipeline::idle_timeout(source.stream, self.transfers.idle()),
+            declared_size: source.declared_size,
+        }
     }
 
     /// `GET …/file`: the data, or a part of it.
@@ -121,13 +138,15 @@ impl ImageService {
         })
     }
 
+    /// Checks an upload may start, takes its place under the transfer caps (held until
+    /// the upload ends) and moves the image to `to` under this node's lease.
     async fn begin_transfer(
         &self,
         who: &Principal,
         id: &str,
         to: ImageStatus,
         declared: Option<u64>,
-    ) -> Result<Image> {
+    ) -> Result<(Image, TransferPermit)> {
         let mut image = self.get(who, id).await?;
         policy::check_modify(who, &image)?;
         if image.status != ImageStatus::Queued {
@@ -137,17 +156,14 @@ impl ImageService {
             )));
         }
         image.require_formats()?;
-        let cap = self.data_cap(image.owner.as_deref()).await?;
-        if let Some(size) = declared.filter(|s| *s > cap) {
-            return Err(Error::TooLarge(format!(
-                "Image data of {size} bytes exceeds the limit of {cap} bytes"
-            )));
-        }
+        let permit = self.transfers.enter(&who.project_id)?;
+        self.check_declared(image.owner.as_deref(), declared)
+            .await?;
         image.transition(to)?;
         image.lease = Some(self.new_lease());
         image.updated_at = now();
         self.repo.save(&image, ImageStatus::Queued, None).await?;
-        Ok(image)
+        Ok((image, permit))
     }
 
     async fn finish_upload(&self, image: Image, source: UploadSource) -> Result<Image> {
@@ -198,6 +214,8 @@ impl ImageService {
     /// Streams data into a new blob at `key` through the one pipeline, and commits it
     /// only if the data passed: size limits, then format inspection against the image's
     /// declared formats. On any failure the blob is aborted, so nothing is left behind.
+    /// `image` is in its transfer status; its size-quota room is reserved on it in the
+    /// catalog before any byte is accepted (and its release or re-queueing ends that).
     pub(crate) async fn store_checked(
         &self,
         image: &Image,
@@ -205,8 +223,12 @@ impl ImageService {
         stream: ByteStream,
         expected: Option<u64>,
     ) -> Result<Digests> {
+        let stream = match SizeReservation::start(self, image, expected).await? {
+            Some(reservation) => reservation.meter(stream),
+            None => stream,
+        };
         let limits = Limits {
-            cap: self.data_cap(image.owner.as_deref()).await?,
+            cap: self.settings.size_cap,
             expected,
         };
         let mut writer = self.blobs.writer(key).await?;
@@ -266,7 +288,27 @@ impl ImageService {
         Ok(image)
     }
 
-    /// The most bytes one transfer may bring: the size cap, or the quota headroom.
+    /// Refuses a declared size over the size cap (`TooLarge`) or over the quota's
+    /// headroom (`QuotaExceeded`) before the transfer starts.
+    async fn check_declared(&self, owner: Option<&str>, declared: Option<u64>) -> Result<()> {
+        let cap = self.settings.size_cap;
+        if let Some(size) = declared.filter(|s| *s > cap) {
+            return Err(Error::TooLarge(format!(
+                "Image data of {size} bytes exceeds the limit of {cap} bytes"
+            )));
+        }
+        let headroom = self.data_cap(owner).await?;
+        if let Some(size) = declared.filter(|s| *s > headroom) {
+            return Err(Error::QuotaExceeded(format!(
+                "Image data of {size} bytes exceeds the {headroom} bytes left in your image \
+                 storage quota (uploads in progress count with their size)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The most bytes one transfer may bring: the size cap, or the quota headroom (a
+    /// quick check before a transfer starts; the reservation is what holds).
     pub(crate) async fn data_cap(&self, owner: Option<&str>) -> Result<u64> {
         let mut cap = self.settings.size_cap;
         if let (Some(limit), Some(owner)) = (self.settings.quotas.image_size_total, owner) {

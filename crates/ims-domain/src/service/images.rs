@@ -89,13 +89,15 @@ pub struct ImageSettings {
     /// What `glance-download` may read from and what it copies.
     pub glance_download: super::GlanceDownloadSettings,
     /// Deadline and minimum rate of every outbound transfer.
-    pub transfer_limits: crate::outbound::TransferLimits,
+    pub fetch_limits: crate::outbound::FetchLimits,
     /// Queued and running jobs allowed per project, and in all.
     pub job_limits: JobLimits,
     /// This node's id, used in leases.
     pub node_id: String,
     /// How long a lease lasts without a heartbeat.
     pub lease: Duration,
+    /// Caps and the idle timeout of client uploads.
+    pub transfers: super::transfer::UploadLimits,
 }
 
 impl Default for ImageSettings {
@@ -117,10 +119,11 @@ impl Default for ImageSettings {
             ],
             url_filter: UrlFilter::default(),
             glance_download: super::GlanceDownloadSettings::default(),
-            transfer_limits: crate::outbound::TransferLimits::default(),
+            fetch_limits: crate::outbound::FetchLimits::default(),
             job_limits: JobLimits::default(),
             node_id: "node".into(),
             lease: Duration::from_secs(30),
+            transfers: Default::default(),
         }
     }
 }
@@ -174,6 +177,7 @@ pub struct ImageService {
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
+    pub(crate) transfers: Arc<super::transfer::TransferGate>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -198,6 +202,9 @@ impl ImageService {
             remote,
             buckets,
             converter,
+            transfers: Arc::new(super::transfer::TransferGate::new(
+                settings.transfers.clone(),
+            )),
             settings: Arc::new(settings),
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }

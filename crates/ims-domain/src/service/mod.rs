@@ -20,6 +20,7 @@ mod system_image;
 pub mod tag_search;
 pub mod tags;
 pub mod tasks;
+pub mod transfer;
 
 pub use copy::ImageCopy;
 pub use data::{Download, UploadSource};
@@ -32,3 +33,4 @@ pub use images::{
 pub use import::ImportRequest;
 pub use sharing::{SharingChange, SharingLimits};
 pub use system_image::{SystemImageFromFile, SystemImageType};
+pub use transfer::UploadLimits;

@@ -10,7 +10,7 @@ impl ImageService {
     /// covers connecting, the response head and the body, and the body must keep the
     /// minimum rate. Returns the body and its declared length.
     pub(crate) async fn fetch(&self, uri: &str) -> Result<(ByteStream, Option<u64>)> {
-        let limits = self.settings.transfer_limits;
+        let limits = self.settings.fetch_limits;
         let deadline = limits.deadline_from(tokio::time::Instant::now());
         let opened =
             tokio::time::timeout_at(deadline, self.remote.open(uri, &self.settings.url_filter))
