@@ -120,6 +120,16 @@ impl BucketCaller {
             admin: who.is_admin(),
         }
     }
+
+    /// The caller a job acts for: its project, and whether an administrator queued it
+    /// (recorded in the payload). Jobs check again when they run, since a share may
+    /// have ended since they were queued.
+    pub fn of_job(job: &crate::job::Job, admin: bool) -> Self {
+        BucketCaller {
+            project_id: job.project_id.clone(),
+            admin,
+        }
+    }
 }
 
 /// The rule: administrators use every bucket; otherwise the owner project reads and
@@ -199,6 +209,16 @@ impl Buckets {
     pub async fn open(&self, caller: &BucketCaller, object: &ObjectRef) -> Result<ByteStream> {
         self.check(caller, &object.bucket, BucketUse::Read).await?;
         self.store.open(object).await
+    }
+
+    /// An object's size and its data, if `caller` may read its bucket.
+    pub async fn read(
+        &self,
+        caller: &BucketCaller,
+        object: &ObjectRef,
+    ) -> Result<(u64, ByteStream)> {
+        let size = self.head(caller, BucketUse::Read, object).await?.size;
+        Ok((size, self.store.open(object).await?))
     }
 
     /// Writes a new object, if `caller` may write its bucket.

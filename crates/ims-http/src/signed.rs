@@ -39,13 +39,7 @@ pub async fn authenticate_huawei(
     let value = value.to_str().map_err(unauthenticated)?;
     let auth = sdk_signing::parse_authorization(value).map_err(unauthenticated)?;
     let (parts, body) = req.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header_text(&parts, name);
     let now = time::OffsetDateTime::now_utc();
     let expires = sdk_signing::precheck(&auth, &header, now).map_err(unauthenticated)?;
     let (credential, secret) = svc.identity.credential_secret(&auth.access).await?;
@@ -84,13 +78,7 @@ async fn payload(
     auth: &sdk_signing::Authorization,
     body: Body,
 ) -> Result<(Body, Option<String>)> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| header_text(parts, name);
     let declared: Option<u64> = match header("content-length") {
         Some(l) => Some(
             l.trim()
@@ -135,4 +123,13 @@ fn unsigned_allowed(svc: &Services, parts: &Parts) -> bool {
         && json_patch
         && parts.method == axum::http::Method::PATCH
         && parts.uri.path().starts_with("/v2/images/")
+}
+
+/// A request header as text, if present and visible ASCII.
+fn header_text(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }

@@ -128,10 +128,7 @@ impl ImageService {
             data = self.converter.convert(data, from, to).await?;
         }
         let object = ObjectRef::parse(&payload.object)?;
-        let caller = BucketCaller {
-            project_id: job.project_id.clone(),
-            admin: payload.admin,
-        };
+        let caller = BucketCaller::of_job(job, payload.admin);
         let mut writer = self.buckets.create(&caller, &object).await?;
         let limits = Limits {
             cap: u64::MAX,

@@ -301,17 +301,8 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("file import job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
-        // Checked again: a share may have ended since the job was queued.
-        let caller = BucketCaller {
-            project_id: job.project_id.clone(),
-            admin: payload.admin,
-        };
-        let size = self
-            .buckets
-            .head(&caller, BucketUse::Read, &object)
-            .await?
-            .size;
-        let stream = self.buckets.open(&caller, &object).await?;
+        let caller = BucketCaller::of_job(job, payload.admin);
+        let (size, stream) = self.buckets.read(&caller, &object).await?;
         self.fill_image(id, stream, Some(size), |image, digests| {
             let found = digests
                 .inspection

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::images::ImageService;
-use crate::bucket::{BucketCaller, BucketUse, ObjectRef};
+use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
 use crate::image::ImageStatus;
 use crate::job::{Job, JobKind};
@@ -66,17 +66,8 @@ impl ImageService {
             .image_id
             .ok_or_else(|| Error::internal("register job without an image"))?;
         let object = ObjectRef::parse(&payload.object)?;
-        // Checked again: a share may have ended since the job was queued.
-        let caller = BucketCaller {
-            project_id: job.project_id.clone(),
-            admin: payload.admin,
-        };
-        let size = self
-            .buckets
-            .head(&caller, BucketUse::Read, &object)
-            .await?
-            .size;
-        let stream = self.buckets.open(&caller, &object).await?;
+        let caller = BucketCaller::of_job(job, payload.admin);
+        let (size, stream) = self.buckets.read(&caller, &object).await?;
         self.fill_image(id, stream, Some(size), |_, _| Ok(())).await
     }
 }
