@@ -26,8 +26,6 @@ use crate::fs::{FsWriter, Publish, blocking, io_err, stream_file, temp_path};
 
 /// Bucket directories (and the directories inside them): the service's user only.
 const DIR_MODE: u32 = 0o700;
-/// Objects: the service's user only.
-const FILE_MODE: u32 = 0o600;
 
 /// Local directories standing in for object-storage buckets.
 #[derive(Debug, Clone)]
@@ -161,14 +159,8 @@ impl FsBuckets {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(nix_err(e)),
         }
+        // The writer creates the temp file (0600, exclusively) with its first chunk.
         let temp = temp_path(&self.root, &self.node);
-        // Created here with its final mode; the writer reopens and fills it.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&temp)
-            .map_err(io_err)?;
         let mut ready = temp.clone().into_os_string();
         ready.push(".ready");
         let ready = PathBuf::from(ready);

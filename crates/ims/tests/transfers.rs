@@ -161,6 +161,10 @@ async fn stalled_uploads_leave_logins_and_data_working() {
             "IMS_TRANSFERS__BODY_IDLE_TIMEOUT_SECS",
             &IDLE_SECS.to_string(),
         ),
+        // The 300 creates below leave up to 300 kept-alive client connections besides
+        // the 300 uploads: room for both over `[http] max_connections` (512), which is
+        // not what this test is about (transport.rs tests the cap).
+        ("IMS_HTTP__MAX_CONNECTIONS", "1024"),
     ])
     .await;
     let admin = Api::new(&server, server.admin_token().await);
