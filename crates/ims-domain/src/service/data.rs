@@ -169,39 +169,64 @@ impl ImageService {
     async fn finish_upload(&self, image: Image, source: UploadSource) -> Result<Image> {
         let key = fresh_key(image.id, "data");
         let result = self.receive(&image, &key, source).await;
-        let Some(mut current) = self.holding(image.id, ImageStatus::Saving).await? else {
+        let settled = self
+            .settle(image.id, ImageStatus::Saving, |current| match &result {
+                Ok(digests) => {
+                    set_data(current, key.clone(), digests);
+                    current.transition(ImageStatus::Active)
+                }
+                Err(_) => current.transition(ImageStatus::Queued),
+            })
+            .await?;
+        let Some(current) = settled else {
             self.delete_blob(&key).await;
             return Err(Error::Gone("Image was deleted during the upload".into()));
         };
-        match result {
-            Ok(digests) => {
-                set_data(&mut current, key, &digests);
-                current.transition(ImageStatus::Active)?;
-                self.release(current, ImageStatus::Saving).await
-            }
-            Err(e) => {
-                current.transition(ImageStatus::Queued)?;
-                self.release(current, ImageStatus::Saving).await?;
-                Err(e)
-            }
-        }
+        result.map(|_| current)
     }
 
     async fn finish_stage(&self, image: Image, source: UploadSource) -> Result<()> {
         let key = fresh_key(image.id, "staging");
         let result = self.receive(&image, &key, source).await;
-        let Some(mut current) = self.holding(image.id, ImageStatus::Uploading).await? else {
+        let settled = self
+            .settle(image.id, ImageStatus::Uploading, |current| match &result {
+                // The staged blob and what the one pass learned rest on the image; the
+                // glance-direct import adopts them instead of reading the data again.
+                Ok(digests) => {
+                    set_data(current, key.clone(), digests);
+                    Ok(())
+                }
+                Err(_) => current.transition(ImageStatus::Queued),
+            })
+            .await?;
+        if settled.is_none() {
             self.delete_blob(&key).await;
             return Err(Error::Gone("Image was deleted during staging".into()));
-        };
-        match &result {
-            // The staged blob and what the one pass learned rest on the image; the
-            // glance-direct import adopts them instead of reading the data again.
-            Ok(digests) => set_data(&mut current, key, digests),
-            Err(_) => current.transition(ImageStatus::Queued)?,
         }
-        self.release(current, ImageStatus::Uploading).await?;
         result.map(|_| ())
+    }
+
+    /// Ends a transfer: applies `outcome` to the image as it is now, if it is still in
+    /// `status` under this node's lease, and releases it. A concurrent metadata edit
+    /// (which advanced the version) is not undone: the outcome is applied again to the
+    /// fresh row. `None` if the image was deleted or handed on meanwhile.
+    async fn settle(
+        &self,
+        id: ImageId,
+        status: ImageStatus,
+        outcome: impl Fn(&mut Image) -> Result<()>,
+    ) -> Result<Option<Image>> {
+        let mut attempt = 1;
+        loop {
+            let Some(mut current) = self.holding(id, status).await? else {
+                return Ok(None);
+            };
+            outcome(&mut current)?;
+            match self.release(current, status).await {
+                Err(Error::Conflict(_)) if attempt < super::images::EDIT_ATTEMPTS => attempt += 1,
+                released => return released.map(Some),
+            }
+        }
     }
 
     /// Streams into a blob under a lease heartbeat; commits on success, aborts otherwise.
