@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ims_domain::Error;
+use ims_domain::{Entity, Error};
 
 /// A domain error rendered the Glance way.
 #[derive(Debug)]
@@ -43,12 +43,38 @@ fn message_of(e: &Error) -> String {
             "The server has either erred or is incapable of performing the requested operation."
                 .into()
         }
-        Error::NotFound { kind: "image", id } => format!("No image found with ID {id}"),
-        Error::NotFound { kind, id } if kind.starts_with("metadef ") => {
-            crate::metadefs::not_found_message(kind, id)
-        }
-        Error::NotFound { kind, id } => format!("No {kind} found with ID {id}"),
+        Error::NotFound { kind, id } => not_found_message(*kind, id),
         other => other.to_string(),
+    }
+}
+
+/// Glance's message for each kind of missing entity. Exhaustive: a new kind does not
+/// compile until it is worded here.
+fn not_found_message(kind: Entity, id: &str) -> String {
+    match kind {
+        Entity::MetadefNamespace
+        | Entity::MetadefObject
+        | Entity::MetadefProperty
+        | Entity::MetadefTag
+        | Entity::MetadefResourceType
+        | Entity::MetadefAssociation
+        | Entity::MetadefMarker => crate::metadefs::not_found_message(kind, id),
+        Entity::Image
+        | Entity::ImageData
+        | Entity::ImportMethod
+        | Entity::Member
+        | Entity::Tag
+        | Entity::Job
+        | Entity::Task
+        | Entity::Schema
+        | Entity::Bucket
+        | Entity::Object
+        | Entity::Project
+        | Entity::User
+        | Entity::Role
+        | Entity::RoleAssignment
+        | Entity::Token
+        | Entity::Credential => format!("No {kind} found with ID {id}"),
     }
 }
 

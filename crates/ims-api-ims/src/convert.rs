@@ -282,8 +282,13 @@ pub fn job(job: &Job, image: Option<&Image>) -> Value {
     if let Some(name) = image.and_then(|i| i.name.as_deref()) {
         entities["image_name"] = json!(name);
     }
-    if let Some(results) = job.payload.get("results") {
-        entities["results"] = results.clone();
+    if let Some(record) = ims_domain::service::SharingRecord::of(job) {
+        let results: Vec<Value> = record
+            .pairs
+            .iter()
+            .map(|p| json!({"image_id": p.image_id, "project_id": p.project_id, "status": "success"}))
+            .collect();
+        entities["results"] = Value::Array(results);
     }
     json!({
         "job_id": job.id,

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ims_domain::Error;
+use ims_domain::{Entity, Error};
 use serde_json::json;
 
 /// An error in IMS's shape.
@@ -32,15 +32,43 @@ impl ImsError {
     }
 }
 
+/// The IMS code and status for each kind of missing entity. Exhaustive: a new kind does
+/// not compile until it is mapped here.
+fn not_found_code(kind: Entity) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match kind {
+        Entity::Image | Entity::ImageData => (S::NOT_FOUND, "IMG.0027"),
+        // A bucket or object named in a request body is a bad request in IMS.
+        Entity::Bucket => (S::BAD_REQUEST, "IMG.0069"),
+        Entity::Object => (S::BAD_REQUEST, "IMG.0057"),
+        Entity::Job
+        | Entity::Task
+        | Entity::Member
+        | Entity::Tag
+        | Entity::ImportMethod
+        | Entity::Schema
+        | Entity::Project
+        | Entity::User
+        | Entity::Role
+        | Entity::RoleAssignment
+        | Entity::Token
+        | Entity::Credential
+        | Entity::MetadefNamespace
+        | Entity::MetadefObject
+        | Entity::MetadefProperty
+        | Entity::MetadefTag
+        | Entity::MetadefResourceType
+        | Entity::MetadefAssociation
+        | Entity::MetadefMarker => (S::NOT_FOUND, "IMG.0121"),
+    }
+}
+
 /// The IMS code and status for each domain error. Exhaustive: a new kind of error does
 /// not compile until it is mapped here.
 fn code_of(e: &Error) -> (StatusCode, &'static str) {
     use StatusCode as S;
     match e {
-        Error::NotFound { kind: "image", .. } => (S::NOT_FOUND, "IMG.0027"),
-        Error::NotFound { kind: "bucket", .. } => (S::BAD_REQUEST, "IMG.0069"),
-        Error::NotFound { kind: "object", .. } => (S::BAD_REQUEST, "IMG.0057"),
-        Error::NotFound { .. } => (S::NOT_FOUND, "IMG.0121"),
+        Error::NotFound { kind, .. } => not_found_code(*kind),
         Error::InvalidInput(_) => (S::BAD_REQUEST, "IMG.0001"),
         Error::InvalidField { field, .. } => (S::BAD_REQUEST, field_code(field)),
         Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ims_domain::Error;
+use ims_domain::{Entity, Error};
 
 /// A domain error rendered the Keystone way.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ impl IntoResponse for KeystoneError {
                 tracing::error!(error = %detail, "internal error");
                 "An unexpected error prevented the server from fulfilling your request.".to_string()
             }
-            Error::NotFound { kind, id } => format!("Could not find {kind}: {id}."),
+            Error::NotFound { kind, id } => format!("Could not find {}: {id}.", noun(*kind)),
             other => other.to_string(),
         };
         let body = serde_json::json!({"error": {
@@ -41,5 +41,36 @@ impl IntoResponse for KeystoneError {
             );
         }
         resp
+    }
+}
+
+/// Keystone's word for each kind of missing entity. Exhaustive: a new kind does not
+/// compile until it is worded here.
+fn noun(kind: Entity) -> &'static str {
+    match kind {
+        Entity::Project => "project",
+        Entity::User => "user",
+        Entity::Role => "role",
+        // Keystone reports a missing grant as a missing role assignment.
+        Entity::RoleAssignment => "role assignment",
+        Entity::Token => "token",
+        Entity::Credential => "credential",
+        Entity::Image
+        | Entity::ImageData
+        | Entity::ImportMethod
+        | Entity::Member
+        | Entity::Tag
+        | Entity::Job
+        | Entity::Task
+        | Entity::Schema
+        | Entity::Bucket
+        | Entity::Object
+        | Entity::MetadefNamespace
+        | Entity::MetadefObject
+        | Entity::MetadefProperty
+        | Entity::MetadefTag
+        | Entity::MetadefResourceType
+        | Entity::MetadefAssociation
+        | Entity::MetadefMarker => kind.noun(),
     }
 }

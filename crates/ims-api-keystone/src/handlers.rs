@@ -139,7 +139,7 @@ pub async fn validate_token(State(svc): State<Services>, headers: HeaderMap) -> 
         .validate(secret)
         .await
         .map_err(|_| Error::NotFound {
-            kind: "token",
+            kind: ims_domain::Entity::Token,
             id: "subject".into(),
         })?;
     let mut resp =
@@ -159,7 +159,7 @@ pub async fn check_token(State(svc): State<Services>, headers: HeaderMap) -> Res
         .validate(subject(&headers)?)
         .await
         .map_err(|_| Error::NotFound {
-            kind: "token",
+            kind: ims_domain::Entity::Token,
             id: "subject".into(),
         })?;
     let _ = principal_of(&p);
@@ -421,7 +421,10 @@ pub async fn get_role(
         .await?
         .into_iter()
         .find(|r| r.id == id)
-        .ok_or(Error::NotFound { kind: "role", id })?;
+        .ok_or(Error::NotFound {
+            kind: ims_domain::Entity::Role,
+            id,
+        })?;
     Ok(Json(
         json!({"role": convert::role(&svc.base_url(&headers), &r)}),
     ))
@@ -478,7 +481,7 @@ pub async fn check_role(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound {
-            kind: "role assignment",
+            kind: ims_domain::Entity::RoleAssignment,
             id: r,
         }
         .into())

@@ -34,7 +34,7 @@ pub struct FsBuckets {
     node: String,
 }
 
-fn not_found(kind: &'static str, id: impl Into<String>) -> Error {
+fn not_found(kind: ims_domain::Entity, id: impl Into<String>) -> Error {
     Error::NotFound {
         kind,
         id: id.into(),
@@ -108,12 +108,12 @@ impl FsBuckets {
             .custom_flags(nix::libc::O_DIRECTORY)
             .open(dir)
             .map(OwnedFd::from)
-            .map_err(|_| not_found("bucket", bucket))
+            .map_err(|_| not_found(ims_domain::Entity::Bucket, bucket))
     }
 
     /// The object's file, open for reading, if it is a regular file inside its bucket.
     fn open_object(&self, object: &ObjectRef) -> Result<File> {
-        let missing = || not_found("object", object.to_string());
+        let missing = || not_found(ims_domain::Entity::Object, object.to_string());
         let bucket = self.bucket_dir(&object.bucket)?;
         let (dir, name) = object_dir(bucket, &object.key, false).map_err(|_| missing())?;
         // O_NONBLOCK: a FIFO planted in a bucket must not block the open; regular files
@@ -313,12 +313,18 @@ mod tests {
         let b = FsBuckets::open(dir.path(), "n1").unwrap();
         assert!(matches!(
             b.head(&obj("bkt:a")).await,
-            Err(Error::NotFound { kind: "bucket", .. })
+            Err(Error::NotFound {
+                kind: ims_domain::Entity::Bucket,
+                ..
+            })
         ));
         b.create_bucket("bkt").await.unwrap();
         assert!(matches!(
             b.head(&obj("bkt:a")).await,
-            Err(Error::NotFound { kind: "object", .. })
+            Err(Error::NotFound {
+                kind: ims_domain::Entity::Object,
+                ..
+            })
         ));
         let mut w = b.create(&obj("bkt:dir/disk.qcow2")).await.unwrap();
         w.write(Bytes::from_static(b"data")).await.unwrap();
@@ -425,7 +431,10 @@ mod tests {
         nix::unistd::mkfifo(&root.join("bkt/fifo"), Mode::from_bits_truncate(0o600)).unwrap();
         assert!(matches!(
             b.open(&obj("bkt:fifo")).await,
-            Err(Error::NotFound { kind: "object", .. })
+            Err(Error::NotFound {
+                kind: ims_domain::Entity::Object,
+                ..
+            })
         ));
         assert_eq!(std::fs::read_dir(root.join(".tmp")).unwrap().count(), 0);
     }

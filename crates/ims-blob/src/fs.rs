@@ -90,7 +90,7 @@ impl BlobStore for FsBlobStore {
         let file = blocking(move || {
             File::open(&path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::NotFound {
-                    kind: "image data",
+                    kind: ims_domain::Entity::ImageData,
                     id: key,
                 },
                 _ => io_err(e),

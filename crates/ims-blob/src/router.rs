@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(router.list("routed", "").await.unwrap().len(), 1);
         assert!(matches!(
             router.head(&ObjectRef::parse("nowhere:x").unwrap()).await,
-            Err(Error::NotFound { kind: "bucket", .. })
+            Err(Error::NotFound {
+                kind: ims_domain::Entity::Bucket,
+                ..
+            })
         ));
 
         assert!(

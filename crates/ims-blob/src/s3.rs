@@ -19,7 +19,7 @@
 //!   Both services omit the header for Standard objects ([`storage_class`]).
 //! - **Missing bucket or object.** A HEAD on a missing object is a bare 404, and OBS
 //!   answers 404 for a missing bucket too, so on any "not found" the bucket is probed with
-//!   a one-entry listing: `NotFound { kind: "bucket" }` if it fails, `NotFound { kind:
+//!   a one-entry listing: `NotFound { kind: ims_domain::Entity::Bucket }` if it fails, `NotFound { kind:
 //!   "object" }` if it works, as [`crate::FsBuckets`] reports them. A bucket the key pair
 //!   may not read (403) is reported as a missing bucket ("not accessible").
 //! - **Secrets** never reach `Debug` output or logs: [`Secret`] prints as `***`, and
@@ -221,14 +221,14 @@ impl S3Buckets {
     async fn not_found(&self, op: &Operator, bucket: &str, object: &ObjectRef) -> Error {
         match self.bucket_exists(op, bucket).await {
             Ok(()) => Error::NotFound {
-                kind: "object",
+                kind: ims_domain::Entity::Object,
                 id: object.to_string(),
             },
             Err(e) => e,
         }
     }
 
-    /// `Ok` if the bucket can be listed, else `NotFound { kind: "bucket" }` (or the failure).
+    /// `Ok` if the bucket can be listed, else `NotFound { kind: ims_domain::Entity::Bucket }` (or the failure).
     async fn bucket_exists(&self, op: &Operator, bucket: &str) -> Result<()> {
         let first = match op.lister_with("/").limit(1).await {
             Ok(mut lister) => lister.next().await.transpose().map(|_| ()),
@@ -237,7 +237,7 @@ impl S3Buckets {
         match first {
             Ok(()) => Ok(()),
             Err(e) if absent(&e) => Err(Error::NotFound {
-                kind: "bucket",
+                kind: ims_domain::Entity::Bucket,
                 id: bucket.to_string(),
             }),
             Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(inaccessible(bucket)),
@@ -263,7 +263,7 @@ fn absent(e: &opendal::Error) -> bool {
 
 fn inaccessible(bucket: &str) -> Error {
     Error::NotFound {
-        kind: "bucket",
+        kind: ims_domain::Entity::Bucket,
         id: format!("{bucket} (not accessible with the configured keys)"),
     }
 }
@@ -354,7 +354,10 @@ impl BucketSource for S3Buckets {
         // Fails early on a missing bucket or an existing object, before any data moves.
         match self.head(object).await {
             Ok(_) => return Err(Error::Conflict(format!("{object} already exists"))),
-            Err(Error::NotFound { kind: "object", .. }) => {}
+            Err(Error::NotFound {
+                kind: ims_domain::Entity::Object,
+                ..
+            }) => {}
             Err(e) => return Err(e),
         }
         let op = self.operator(&object.bucket)?;

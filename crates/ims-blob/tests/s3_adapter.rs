@@ -82,7 +82,13 @@ async fn head_open_create_list_like_the_embedded_buckets() {
         b.list("nobucket", "").await.map(|_| ()),
     ] {
         assert!(
-            matches!(r, Err(Error::NotFound { kind: "bucket", .. })),
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    kind: ims_domain::Entity::Bucket,
+                    ..
+                })
+            ),
             "{r:?}"
         );
     }
@@ -92,7 +98,13 @@ async fn head_open_create_list_like_the_embedded_buckets() {
         b.open(&obj("images:dir/a.qcow2")).await.map(|_| ()),
     ] {
         assert!(
-            matches!(r, Err(Error::NotFound { kind: "object", .. })),
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    kind: ims_domain::Entity::Object,
+                    ..
+                })
+            ),
             "{r:?}"
         );
     }
@@ -169,7 +181,10 @@ async fn abort_and_drop_leave_nothing_behind() {
     w.abort().await;
     assert!(matches!(
         b.head(&obj("images:aborted")).await,
-        Err(Error::NotFound { kind: "object", .. })
+        Err(Error::NotFound {
+            kind: ims_domain::Entity::Object,
+            ..
+        })
     ));
     assert_eq!(pending_uploads(&server), Vec::<String>::new());
 
@@ -216,7 +231,7 @@ async fn wrong_keys_are_not_taken_for_a_missing_object() {
     // 403 from every request: the bucket is "not accessible" (IMS's IMG.0069).
     let r = bad.head(&obj("images:a")).await;
     assert!(
-        matches!(&r, Err(Error::NotFound { kind: "bucket", id }) if id.contains("not accessible")),
+        matches!(&r, Err(Error::NotFound { kind: ims_domain::Entity::Bucket, id }) if id.contains("not accessible")),
         "{r:?}"
     );
     assert!(bad.create(&obj("images:b")).await.is_err());

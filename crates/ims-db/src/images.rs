@@ -578,7 +578,7 @@ impl ImageRepo for Catalog {
             .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound {
-                kind: "member",
+                kind: ims_domain::Entity::Member,
                 id: project.to_string(),
             });
         }

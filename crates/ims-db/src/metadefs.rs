@@ -185,7 +185,7 @@ async fn marker_values(
     let rows = sql.fetch(cat).await?;
     let Some(row) = rows.first() else {
         return Err(Error::NotFound {
-            kind: "metadef marker",
+            kind: ims_domain::Entity::MetadefMarker,
             id: marker.clone(),
         });
     };
@@ -418,7 +418,7 @@ impl Catalog {
         &self,
         sql: &'static str,
         args: Vec<Arg>,
-        kind: &'static str,
+        kind: ims_domain::Entity,
         id: &str,
     ) -> Result<()> {
         match self.one_shot(sql, args).await? {
@@ -592,7 +592,8 @@ impl MetadefRepo for Catalog {
 
     async fn update_namespace(&self, n: &Namespace) -> Result<()> {
         let (sql, args) = namespace_update(n);
-        self.updated(sql, args, "metadef namespace", &n.name).await
+        self.updated(sql, args, ims_domain::Entity::MetadefNamespace, &n.name)
+            .await
     }
 
     async fn delete_namespace(&self, ns: &str) -> Result<()> {
@@ -633,7 +634,8 @@ impl MetadefRepo for Catalog {
 
     async fn update_object(&self, ns: &str, old: &str, o: &MetaObject) -> Result<()> {
         let (sql, args) = object_update(ns, old, o)?;
-        self.updated(sql, args, "metadef object", old).await
+        self.updated(sql, args, ims_domain::Entity::MetadefObject, old)
+            .await
     }
 
     async fn delete_object(&self, ns: &str, name: &str) -> Result<bool> {
@@ -675,7 +677,8 @@ impl MetadefRepo for Catalog {
 
     async fn update_property(&self, ns: &str, old: &str, p: &Property) -> Result<()> {
         let (sql, args) = property_update(ns, old, p)?;
-        self.updated(sql, args, "metadef property", old).await
+        self.updated(sql, args, ims_domain::Entity::MetadefProperty, old)
+            .await
     }
 
     async fn delete_property(&self, ns: &str, name: &str) -> Result<bool> {
@@ -722,7 +725,7 @@ impl MetadefRepo for Catalog {
         self.updated(
             "UPDATE metadef_tags SET name = $1, updated_at = $2 WHERE namespace_id = $3 AND name = $4",
             vec![t(&tag.name), t(&ts(tag.updated_at)), t(ns), t(old)],
-            "metadef tag",
+            ims_domain::Entity::MetadefTag,
             old,
         )
         .await
@@ -775,7 +778,7 @@ impl MetadefRepo for Catalog {
 
     async fn update_association(&self, ns: &str, a: &Association) -> Result<()> {
         let (sql, args) = association_update(ns, a);
-        self.updated(sql, args, "metadef association", &a.name)
+        self.updated(sql, args, ims_domain::Entity::MetadefAssociation, &a.name)
             .await
     }
 

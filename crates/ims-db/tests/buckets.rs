@@ -64,7 +64,10 @@ async fn owners_shares_adoption_and_deleted_projects() {
     ));
     assert!(matches!(
         db.share_bucket("unknown", "pb").await,
-        Err(Error::NotFound { kind: "bucket", .. })
+        Err(Error::NotFound {
+            kind: ims_domain::Entity::Bucket,
+            ..
+        })
     ));
     db.share_bucket("bkt", "pb").await.unwrap();
     db.share_bucket("bkt", "pb").await.unwrap();

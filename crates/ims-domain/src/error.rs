@@ -8,8 +8,8 @@ pub enum Error {
     /// The entity does not exist, or the caller may not see it.
     #[error("{kind} {id} not found")]
     NotFound {
-        /// What kind of entity ("image", "member", …).
-        kind: &'static str,
+        /// What kind of entity.
+        kind: Entity,
         /// The id that was looked up.
         id: String,
     },
@@ -66,13 +66,108 @@ pub enum Error {
     Internal(String),
 }
 
+/// Every kind of entity a lookup can miss. Dialects match on it without a wildcard, so a
+/// new kind does not compile until each dialect says how it reports it missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    /// An image.
+    Image,
+    /// An image's data (an image without data, or data that is gone).
+    ImageData,
+    /// An import method this deployment does not offer.
+    ImportMethod,
+    /// A project's membership of an image.
+    Member,
+    /// A tag of an image.
+    Tag,
+    /// A job (IMS jobs, or any job by id).
+    Job,
+    /// A Glance task (a job of one of the task kinds).
+    Task,
+    /// A JSON schema.
+    Schema,
+    /// A bucket, or one the caller may not use.
+    Bucket,
+    /// An object in a bucket.
+    Object,
+    /// A Keystone project.
+    Project,
+    /// A Keystone user.
+    User,
+    /// A Keystone role.
+    Role,
+    /// A role granted to a user on a project.
+    RoleAssignment,
+    /// A token.
+    Token,
+    /// An AK/SK credential.
+    Credential,
+    /// A metadata-definition namespace.
+    MetadefNamespace,
+    /// A metadata-definition object.
+    MetadefObject,
+    /// A metadata-definition property.
+    MetadefProperty,
+    /// A metadata-definition tag.
+    MetadefTag,
+    /// A metadata-definition resource type.
+    MetadefResourceType,
+    /// A resource type's association with a namespace.
+    MetadefAssociation,
+    /// The marker of a metadata-definition listing.
+    MetadefMarker,
+}
+
+impl Entity {
+    /// The entity's name in plain words (`"image"`, `"metadef namespace"`), for logs and
+    /// for dialects whose messages name the kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Entity::Image => "image",
+            Entity::ImageData => "image data",
+            Entity::ImportMethod => "import method",
+            Entity::Member => "member",
+            Entity::Tag => "tag",
+            Entity::Job => "job",
+            Entity::Task => "task",
+            Entity::Schema => "schema",
+            Entity::Bucket => "bucket",
+            Entity::Object => "object",
+            Entity::Project => "project",
+            Entity::User => "user",
+            Entity::Role => "role",
+            Entity::RoleAssignment => "role assignment",
+            Entity::Token => "token",
+            Entity::Credential => "credential",
+            Entity::MetadefNamespace => "metadef namespace",
+            Entity::MetadefObject => "metadef object",
+            Entity::MetadefProperty => "metadef property",
+            Entity::MetadefTag => "metadef tag",
+            Entity::MetadefResourceType => "metadef resource type",
+            Entity::MetadefAssociation => "metadef association",
+            Entity::MetadefMarker => "metadef marker",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
 impl Error {
-    /// Shorthand for a missing image.
-    pub fn image_not_found(id: impl ToString) -> Self {
+    /// A missing (or invisible) entity.
+    pub fn not_found(kind: Entity, id: impl ToString) -> Self {
         Error::NotFound {
-            kind: "image",
+            kind,
             id: id.to_string(),
         }
+    }
+
+    /// Shorthand for a missing image.
+    pub fn image_not_found(id: impl ToString) -> Self {
+        Self::not_found(Entity::Image, id)
     }
 
     /// Shorthand for an invalid-input error.

@@ -5,23 +5,23 @@
 #[macro_use]
 mod vocab;
 
-pub mod bucket;
 pub mod error;
-pub mod huawei;
 pub mod identity;
 pub mod image;
 pub mod job;
-pub mod listing;
-pub mod member;
 pub mod metadefs;
 pub mod outbound;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;
-pub mod principal;
-pub mod sealing;
 pub mod service;
+pub mod storage;
 pub mod text;
 pub mod workers;
 
-pub use error::{Error, Result};
+// The modules' old paths, kept while the dialects move to the new ones.
+pub use identity::{principal, sealing};
+pub use image::{huawei, listing, member};
+pub use storage::bucket;
+
+pub use error::{Entity, Error, Result};

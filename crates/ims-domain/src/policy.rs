@@ -1,40 +1,46 @@
-//! Authorization: every decision about who may see or change an image lives here.
+//! Authorization rules every aggregate shares: who owns a thing, who may see it, who may
+//! change it. An aggregate's own rules sit beside it (`image/policy.rs`: visibility and
+//! membership) and build on these. Anything a caller may not see is reported exactly like
+//! something that does not exist.
 
-use crate::error::{Error, Result};
-use crate::image::{Image, Visibility};
-use crate::member::MemberStatus;
-use crate::principal::Principal;
+use crate::error::{Entity, Error, Result};
+use crate::identity::principal::Principal;
 
-/// The membership of the caller's project in an image, when it has one.
-pub type Membership = Option<MemberStatus>;
+pub use crate::image::policy::{
+    Membership, can_see, check_download, check_member_owner, check_modify, check_visibility,
+    is_owner,
+};
 
-/// Whether `who` may see `image` at all. Invisible images are reported as not found.
-pub fn can_see(who: &Principal, image: &Image, membership: Membership) -> bool {
-    if who.is_admin() || is_owner(who, image) {
-        return true;
-    }
-    match image.visibility {
-        Visibility::Public | Visibility::Community => true,
-        // A member sees a shared image whatever its member status, as in Glance.
-        Visibility::Shared => membership.is_some(),
-        Visibility::Private => false,
-    }
+/// Something that belongs to one project (an image, a job; volumes, servers and keys).
+pub trait Owned {
+    /// The owning project; `None` for things no project owns (an image whose owner was
+    /// never set).
+    fn owner_project(&self) -> Option<&str>;
 }
 
-/// Whether `who` owns `image` (its project is the owner).
-pub fn is_owner(who: &Principal, image: &Image) -> bool {
-    image.owner.as_deref() == Some(who.project_id.as_str())
+/// Whether `who` acts in the project that owns `owned`.
+pub fn owns(who: &Principal, owned: &impl Owned) -> bool {
+    owned.owner_project() == Some(who.project_id.as_str())
 }
 
-/// Checks that `who` may modify `image` (metadata, data, tags, members, deletion).
-pub fn check_modify(who: &Principal, image: &Image) -> Result<()> {
+/// `owned` if `who` may see it (its project, or an admin); otherwise not found, as if it
+/// did not exist. For aggregates without sharing.
+pub fn visible<T: Owned>(who: &Principal, owned: Option<T>, kind: Entity, id: &str) -> Result<T> {
+    owned
+        .filter(|o| who.is_admin() || owns(who, o))
+        .ok_or_else(|| Error::not_found(kind, id))
+}
+
+/// Checks that `who` may change `owned`, which it can see: an admin, or a writer of the
+/// owning project.
+pub fn check_owner_writes(who: &Principal, owned: &impl Owned, kind: Entity) -> Result<()> {
     if who.is_admin() {
         return Ok(());
     }
-    if !is_owner(who, image) {
-        return Err(Error::Forbidden(
-            "You are not permitted to modify this image.".into(),
-        ));
+    if !owns(who, owned) {
+        return Err(Error::Forbidden(format!(
+            "You are not permitted to modify this {kind}."
+        )));
     }
     check_writer(who)
 }
@@ -50,44 +56,34 @@ pub fn check_writer(who: &Principal) -> Result<()> {
     }
 }
 
-/// Checks that `who` may set `visibility` on an image it owns.
-pub fn check_visibility(who: &Principal, visibility: Visibility) -> Result<()> {
-    if visibility == Visibility::Public && !who.is_admin() {
-        return Err(Error::Forbidden(
-            "You are not authorized to publicize images.".into(),
-        ));
+/// Checks that `who` is a cloud administrator.
+pub fn require_admin(who: &Principal) -> Result<()> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "You are not authorized to perform the requested action.".into(),
+        ))
     }
-    Ok(())
 }
 
-/// Checks that `who` may download the data of a visible `image`.
-pub fn check_download(who: &Principal, image: &Image) -> Result<()> {
-    if image.status == crate::image::ImageStatus::Deactivated && !who.is_admin() {
-        return Err(Error::Forbidden(
-            "The requested image has been deactivated. Image data download is forbidden.".into(),
-        ));
+impl Owned for crate::job::Job {
+    fn owner_project(&self) -> Option<&str> {
+        Some(&self.project_id)
     }
-    Ok(())
-}
-
-/// Checks that `who` may list the members of a visible image or act on one.
-pub fn check_member_owner(who: &Principal, image: &Image) -> Result<()> {
-    check_modify(who, image)?;
-    if image.visibility != Visibility::Shared {
-        return Err(Error::Forbidden(format!(
-            "Only shared images have members; this image's visibility is {}.",
-            image.visibility
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageId;
-    use crate::principal::expand_roles;
-    use time::OffsetDateTime;
+    use crate::identity::principal::expand_roles;
+
+    struct Thing(Option<&'static str>);
+    impl Owned for Thing {
+        fn owner_project(&self) -> Option<&str> {
+            self.0
+        }
+    }
 
     fn who(project: &str, role: &str) -> Principal {
         Principal {
@@ -98,40 +94,50 @@ mod tests {
         }
     }
 
-    fn image(owner: &str, vis: Visibility) -> Image {
-        let mut i = Image::new(
-            ImageId::new(),
-            Some(owner.into()),
-            OffsetDateTime::now_utc(),
+    #[test]
+    fn another_projects_thing_does_not_exist_for_you() {
+        let err = visible(
+            &who("b", "member"),
+            Some(Thing(Some("a"))),
+            Entity::Job,
+            "j1",
         );
-        i.visibility = vis;
-        i
+        assert!(matches!(err, Err(Error::NotFound { kind: Entity::Job, ref id }) if id == "j1"));
+        assert!(
+            visible(
+                &who("a", "reader"),
+                Some(Thing(Some("a"))),
+                Entity::Job,
+                "j1"
+            )
+            .is_ok()
+        );
+        assert!(
+            visible(
+                &who("b", "admin"),
+                Some(Thing(Some("a"))),
+                Entity::Job,
+                "j1"
+            )
+            .is_ok()
+        );
+        assert!(visible(&who("a", "member"), Some(Thing(None)), Entity::Job, "j1").is_err());
     }
 
     #[test]
-    fn visibility_matrix() {
-        let other = who("p2", "member");
-        assert!(!can_see(&other, &image("p1", Visibility::Private), None));
-        assert!(!can_see(&other, &image("p1", Visibility::Shared), None));
-        assert!(can_see(
-            &other,
-            &image("p1", Visibility::Shared),
-            Some(MemberStatus::Pending)
+    fn only_writers_of_the_owner_or_admins_change_a_thing() {
+        let thing = Thing(Some("a"));
+        assert!(check_owner_writes(&who("a", "member"), &thing, Entity::Job).is_ok());
+        assert!(check_owner_writes(&who("b", "admin"), &thing, Entity::Job).is_ok());
+        assert!(matches!(
+            check_owner_writes(&who("a", "reader"), &thing, Entity::Job),
+            Err(Error::Forbidden(_))
         ));
-        assert!(can_see(&other, &image("p1", Visibility::Public), None));
-        assert!(can_see(
-            &who("p9", "admin"),
-            &image("p1", Visibility::Private),
-            None
+        assert!(matches!(
+            check_owner_writes(&who("b", "member"), &thing, Entity::Job),
+            Err(Error::Forbidden(_))
         ));
-    }
-
-    #[test]
-    fn readers_and_strangers_cannot_modify() {
-        let img = image("p1", Visibility::Private);
-        assert!(check_modify(&who("p1", "member"), &img).is_ok());
-        assert!(check_modify(&who("p1", "reader"), &img).is_err());
-        assert!(check_modify(&who("p2", "member"), &img).is_err());
-        assert!(check_modify(&who("p2", "admin"), &img).is_ok());
+        assert!(require_admin(&who("a", "member")).is_err());
+        assert!(require_admin(&who("a", "admin")).is_ok());
     }
 }

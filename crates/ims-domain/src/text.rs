@@ -35,7 +35,7 @@ pub fn check_opt(field: &'static str, value: Option<&str>) -> Result<()> {
 }
 
 /// Checks every caller-written text of an image before it is stored: the last gate for
-/// the paths that set attributes without going through [`crate::service::attributes`]
+/// the paths that set attributes without going through [`crate::image::attributes`]
 /// (Huawei IMS creates, copies, imports).
 pub fn check_image(image: &Image) -> Result<()> {
     check_opt("name", image.name.as_deref())?;

@@ -51,7 +51,7 @@ pub async fn schema(
         .map(Json)
         .ok_or_else(|| {
             Error::NotFound {
-                kind: "schema",
+                kind: ims_domain::Entity::Schema,
                 id: name,
             }
             .into()

@@ -443,7 +443,7 @@ pub async fn delete_association(
 pub async fn schema(_: Caller, Path(name): Path<String>) -> GlanceResult<Json<Value>> {
     super::schemas::named(&name).map(Json).ok_or_else(|| {
         ims_domain::Error::NotFound {
-            kind: "schema",
+            kind: ims_domain::Entity::Schema,
             id: format!("metadefs/{name}"),
         }
         .into()

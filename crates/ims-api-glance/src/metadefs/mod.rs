@@ -74,15 +74,16 @@ pub fn router() -> Router<Services> {
 }
 
 /// Glance's messages for a missing metadef (`kind` starts with `metadef `).
-pub(crate) fn not_found_message(kind: &str, id: &str) -> String {
+pub(crate) fn not_found_message(kind: ims_domain::Entity, id: &str) -> String {
+    use ims_domain::Entity as E;
     match kind {
-        "metadef namespace" => format!("Metadata definition namespace={id} was not found."),
-        "metadef resource type" => format!("Failed to find resource type {id} to delete"),
-        "metadef association" => format!(
+        E::MetadefNamespace => format!("Metadata definition namespace={id} was not found."),
+        E::MetadefResourceType => format!("Failed to find resource type {id} to delete"),
+        E::MetadefAssociation => format!(
             "The metadata definition resource-type association of resource-type={id} was not found."
         ),
         other => {
-            let what = other.trim_start_matches("metadef ");
+            let what = other.noun().trim_start_matches("metadef ");
             format!("The metadata definition {what} with name={id} was not found.")
         }
     }

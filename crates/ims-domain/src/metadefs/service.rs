@@ -55,7 +55,7 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn missing(kind: &'static str, id: &str) -> Error {
+fn missing(kind: crate::Entity, id: &str) -> Error {
     Error::NotFound {
         kind,
         id: id.to_string(),
@@ -191,7 +191,7 @@ impl MetadefService {
         plain_names([name])?;
         match self.repo.namespace(name).await? {
             Some(ns) if can_see(who, &ns) => Ok(ns),
-            _ => Err(missing("metadef namespace", name)),
+            _ => Err(missing(crate::Entity::MetadefNamespace, name)),
         }
     }
 
@@ -398,7 +398,7 @@ impl MetadefService {
         if let Some(m) = &paging.marker
             && self.repo.object(&ns.id, m).await?.is_none()
         {
-            return Err(missing("metadef object", m));
+            return Err(missing(crate::Entity::MetadefObject, m));
         }
         self.repo.objects(&ns.id, &paging).await
     }
@@ -435,7 +435,7 @@ impl MetadefService {
         self.repo
             .object(&ns.id, name)
             .await?
-            .ok_or_else(|| missing("metadef object", name))
+            .ok_or_else(|| missing(crate::Entity::MetadefObject, name))
     }
 
     /// `PUT …/objects/{name}`: a full replacement (the name may change).
@@ -453,7 +453,7 @@ impl MetadefService {
             .repo
             .object(&ns.id, name)
             .await?
-            .ok_or_else(|| missing("metadef object", name))?;
+            .ok_or_else(|| missing(crate::Entity::MetadefObject, name))?;
         let object = MetaObject {
             name: doc.name,
             description: doc.description,
@@ -474,7 +474,7 @@ impl MetadefService {
         plain_names([name])?;
         let ns = self.writable(who, ns, "delete_metadef_object").await?;
         if self.repo.object(&ns.id, name).await?.is_none() {
-            return Err(missing("metadef object", name));
+            return Err(missing(crate::Entity::MetadefObject, name));
         }
         if ns.protected {
             return Err(protected("object", name));
@@ -511,18 +511,18 @@ impl MetadefService {
                 .await?
                 .into_iter()
                 .find(|a| a.name == rt)
-                .ok_or_else(|| missing("metadef association", rt))?;
+                .ok_or_else(|| missing(crate::Entity::MetadefAssociation, rt))?;
             let prefix = assoc.prefix.unwrap_or_default();
             bare = name
                 .strip_prefix(prefix.as_str())
                 .filter(|_| !prefix.is_empty())
-                .ok_or_else(|| missing("metadef property", name))?;
+                .ok_or_else(|| missing(crate::Entity::MetadefProperty, name))?;
         }
         let mut found = self
             .repo
             .property(&ns.id, bare)
             .await?
-            .ok_or_else(|| missing("metadef property", name))?;
+            .ok_or_else(|| missing(crate::Entity::MetadefProperty, name))?;
         found.name = name.to_string();
         Ok(found)
     }
@@ -565,7 +565,7 @@ impl MetadefService {
             .repo
             .property(&ns.id, name)
             .await?
-            .ok_or_else(|| missing("metadef property", name))?;
+            .ok_or_else(|| missing(crate::Entity::MetadefProperty, name))?;
         let property = Property {
             name: new_name.unwrap_or_default(),
             schema,
@@ -584,7 +584,7 @@ impl MetadefService {
         plain_names([name])?;
         let ns = self.writable(who, ns, "remove_metadef_property").await?;
         if self.repo.property(&ns.id, name).await?.is_none() {
-            return Err(missing("metadef property", name));
+            return Err(missing(crate::Entity::MetadefProperty, name));
         }
         if ns.protected {
             return Err(protected("property", name));
@@ -602,7 +602,7 @@ impl MetadefService {
         if let Some(m) = &paging.marker
             && self.repo.tag(&ns.id, m).await?.is_none()
         {
-            return Err(missing("metadef tag", m));
+            return Err(missing(crate::Entity::MetadefTag, m));
         }
         self.repo.tags(&ns.id, &paging).await
     }
@@ -655,7 +655,7 @@ impl MetadefService {
         self.repo
             .tag(&ns.id, name)
             .await?
-            .ok_or_else(|| missing("metadef tag", name))
+            .ok_or_else(|| missing(crate::Entity::MetadefTag, name))
     }
 
     /// `PUT …/tags/{name}`: renames.
@@ -673,7 +673,7 @@ impl MetadefService {
             .repo
             .tag(&ns.id, name)
             .await?
-            .ok_or_else(|| missing("metadef tag", name))?;
+            .ok_or_else(|| missing(crate::Entity::MetadefTag, name))?;
         let t = Tag {
             name: new_name,
             created_at: old.created_at,
@@ -691,7 +691,7 @@ impl MetadefService {
         plain_names([name])?;
         let ns = self.writable(who, ns, "delete_metadef_tag").await?;
         if self.repo.tag(&ns.id, name).await?.is_none() {
-            return Err(missing("metadef tag", name));
+            return Err(missing(crate::Entity::MetadefTag, name));
         }
         if ns.protected {
             return Err(protected("tag", name));
@@ -750,7 +750,7 @@ impl MetadefService {
             .await?;
         let known = self.repo.associations(&ns.id).await?;
         if !known.iter().any(|a| a.name == name) {
-            return Err(missing("metadef resource type", name));
+            return Err(missing(crate::Entity::MetadefResourceType, name));
         }
         if ns.protected {
             return Err(Error::Forbidden(format!(

@@ -309,13 +309,7 @@ impl ImageService {
 
     /// Loads a job the caller's project owns (or any job, for an admin).
     pub async fn job(&self, who: &crate::principal::Principal, id: &str) -> Result<Job> {
-        self.jobs
-            .get(id)
-            .await?
-            .filter(|j| who.is_admin() || j.project_id == who.project_id)
-            .ok_or_else(|| Error::NotFound {
-                kind: "job",
-                id: id.to_string(),
-            })
+        let job = self.jobs.get(id).await?;
+        crate::policy::visible(who, job, crate::Entity::Job, id)
     }
 }

@@ -1,36 +1,17 @@
-//! Use cases. Dialects call exactly one method here per request.
+//! The use cases' old paths. Use cases now live with their aggregate (`image::service`,
+//! `identity::service`, `job`); this module re-exports them while the dialects move.
 
-pub mod attributes;
-mod copy;
-mod credentials;
-pub mod data;
-mod export;
-mod file_import;
-pub mod glance_download;
-pub mod identity;
-mod image_jobs;
-mod images;
-mod import;
 pub mod jobs;
-mod members;
-mod register;
-mod remote;
-mod sharing;
-mod system_image;
-pub mod tag_search;
-pub mod tags;
-pub mod tasks;
-pub mod transfer;
 
-pub use copy::ImageCopy;
-pub use data::{Download, UploadSource};
-pub use export::ImageExport;
-pub use file_import::DataImageFromFile;
-pub use glance_download::GlanceDownloadSettings;
-pub use images::{
-    ImageChange, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
+pub use crate::identity::service as identity;
+pub use crate::image::service::transfer as data;
+pub use crate::image::service::{
+    DataImageFromFile, Download, GlanceDownloadSettings, ImageChange, ImageCopy, ImageExport,
+    ImageService, ImageSettings, ImportMethod, ImportRequest, JobLimits, Quotas, SharedPair,
+    SharingChange, SharingLimits, SharingRecord, SystemImageFromFile, SystemImageType,
+    UploadLimits, UploadSource, UrlFilter, glance_download, tags, tasks,
 };
-pub use import::ImportRequest;
-pub use sharing::{SharingChange, SharingLimits};
-pub use system_image::{SystemImageFromFile, SystemImageType};
-pub use transfer::UploadLimits;
+pub use crate::image::{attributes, tag_search};
+
+// The runner still reaches the image service through these names.
+use crate::image::service::metadata as images;

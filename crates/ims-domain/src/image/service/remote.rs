@@ -1,6 +1,6 @@
 //! The one way a job fetches a URL, and the one admission check for new jobs.
 
-use super::images::ImageService;
+use super::metadata::ImageService;
 use crate::error::{Error, Result};
 use crate::outbound::redact_url;
 use crate::ports::ByteStream;

@@ -3,9 +3,9 @@
 //! here: the OS version, the image type, `min_disk` 1–1024, architecture and firmware.
 
 use super::file_import::{DataImageFromFile, FileImport, FileKind, check_naming, check_quick_name};
-use super::images::{ImageService, now};
 use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
+use crate::image::service::metadata::{ImageService, now};
 use crate::image::{ContainerFormat, Image, ImageId, Visibility};
 use crate::job::{Job, JobKind};
 use crate::policy;

@@ -7,12 +7,13 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use sha2::Digest;
 
-use super::images::now;
 use crate::error::{Error, Result};
 use crate::identity::{
     DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Domain, IdentitySeed, Project, Role, TokenInfo,
     TokenRecord, User,
 };
+use crate::image::service::metadata::now;
+use crate::policy::require_admin;
 use crate::ports::IdentityRepo;
 use crate::principal::{Principal, expand_roles, roles};
 use crate::text;
@@ -85,16 +86,6 @@ pub async fn hash_password(password: String) -> Result<String> {
 
 fn bad_credentials() -> Error {
     Error::Unauthenticated("The request you have made requires authentication.".into())
-}
-
-fn require_admin(who: &Principal) -> Result<()> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "You are not authorized to perform the requested action.".into(),
-        ))
-    }
 }
 
 impl IdentityService {
@@ -304,7 +295,7 @@ impl IdentityService {
             Ok(())
         } else {
             Err(Error::NotFound {
-                kind: "token",
+                kind: crate::Entity::Token,
                 id: "subject".into(),
             })
         }
@@ -432,7 +423,7 @@ impl IdentityService {
             .get_project(id)
             .await?
             .ok_or_else(|| Error::NotFound {
-                kind: "project",
+                kind: crate::Entity::Project,
                 id: id.into(),
             })
     }
@@ -478,7 +469,11 @@ impl IdentityService {
     pub async fn delete_project(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
         check_refs([id])?;
-        found(self.repo.delete_project(id).await?, "project", id)
+        found(
+            self.repo.delete_project(id).await?,
+            crate::Entity::Project,
+            id,
+        )
     }
 
     /// Lists users.
@@ -502,7 +497,7 @@ impl IdentityService {
             .get_user(id)
             .await?
             .ok_or_else(|| Error::NotFound {
-                kind: "user",
+                kind: crate::Entity::User,
                 id: id.into(),
             })
     }
@@ -564,7 +559,11 @@ impl IdentityService {
         text::check("password", password)?;
         let hash = hash_password(password.to_string()).await?;
         // The catalog revokes the user's tokens with the change (Keystone does too).
-        found(self.repo.set_password(id, &hash).await?, "user", id)?;
+        found(
+            self.repo.set_password(id, &hash).await?,
+            crate::Entity::User,
+            id,
+        )?;
         self.forget_cached(id);
         Ok(())
     }
@@ -573,7 +572,7 @@ impl IdentityService {
     pub async fn delete_user(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
         check_refs([id])?;
-        found(self.repo.delete_user(id).await?, "user", id)
+        found(self.repo.delete_user(id).await?, crate::Entity::User, id)
     }
 
     /// Lists roles.
@@ -598,7 +597,7 @@ impl IdentityService {
     pub async fn delete_role(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
         check_refs([id])?;
-        found(self.repo.delete_role(id).await?, "role", id)
+        found(self.repo.delete_role(id).await?, crate::Entity::Role, id)
     }
 
     /// Grants a role on a project to a user (all by id).
@@ -617,7 +616,7 @@ impl IdentityService {
             .get_role(role_id)
             .await?
             .ok_or_else(|| Error::NotFound {
-                kind: "role",
+                kind: crate::Entity::Role,
                 id: role_id.into(),
             })?;
         self.repo.grant(project_id, user_id, role_id).await
@@ -632,7 +631,7 @@ impl IdentityService {
             .into_iter()
             .next()
             .ok_or_else(|| Error::NotFound {
-                kind: "role",
+                kind: crate::Entity::Role,
                 id: role.into(),
             })?;
         self.repo.grant(project_id, user_id, &role.id).await
@@ -650,7 +649,7 @@ impl IdentityService {
         check_refs([project_id, user_id, role_id])?;
         found(
             self.repo.revoke(project_id, user_id, role_id).await?,
-            "role assignment",
+            crate::Entity::RoleAssignment,
             role_id,
         )?;
         // Tokens carry no roles: each validation rebuilds them from the grants, so
@@ -679,7 +678,7 @@ impl IdentityService {
             .await?
             .map(|p| p.id)
             .ok_or_else(|| Error::NotFound {
-                kind: "project",
+                kind: crate::Entity::Project,
                 id: id_or_name.into(),
             })
     }
@@ -698,7 +697,7 @@ impl IdentityService {
             .await?
             .map(|u| u.id)
             .ok_or_else(|| Error::NotFound {
-                kind: "user",
+                kind: crate::Entity::User,
                 id: id_or_name.into(),
             })
     }
@@ -716,7 +715,7 @@ impl IdentityService {
             .next()
             .map(|r| r.id)
             .ok_or_else(|| Error::NotFound {
-                kind: "role",
+                kind: crate::Entity::Role,
                 id: id_or_name.into(),
             })
     }
@@ -750,7 +749,7 @@ fn check_named_ref(r: &NamedRef) -> Result<()> {
         .try_for_each(|v| text::check_opt("name", v.as_deref()))
 }
 
-fn found(ok: bool, kind: &'static str, id: &str) -> Result<()> {
+fn found(ok: bool, kind: crate::Entity, id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {

@@ -5,7 +5,7 @@
 //! not at all. The job exists because IMS clients expect a job id to poll, and the job
 //! they poll tells the truth, with one result per image and project.
 
-use super::images::{ImageService, now};
+use super::metadata::{ImageService, now};
 use crate::error::{Error, Result};
 use crate::image::{Image, ImageStatus, Visibility};
 use crate::job::{Job, JobKind, JobStatus};
@@ -24,6 +24,37 @@ pub enum SharingChange {
     Remove,
     /// Answer, as the caller's project, the shares of each image.
     Answer(crate::member::MemberStatus),
+}
+
+/// What a sharing batch applied, as its job records it: every image and project pair. Each
+/// dialect renders it in its own shape (IMS: `entities.results`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharingRecord {
+    /// The pairs, in request order. Rows written before the record had a shape of its
+    /// own kept IMS's `results` list here, whose entries decode the same way.
+    #[serde(alias = "results")]
+    pub pairs: Vec<SharedPair>,
+}
+
+/// One image and one project of a sharing batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedPair {
+    /// The image id, as the caller named it.
+    pub image_id: String,
+    /// The project.
+    pub project_id: String,
+}
+
+impl SharingRecord {
+    /// The record of a sharing job; `None` for jobs of other kinds.
+    pub fn of(job: &Job) -> Option<SharingRecord> {
+        matches!(
+            job.kind,
+            JobKind::AddMembers | JobKind::RemoveMembers | JobKind::UpdateMembers
+        )
+        .then(|| serde_json::from_value(job.payload.clone()).ok())
+        .flatten()
+    }
 }
 
 /// How big one sharing batch may be (`[limits]` in the configuration).
@@ -63,16 +94,17 @@ impl ImageService {
             check_project_id(project)?;
         }
         let mut batch = SharingBatch::default();
-        let mut results = Vec::new();
+        let mut record = SharingRecord::default();
         for id in &images {
             let image = self.get(who, id).await?;
             self.plan_sharing(who, image, &projects, change, &mut batch)
                 .await?;
-            for project in &projects {
-                results.push(
-                    serde_json::json!({"image_id": id, "project_id": project, "status": "success"}),
-                );
-            }
+            record
+                .pairs
+                .extend(projects.iter().map(|project| SharedPair {
+                    image_id: id.clone(),
+                    project_id: project.clone(),
+                }));
         }
         let kind = match change {
             SharingChange::Add => JobKind::AddMembers,
@@ -84,7 +116,7 @@ impl ImageService {
             kind,
             &who.project_id,
             None,
-            serde_json::json!({ "results": results }),
+            serde_json::to_value(&record).map_err(Error::internal)?,
             t,
         );
         job.status = JobStatus::Success;
@@ -156,7 +188,7 @@ impl ImageService {
                     .into_iter()
                     .find(|m| m.member_id == who.project_id)
                     .ok_or_else(|| Error::NotFound {
-                        kind: "member",
+                        kind: crate::Entity::Member,
                         id: who.project_id.clone(),
                     })?;
                 member.status = status;

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::tag_search::{TagSearch, Window};
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::image::tag_search::{TagSearch, Window};
 use crate::listing::{Column, Field, Filter, ListQuery, ListScope, Op, Value};
 use crate::principal::Principal;
 
@@ -109,7 +109,7 @@ impl super::ImageService {
                 image.tags.retain(|t| &KeyValueTag::read(t).key != key);
                 if strict && remove.contains(key) && image.tags.len() == before {
                     return Err(Error::NotFound {
-                        kind: "tag",
+                        kind: crate::Entity::Tag,
                         id: key.clone(),
                     });
                 }

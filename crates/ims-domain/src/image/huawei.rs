@@ -29,7 +29,7 @@ pub struct OsVersion {
 pub fn os_versions() -> &'static [OsVersion] {
     static LIST: OnceLock<Vec<OsVersion>> = OnceLock::new();
     LIST.get_or_init(|| {
-        serde_json::from_str(include_str!("../data/os_versions.json"))
+        serde_json::from_str(include_str!("../../data/os_versions.json"))
             .expect("data/os_versions.json is valid and checked by a unit test")
     })
 }

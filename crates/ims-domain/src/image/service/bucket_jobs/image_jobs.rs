@@ -2,9 +2,9 @@
 //! its job written together, and a worker step that fills the image through the one
 //! pipeline and activates it, leaving no data behind when anything fails.
 
-use super::data::{fresh_key, set_data};
-use super::images::{ImageService, now};
 use crate::error::{Error, Result};
+use crate::image::service::metadata::{ImageService, now};
+use crate::image::service::transfer::{fresh_key, set_data};
 use crate::image::{Image, ImageId, ImageStatus};
 use crate::job::{Job, JobKind};
 use crate::pipeline::Digests;
@@ -107,7 +107,11 @@ impl ImageService {
             current.transition(ImageStatus::Active)?;
             self.finish_edit(&mut current)?;
             match self.repo.save(&current, ImageStatus::Importing, None).await {
-                Err(Error::Conflict(_)) if attempt < super::images::EDIT_ATTEMPTS => attempt += 1,
+                Err(Error::Conflict(_))
+                    if attempt < crate::image::service::metadata::EDIT_ATTEMPTS =>
+                {
+                    attempt += 1
+                }
                 saved => return saved,
             }
         }

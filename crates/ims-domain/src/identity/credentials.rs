@@ -1,7 +1,7 @@
 //! AK/SK credentials: created for a user and shown once, then looked up by access key
 //! so a dialect can verify a request signature and act as the key's owner.
 
-use super::identity::IdentityService;
+use super::service::IdentityService;
 use crate::error::{Error, Result};
 use crate::identity::Credential;
 use crate::principal::Principal;
@@ -83,7 +83,7 @@ impl IdentityService {
             Ok(())
         } else {
             Err(Error::NotFound {
-                kind: "credential",
+                kind: crate::Entity::Credential,
                 id: access.into(),
             })
         }

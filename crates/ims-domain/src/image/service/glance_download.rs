@@ -16,10 +16,10 @@
 
 use serde_json::Value;
 
-use super::attributes::{self, Mode};
-use super::images::ImageService;
 use super::import::ImportRequest;
+use super::metadata::ImageService;
 use crate::error::{Error, Result};
+use crate::image::attributes::{self, Mode};
 use crate::image::{Image, ImageStatus};
 use crate::job::Job;
 use crate::policy;

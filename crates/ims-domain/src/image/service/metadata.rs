@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::attributes::{self, AttributeLimits, Mode};
 use super::tags::validate_tag;
 use crate::error::{Error, Result};
 use crate::huawei;
+use crate::image::attributes::{self, AttributeLimits, Mode};
 use crate::image::{Image, ImageId, ImageStatus, Visibility};
 use crate::listing::{ListLimits, ListQuery, ListScope};
 use crate::pipeline::HashAlgo;
@@ -97,7 +97,7 @@ pub struct ImageSettings {
     /// How long a lease lasts without a heartbeat.
     pub lease: Duration,
     /// Caps and the idle timeout of client uploads.
-    pub transfers: super::transfer::UploadLimits,
+    pub transfers: super::upload_limits::UploadLimits,
 }
 
 impl Default for ImageSettings {
@@ -177,7 +177,7 @@ pub struct ImageService {
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
     pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
-    pub(crate) transfers: Arc<super::transfer::TransferGate>,
+    pub(crate) transfers: Arc<super::upload_limits::TransferGate>,
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -202,7 +202,7 @@ impl ImageService {
             remote,
             buckets,
             converter,
-            transfers: Arc::new(super::transfer::TransferGate::new(
+            transfers: Arc::new(super::upload_limits::TransferGate::new(
                 settings.transfers.clone(),
             )),
             settings: Arc::new(settings),
@@ -427,7 +427,7 @@ impl ImageService {
                 return Ok(true);
             }
             Err(Error::NotFound {
-                kind: "tag",
+                kind: crate::Entity::Tag,
                 id: tag.to_string(),
             })
         })

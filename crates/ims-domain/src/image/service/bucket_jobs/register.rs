@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::images::ImageService;
 use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
 use crate::image::ImageStatus;
+use crate::image::service::metadata::ImageService;
 use crate::job::{Job, JobKind};
 use crate::policy;
 use crate::principal::Principal;
@@ -37,7 +37,7 @@ impl ImageService {
         let caller = BucketCaller::of(who);
         self.check_import_object(&caller, &object, false).await?;
         image.transition(ImageStatus::Importing)?;
-        image.updated_at = super::images::now();
+        image.updated_at = crate::image::service::metadata::now();
         let payload = serde_json::to_value(RegisterPayload {
             object: object.to_string(),
             admin: caller.admin,
@@ -49,7 +49,7 @@ impl ImageService {
             &who.project_id,
             Some(image.id),
             payload,
-            super::images::now(),
+            crate::image::service::metadata::now(),
         );
         self.repo
             .save(&image, ImageStatus::Queued, Some(&job))

@@ -1,6 +1,6 @@
 //! Sharing: members of `shared` images and their answers.
 
-use super::images::{ImageService, now};
+use super::metadata::{ImageService, now};
 use crate::error::{Error, Result};
 use crate::image::ImageId;
 use crate::member::{Member, MemberStatus};
@@ -62,7 +62,7 @@ impl ImageService {
             .into_iter()
             .find(|m| m.member_id == member_id)
             .ok_or_else(|| Error::NotFound {
-                kind: "member",
+                kind: crate::Entity::Member,
                 id: member_id.to_string(),
             })
     }

@@ -1,5 +1,14 @@
 //! The image aggregate, its status state machine and its vocabulary.
 
+pub mod attributes;
+pub mod huawei;
+pub mod listing;
+pub mod member;
+pub mod policy;
+pub mod repo;
+pub mod service;
+pub mod tag_search;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

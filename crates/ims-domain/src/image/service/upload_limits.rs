@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::images::ImageService;
+use super::metadata::ImageService;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::ports::{ByteStream, SizeClaim};

@@ -1,5 +1,11 @@
 //! Identity entities: domains, projects, users, roles and tokens (a Keystone v3 subset).
 
+pub mod credentials;
+pub mod principal;
+pub mod repo;
+pub mod sealing;
+pub mod service;
+
 use time::OffsetDateTime;
 
 /// The id of the one domain ims creates on first start.

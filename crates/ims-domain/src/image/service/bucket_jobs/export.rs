@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::images::{ImageService, now};
 use crate::bucket::{BucketCaller, BucketUse, ObjectRef};
 use crate::error::{Error, Result};
+use crate::image::service::metadata::{ImageService, now};
 use crate::image::{DiskFormat, ImageId, ImageStatus};
 use crate::job::{Job, JobKind};
 use crate::pipeline::{self, Limits};
@@ -79,7 +79,10 @@ impl ImageService {
                     format!("{object} already exists."),
                 ));
             }
-            Err(Error::NotFound { kind: "object", .. }) => {}
+            Err(Error::NotFound {
+                kind: crate::Entity::Object,
+                ..
+            }) => {}
             Err(e) => return Err(e),
         }
         let payload = serde_json::to_value(ExportPayload {

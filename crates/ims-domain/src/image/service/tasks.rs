@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use super::images::{ImageService, UrlFilter, now};
+use super::metadata::{ImageService, UrlFilter, now};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
 use crate::job::{Job, JobKind, JobQuery, JobSortKey, JobStatus};
@@ -110,7 +110,7 @@ impl ImageService {
     pub async fn task(&self, who: &Principal, id: &str) -> Result<Job> {
         check_task_access(who)?;
         let not_found = || Error::NotFound {
-            kind: "task",
+            kind: crate::Entity::Task,
             id: id.to_string(),
         };
         // Only "no such job" is a missing task: a catalog failure stays what it is.

@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::images::{ImageService, now};
 use crate::bucket::{BucketCaller, BucketUse, ObjectRef};
 use crate::error::{Error, Result};
+use crate::image::service::metadata::{ImageService, now};
 use crate::image::{ContainerFormat, DiskFormat, Image, ImageId};
 use crate::job::{Job, JobKind};
 use crate::policy;
@@ -273,7 +273,7 @@ impl ImageService {
         }
         if info.size == 0 {
             return Err(Error::NotFound {
-                kind: "object",
+                kind: crate::Entity::Object,
                 id: format!("{object} (empty)"),
             });
         }

@@ -14,8 +14,8 @@
 //! substring of the image's name (case-sensitive, TMS's "fuzzy" match), `resource_id` is
 //! the image's id exactly.
 
-use super::tags::KeyValueTag;
 use crate::error::{Error, Result};
+use crate::image::service::tags::KeyValueTag;
 
 /// Most keys in one list of a search.
 pub const MAX_KEYS: usize = 10;

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::file_import::check_naming;
-use super::images::{ImageService, now};
 use crate::error::{Error, Result};
+use crate::image::service::metadata::{ImageService, now};
 use crate::image::{DiskFormat, Image, ImageId, ImageStatus, Visibility};
 use crate::job::{Job, JobKind};
 use crate::policy;

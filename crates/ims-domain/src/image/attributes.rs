@@ -147,7 +147,7 @@ pub fn set(
                 .collect::<Result<Vec<_>>>()?;
             image.tags.clear();
             for tag in tags {
-                crate::service::tags::validate_tag(&tag)?;
+                crate::image::service::tags::validate_tag(&tag)?;
                 image.tags.insert(tag);
             }
         }
@@ -195,7 +195,7 @@ pub fn exists(image: &Image, name: &str) -> bool {
 /// the counts and the total size within the per-image limits (413).
 pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
     for tag in &image.tags {
-        crate::service::tags::validate_stored_tag(tag)?;
+        crate::image::service::tags::validate_stored_tag(tag)?;
     }
     let mut bytes = image.tags.iter().map(String::len).sum::<usize>();
     for (name, value) in &image.properties {

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::ports::{BlobWriter, BucketRepo, BucketSource, ByteStream, ObjectInfo};
+use async_trait::async_trait;
+
+use super::{BlobWriter, ByteStream};
 use crate::principal::Principal;
 
 /// The longest object key accepted (S3's and OBS's limit).
@@ -153,7 +155,7 @@ pub fn may_use(caller: &BucketCaller, grants: Option<&BucketGrants>, how: Bucket
 /// the same, so a caller cannot learn which buckets exist.
 pub fn bucket_not_found(bucket: &str) -> Error {
     Error::NotFound {
-        kind: "bucket",
+        kind: crate::Entity::Bucket,
         id: bucket.to_string(),
     }
 }
@@ -235,6 +237,57 @@ impl Buckets {
     pub fn grants(&self) -> &Arc<dyn BucketRepo> {
         &self.grants
     }
+}
+
+/// What a bucket says about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its storage class as the store names it (`STANDARD`, `WARM`, `COLD`, `STANDARD_IA`,
+    /// …); imports need `STANDARD`. Always set by `head`; empty in a listing whose store
+    /// does not report classes there (S3/OBS through opendal).
+    pub storage_class: String,
+}
+
+/// Object storage that image files are imported from and exported to. Names arrive
+/// validated ([`ObjectRef`]); a missing bucket is `NotFound { kind:
+/// "bucket" }` and a missing object `NotFound { kind: crate::Entity::Object }`.
+#[async_trait]
+pub trait BucketSource: Send + Sync {
+    /// An object's size and storage class.
+    async fn head(&self, object: &ObjectRef) -> Result<ObjectInfo>;
+    /// Streams an object.
+    async fn open(&self, object: &ObjectRef) -> Result<ByteStream>;
+    /// Writes a new object, visible only on commit; an existing one is a `Conflict`.
+    async fn create(&self, object: &ObjectRef) -> Result<Box<dyn BlobWriter>>;
+    /// The objects of a bucket whose keys start with `prefix`, in key order.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>>;
+}
+
+/// The catalog's record of bucket owners and shares (`ims bucket create --project`,
+/// `share`, `unshare`, `[buckets.owners]`). Project ids are checked by the catalog: an
+/// unknown one is `InvalidInput`.
+#[async_trait]
+pub trait BucketRepo: Send + Sync {
+    /// Who may use `bucket`; `None` if the catalog does not know it.
+    async fn bucket_grants(&self, bucket: &str) -> Result<Option<BucketGrants>>;
+    /// Records a new bucket; `Conflict` if it is recorded already.
+    async fn insert_bucket(&self, bucket: &str, owner: Option<&str>) -> Result<()>;
+    /// Records each of `buckets` the catalog does not know yet as `owner`'s; returns
+    /// those it recorded.
+    async fn adopt_buckets(&self, buckets: &[String], owner: &str) -> Result<Vec<String>>;
+    /// Sets a bucket's owner, recording the bucket if it is new.
+    async fn set_bucket_owner(&self, bucket: &str, owner: Option<&str>) -> Result<()>;
+    /// Shares a recorded bucket read-only with a project (idempotent); `NotFound` if the
+    /// bucket is not recorded.
+    async fn share_bucket(&self, bucket: &str, project_id: &str) -> Result<()>;
+    /// Ends a share; `false` if there was none.
+    async fn unshare_bucket(&self, bucket: &str, project_id: &str) -> Result<bool>;
+    /// Every recorded bucket, by name.
+    async fn list_buckets(&self) -> Result<Vec<BucketGrants>>;
 }
 
 #[cfg(test)]

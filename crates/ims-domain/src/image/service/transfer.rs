@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::images::{ImageService, now};
-use super::transfer::{SizeReservation, TransferPermit};
+use super::metadata::{ImageService, now};
+use super::upload_limits::{SizeReservation, TransferPermit};
 use crate::error::{Error, Result};
 use crate::huawei;
 use crate::image::{Image, ImageId, ImageStatus};
@@ -88,7 +88,7 @@ impl ImageService {
             .contains(&super::ImportMethod::GlanceDirect)
         {
             return Err(Error::NotFound {
-                kind: "import method",
+                kind: crate::Entity::ImportMethod,
                 id: "glance-direct".into(),
             });
         }
@@ -223,7 +223,7 @@ impl ImageService {
             };
             outcome(&mut current)?;
             match self.release(current, status).await {
-                Err(Error::Conflict(_)) if attempt < super::images::EDIT_ATTEMPTS => attempt += 1,
+                Err(Error::Conflict(_)) if attempt < super::metadata::EDIT_ATTEMPTS => attempt += 1,
                 released => return released.map(Some),
             }
         }

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::{fresh_key, set_data};
 use super::glance_download;
-use super::images::{ImageService, ImportMethod, now};
+use super::metadata::{ImageService, ImportMethod, now};
+use super::transfer::{fresh_key, set_data};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
 use crate::job::{Job, JobKind};

@@ -1,0 +1,14 @@
+//! Huawei IMS's jobs between images and buckets: data and system images from a bucket
+//! file, a file registered as a queued image's data, copies within the region, exports.
+
+mod copy;
+mod export;
+mod file_import;
+pub(crate) mod image_jobs;
+mod register;
+mod system_image;
+
+pub use copy::ImageCopy;
+pub use export::ImageExport;
+pub use file_import::DataImageFromFile;
+pub use system_image::{SystemImageFromFile, SystemImageType};
