@@ -94,7 +94,10 @@ impl ImageStatus {
         }
     }
 
-    /// Statuses in which a worker (upload, import) holds the image.
+    /// `saving` (an upload writing, under the image's lease) and `importing` (a job
+    /// filling it, under the job's lease). Leaves out `uploading`: a stage writes in it
+    /// under the image's lease, but a staged image also rests in it once staging ended.
+    /// Unused today.
     pub fn is_transitional(self) -> bool {
         matches!(self, ImageStatus::Saving | ImageStatus::Importing)
     }

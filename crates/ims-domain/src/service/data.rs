@@ -277,7 +277,7 @@ impl ImageService {
     }
 
     /// Applies the inspection verdict: unsafe data, or data that is not the declared
-    /// `disk_format`, is refused (415) with the inspector's reasons.
+    /// `disk_format`, is refused (`UnsupportedMedia`) with the inspector's reasons.
     fn check_format(&self, image: &Image, mut digests: Digests) -> Result<Digests> {
         let disk = image.disk_format.map(|f| f.as_str());
         let container = image.container_format.map(|f| f.as_str());

@@ -41,8 +41,8 @@ crate::string_enum! {
 
 pub use crate::outbound::UrlFilter;
 
-/// Bounds on the job queue: a project past its share gets a quota error, and a full
-/// queue is server-side saturation (503).
+/// Bounds on the job queue: a project past its share gets `QuotaExceeded`, and a full
+/// queue is server-side saturation (`Unavailable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
     /// Queued and running jobs per project.
