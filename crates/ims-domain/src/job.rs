@@ -107,7 +107,8 @@ pub struct Job {
     pub fail_reason: Option<String>,
     /// Node holding the lease while running.
     pub lease_owner: Option<String>,
-    /// When the lease lapses.
+    /// While `RUNNING`: when the lease lapses unless renewed. While `INIT` after a
+    /// transient failure: the earliest time it may be claimed again (the retry delay).
     pub lease_until: Option<OffsetDateTime>,
     /// Creation time.
     pub created_at: OffsetDateTime,

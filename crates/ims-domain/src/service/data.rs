@@ -1,4 +1,5 @@
-//! Data use cases: upload, stage, download, and recovery of interrupted transfers.
+//! Data use cases: upload, stage, download; the shared `store_checked` step; and the
+//! maintenance of data: recovery of interrupted transfers and orphan collection.
 
 use std::sync::Arc;
 

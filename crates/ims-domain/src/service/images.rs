@@ -210,7 +210,8 @@ impl ImageService {
         }
     }
 
-    /// A cheap catalog round trip, for health checks.
+    /// A cheap catalog round trip, for health checks: a usage query for the empty
+    /// owner (the port has no `ping` of its own).
     pub async fn ping(&self) -> Result<()> {
         self.repo.usage("").await.map(|_| ())
     }
