@@ -185,7 +185,9 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 impl ImageService {
-    /// Wires the service to its ports.
+    /// A service over its ports with `settings` in force. It makes its own upload gate
+    /// (from `settings.transfers`) and the wake-up that a [`super::jobs::JobRunner`] built
+    /// on a clone of it listens to.
     pub fn new(
         repo: Arc<dyn ImageRepo>,
         jobs: Arc<dyn JobRepo>,

@@ -26,7 +26,7 @@ pub enum SharingChange {
     Answer(crate::member::MemberStatus),
 }
 
-/// How big one sharing batch may be (`[limits]` in the configuration).
+/// How big one sharing batch may be (`[images] sharing_max_*` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharingLimits {
     /// Distinct images per batch.
