@@ -1,4 +1,7 @@
-//! Authorization: every decision about who may see or change an image lives here.
+//! Authorization of images: who may see, change, publicise or download an image, and
+//! who manages its members. Some image checks still sit in their use case (owner-or-admin
+//! in `service/members.rs` and `service/import.rs`, attribute rules in
+//! `service/attributes.rs`) and one in the IMS dialect (only `active` images are updated).
 
 use crate::error::{Error, Result};
 use crate::image::{Image, Visibility};
