@@ -1,4 +1,6 @@
-//! Image metadata use cases: create, read, list, update, delete, (de)activate, tags.
+//! `ImageService`, its settings and shared helpers (`finish_edit`, the quota-checked
+//! insert), and the image metadata use cases: create, read, list, update, delete,
+//! (de)activate, tags.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,4 +1,6 @@
-//! Use cases. Dialects call exactly one method here per request.
+//! Use cases. Dialects are meant to call one method here per request; the handlers that
+//! still make more than one call are listed in docs/ARCHITECTURE.md ("Dialects only
+//! translate").
 
 pub mod attributes;
 mod copy;
