@@ -173,7 +173,7 @@ pub fn task_stub(j: &Job) -> Value {
 /// How long Glance keeps a finished task (`task_time_to_live`, 48 hours).
 const TASK_TIME_TO_LIVE: time::Duration = time::Duration::hours(48);
 
-/// The minor versions ims implements; the last is CURRENT.
+/// The minor versions ims implements, newest first; the first is CURRENT.
 pub const VERSIONS: &[&str] = &[
     "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2",
     "v2.1", "v2.0",

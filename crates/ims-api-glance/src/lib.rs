@@ -1,5 +1,7 @@
 //! The OpenStack Image API v2 dialect (Glance-compatible). Handlers translate requests
-//! into one `ImageService` call each and render results in Glance's shapes.
+//! into one `ImageService` (or `MetadefService`) call each and render results in Glance's
+//! shapes; the exception is a download with a bad `Range`, which loads the image first so
+//! that the range error is shown only for an image the caller can see.
 
 mod convert;
 mod error;

@@ -6,7 +6,9 @@ use ims_http::Services;
 
 use crate::error::ImsError;
 
-/// The authenticated caller, and the body the signature covered.
+/// The authenticated caller, and the request body. Despite the name, a request without
+/// an `Authorization` header is authenticated by its `X-Auth-Token` instead of a
+/// signature; with a signature, the body is the one it covered.
 pub struct Signed {
     /// Who is calling.
     pub who: Principal,

@@ -1,4 +1,5 @@
-//! IMS handlers: authenticate, make one domain call, render.
+//! IMS handlers: authenticate, make one domain call, render (`update_image` and the job
+//! views make more than one; see the crate doc).
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};

@@ -1,6 +1,8 @@
 //! The Huawei Cloud IMS dialect. It only translates: requests signed the way
 //! huaweicloudsdkcore signs them (or carrying `X-Auth-Token`) become a `Principal`, IMS
-//! request shapes become one domain call, and results and errors are rendered in IMS's
+//! request shapes become domain calls (one per request, except `update_image`, which
+//! checks the image's status first, and the job views, which load each job's image),
+//! and results and errors are rendered in IMS's
 //! shapes (`{"error":{"code":"IMG.xxxx","message":…}}`, gateway `APIGW.0301` for
 //! authentication).
 

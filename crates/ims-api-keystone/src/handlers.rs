@@ -1,4 +1,6 @@
-//! Keystone handlers: each decodes, calls one identity use case, and encodes.
+//! Keystone handlers: each decodes, calls one identity use case, and encodes. Two still
+//! hold logic of their own: `check_role` decides "admin or the user itself", and
+//! `get_role` lists every role and picks one.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};

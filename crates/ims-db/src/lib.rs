@@ -1,4 +1,5 @@
-//! The catalog adapter: images, members, jobs and identity over sqlx.
+//! The catalog adapter: images, members, jobs, identity, bucket owners and metadefs over
+//! sqlx.
 //!
 //! One code path serves SQLite (embedded default) and PostgreSQL: every statement uses
 //! `$N` placeholders and portable types (TEXT, BIGINT), and runs on sqlx's `Any` driver.

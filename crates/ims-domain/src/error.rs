@@ -36,7 +36,8 @@ pub enum Error {
     /// A per-project quota would be exceeded.
     #[error("{0}")]
     QuotaExceeded(String),
-    /// The data is larger than allowed.
+    /// The data is larger than allowed, or the disk of the image store or of an embedded
+    /// bucket is full (`ENOSPC`, mapped in `ims-blob`).
     #[error("{0}")]
     TooLarge(String),
     /// The data is of a kind the service refuses (format mismatch, unsafe image).

@@ -48,15 +48,15 @@ crate::string_enum! {
     /// What a job listing can be sorted by (after which it is always sorted by creation
     /// time, then id, so pages are stable).
     JobSortKey {
-        /// Creation time.
+        /// When the job was queued.
         CreatedAt = "created_at",
-        /// Id.
+        /// The job id (random, so a stable order with no meaning).
         Id = "id",
-        /// Status.
+        /// The status name, in text order.
         Status = "status",
-        /// Kind.
+        /// The kind name, in text order.
         Kind = "kind",
-        /// Owning project.
+        /// The id of the project the job belongs to.
         Project = "project_id",
     }
 }
@@ -72,48 +72,58 @@ pub struct JobQuery {
     pub status: Option<JobStatus>,
     /// Only jobs of this image.
     pub image_id: Option<ImageId>,
-    /// Sort key.
+    /// Sort key; creation time, then id, break ties.
     pub sort: JobSortKey,
     /// Ascending rather than descending.
     pub ascending: bool,
     /// The last job of the previous page.
     pub marker: Option<Job>,
-    /// Page size.
+    /// Jobs per page, as the dialect bounded it.
     pub limit: u32,
 }
 
 /// One job row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// Id (UUID).
+    /// A random UUID, hyphenated lower case, made by [`Job::new`].
     pub id: String,
-    /// Kind.
+    /// What it does: decides which use case the runner calls and the payload's shape.
     pub kind: JobKind,
-    /// Status.
+    /// Where it is in its lifecycle; `SUCCESS` and `FAIL` are final. The runner moves
+    /// it; sharing batches are written `SUCCESS` at once.
     pub status: JobStatus,
-    /// The project that asked for it.
+    /// The project it belongs to, counts against (`[jobs] max_per_project`) and is shown
+    /// to: the requesting caller's project (a job that makes a new image takes that
+    /// image's owner, set from the same caller).
     pub project_id: String,
-    /// The image it works on.
+    /// The image it works on; `None` for sharing batches, which name their images in the
+    /// payload.
     pub image_id: Option<ImageId>,
-    /// Kind-specific parameters.
+    /// Kind-specific parameters as JSON; each kind's use case decodes its own shape.
     pub payload: serde_json::Value,
-    /// 0–100.
+    /// Percent done, 0–100: written by the heartbeat while running (never backwards),
+    /// 100 on success.
     pub progress: u8,
-    /// Attempts so far.
+    /// How many times a worker claimed it (each claim adds one). A job claimed more than
+    /// `MAX_ATTEMPTS` times fails without running.
     pub attempts: u32,
-    /// Machine-readable error code, on failure.
+    /// On `FAIL`: a stable code (`service::jobs::error_code`: `NotFound`,
+    /// `InvalidInput`, `TooLarge`, `UnsupportedMedia`, `Gone`, `Unavailable`, `Internal`)
+    /// that dialects map to their own codes.
     pub error_code: Option<String>,
-    /// A reason safe to show users, on failure.
+    /// On `FAIL`: a reason safe to show users (internal errors hidden, credentials and
+    /// query strings of URLs redacted).
     pub fail_reason: Option<String>,
-    /// Node holding the lease while running.
+    /// The node id holding the lease while `RUNNING`; `None` otherwise.
     pub lease_owner: Option<String>,
-    /// When the lease lapses.
+    /// While `RUNNING`: when the lease lapses unless renewed. While `INIT` after a
+    /// transient failure: the earliest time it may be claimed again (the retry delay).
     pub lease_until: Option<OffsetDateTime>,
-    /// Creation time.
+    /// When it was queued (UTC).
     pub created_at: OffsetDateTime,
-    /// When a worker first started it.
+    /// When a worker first claimed it (kept across retries); `None` while never run.
     pub begin_time: Option<OffsetDateTime>,
-    /// When it finished.
+    /// When it reached `SUCCESS` or `FAIL`; `None` before.
     pub end_time: Option<OffsetDateTime>,
 }
 

@@ -1,8 +1,9 @@
 //! The one streaming data pipeline: source → (md5 ∥ secure hash ∥ format inspection) →
 //! blob writer.
 //!
-//! Every way data enters the store (upload, stage, import, later copy and export) goes
-//! through [`pump`]. Chunks are reference-counted, so the two hashes and the writer see
+//! Every way data enters the store (upload, stage, imports, import tasks, bucket-file
+//! imports, RegisterImage, copy) goes through [`pump`], and so does an export's way out,
+//! from the store into a bucket. Chunks are reference-counted, so the two hashes and the writer see
 //! the same bytes without copies. Each chunk is hashed by two jobs on the hashing pool
 //! (md5 and the secure hash in parallel, so one upload keeps two cores busy) while the
 //! next chunk arrives; at most one chunk per stage is in flight, so memory stays constant

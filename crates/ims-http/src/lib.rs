@@ -1,5 +1,7 @@
 //! Shared HTTP plumbing: the services every dialect calls, request ids, the token
-//! header, and the public base URL that links and catalogs point at.
+//! header, the public base URL that links and catalogs point at, the OpenStack status of
+//! each domain error, Huawei AK/SK signatures, transport limits and the shared image-list
+//! query parser.
 
 pub mod guard;
 pub mod list_query;

@@ -386,7 +386,6 @@ pub fn router(services: Services) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeOpenStackRequestId))
 }
 
-/// Glance accepts `/v2.N/…` for every minor version it serves; they all mean `/v2/…`.
 /// Huawei's SDKs read the request id from `X-Request-Id`; every response carries both.
 async fn also_as_x_request_id(mut resp: Response) -> Response {
     if let Some(id) = resp.headers().get(REQUEST_ID).cloned() {
@@ -395,6 +394,9 @@ async fn also_as_x_request_id(mut resp: Response) -> Response {
     resp
 }
 
+/// Glance accepts `/v2.N/…` for every minor version it serves; they all mean `/v2/…`,
+/// so they are rewritten to it (not IMS's own `/v2.1/cloudimages…` routes). The path as
+/// sent is kept first, for signature checks.
 fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Request {
     // Signatures cover the path the client sent, so keep it before any rewrite.
     let original = ims_http::signed::OriginalUri(req.uri().clone());

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// One image service speaking the OpenStack, Huawei IMS and ZStack APIs.
+/// One image service speaking the OpenStack Image (Glance) and Keystone APIs and Huawei
+/// Cloud IMS.
 #[derive(Parser)]
 #[command(name = "ims", version)]
 struct Cli {

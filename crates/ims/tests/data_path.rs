@@ -141,7 +141,8 @@ async fn sigkill_during_upload_loses_nothing_and_strands_nothing() {
         .create(json!({"name": "big", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    // Stream 2 GiB slowly enough that the kill lands mid-upload.
+    // Offer 2 GiB, unthrottled: far more than the server stores in the 300 ms between
+    // the image turning `saving` and the kill, so the kill lands mid-upload.
     let chunk = bytes::Bytes::from(vec![7u8; 1 << 20]);
     let body =
         futures::stream::iter((0..2048).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));

@@ -16,22 +16,23 @@ pub const DEFAULT_DOMAIN_NAME: &str = "Default";
 /// A Keystone domain: a namespace for projects and users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domain {
-    /// Id.
+    /// `default` for the one domain ims creates ([`DEFAULT_DOMAIN_ID`]); ims makes no
+    /// other.
     pub id: String,
-    /// Name.
+    /// Unique; `Default` for the default domain.
     pub name: String,
 }
 
 /// A project (tenant): owns images.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    /// Id (32 hex digits, as Keystone makes them).
+    /// 32 random lower-case hex digits, as Keystone makes them.
     pub id: String,
-    /// Name, unique within its domain.
+    /// Unique within its domain.
     pub name: String,
-    /// Owning domain id.
+    /// The domain it belongs to (`default`: ims has only that one).
     pub domain_id: String,
-    /// Free text.
+    /// Free text (tab and line breaks allowed; other control characters refused).
     pub description: String,
     /// Disabled projects cannot be scoped to.
     pub enabled: bool,
@@ -40,13 +41,13 @@ pub struct Project {
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// Id.
+    /// 32 random lower-case hex digits.
     pub id: String,
-    /// Name, unique within its domain.
+    /// Unique within its domain; what a password login names.
     pub name: String,
-    /// Owning domain id.
+    /// The domain it belongs to (`default`: ims has only that one).
     pub domain_id: String,
-    /// Default project, if any.
+    /// The project an unscoped token is scoped to; without one an unscoped login fails.
     pub default_project_id: Option<String>,
     /// Disabled users cannot authenticate.
     pub enabled: bool,
@@ -57,9 +58,10 @@ pub struct User {
 /// A role name with an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    /// Id.
+    /// 32 random lower-case hex digits.
     pub id: String,
-    /// Name (lower case).
+    /// Lower case (lowered on create); `admin`, `member` and `reader` exist from the
+    /// first start and imply each other in that order.
     pub name: String,
 }
 
@@ -87,13 +89,13 @@ pub struct TokenRecord {
     pub user_id: String,
     /// The project the token is scoped to.
     pub project_id: String,
-    /// Issue time.
+    /// When it was issued (UTC).
     pub issued_at: OffsetDateTime,
-    /// Expiry time.
+    /// `issued_at` plus `token_ttl_secs`; from then on the token is refused.
     pub expires_at: OffsetDateTime,
-    /// An audit id shown to clients.
+    /// 16 random hex digits, shown to clients in `audit_ids`; not a secret.
     pub audit_id: String,
-    /// Set when revoked.
+    /// Set by `DELETE /v3/auth/tokens` or a password change; a revoked token is refused.
     pub revoked: bool,
 }
 
@@ -102,11 +104,11 @@ pub struct TokenRecord {
 pub struct TokenInfo {
     /// The stored token.
     pub record: TokenRecord,
-    /// The user.
+    /// The user it authenticates, as stored now.
     pub user: User,
     /// The user's domain.
     pub user_domain: Domain,
-    /// The scoped project.
+    /// The project it is scoped to, as stored now.
     pub project: Project,
     /// The project's domain.
     pub project_domain: Domain,
@@ -123,11 +125,11 @@ pub struct Credential {
     /// The secret key (SK), sealed with the node's credential key. HMAC verification
     /// needs the secret itself, so it cannot be a one-way hash.
     pub sealed_secret: String,
-    /// The owner.
+    /// The user whose rights a signed request has.
     pub user_id: String,
-    /// The default project of signed requests.
+    /// The project of signed requests that send no `X-Project-Id`.
     pub project_id: String,
-    /// Creation time.
+    /// When it was created (UTC).
     pub created_at: OffsetDateTime,
 }
 

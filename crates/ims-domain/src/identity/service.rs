@@ -50,7 +50,12 @@ const VALIDATION_CACHE_MAX: usize = 10_000;
 type TokenCache =
     std::sync::Mutex<std::collections::HashMap<String, (Principal, time::OffsetDateTime)>>;
 
-/// The identity service.
+/// The identity service: authentication (passwords, tokens, AK/SK), bootstrap and the
+/// administration of projects, users, roles and credentials.
+///
+/// Administration methods take `who: Option<&Principal>`. `Some` is an API caller and is
+/// checked (admin, or where a method says so the caller's own project or user). `None`
+/// is the host operator (`ims admin`) and **skips every check**: only the CLI may pass it.
 #[derive(Clone)]
 pub struct IdentityService {
     pub(crate) repo: Arc<dyn IdentityRepo>,
@@ -89,7 +94,8 @@ fn bad_credentials() -> Error {
 }
 
 impl IdentityService {
-    /// Wires the service.
+    /// A service over `repo` whose tokens live `token_ttl`, with the default password
+    /// limits and no credential sealer (AK/SK unavailable until `with_sealer`).
     pub fn new(repo: Arc<dyn IdentityRepo>, token_ttl: Duration) -> Self {
         IdentityService {
             repo,

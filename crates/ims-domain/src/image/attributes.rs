@@ -10,7 +10,7 @@ use crate::policy;
 use crate::principal::Principal;
 use crate::text;
 
-/// Attributes computed by the service; setting them is refused with 403.
+/// Attributes computed by the service; setting one is `Forbidden`.
 pub const READ_ONLY: &[&str] = &[
     "status",
     "created_at",
@@ -26,7 +26,7 @@ pub const READ_ONLY: &[&str] = &[
     "schema",
     "stores",
 ];
-/// Attributes reserved for internal use; setting them is refused with 403.
+/// Attributes reserved for internal use; setting one is `Forbidden`.
 pub const RESERVED: &[&str] = &["location", "deleted", "deleted_at", "locations"];
 /// Base attributes: always present, never removable.
 pub const BASE: &[&str] = &[
@@ -191,8 +191,9 @@ pub fn exists(image: &Image, name: &str) -> bool {
 
 /// Checks tags and properties against the limits, whichever path set them (every
 /// dialect's create, update, import and copy ends in `finish_edit`, which calls this):
-/// each tag is a valid tag, each property name and value within its length (400), and
-/// the counts and the total size within the per-image limits (413).
+/// each tag is a valid tag, each property name and value within its length
+/// (`InvalidInput`/`InvalidField`), and the counts and the total size within the
+/// per-image limits (`QuotaExceeded`).
 pub fn check_limits(image: &Image, limits: AttributeLimits) -> Result<()> {
     for tag in &image.tags {
         crate::image::service::tags::validate_stored_tag(tag)?;

@@ -4,42 +4,28 @@ use crate::error::{Error, Result};
 use crate::image::{ImageId, Visibility};
 use crate::member::MemberStatus;
 
-/// The columns of the image table that can be filtered or sorted on directly.
+/// The base image attributes a list can filter or sort on directly (extra properties are
+/// [`Field::Property`]). Each variant is the attribute of the same name in snake case
+/// (`MinDisk` is `min_disk`), as [`Column::from_name`] reads it.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
-    /// `id`
     Id,
-    /// `name`
     Name,
-    /// `status`
     Status,
-    /// `visibility`
     Visibility,
-    /// `container_format`
     ContainerFormat,
-    /// `disk_format`
     DiskFormat,
-    /// `size`
     Size,
-    /// `virtual_size`
     VirtualSize,
-    /// `min_disk`
     MinDisk,
-    /// `min_ram`
     MinRam,
-    /// `owner`
     Owner,
-    /// `protected`
     Protected,
-    /// `checksum`
     Checksum,
-    /// `os_hash_algo`
     OsHashAlgo,
-    /// `os_hash_value`
     OsHashValue,
-    /// `created_at`
     CreatedAt,
-    /// `updated_at`
     UpdatedAt,
 }
 
@@ -169,9 +155,10 @@ pub struct ListQuery {
     pub tags: Vec<String>,
     /// Sort keys in priority order; `created_at` and `id` are appended as tie-breakers.
     pub sort: Vec<(Column, SortDir)>,
-    /// Page size.
+    /// Page size: the request's, or its dialect's default (Glance 25, IMS 500); both
+    /// dialects cap it at 1000.
     pub limit: u32,
-    /// Last id of the previous page.
+    /// The last image of the previous page: the page starts after it in `full_sort` order.
     pub marker: Option<ImageId>,
     /// Visibility part of the scope.
     pub visibility: VisibilityFilter,
@@ -252,7 +239,7 @@ fn dedup_sort(sort: Vec<(Column, SortDir)>) -> Vec<(Column, SortDir)> {
     out
 }
 
-/// How big one list request may be (`[limits]` in the configuration).
+/// How big one list request may be (`[images] list_max_*` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListLimits {
     /// Sort keys per request, repeats included (Glance sorts on 13 columns; clients send

@@ -103,7 +103,10 @@ impl ImageStatus {
         }
     }
 
-    /// Statuses in which a worker (upload, import) holds the image.
+    /// `saving` (an upload writing, under the image's lease) and `importing` (a job
+    /// filling it, under the job's lease). Leaves out `uploading`: a stage writes in it
+    /// under the image's lease, but a staged image also rests in it once staging ended.
+    /// Unused today.
     pub fn is_transitional(self) -> bool {
         matches!(self, ImageStatus::Saving | ImageStatus::Importing)
     }
@@ -180,9 +183,10 @@ crate::string_enum! {
 /// Where an image's data lives in the blob store, and what is known about it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImageData {
-    /// The blob key, when data exists.
+    /// The blob key, when data exists: `<id>.data.<32 hex>`, or `<id>.staging.<32 hex>`
+    /// for staged data (a fresh key for every attempt).
     pub location: Option<String>,
-    /// Bytes stored.
+    /// Bytes stored; while a transfer runs, the bytes it reserved against the byte quota.
     pub size: Option<u64>,
     /// Virtual disk size from format inspection.
     pub virtual_size: Option<u64>,
@@ -197,19 +201,21 @@ pub struct ImageData {
 /// The image aggregate as the catalog stores it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
-    /// Identity.
+    /// Random, or chosen by the client on create; never reused (deleted rows stay).
     pub id: ImageId,
     /// Display name; not unique.
     pub name: Option<String>,
-    /// Lifecycle status.
+    /// Lifecycle status; moved only through [`Image::transition`], and saved by a
+    /// compare-and-set on the status read.
     pub status: ImageStatus,
-    /// Sharing level.
+    /// Who may see it (`policy::can_see`); `shared` unless set.
     pub visibility: Visibility,
-    /// Deletion guard.
+    /// While set, deleting the image is refused (`Forbidden`).
     pub protected: bool,
-    /// Hidden from default listings.
+    /// Left out of listings unless a list asks for `os_hidden=true`.
     pub os_hidden: bool,
-    /// Owning project id.
+    /// The owning project's id: the creator's project; only admins change it. A public
+    /// image must have one.
     pub owner: Option<String>,
     /// Disk format, required before data arrives.
     pub disk_format: Option<DiskFormat>,
@@ -219,7 +225,7 @@ pub struct Image {
     pub min_disk: u64,
     /// Minimum RAM in MB.
     pub min_ram: u64,
-    /// Data facts.
+    /// What is known about the data; cleared whenever the image is queued again.
     pub data: ImageData,
     /// Tags, kept as a set.
     pub tags: BTreeSet<String>,
@@ -227,9 +233,9 @@ pub struct Image {
     pub properties: BTreeMap<String, String>,
     /// Creation time (UTC).
     pub created_at: OffsetDateTime,
-    /// Last update time (UTC).
+    /// Last change of metadata, status or data (UTC).
     pub updated_at: OffsetDateTime,
-    /// The node moving data into the image (upload), while it does.
+    /// The node moving data into the image (an upload or a stage), while it does.
     pub lease: Option<crate::ports::Lease>,
     /// The stored revision this copy was read at (0 for a new image). `ImageRepo::save`
     /// writes only over that revision, so of two concurrent edits the later one fails

@@ -1,5 +1,8 @@
-//! Who may see or change an image: visibility and membership on top of the rules every
-//! aggregate shares (`crate::policy`).
+//! Who may see, change, publicise or download an image, and who manages its members:
+//! visibility and membership on top of the rules every aggregate shares
+//! (`crate::policy`). Some image checks still sit in their use case (owner-or-admin in
+//! `image/service/members.rs` and `image/service/import.rs`, attribute rules in
+//! `image/attributes.rs`) and one in the IMS dialect (only `active` images are updated).
 
 use crate::error::{Error, Result};
 use crate::image::{Image, Visibility};

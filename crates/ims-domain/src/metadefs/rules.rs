@@ -175,7 +175,7 @@ impl Schema {
         )))
     }
 
-    /// Glance's read-only attributes are refused with 403, before schema checks.
+    /// Glance's read-only attributes are refused (`Forbidden`), before schema checks.
     pub(crate) fn read_only(m: &Map<String, Value>, keys: &[&str]) -> Result<(), Error> {
         match keys.iter().find(|k| m.contains_key(**k)) {
             Some(k) => Err(Error::Forbidden(format!("Attribute '{k}' is read-only."))),

@@ -71,8 +71,8 @@ fn or_conflict(message: impl FnOnce() -> String) -> impl FnOnce(Error) -> Error 
 }
 
 /// Names from paths and query strings follow the project's text rule ([`text::check`]): a
-/// control character can name nothing, and PostgreSQL refuses a NUL in text, so it is a
-/// 400 before any lookup, on every backend.
+/// control character can name nothing, and PostgreSQL refuses a NUL in text, so it is
+/// `InvalidInput` before any lookup, on every backend.
 fn plain_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
     names.into_iter().try_for_each(|n| text::check("name", n))
 }

@@ -1,4 +1,6 @@
-//! The job runner: claims jobs under a lease, heartbeats, records outcomes.
+//! The job runner: claims jobs under a lease, heartbeats, records outcomes. Also the
+//! node's maintenance (start-up `recover`, the periodic `sweep`, which also purges
+//! expired tokens) and the job reads dialects show (`job_report`, `job`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -269,7 +271,8 @@ impl ImageService {
         Ok(())
     }
 
-    /// Periodic sweep for transfers whose node died.
+    /// Periodic sweep, every lease length: resets transfers whose node died and, given
+    /// the identity service, purges expired tokens.
     pub async fn sweep(
         self,
         identity: Option<super::identity::IdentityService>,

@@ -96,9 +96,9 @@ pub enum BucketUse {
 /// with read. A bucket without an owner is for cloud administrators only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BucketGrants {
-    /// The bucket.
+    /// The bucket's name (the rules of [`ObjectRef::bucket`]).
     pub name: String,
-    /// The owner project's id.
+    /// The owner project's id; `None`: administrators only.
     pub owner: Option<String>,
     /// Projects (ids) the bucket is shared with, read-only.
     pub readers: BTreeSet<String>,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub struct PasswordLimits {
     /// Checks running at once; 0 means twice the number of CPUs.
     pub concurrent: usize,
-    /// How long a login waits for a free slot before it is answered 503.
+    /// How long a login waits for a free slot before it fails with `Unavailable`.
     pub wait: Duration,
     /// Consecutive failures of one account before it must wait; 0 turns back-off off.
     pub failures_before_backoff: u32,
@@ -89,7 +89,7 @@ impl PasswordChecks {
 
     /// Whether `password` matches `phc`. Without a hash (unknown user) the password is
     /// checked against a hash of a random password, so the answer takes as long.
-    /// Waits at most `wait` for a free slot, then fails with 503.
+    /// Waits at most `wait` for a free slot, then fails with `Unavailable`.
     pub(crate) async fn verify(&self, password: String, phc: Option<String>) -> Result<bool> {
         let _slot = tokio::time::timeout(self.limits.wait, self.slots.clone().acquire_owned())
             .await

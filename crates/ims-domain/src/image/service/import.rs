@@ -110,8 +110,10 @@ impl ImageService {
         Ok(job.id)
     }
 
-    /// Runs an import job (called by the job runner under the job's lease). Idempotent:
-    /// a re-run after a crash rewrites the same blob key.
+    /// Runs an import job (called by the job runner under the job's lease). Safe to run
+    /// again after a crash: web-download writes a fresh blob key on every attempt (a lost
+    /// attempt's committed blob is an orphan that collection removes), glance-direct
+    /// adopts the staged blob, and the new blob is deleted when the final save fails.
     pub(crate) async fn run_import(&self, job: &Job) -> Result<()> {
         let req: ImportRequest =
             serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;

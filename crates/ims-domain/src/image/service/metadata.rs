@@ -1,4 +1,6 @@
-//! Image metadata use cases: create, read, list, update, delete, (de)activate, tags.
+//! `ImageService`, its settings and shared helpers (`finish_edit`, the quota-checked
+//! insert), and the image metadata use cases: create, read, list, update, delete,
+//! (de)activate, tags.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,8 +43,8 @@ crate::string_enum! {
 
 pub use crate::outbound::UrlFilter;
 
-/// Bounds on the job queue: a project past its share gets a quota error, and a full
-/// queue is server-side saturation (503).
+/// Bounds on the job queue: a project past its share gets `QuotaExceeded`, and a full
+/// queue is server-side saturation (`Unavailable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
     /// Queued and running jobs per project.
@@ -185,7 +187,9 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 impl ImageService {
-    /// Wires the service to its ports.
+    /// A service over its ports with `settings` in force. It makes its own upload gate
+    /// (from `settings.transfers`) and the wake-up that a [`super::jobs::JobRunner`] built
+    /// on a clone of it listens to.
     pub fn new(
         repo: Arc<dyn ImageRepo>,
         jobs: Arc<dyn JobRepo>,
@@ -210,7 +214,8 @@ impl ImageService {
         }
     }
 
-    /// A cheap catalog round trip, for health checks.
+    /// A cheap catalog round trip, for health checks: a usage query for the empty
+    /// owner (the port has no `ping` of its own).
     pub async fn ping(&self) -> Result<()> {
         self.repo.usage("").await.map(|_| ())
     }

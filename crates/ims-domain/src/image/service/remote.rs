@@ -29,7 +29,8 @@ impl ImageService {
     }
 
     /// Refuses a new job when the project already has its share of waiting and running
-    /// jobs (a quota error), or when the whole queue is full (503). `adding` jobs are
+    /// jobs (`QuotaExceeded`), or when the whole queue is full (`Unavailable`: server-side
+    /// saturation). `adding` jobs are
     /// about to be queued together.
     pub(crate) async fn check_job_slots(&self, project_id: &str, adding: u64) -> Result<()> {
         let limits = self.settings.job_limits;

@@ -57,7 +57,7 @@ impl SharingRecord {
     }
 }
 
-/// How big one sharing batch may be (`[limits]` in the configuration).
+/// How big one sharing batch may be (`[images] sharing_max_*` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharingLimits {
     /// Distinct images per batch.

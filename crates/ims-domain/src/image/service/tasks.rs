@@ -31,13 +31,13 @@ pub struct TaskListing {
     pub owner: Option<String>,
     /// Only tasks of this image.
     pub image_id: Option<ImageId>,
-    /// Sort key.
+    /// Sort key; creation time, then id, break ties.
     pub sort: JobSortKey,
     /// Ascending rather than descending (Glance's default is descending).
     pub ascending: bool,
     /// Id of the last task of the previous page.
     pub marker: Option<String>,
-    /// Page size.
+    /// Tasks per page, as the dialect bounded it (Glance: 25 by default, at most 1000).
     pub limit: u32,
 }
 

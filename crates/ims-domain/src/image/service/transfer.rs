@@ -1,4 +1,5 @@
-//! Data use cases: upload, stage, download, and recovery of interrupted transfers.
+//! Data use cases: upload, stage, download; the shared `store_checked` step; and the
+//! maintenance of data: recovery of interrupted transfers and orphan collection.
 
 use std::sync::Arc;
 
@@ -277,7 +278,7 @@ impl ImageService {
     }
 
     /// Applies the inspection verdict: unsafe data, or data that is not the declared
-    /// `disk_format`, is refused (415) with the inspector's reasons.
+    /// `disk_format`, is refused (`UnsupportedMedia`) with the inspector's reasons.
     fn check_format(&self, image: &Image, mut digests: Digests) -> Result<Digests> {
         let disk = image.disk_format.map(|f| f.as_str());
         let container = image.container_format.map(|f| f.as_str());

@@ -21,11 +21,12 @@ pub const RESERVE_STEP: u64 = 64 << 20;
 /// Limits on client uploads (`PUT …/file` and `…/stage`) on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadLimits {
-    /// Uploads at once on this node; 0 = no limit. Over it: 503.
+    /// Uploads at once on this node; 0 = no limit. Over it: `Unavailable`.
     pub max_uploads: usize,
-    /// Uploads at once by one project on this node; 0 = no limit. Over it: 429.
+    /// Uploads at once by one project on this node; 0 = no limit. Over it: `Throttled`.
     pub max_uploads_per_project: usize,
-    /// The longest an upload body may send nothing before the upload fails (400) and
+    /// The longest an upload body may send nothing before the upload fails
+    /// (`InvalidInput`) and
     /// its image is queued again.
     pub body_idle_timeout: Duration,
 }
@@ -219,7 +220,8 @@ mod tests {
         let _a2 = gate.enter("a").unwrap();
         assert!(matches!(gate.enter("a"), Err(Error::Throttled(_))));
         let _b1 = gate.enter("b").unwrap();
-        // The node is full: another project gets 503, and its refusal leaves no count.
+        // The node is full: another project is `Unavailable`, and its refusal leaves no
+        // count.
         assert!(matches!(gate.enter("c"), Err(Error::Unavailable(_))));
         assert!(!lock(&gate.per_project).contains_key("c"));
         drop(a1);

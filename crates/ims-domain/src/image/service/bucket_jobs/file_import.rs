@@ -76,7 +76,8 @@ pub(crate) struct FileImport {
     pub(crate) admin: bool,
 }
 
-/// IMS's rules for a new image's name, description and (not yet available) KMS key.
+/// IMS's rules for a new image's name and description. Also refuses any `cmk_id`
+/// (`InvalidField`): KMS keys, and so image encryption, do not exist yet.
 pub(crate) fn check_naming(
     name: &str,
     description: Option<&str>,

@@ -117,7 +117,8 @@ impl ImageService {
         }
     }
 
-    /// An image still importing, or `Gone` if it was deleted meanwhile.
+    /// Loads image `id` if it is still `importing`; `Gone` if it was deleted or left
+    /// that status meanwhile.
     pub(crate) async fn importing(&self, id: ImageId) -> Result<Image> {
         self.repo
             .get(id)
