@@ -44,6 +44,10 @@ fn message_of(e: &Error) -> String {
                 .into()
         }
         Error::NotFound { kind, id } => not_found_message(*kind, id),
+        Error::AlreadyExists {
+            kind: Entity::Image,
+            id,
+        } => format!("Image ID {id} already exists!"),
         other => other.to_string(),
     }
 }

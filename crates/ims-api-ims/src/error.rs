@@ -73,7 +73,7 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidField { field, .. } => (S::BAD_REQUEST, field_code(field)),
         Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),
         Error::Unauthenticated(_) => (S::UNAUTHORIZED, "APIGW.0301"),
-        Error::Conflict(_) => (S::BAD_REQUEST, "IMG.0046"),
+        Error::Conflict(_) | Error::AlreadyExists { .. } => (S::BAD_REQUEST, "IMG.0046"),
         Error::QuotaExceeded(_) => (S::BAD_REQUEST, "IMG.0015"),
         Error::TooLarge(_) => (S::BAD_REQUEST, "IMG.0059"),
         Error::UnsupportedMedia(_) => (S::BAD_REQUEST, "IMG.0072"),

@@ -28,6 +28,10 @@ impl IntoResponse for KeystoneError {
                 "An unexpected error prevented the server from fulfilling your request.".to_string()
             }
             Error::NotFound { kind, id } => format!("Could not find {}: {id}.", noun(*kind)),
+            Error::AlreadyExists { kind, id } => format!(
+                "Conflict occurred attempting to store {} - duplicate entry {id}",
+                noun(*kind)
+            ),
             other => other.to_string(),
         };
         let body = serde_json::json!({"error": {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use ims_domain::identity::{Credential, Domain, IdentitySeed, Project, Role, TokenRecord, User};
 use ims_domain::ports::IdentityRepo;
-use ims_domain::{Error, Result};
+use ims_domain::{Entity, Error, Result};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -60,10 +60,12 @@ fn token(row: &AnyRow) -> Result<TokenRecord> {
     })
 }
 
-fn conflict(kind: &str, name: &str) -> impl Fn(sqlx::Error) -> Error {
-    let msg = format!("Conflict occurred attempting to store {kind} - duplicate entry {name}");
+fn conflict(kind: Entity, name: &str) -> impl Fn(sqlx::Error) -> Error {
     move |e| match db_err(e) {
-        Error::Conflict(_) => Error::Conflict(msg.clone()),
+        Error::Conflict(_) => Error::AlreadyExists {
+            kind,
+            id: name.to_string(),
+        },
         other => other,
     }
 }
@@ -91,7 +93,7 @@ async fn insert_project(conn: &mut AnyConnection, p: &Project) -> Result<()> {
         .bind(i64::from(p.enabled))
         .execute(conn)
         .await
-        .map_err(conflict("project", &p.name))?;
+        .map_err(conflict(Entity::Project, &p.name))?;
     Ok(())
 }
 
@@ -105,7 +107,7 @@ async fn insert_user(conn: &mut AnyConnection, u: &User) -> Result<()> {
         .bind(&u.password_hash)
         .execute(conn)
         .await
-        .map_err(conflict("user", &u.name))?;
+        .map_err(conflict(Entity::User, &u.name))?;
     Ok(())
 }
 
@@ -182,7 +184,7 @@ impl IdentityRepo for Catalog {
                 .bind(&r.name)
                 .execute(&mut *tx)
                 .await
-                .map_err(conflict("role", &r.name))?;
+                .map_err(conflict(Entity::Role, &r.name))?;
         }
         insert_project(&mut tx, &seed.project).await?;
         insert_user(&mut tx, &seed.user).await?;
@@ -300,7 +302,7 @@ impl IdentityRepo for Catalog {
             .bind(&r.name)
             .execute(&self.pool)
             .await
-            .map_err(conflict("role", &r.name))?;
+            .map_err(conflict(Entity::Role, &r.name))?;
         Ok(())
     }
 
@@ -414,7 +416,7 @@ impl IdentityRepo for Catalog {
             .bind(ts(c.created_at))
             .execute(&self.pool)
             .await
-            .map_err(conflict("credential", &c.access))?;
+            .map_err(conflict(Entity::Credential, &c.access))?;
         Ok(())
     }
 

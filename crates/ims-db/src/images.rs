@@ -254,9 +254,10 @@ impl Catalog {
             .execute(&mut **tx)
             .await
             .map_err(|e| match db_err(e) {
-                Error::Conflict(_) => {
-                    Error::Conflict(format!("Image ID {} already exists!", image.id))
-                }
+                Error::Conflict(_) => Error::AlreadyExists {
+                    kind: ims_domain::Entity::Image,
+                    id: image.id.to_string(),
+                },
                 other => other,
             })?;
         Self::write_children(tx, image, true).await?;
@@ -325,6 +326,10 @@ impl Catalog {
 
 #[async_trait]
 impl ImageRepo for Catalog {
+    async fn ping(&self) -> Result<()> {
+        Catalog::ping(self).await
+    }
+
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         Self::insert_in(&mut tx, image, job).await?;

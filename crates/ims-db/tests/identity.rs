@@ -51,7 +51,7 @@ async fn a_failed_bootstrap_leaves_nothing_and_the_next_one_succeeds() {
     broken.roles[1].name = "admin".into();
     assert!(matches!(
         c.db.bootstrap(&broken).await,
-        Err(Error::Conflict(_))
+        Err(Error::AlreadyExists { .. })
     ));
     assert!(c.db.domain_by_id("default").await.unwrap().is_none());
     assert!(c.db.list_roles(None).await.unwrap().is_empty());

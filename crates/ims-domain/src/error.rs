@@ -30,6 +30,14 @@ pub enum Error {
     /// The caller could not be authenticated.
     #[error("{0}")]
     Unauthenticated(String),
+    /// An entity with this id or name exists already.
+    #[error("{kind} {id} already exists")]
+    AlreadyExists {
+        /// What kind of entity.
+        kind: Entity,
+        /// The id or name that is taken.
+        id: String,
+    },
     /// The entity is in a state that does not allow the action.
     #[error("{0}")]
     Conflict(String),

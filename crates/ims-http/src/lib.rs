@@ -99,7 +99,7 @@ pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {
         E::InvalidInput(_) | E::InvalidField { .. } => S::BAD_REQUEST,
         E::Forbidden(_) => S::FORBIDDEN,
         E::Unauthenticated(_) => S::UNAUTHORIZED,
-        E::Conflict(_) => S::CONFLICT,
+        E::Conflict(_) | E::AlreadyExists { .. } => S::CONFLICT,
         E::QuotaExceeded(_) | E::TooLarge(_) => S::PAYLOAD_TOO_LARGE,
         E::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
         E::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,

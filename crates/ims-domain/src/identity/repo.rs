@@ -17,7 +17,7 @@ pub trait IdentityRepo: Send + Sync {
     /// Stores `seed` in one transaction; `false`, with nothing written, when its domain
     /// exists already (bootstrapped before, or by another node at the same moment).
     async fn bootstrap(&self, seed: &IdentitySeed) -> Result<bool>;
-    /// Creates a project; `Conflict` on a duplicate name in its domain.
+    /// Creates a project; `AlreadyExists` on a duplicate name in its domain.
     async fn insert_project(&self, project: &Project) -> Result<()>;
     /// Loads a project by id.
     async fn get_project(&self, id: &str) -> Result<Option<Project>>;
@@ -25,7 +25,7 @@ pub trait IdentityRepo: Send + Sync {
     async fn list_projects(&self, name: Option<&str>) -> Result<Vec<Project>>;
     /// Deletes a project and its role assignments.
     async fn delete_project(&self, id: &str) -> Result<bool>;
-    /// Creates a user; `Conflict` on a duplicate name in its domain.
+    /// Creates a user; `AlreadyExists` on a duplicate name in its domain.
     async fn insert_user(&self, user: &User) -> Result<()>;
     /// Loads a user by id.
     async fn get_user(&self, id: &str) -> Result<Option<User>>;
@@ -37,7 +37,7 @@ pub trait IdentityRepo: Send + Sync {
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool>;
     /// Deletes a user, its assignments and its tokens.
     async fn delete_user(&self, id: &str) -> Result<bool>;
-    /// Creates a role; `Conflict` on a duplicate name.
+    /// Creates a role; `AlreadyExists` on a duplicate name.
     async fn insert_role(&self, role: &Role) -> Result<()>;
     /// Loads a role by id.
     async fn get_role(&self, id: &str) -> Result<Option<Role>>;

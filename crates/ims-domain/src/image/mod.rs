@@ -102,14 +102,6 @@ impl ImageStatus {
             )))
         }
     }
-
-    /// `saving` (an upload writing, under the image's lease) and `importing` (a job
-    /// filling it, under the job's lease). Leaves out `uploading`: a stage writes in it
-    /// under the image's lease, but a staged image also rests in it once staging ended.
-    /// Unused today.
-    pub fn is_transitional(self) -> bool {
-        matches!(self, ImageStatus::Saving | ImageStatus::Importing)
-    }
 }
 
 crate::string_enum! {

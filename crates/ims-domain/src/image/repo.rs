@@ -52,7 +52,7 @@ pub struct Lease {
 #[async_trait]
 pub trait ImageRepo: Send + Sync {
     /// Inserts a new image, and the job that works on it in the same transaction;
-    /// `Conflict` if the id was ever used.
+    /// `AlreadyExists` if the id was ever used.
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()>;
     /// Inserts new images, each with its job when it has one, in one transaction (an
     /// image imported together with its data images): all of them or none. With
@@ -65,6 +65,8 @@ pub trait ImageRepo: Send + Sync {
         batch: &[(Image, Option<Job>)],
         max_images: Option<u64>,
     ) -> Result<bool>;
+    /// A cheap round trip to the catalog, for health checks.
+    async fn ping(&self) -> Result<()>;
     /// Loads an image, whatever its status.
     async fn get(&self, id: ImageId) -> Result<Option<Image>>;
     /// Saves the whole aggregate if its status is still `expected` and its stored revision

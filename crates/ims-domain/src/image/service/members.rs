@@ -2,7 +2,6 @@
 
 use super::metadata::{ImageService, now};
 use crate::error::{Error, Result};
-use crate::image::ImageId;
 use crate::member::{Member, MemberStatus};
 use crate::policy;
 use crate::principal::Principal;
@@ -99,14 +98,5 @@ impl ImageService {
         let image = self.get(who, id).await?;
         policy::check_modify(who, &image)?;
         self.repo.remove_member(image.id, member_id).await
-    }
-
-    /// The caller's membership in an image, for dialects that show it.
-    pub async fn membership_of(
-        &self,
-        who: &Principal,
-        id: ImageId,
-    ) -> Result<Option<MemberStatus>> {
-        self.repo.membership(id, &who.project_id).await
     }
 }

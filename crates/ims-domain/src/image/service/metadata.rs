@@ -214,10 +214,9 @@ impl ImageService {
         }
     }
 
-    /// A cheap catalog round trip, for health checks: a usage query for the empty
-    /// owner (the port has no `ping` of its own).
+    /// A cheap catalog round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        self.repo.usage("").await.map(|_| ())
+        self.repo.ping().await
     }
 
     /// The buckets, behind their access check.
