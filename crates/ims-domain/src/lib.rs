@@ -6,6 +6,7 @@
 mod vocab;
 
 pub mod bucket;
+pub mod context;
 pub mod error;
 pub mod huawei;
 pub mod identity;

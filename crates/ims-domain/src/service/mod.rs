@@ -11,6 +11,7 @@ pub mod identity;
 mod image_jobs;
 mod images;
 mod import;
+pub mod job_handlers;
 pub mod jobs;
 mod members;
 mod register;
@@ -20,6 +21,7 @@ mod system_image;
 pub mod tag_search;
 pub mod tags;
 pub mod tasks;
+pub mod token_purge;
 pub mod transfer;
 
 pub use copy::ImageCopy;
