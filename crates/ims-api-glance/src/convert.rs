@@ -81,7 +81,7 @@ const GLANCE_DOWNLOAD_PARAMS: [&str; 3] = [
 /// A job as a Glance task (an import job: `api_image_import` or `import`), every field.
 pub fn task(j: &Job) -> Value {
     let mut view = task_stub(j);
-    let image_id = j.image_id.map(|i| i.to_string());
+    let image_id = j.image_id().map(|i| i.to_string());
     // Source URLs are shown without credentials or query strings (presigned tokens).
     let redacted = |uri: &Value| match uri {
         Value::String(s) => json!(redact_url(s)),

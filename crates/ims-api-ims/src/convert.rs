@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ims_domain::huawei::OsVersion;
 use ims_domain::image::Image;
-use ims_domain::job::{Job, JobKind};
+use ims_domain::job::{Job, JobErrorCode, JobKind};
 use ims_domain::member::Member;
 use ims_domain::ports::Usage;
 use ims_domain::service::{ImageChange, Quotas};
@@ -261,22 +261,22 @@ fn job_type(kind: JobKind) -> &'static str {
     }
 }
 
-/// IMS's code for a job failure recorded with a domain error code.
-fn job_error_code(code: &str) -> &'static str {
+/// IMS's code for a job failure.
+fn job_error_code(code: JobErrorCode) -> &'static str {
     match code {
-        "UnsupportedMedia" => "IMG.0072",
-        "NotFound" => "IMG.0057",
-        "TooLarge" => "IMG.0059",
-        "InvalidInput" => "IMG.0001",
-        "Gone" => "IMG.0027",
-        _ => "IMG.0061",
+        JobErrorCode::UnsupportedMedia => "IMG.0072",
+        JobErrorCode::NotFound => "IMG.0057",
+        JobErrorCode::TooLarge => "IMG.0059",
+        JobErrorCode::InvalidInput => "IMG.0001",
+        JobErrorCode::Gone => "IMG.0027",
+        JobErrorCode::Unavailable | JobErrorCode::NoHandler | JobErrorCode::Internal => "IMG.0061",
     }
 }
 
 /// A job, as both ShowJob and ShowJobProgress render it.
 pub fn job(job: &Job, image: Option<&Image>) -> Value {
     let mut entities = json!({"process_percent": f64::from(job.progress)});
-    if let Some(id) = job.image_id {
+    if let Some(id) = job.image_id() {
         entities["image_id"] = json!(id.to_string());
     }
     if let Some(name) = image.and_then(|i| i.name.as_deref()) {
@@ -296,7 +296,7 @@ pub fn job(job: &Job, image: Option<&Image>) -> Value {
         "status": job.status.as_str(),
         "begin_time": job.begin_time.map(time).unwrap_or_else(|| time(job.created_at)),
         "end_time": job.end_time.map(time),
-        "error_code": job.error_code.as_deref().map(job_error_code),
+        "error_code": job.error_code.map(job_error_code),
         "fail_reason": job.fail_reason,
         "entities": entities,
     })

@@ -362,7 +362,7 @@ pub(crate) fn check_project(caller: &Signed, project_id: &str) -> Res<()> {
 
 async fn render_job(svc: &Services, caller: &Signed, job_id: &str) -> Res<Json<Value>> {
     let (job, subs) = svc.images.job_report(&caller.who, job_id).await?;
-    let image_of = async |job: &ims_domain::job::Job| match job.image_id {
+    let image_of = async |job: &ims_domain::job::Job| match job.image_id() {
         Some(id) => svc.images.get(&caller.who, &id.to_string()).await.ok(),
         None => None,
     };

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use ims_domain::image::ImageId;
-use ims_domain::job::{Job, JobQuery, JobSortKey, JobStatus};
+use ims_domain::job::{
+    Job, JobErrorCode, JobQuery, JobSortKey, JobStatus, JobSubject, SubjectKind,
+};
 use ims_domain::ports::JobRepo;
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
@@ -13,8 +15,18 @@ use crate::codec::{parse_ts, parse_ts_opt, ts, ts_opt};
 use crate::sql::{self, Arg, SortDir, Sql};
 use crate::{Backend, Catalog, db_err};
 
-const JOB_COLUMNS: &str = "id, kind, status, project_id, image_id, payload, progress, attempts, error_code, \
-     fail_reason, lease_owner, lease_until, created_at, begin_time, end_time";
+const JOB_COLUMNS: &str = "id, kind, status, project_id, subject_kind, subject_id, payload, progress, attempts, \
+     error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time";
+
+fn subject_from_row(kind: Option<String>, id: Option<String>) -> Result<Option<JobSubject>> {
+    match (kind, id) {
+        (Some(kind), Some(id)) => Ok(Some(JobSubject {
+            kind: kind.parse()?,
+            id,
+        })),
+        _ => Ok(None),
+    }
+}
 
 fn job_from_row(row: &AnyRow) -> Result<Job> {
     let s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
@@ -25,14 +37,15 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
         kind: req("kind")?.parse()?,
         status: req("status")?.parse()?,
         project_id: req("project_id")?,
-        image_id: s("image_id")?.as_deref().and_then(ImageId::parse),
+        subject: subject_from_row(s("subject_kind")?, s("subject_id")?)?,
         payload: serde_json::from_str(&req("payload")?).map_err(Error::internal)?,
         progress: n("progress")?.clamp(0, 100) as u8,
         attempts: n("attempts")?.clamp(0, i64::from(u32::MAX)) as u32,
-        error_code: s("error_code")?,
+        error_code: s("error_code")?.as_deref().map(JobErrorCode::from_stored),
         fail_reason: s("fail_reason")?,
         lease_owner: s("lease_owner")?,
         lease_until: parse_ts_opt(s("lease_until")?)?,
+        not_before: parse_ts_opt(s("not_before")?)?,
         created_at: parse_ts(&req("created_at")?)?,
         begin_time: parse_ts_opt(s("begin_time")?)?,
         end_time: parse_ts_opt(s("end_time")?)?,
@@ -42,22 +55,26 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
 /// Inserts a job inside the caller's transaction (with the state change that needs it).
 pub(crate) async fn insert_job(tx: &mut Transaction<'_, Any>, job: &Job) -> Result<()> {
     sqlx::query(
-        "INSERT INTO jobs (id, kind, status, project_id, image_id, payload, progress, attempts, error_code, \
-         fail_reason, lease_owner, lease_until, created_at, begin_time, end_time) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+        "INSERT INTO jobs (id, kind, status, project_id, subject_kind, subject_id, image_id, payload, progress, \
+         attempts, error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
     )
     .bind(&job.id)
     .bind(job.kind.as_str())
     .bind(job.status.as_str())
     .bind(&job.project_id)
-    .bind(job.image_id.map(|i| i.to_string()))
+    .bind(job.subject.as_ref().map(|s| s.kind.as_str()))
+    .bind(job.subject.as_ref().map(|s| s.id.clone()))
+    // `image_id` is still written while readers of the old column may remain.
+    .bind(job.image_id().map(|i| i.to_string()))
     .bind(job.payload.to_string())
     .bind(i64::from(job.progress))
     .bind(i64::from(job.attempts))
-    .bind(job.error_code.clone())
+    .bind(job.error_code.map(|c| c.as_str()))
     .bind(job.fail_reason.clone())
     .bind(job.lease_owner.clone())
     .bind(ts_opt(job.lease_until))
+    .bind(ts_opt(job.not_before))
     .bind(ts(job.created_at))
     .bind(ts_opt(job.begin_time))
     .bind(ts_opt(job.end_time))
@@ -95,7 +112,7 @@ impl JobRepo for Catalog {
         let sql = format!(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT j.id FROM jobs j WHERE \
-             ((j.status = 'INIT' AND (j.lease_until IS NULL OR j.lease_until < $3)) \
+             ((j.status = 'INIT' AND (j.not_before IS NULL OR j.not_before < $3)) \
              OR (j.status = 'RUNNING' AND j.lease_until < $3)){skipped} ORDER BY \
              (SELECT COUNT(*) FROM jobs r WHERE r.project_id = j.project_id AND r.status = 'RUNNING' \
              AND r.lease_until >= $3), \
@@ -143,13 +160,13 @@ impl JobRepo for Catalog {
     async fn finish(&self, job: &Job, owner: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, progress = $2, error_code = $3, fail_reason = $4, lease_owner = NULL, \
-             lease_until = $5, end_time = $6 WHERE id = $7 AND lease_owner = $8",
+             lease_until = NULL, not_before = $5, end_time = $6 WHERE id = $7 AND lease_owner = $8",
         )
         .bind(job.status.as_str())
         .bind(i64::from(job.progress))
-        .bind(job.error_code.clone())
+        .bind(job.error_code.map(|c| c.as_str()))
         .bind(job.fail_reason.clone())
-        .bind(ts_opt(job.lease_until))
+        .bind(ts_opt(job.not_before))
         .bind(ts_opt(job.end_time))
         .bind(&job.id)
         .bind(owner)
@@ -182,9 +199,12 @@ impl JobRepo for Catalog {
     }
 
     async fn for_image(&self, image_id: ImageId) -> Result<Vec<Job>> {
-        let sql =
-            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE image_id = $1 ORDER BY created_at DESC");
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE subject_kind = $1 AND subject_id = $2 \
+             ORDER BY created_at DESC"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(SubjectKind::Image.as_str())
             .bind(image_id.to_string())
             .fetch_all(&self.pool)
             .await
@@ -225,7 +245,8 @@ impl JobRepo for Catalog {
             equals(&mut sql, "status", status.as_str().to_string());
         }
         if let Some(image) = q.image_id {
-            equals(&mut sql, "image_id", image.to_string());
+            equals(&mut sql, "subject_kind", SubjectKind::Image.to_string());
+            equals(&mut sql, "subject_id", image.to_string());
         }
         let mut columns = vec![q.sort.as_str(), "created_at", "id"];
         columns.dedup();

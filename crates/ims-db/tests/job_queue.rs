@@ -5,7 +5,7 @@ mod support;
 
 use ims_db::Catalog;
 use ims_domain::image::{Image, ImageId};
-use ims_domain::job::{Job, JobKind, JobStatus};
+use ims_domain::job::{Job, JobKind, JobStatus, JobSubject};
 use ims_domain::ports::{ImageRepo, JobRepo};
 use time::{Duration, OffsetDateTime};
 
@@ -32,7 +32,7 @@ async fn claims_honour_kind_limits_retry_times_and_leases() {
     let job = Job::new(
         JobKind::ImageExport,
         "p",
-        Some(image.id),
+        Some(JobSubject::image(image.id)),
         serde_json::json!({}),
         now,
     );
@@ -50,7 +50,8 @@ async fn claims_honour_kind_limits_retry_times_and_leases() {
 
     // A transient failure: waiting again, not before its retry time.
     claimed.status = JobStatus::Init;
-    claimed.lease_until = Some(now + Duration::seconds(8));
+    claimed.lease_until = None;
+    claimed.not_before = Some(now + Duration::seconds(8));
     assert!(db.finish(&claimed, "n1").await.unwrap());
     assert!(claim(db, "n2", now, 2, &[]).await.is_none());
     let again = claim(db, "n2", now, 9, &[]).await.unwrap();
@@ -73,7 +74,7 @@ async fn queue(db: &Catalog, project: &str, now: OffsetDateTime, at: i64) -> Job
     let job = Job::new(
         JobKind::ImageImport,
         project,
-        Some(image.id),
+        Some(JobSubject::image(image.id)),
         serde_json::json!({}),
         created,
     );

@@ -5,6 +5,7 @@
 #[macro_use]
 mod vocab;
 
+pub mod context;
 pub mod error;
 pub mod identity;
 pub mod image;

@@ -13,6 +13,9 @@ use ims_blob::{
     BucketRouter, FsBlobStore, FsBuckets, HttpSettings, HttpSource, S3Buckets, S3Settings,
 };
 use ims_db::Catalog;
+use ims_domain::context::Node;
+use ims_domain::job::maintenance::JobLeases;
+use ims_domain::job::{JobHandlers, JobQueue, JobRunner, Maintenance};
 use ims_domain::listing::ListLimits;
 use ims_domain::metadefs::MetadefService;
 use ims_domain::outbound::FetchLimits;
@@ -21,7 +24,8 @@ use ims_domain::sealing::Sealer;
 use ims_domain::service::SharingLimits;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
-use ims_domain::service::jobs::JobRunner;
+use ims_domain::service::job_handlers::{ImageJobs, ImageSweeper};
+use ims_domain::service::token_purge::TokenPurge;
 use ims_domain::service::{
     GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
 };
@@ -77,6 +81,10 @@ pub struct Parts {
     pub identity: IdentityService,
     /// Metadata definitions.
     pub metadefs: MetadefService,
+    /// The job queue the services enqueue on and the runner takes from.
+    pub queue: JobQueue,
+    /// This process as its leases name it.
+    pub node: Node,
 }
 
 fn node_id(data_dir: &Path) -> Result<String> {
@@ -149,7 +157,7 @@ fn sync_dir(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
+fn image_settings(config: &Config) -> Result<ImageSettings> {
     let nonzero = |n: u64| (n > 0).then_some(n);
     let import_methods = config
         .images
@@ -205,8 +213,6 @@ fn image_settings(config: &Config, node_id: String) -> Result<ImageSettings> {
             per_project: config.jobs.max_per_project.max(1),
             total: config.jobs.max_queued.max(1),
         },
-        node_id,
-        lease: Duration::from_secs(config.jobs.lease_secs.max(3)),
         transfers: config.transfers.limits(),
     })
 }
@@ -278,9 +284,13 @@ pub async fn open(config: &Config) -> Result<Parts> {
         .await
         .context("opening the catalog")?;
     let blobs = FsBlobStore::open(config.data_dir.join("images"), &node)?;
+    let lease = Duration::from_secs(config.jobs.lease_secs.max(3));
+    let this_node = Node::new(node.clone(), lease);
+    let queue = JobQueue::new(Arc::new(catalog.clone()));
     let images = ImageService::new(
         Arc::new(catalog.clone()),
-        Arc::new(catalog.clone()),
+        queue.clone(),
+        this_node.clone(),
         Arc::new(blobs),
         Arc::new(http_source(config)),
         ims_domain::bucket::Buckets::new(
@@ -295,7 +305,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
             ),
             config.data_dir.join("scratch").join(&node),
         )?),
-        image_settings(config, node)?,
+        image_settings(config)?,
     );
     let identity = IdentityService::new(
         Arc::new(catalog.clone()),
@@ -309,6 +319,8 @@ pub async fn open(config: &Config) -> Result<Parts> {
         images,
         identity,
         metadefs,
+        queue,
+        node: this_node,
     })
 }
 
@@ -465,7 +477,14 @@ pub async fn serve(config: Config) -> Result<()> {
     let parts = open(&config).await?;
     bootstrap(&config, &parts.identity).await?;
     crate::bucket::sync_owners(&config, &parts).await?;
-    parts.images.recover().await.context("start-up recovery")?;
+    let maintenance = Maintenance::new(parts.node.lease)
+        .with(Arc::new(JobLeases::new(
+            parts.queue.clone(),
+            parts.node.clone(),
+        )))
+        .with(Arc::new(ImageSweeper(parts.images.clone())))
+        .with(Arc::new(TokenPurge(parts.identity.clone())));
+    maintenance.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let per_kind = config
         .jobs
@@ -479,15 +498,13 @@ pub async fn serve(config: Config) -> Result<()> {
             ))
         })
         .collect::<Result<_>>()?;
-    let runner = JobRunner::new(parts.images.clone(), config.jobs.concurrency, per_kind);
+    let mut handlers = JobHandlers::new();
+    handlers.register(Arc::new(ImageJobs(parts.images.clone())))?;
+    let (queue, node) = (parts.queue.clone(), parts.node.clone());
+    let runner = JobRunner::new(queue, node, handlers, config.jobs.concurrency, per_kind);
     let workers = vec![
         tokio::spawn(runner.run(stop_rx.clone())),
-        tokio::spawn(
-            parts
-                .images
-                .clone()
-                .sweep(Some(parts.identity.clone()), stop_rx.clone()),
-        ),
+        tokio::spawn(maintenance.run(stop_rx.clone())),
     ];
     let listener = tokio::net::TcpListener::bind(addr)
         .await

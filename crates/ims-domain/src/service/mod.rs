@@ -2,6 +2,8 @@
 //! `identity::service`, `job`); this module re-exports them while the dialects move.
 
 pub mod jobs;
+pub mod job_handlers;
+pub mod token_purge;
 
 pub use crate::identity::service as identity;
 pub use crate::image::service::transfer as data;

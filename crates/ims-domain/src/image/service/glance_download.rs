@@ -124,7 +124,7 @@ impl ImageService {
     /// source's formats and boot properties.
     pub(crate) async fn run_glance_download(&self, job: &Job, req: &ImportRequest) -> Result<()> {
         let target = job
-            .image_id
+            .image_id()
             .ok_or_else(|| Error::internal("import job without an image"))?;
         let settings = &self.settings.glance_download;
         settings.check_endpoint(

@@ -97,16 +97,15 @@ impl ImageService {
         self.check_job_slots(&who.project_id, 1).await?;
         image.transition(ImageStatus::Importing)?;
         image.updated_at = now();
-        let payload = serde_json::to_value(&req).map_err(Error::internal)?;
-        let job = Job::new(
-            JobKind::ImageImport,
-            &who.project_id,
-            Some(image.id),
-            payload,
-            now(),
-        );
-        self.repo.save(&image, expected, Some(&job)).await?;
-        self.job_wakeup.notify_one();
+        let job = self
+            .enqueue(
+                &who.project_id,
+                &image,
+                expected,
+                JobKind::ImageImport,
+                &req,
+            )
+            .await?;
         Ok(job.id)
     }
 
@@ -115,11 +114,7 @@ impl ImageService {
     /// attempt's committed blob is an orphan that collection removes), glance-direct
     /// adopts the staged blob, and the new blob is deleted when the final save fails.
     pub(crate) async fn run_import(&self, job: &Job) -> Result<()> {
-        let req: ImportRequest =
-            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-        let id = job
-            .image_id
-            .ok_or_else(|| Error::internal("import job without an image"))?;
+        let (req, id): (ImportRequest, ImageId) = job.decode()?;
         let Some(image) = self
             .repo
             .get(id)
@@ -163,6 +158,7 @@ impl ImageService {
         image.transition(ImageStatus::Active)?;
         image.lease = None;
         self.finish_edit(&mut image)?;
+        crate::job::lease::confirm().await?;
         self.repo.save(&image, ImageStatus::Importing, None).await
     }
 

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use super::tags::validate_tag;
 use crate::error::{Error, Result};
@@ -94,10 +92,6 @@ pub struct ImageSettings {
     pub fetch_limits: crate::outbound::FetchLimits,
     /// Queued and running jobs allowed per project, and in all.
     pub job_limits: JobLimits,
-    /// This node's id, used in leases.
-    pub node_id: String,
-    /// How long a lease lasts without a heartbeat.
-    pub lease: Duration,
     /// Caps and the idle timeout of client uploads.
     pub transfers: super::upload_limits::UploadLimits,
 }
@@ -123,8 +117,6 @@ impl Default for ImageSettings {
             glance_download: super::GlanceDownloadSettings::default(),
             fetch_limits: crate::outbound::FetchLimits::default(),
             job_limits: JobLimits::default(),
-            node_id: "node".into(),
-            lease: Duration::from_secs(30),
             transfers: Default::default(),
         }
     }
@@ -178,21 +170,20 @@ pub struct ImageService {
     pub(crate) buckets: crate::bucket::Buckets,
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
     pub(crate) settings: Arc<ImageSettings>,
-    pub(crate) job_wakeup: Arc<tokio::sync::Notify>,
+    pub(crate) queue: crate::job::JobQueue,
+    pub(crate) node: crate::context::Node,
     pub(crate) transfers: Arc<super::upload_limits::TransferGate>,
 }
 
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
+pub(crate) use crate::context::now;
 
 impl ImageService {
-    /// A service over its ports with `settings` in force. It makes its own upload gate
-    /// (from `settings.transfers`) and the wake-up that a [`super::jobs::JobRunner`] built
-    /// on a clone of it listens to.
+    /// Wires the service to its ports; its jobs go to `queue`, its leases name `node`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         repo: Arc<dyn ImageRepo>,
-        jobs: Arc<dyn JobRepo>,
+        queue: crate::job::JobQueue,
+        node: crate::context::Node,
         blobs: Arc<dyn BlobStore>,
         remote: Arc<dyn RemoteSource>,
         buckets: crate::bucket::Buckets,
@@ -201,7 +192,9 @@ impl ImageService {
     ) -> Self {
         ImageService {
             repo,
-            jobs,
+            jobs: Arc::clone(queue.repo()),
+            queue,
+            node,
             blobs,
             remote,
             buckets,
@@ -210,7 +203,6 @@ impl ImageService {
                 settings.transfers.clone(),
             )),
             settings: Arc::new(settings),
-            job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -100,9 +100,10 @@ impl ImageService {
         let mut job = Self::importing_job(&mut image, JobKind::TaskImport, payload)?;
         // The task belongs to the caller's project, whoever the image is made for.
         job.project_id = who.project_id.clone();
-        self.insert_within_quota(&[(image, Some(job.clone()))])
+        let batch = [(image, Some(job.clone()))];
+        self.queue
+            .enqueue_with(self.insert_within_quota(&batch))
             .await?;
-        self.job_wakeup.notify_one();
         Ok(job)
     }
 
@@ -164,11 +165,8 @@ impl ImageService {
     /// Runs an import task (under the job's lease): fetches the URL through the filter
     /// and fills the image with it, as web-download does.
     pub(crate) async fn run_import_task(&self, job: &Job) -> Result<()> {
-        let id = job
-            .image_id
-            .ok_or_else(|| Error::internal("import task without an image"))?;
-        let uri = job
-            .payload
+        let (payload, id): (Value, ImageId) = job.decode()?;
+        let uri = payload
             .get("uri")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::internal("import task without a URI"))?;

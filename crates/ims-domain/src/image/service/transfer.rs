@@ -298,7 +298,7 @@ impl ImageService {
     /// Reloads an image if it is still in `status` under this node's lease; `None` if
     /// it was deleted, or reset and handed to another attempt meanwhile.
     async fn holding(&self, id: ImageId, status: ImageStatus) -> Result<Option<Image>> {
-        let node = &self.settings.node_id;
+        let node = &self.node.id;
         Ok(self
             .repo
             .get(id)
@@ -351,14 +351,14 @@ impl ImageService {
 
     pub(crate) fn new_lease(&self) -> Lease {
         Lease {
-            owner: self.settings.node_id.clone(),
-            until: now() + self.settings.lease,
+            owner: self.node.id.clone(),
+            until: now() + self.node.lease,
         }
     }
 
     fn lease_heartbeat(&self, id: ImageId) -> AbortOnDrop {
         let repo = Arc::clone(&self.repo);
-        let (node, lease) = (self.settings.node_id.clone(), self.settings.lease);
+        let (node, lease) = (self.node.id.clone(), self.node.lease);
         AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
@@ -377,7 +377,7 @@ impl ImageService {
     /// Returns images abandoned mid-transfer to `queued` and removes their partial data.
     /// At start-up, `restarted` names this node's previous incarnation.
     pub async fn recover_transfers(&self, restarted: bool) -> Result<usize> {
-        let owner = restarted.then_some(self.settings.node_id.as_str());
+        let owner = restarted.then_some(self.node.id.as_str());
         let statuses = [ImageStatus::Saving, ImageStatus::Uploading];
         let images = self.repo.abandoned(&statuses, now(), owner).await?;
         let mut reset = 0;

@@ -82,11 +82,7 @@ impl ImageService {
 
     /// The worker's part: stream the source's data into a fresh blob of the copy.
     pub(crate) async fn run_copy(&self, job: &Job) -> Result<()> {
-        let payload: CopyPayload =
-            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-        let id = job
-            .image_id
-            .ok_or_else(|| Error::internal("copy job without an image"))?;
+        let (payload, id): (CopyPayload, ImageId) = job.decode()?;
         let source_id =
             ImageId::parse(&payload.source).ok_or_else(|| Error::internal("bad copy source"))?;
         let source = self

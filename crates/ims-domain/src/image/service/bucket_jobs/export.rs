@@ -92,28 +92,15 @@ impl ImageService {
         })
         .map_err(Error::internal)?;
         self.check_job_slots(&who.project_id, 1).await?;
-        let job = Job::new(
-            JobKind::ImageExport,
-            &who.project_id,
-            Some(image.id),
-            payload,
-            now(),
-        );
         image.updated_at = now();
-        self.repo
-            .save(&image, ImageStatus::Active, Some(&job))
-            .await?;
-        self.job_wakeup.notify_one();
-        Ok(job)
+        let (project, kind) = (&who.project_id, JobKind::ImageExport);
+        self.enqueue(project, &image, ImageStatus::Active, kind, &payload)
+            .await
     }
 
     /// The worker's part: the image's data, converted if needed, into a new object.
     pub(crate) async fn run_export(&self, job: &Job) -> Result<()> {
-        let payload: ExportPayload =
-            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-        let id: ImageId = job
-            .image_id
-            .ok_or_else(|| Error::internal("export job without an image"))?;
+        let (payload, id): (ExportPayload, ImageId) = job.decode()?;
         let image = self
             .repo
             .get(id)
@@ -146,7 +133,13 @@ impl ImageService {
         )
         .await
         {
-            Ok(_) => writer.commit().await,
+            Ok(_) => match crate::job::lease::confirm().await {
+                Ok(()) => writer.commit().await,
+                Err(e) => {
+                    writer.abort().await;
+                    Err(e)
+                }
+            },
             Err(e) => {
                 writer.abort().await;
                 Err(e)

@@ -296,11 +296,7 @@ impl ImageService {
     /// purpose (an ISO for an ISO image, and only then), and its virtual size must fit
     /// `min_disk`.
     pub(crate) async fn run_file_image(&self, job: &Job) -> Result<()> {
-        let payload: FileImport =
-            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-        let id = job
-            .image_id
-            .ok_or_else(|| Error::internal("file import job without an image"))?;
+        let (payload, id): (FileImport, ImageId) = job.decode()?;
         let object = ObjectRef::parse(&payload.object)?;
         let caller = BucketCaller::of_job(job, payload.admin);
         let (size, stream) = self.buckets.read(&caller, &object).await?;

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::image::service::metadata::{ImageService, now};
 use crate::image::service::transfer::{fresh_key, set_data};
 use crate::image::{Image, ImageId, ImageStatus};
-use crate::job::{Job, JobKind};
+use crate::job::{Job, JobKind, JobSubject};
 use crate::pipeline::Digests;
 use crate::ports::ByteStream;
 
@@ -21,18 +21,43 @@ impl ImageService {
     ) -> Result<Job> {
         self.finish_edit(image)?;
         let job = Self::importing_job(image, kind, payload)?;
-        self.insert_within_quota(&[(image.clone(), Some(job.clone()))])
+        let batch = [(image.clone(), Some(job.clone()))];
+        self.queue
+            .enqueue_with(self.insert_within_quota(&batch))
             .await?;
-        self.job_wakeup.notify_one();
+        Ok(job)
+    }
+
+    /// Saves `image` (still `expected`) together with a new job of `kind` on it, asked
+    /// for by `project`, and wakes a worker.
+    pub(crate) async fn enqueue(
+        &self,
+        project: &str,
+        image: &Image,
+        expected: ImageStatus,
+        kind: JobKind,
+        payload: &impl serde::Serialize,
+    ) -> Result<Job> {
+        let payload = serde_json::to_value(payload).map_err(Error::internal)?;
+        let job = Job::new(
+            kind,
+            project,
+            Some(JobSubject::image(image.id)),
+            payload,
+            now(),
+        );
+        self.queue
+            .enqueue_with(self.repo.save(image, expected, Some(&job)))
+            .await?;
         Ok(job)
     }
 
     /// Several new images of one owner and their jobs, written in one transaction.
     pub(crate) async fn start_image_jobs(&self, batch: Vec<(Image, Job)>) -> Result<()> {
         let batch: Vec<_> = batch.into_iter().map(|(i, j)| (i, Some(j))).collect();
-        self.insert_within_quota(&batch).await?;
-        self.job_wakeup.notify_one();
-        Ok(())
+        self.queue
+            .enqueue_with(self.insert_within_quota(&batch))
+            .await
     }
 
     /// Moves a new, validated image to `importing` and makes the job that will fill it.
@@ -43,7 +68,13 @@ impl ImageService {
     ) -> Result<Job> {
         image.transition(ImageStatus::Importing)?;
         let owner = image.owner.clone().unwrap_or_default();
-        Ok(Job::new(kind, &owner, Some(image.id), payload, now()))
+        Ok(Job::new(
+            kind,
+            &owner,
+            Some(JobSubject::image(image.id)),
+            payload,
+            now(),
+        ))
     }
 
     /// Streams `data` into a fresh blob of the importing image `id`, lets `complete`
@@ -106,6 +137,7 @@ impl ImageService {
             fill(&mut current)?;
             current.transition(ImageStatus::Active)?;
             self.finish_edit(&mut current)?;
+            crate::job::lease::confirm().await?;
             match self.repo.save(&current, ImageStatus::Importing, None).await {
                 Err(Error::Conflict(_))
                     if attempt < crate::image::service::metadata::EDIT_ATTEMPTS =>

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
-use crate::image::ImageStatus;
+use crate::image::{ImageId, ImageStatus};
 use crate::image::service::metadata::ImageService;
 use crate::job::{Job, JobKind};
 use crate::policy;
@@ -38,33 +38,19 @@ impl ImageService {
         self.check_import_object(&caller, &object, false).await?;
         image.transition(ImageStatus::Importing)?;
         image.updated_at = crate::image::service::metadata::now();
-        let payload = serde_json::to_value(RegisterPayload {
+        let payload = RegisterPayload {
             object: object.to_string(),
             admin: caller.admin,
-        })
-        .map_err(Error::internal)?;
+        };
         self.check_job_slots(&who.project_id, 1).await?;
-        let job = Job::new(
-            JobKind::RegisterImage,
-            &who.project_id,
-            Some(image.id),
-            payload,
-            crate::image::service::metadata::now(),
-        );
-        self.repo
-            .save(&image, ImageStatus::Queued, Some(&job))
-            .await?;
-        self.job_wakeup.notify_one();
-        Ok(job)
+        let (project, kind) = (&who.project_id, JobKind::RegisterImage);
+        self.enqueue(project, &image, ImageStatus::Queued, kind, &payload)
+            .await
     }
 
     /// The worker's part: the object streams in and must be the declared format.
     pub(crate) async fn run_register(&self, job: &Job) -> Result<()> {
-        let payload: RegisterPayload =
-            serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-        let id = job
-            .image_id
-            .ok_or_else(|| Error::internal("register job without an image"))?;
+        let (payload, id): (RegisterPayload, ImageId) = job.decode()?;
         let object = ObjectRef::parse(&payload.object)?;
         let caller = BucketCaller::of_job(job, payload.admin);
         let (size, stream) = self.buckets.read(&caller, &object).await?;

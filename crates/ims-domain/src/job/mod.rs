@@ -1,8 +1,27 @@
 //! Durable jobs: rows in the catalog, claimed under a lease, shown by every dialect.
+//!
+//! The engine knows no aggregate: a job names its subject as a `(kind, id)` pair, the
+//! runner dispatches through a registry of [`JobHandler`]s, use cases put work on the
+//! [`JobQueue`], and periodic upkeep runs through [`Sweeper`]s.
 
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::error::{Error, Result};
 use crate::image::ImageId;
+
+pub mod handler;
+pub mod lease;
+pub mod maintenance;
+pub mod queue;
+pub mod repo;
+pub mod runner;
+
+pub use handler::{JobHandler, JobHandlers};
+pub use maintenance::{Maintenance, Sweeper};
+pub use queue::JobQueue;
+pub use repo::JobRepo;
+pub use runner::{JobRunner, MAX_ATTEMPTS, retry_delay};
 
 crate::string_enum! {
     /// Job lifecycle (IMS's vocabulary; Glance tasks map it to pending/processing/…).
@@ -45,6 +64,91 @@ crate::string_enum! {
 }
 
 crate::string_enum! {
+    /// What kind of entity a job works on. Persisted: never rename a value.
+    SubjectKind {
+        /// An image (`ImageId`).
+        Image = "image",
+    }
+}
+
+/// The entity a job works on: its kind and its id as that kind spells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobSubject {
+    /// Which kind of entity `id` names.
+    pub kind: SubjectKind,
+    /// The entity's id.
+    pub id: String,
+}
+
+impl JobSubject {
+    /// The image `id`.
+    pub fn image(id: ImageId) -> Self {
+        JobSubject {
+            kind: SubjectKind::Image,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// An id type that can be a job's subject.
+pub trait SubjectId: Sized {
+    /// The subject kind this id names.
+    const KIND: SubjectKind;
+    /// Parses a stored subject id; `None` if it is not one.
+    fn parse_subject(id: &str) -> Option<Self>;
+}
+
+impl SubjectId for ImageId {
+    const KIND: SubjectKind = SubjectKind::Image;
+    fn parse_subject(id: &str) -> Option<Self> {
+        ImageId::parse(id)
+    }
+}
+
+crate::string_enum! {
+    /// Why a job failed, for dialects to map to their own codes. Persisted: never rename
+    /// a value (rows written before this enum hold the same spellings).
+    JobErrorCode {
+        /// Something the job needs does not exist (a bucket, an object, an image).
+        NotFound = "NotFound",
+        /// The job's input is invalid.
+        InvalidInput = "InvalidInput",
+        /// The data exceeds a size limit or a quota.
+        TooLarge = "TooLarge",
+        /// The data is not what it should be (format, safety checks).
+        UnsupportedMedia = "UnsupportedMedia",
+        /// The job's subject went away meanwhile (deleted, no longer importing).
+        Gone = "Gone",
+        /// A transient failure that outlasted the retries.
+        Unavailable = "Unavailable",
+        /// No handler on this node runs the job's kind.
+        NoHandler = "NoHandler",
+        /// Anything else.
+        Internal = "Internal",
+    }
+}
+
+impl JobErrorCode {
+    /// The code of a failure.
+    pub fn of(e: &Error) -> Self {
+        match e {
+            Error::NotFound { .. } => JobErrorCode::NotFound,
+            Error::InvalidInput(_) | Error::InvalidField { .. } => JobErrorCode::InvalidInput,
+            Error::TooLarge(_) | Error::QuotaExceeded(_) => JobErrorCode::TooLarge,
+            Error::UnsupportedMedia(_) => JobErrorCode::UnsupportedMedia,
+            Error::Gone(_) => JobErrorCode::Gone,
+            Error::Unavailable(_) => JobErrorCode::Unavailable,
+            _ => JobErrorCode::Internal,
+        }
+    }
+
+    /// A stored code; one this version does not know reads as `Internal`.
+    pub fn from_stored(code: &str) -> Self {
+        code.parse().unwrap_or(JobErrorCode::Internal)
+    }
+}
+
+crate::string_enum! {
     /// What a job listing can be sorted by (after which it is always sorted by creation
     /// time, then id, so pages are stable).
     JobSortKey {
@@ -70,7 +174,7 @@ pub struct JobQuery {
     pub project_id: Option<String>,
     /// Only jobs in this status.
     pub status: Option<JobStatus>,
-    /// Only jobs of this image.
+    /// Only jobs whose subject is this image.
     pub image_id: Option<ImageId>,
     /// Sort key; creation time, then id, break ties.
     pub sort: JobSortKey,
@@ -96,10 +200,9 @@ pub struct Job {
     /// to: the requesting caller's project (a job that makes a new image takes that
     /// image's owner, set from the same caller).
     pub project_id: String,
-    /// The image it works on; `None` for sharing batches, which name their images in the
-    /// payload.
-    pub image_id: Option<ImageId>,
-    /// Kind-specific parameters as JSON; each kind's use case decodes its own shape.
+    /// The entity it works on, if any.
+    pub subject: Option<JobSubject>,
+    /// Kind-specific parameters.
     pub payload: serde_json::Value,
     /// Percent done, 0–100: written by the heartbeat while running (never backwards),
     /// 100 on success.
@@ -107,19 +210,18 @@ pub struct Job {
     /// How many times a worker claimed it (each claim adds one). A job claimed more than
     /// `MAX_ATTEMPTS` times fails without running.
     pub attempts: u32,
-    /// On `FAIL`: a stable code (`service::jobs::error_code`: `NotFound`,
-    /// `InvalidInput`, `TooLarge`, `UnsupportedMedia`, `Gone`, `Unavailable`, `Internal`)
-    /// that dialects map to their own codes.
-    pub error_code: Option<String>,
-    /// On `FAIL`: a reason safe to show users (internal errors hidden, credentials and
-    /// query strings of URLs redacted).
+    /// Machine-readable error code, on failure.
+    pub error_code: Option<JobErrorCode>,
+    /// A reason safe to show users, on failure.
     pub fail_reason: Option<String>,
     /// The node id holding the lease while `RUNNING`; `None` otherwise.
     pub lease_owner: Option<String>,
-    /// While `RUNNING`: when the lease lapses unless renewed. While `INIT` after a
-    /// transient failure: the earliest time it may be claimed again (the retry delay).
+    /// When the lease lapses (while running).
     pub lease_until: Option<OffsetDateTime>,
-    /// When it was queued (UTC).
+    /// The earliest time a waiting job may be claimed (backoff after a transient
+    /// failure); `None` for at once.
+    pub not_before: Option<OffsetDateTime>,
+    /// Creation time.
     pub created_at: OffsetDateTime,
     /// When a worker first claimed it (kept across retries); `None` while never run.
     pub begin_time: Option<OffsetDateTime>,
@@ -132,7 +234,7 @@ impl Job {
     pub fn new(
         kind: JobKind,
         project_id: &str,
-        image_id: Option<ImageId>,
+        subject: Option<JobSubject>,
         payload: serde_json::Value,
         now: OffsetDateTime,
     ) -> Self {
@@ -141,7 +243,7 @@ impl Job {
             kind,
             status: JobStatus::Init,
             project_id: project_id.to_string(),
-            image_id,
+            subject,
             payload,
             progress: 0,
             attempts: 0,
@@ -149,10 +251,43 @@ impl Job {
             fail_reason: None,
             lease_owner: None,
             lease_until: None,
+            not_before: None,
             created_at: now,
             begin_time: None,
             end_time: None,
         }
+    }
+}
+
+impl Job {
+    /// The image this job works on, if its subject is an image.
+    pub fn image_id(&self) -> Option<ImageId> {
+        self.subject_id()
+    }
+
+    /// The subject's id as `I`, if the subject is of `I`'s kind.
+    pub fn subject_id<I: SubjectId>(&self) -> Option<I> {
+        self.subject
+            .as_ref()
+            .filter(|s| s.kind == I::KIND)
+            .and_then(|s| I::parse_subject(&s.id))
+    }
+
+    /// What a worker needs: the payload as `P`, and the subject's id as `I`. A job
+    /// without them was written by a bug, so their absence is an internal error.
+    pub fn decode<P: DeserializeOwned, I: SubjectId>(&self) -> Result<(P, I)> {
+        let payload = serde_json::from_value(self.payload.clone()).map_err(|e| {
+            Error::internal(format!("job {} ({}): bad payload: {e}", self.id, self.kind))
+        })?;
+        let id = self.subject_id().ok_or_else(|| {
+            Error::internal(format!(
+                "job {} ({}) has no {} subject",
+                self.id,
+                self.kind,
+                I::KIND
+            ))
+        })?;
+        Ok((payload, id))
     }
 }
 
@@ -191,7 +326,7 @@ impl Job {
         }
         if let Some(failed) = subs.iter().find(|s| s.status == JobStatus::Fail) {
             self.status = JobStatus::Fail;
-            self.error_code = failed.error_code.clone();
+            self.error_code = failed.error_code;
             self.fail_reason = Some(format!(
                 "A data image failed (job {}): {}",
                 failed.id,
@@ -235,11 +370,11 @@ mod sub_job_tests {
     fn a_failed_sub_job_fails_the_parent_with_its_code() {
         let mut parent = job(JobStatus::Success, 100);
         let mut failed = job(JobStatus::Fail, 0);
-        failed.error_code = Some("unsupported_media".into());
+        failed.error_code = Some(JobErrorCode::UnsupportedMedia);
         failed.fail_reason = Some("not a disk".into());
         parent.fold_sub_jobs(&[job(JobStatus::Success, 100), failed]);
         assert_eq!(parent.status, JobStatus::Fail);
-        assert_eq!(parent.error_code.as_deref(), Some("unsupported_media"));
+        assert_eq!(parent.error_code, Some(JobErrorCode::UnsupportedMedia));
         assert!(parent.fail_reason.unwrap().contains("not a disk"));
     }
 
@@ -253,5 +388,72 @@ mod sub_job_tests {
         let mut alone = job(JobStatus::Success, 100);
         alone.fold_sub_jobs(&[]);
         assert_eq!(alone.status, JobStatus::Success);
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    fn job(subject: Option<JobSubject>, payload: serde_json::Value) -> Job {
+        Job::new(
+            JobKind::ImageCopy,
+            "p",
+            subject,
+            payload,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Copy {
+        source: String,
+    }
+
+    #[test]
+    fn decode_gives_the_payload_and_the_subject_id() {
+        let id = ImageId::new();
+        let j = job(
+            Some(JobSubject::image(id)),
+            serde_json::json!({"source": "s"}),
+        );
+        let (p, got): (Copy, ImageId) = j.decode().unwrap();
+        assert_eq!((p.source.as_str(), got), ("s", id));
+        assert_eq!(j.image_id(), Some(id));
+    }
+
+    #[test]
+    fn decode_refuses_a_missing_subject_or_a_bad_payload() {
+        let none = job(None, serde_json::json!({"source": "s"}));
+        let err = none.decode::<Copy, ImageId>().unwrap_err();
+        assert!(matches!(err, Error::Internal(ref m) if m.contains("no image subject")));
+        let bad = job(
+            Some(JobSubject::image(ImageId::new())),
+            serde_json::json!({"nope": 1}),
+        );
+        let err = bad.decode::<Copy, ImageId>().unwrap_err();
+        assert!(matches!(err, Error::Internal(ref m) if m.contains("bad payload")));
+    }
+
+    #[test]
+    fn error_codes_keep_their_stored_spellings() {
+        let cases = [
+            (Error::UnsupportedMedia("x".into()), "UnsupportedMedia"),
+            (Error::Gone("x".into()), "Gone"),
+            (Error::TooLarge("x".into()), "TooLarge"),
+            (Error::QuotaExceeded("x".into()), "TooLarge"),
+            (Error::invalid("x"), "InvalidInput"),
+            (Error::Unavailable("x".into()), "Unavailable"),
+            (Error::internal("x"), "Internal"),
+        ];
+        for (e, stored) in cases {
+            let code = JobErrorCode::of(&e);
+            assert_eq!(code.as_str(), stored);
+            assert_eq!(JobErrorCode::from_stored(stored), code);
+        }
+        assert_eq!(
+            JobErrorCode::from_stored("SomethingNewer"),
+            JobErrorCode::Internal
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! The image aggregate's part in the job engine: the handler of the kinds that work on
+//! images, and the sweeper of abandoned transfers and orphaned blobs. Registered where
+//! the process is wired.
+
+use async_trait::async_trait;
+
+use super::images::ImageService;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobHandler, JobKind, Sweeper};
+
+/// Runs the image jobs.
+pub struct ImageJobs(pub ImageService);
+
+/// The kinds [`ImageJobs`] runs. Sharing batches are recorded complete, never queued.
+const IMAGE_KINDS: &[JobKind] = &[
+    JobKind::ImageImport,
+    JobKind::TaskImport,
+    JobKind::DataImageFromFile,
+    JobKind::SystemImageFromFile,
+    JobKind::ImageCopy,
+    JobKind::ImageExport,
+    JobKind::RegisterImage,
+];
+
+#[async_trait]
+impl JobHandler for ImageJobs {
+    fn kinds(&self) -> &[JobKind] {
+        IMAGE_KINDS
+    }
+
+    async fn run(&self, job: &Job) -> Result<()> {
+        let svc = &self.0;
+        match job.kind {
+            JobKind::ImageImport => svc.run_import(job).await,
+            JobKind::TaskImport => svc.run_import_task(job).await,
+            JobKind::DataImageFromFile | JobKind::SystemImageFromFile => {
+                svc.run_file_image(job).await
+            }
+            JobKind::ImageCopy => svc.run_copy(job).await,
+            JobKind::ImageExport => svc.run_export(job).await,
+            JobKind::RegisterImage => svc.run_register(job).await,
+            other => Err(Error::internal(format!("not an image job kind: {other}"))),
+        }
+    }
+
+    async fn on_failure(&self, job: &Job) -> Result<()> {
+        let svc = &self.0;
+        match (job.kind, job.image_id()) {
+            (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
+            (JobKind::TaskImport, Some(id)) => svc.fail_import_task(id).await,
+            (
+                JobKind::DataImageFromFile | JobKind::SystemImageFromFile | JobKind::ImageCopy,
+                Some(id),
+            ) => svc.kill_importing(id).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Puts right the image transfers and blobs a crash or a dead node left behind.
+pub struct ImageSweeper(pub ImageService);
+
+#[async_trait]
+impl Sweeper for ImageSweeper {
+    fn name(&self) -> &'static str {
+        "image transfers"
+    }
+
+    /// Resets this node's abandoned transfers, removes partial writes, and collects
+    /// blobs no image references.
+    async fn recover(&self) -> Result<()> {
+        let svc = &self.0;
+        let reset = svc.recover_transfers(true).await?;
+        let partial = svc.blobs.recover().await?;
+        let orphans = svc.collect_orphans().await?;
+        tracing::info!(
+            images.reset = reset,
+            blobs.partial = partial,
+            blobs.orphaned = orphans,
+            "image recovery done"
+        );
+        Ok(())
+    }
+
+    /// Resets transfers whose node died.
+    async fn sweep(&self) -> Result<()> {
+        self.0.recover_transfers(false).await.map(|_| ())
+    }
+}
