@@ -18,6 +18,9 @@ pub use transport::{AuthConfig, HttpConfig};
 pub struct Config {
     /// Where the catalog, image data and clouds.yaml live.
     pub data_dir: PathBuf,
+    /// This server's node id (leases, temp files, scratch directory); unset: the one in
+    /// `<data-dir>/node-id`, created on first start. CLI commands use ids of their own.
+    pub node_id: Option<String>,
     /// Listen address.
     pub listen: String,
     /// Public base URL for links and the service catalog. Required when `listen` is not
@@ -377,6 +380,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./ims-data"),
+            node_id: None,
             listen: "127.0.0.1:9292".into(),
             public_url: None,
             database_url: None,
@@ -515,7 +519,7 @@ fn known_keys() -> Vec<String> {
         keys.push(k);
     }
     // Optional keys are absent from the serialized defaults.
-    keys.extend(["public_url", "database_url", "credential_key"].map(String::from));
+    keys.extend(["public_url", "database_url", "credential_key", "node_id"].map(String::from));
     keys
 }
 
