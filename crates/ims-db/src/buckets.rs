@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use ims_domain::Result;
 use ims_domain::bucket::{BucketGrants, bucket_not_found};
 use ims_domain::ports::BucketRepo;
-use sqlx::Row;
 
+use crate::Catalog;
 use crate::codec::ts;
-use crate::{Catalog, db_err};
+use crate::sql::{Run, col};
 
 fn now() -> String {
     ts(time::OffsetDateTime::now_utc())
@@ -16,14 +16,10 @@ fn now() -> String {
 
 impl Catalog {
     async fn readers_of(&self, bucket: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT project_id FROM bucket_shares WHERE bucket = $1")
+        sqlx::query("SELECT project_id FROM bucket_shares WHERE bucket = $1")
             .bind(bucket)
-            .fetch_all(&self.pool)
+            .fetch_each(&self.pool, |r| col(r, "project_id"))
             .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("project_id").map_err(db_err))
-            .collect()
     }
 }
 
@@ -37,24 +33,20 @@ impl BucketRepo for Catalog {
              LEFT JOIN bucket_shares s ON s.bucket = b.name WHERE b.name = $1",
         )
         .bind(bucket)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        let Some(first) = rows.first() else {
+        .fetch_each(&self.pool, |r| {
+            Ok((
+                col::<Option<String>>(r, "owner")?,
+                col::<Option<String>>(r, "reader")?,
+            ))
+        })
+        .await?;
+        let Some((owner, _)) = rows.first() else {
             return Ok(None);
         };
-        let mut readers = std::collections::BTreeSet::new();
-        for row in &rows {
-            if let Some(r) = row.try_get::<Option<String>, _>("reader").map_err(db_err)? {
-                readers.insert(r);
-            }
-        }
         Ok(Some(BucketGrants {
             name: bucket.to_string(),
-            owner: first
-                .try_get::<Option<String>, _>("owner")
-                .map_err(db_err)?,
-            readers,
+            owner: owner.clone(),
+            readers: rows.iter().filter_map(|(_, r)| r.clone()).collect(),
         }))
     }
 
@@ -63,9 +55,8 @@ impl BucketRepo for Catalog {
             .bind(bucket)
             .bind(owner.map(str::to_string))
             .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .affected(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -79,10 +70,9 @@ impl BucketRepo for Catalog {
             .bind(bucket)
             .bind(owner)
             .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-            if done.rows_affected() > 0 {
+            .affected(&self.pool)
+            .await?;
+            if done > 0 {
                 adopted.push(bucket.clone());
             }
         }
@@ -97,9 +87,8 @@ impl BucketRepo for Catalog {
         .bind(bucket)
         .bind(owner.map(str::to_string))
         .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .affected(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -114,9 +103,8 @@ impl BucketRepo for Catalog {
         .bind(bucket)
         .bind(project_id)
         .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .affected(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -124,24 +112,24 @@ impl BucketRepo for Catalog {
         let done = sqlx::query("DELETE FROM bucket_shares WHERE bucket = $1 AND project_id = $2")
             .bind(bucket)
             .bind(project_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .affected(&self.pool)
+            .await?;
+        Ok(done > 0)
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketGrants>> {
-        let rows = sqlx::query("SELECT name, project_id FROM buckets ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let name: String = row.try_get("name").map_err(db_err)?;
+        let buckets = sqlx::query("SELECT name, project_id FROM buckets ORDER BY name")
+            .fetch_each(&self.pool, |r| {
+                Ok((
+                    col::<String>(r, "name")?,
+                    col::<Option<String>>(r, "project_id")?,
+                ))
+            })
+            .await?;
+        let mut out = Vec::with_capacity(buckets.len());
+        for (name, owner) in buckets {
             out.push(BucketGrants {
-                owner: row
-                    .try_get::<Option<String>, _>("project_id")
-                    .map_err(db_err)?,
+                owner,
                 readers: self.readers_of(&name).await?.into_iter().collect(),
                 name,
             });

@@ -5,19 +5,15 @@ use ims_domain::identity::{Credential, Domain, IdentitySeed, Project, Role, Toke
 use ims_domain::ports::IdentityRepo;
 use ims_domain::{Entity, Error, Result};
 use sqlx::AnyConnection;
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::codec::{parse_ts, ts};
+use crate::sql::{Run, col, flag};
 use crate::{Catalog, db_err};
 
 fn s(row: &AnyRow, c: &str) -> Result<String> {
-    row.try_get::<String, _>(c).map_err(db_err)
-}
-
-fn flag(row: &AnyRow, c: &str) -> Result<bool> {
-    Ok(row.try_get::<i64, _>(c).map_err(db_err)? != 0)
+    col(row, c)
 }
 
 fn project(row: &AnyRow) -> Result<Project> {
@@ -35,7 +31,7 @@ fn user(row: &AnyRow) -> Result<User> {
         id: s(row, "id")?,
         name: s(row, "name")?,
         domain_id: s(row, "domain_id")?,
-        default_project_id: row.try_get("default_project_id").map_err(db_err)?,
+        default_project_id: col(row, "default_project_id")?,
         enabled: flag(row, "enabled")?,
         password_hash: s(row, "password_hash")?,
     })
@@ -71,13 +67,12 @@ fn conflict(kind: Entity, name: &str) -> impl Fn(sqlx::Error) -> Error {
 }
 
 fn credential(row: &AnyRow) -> Result<Credential> {
-    let text = |c: &str| row.try_get::<String, _>(c).map_err(db_err);
     Ok(Credential {
-        access: text("access")?,
-        sealed_secret: text("sealed_secret")?,
-        user_id: text("user_id")?,
-        project_id: text("project_id")?,
-        created_at: parse_ts(&text("created_at")?)?,
+        access: s(row, "access")?,
+        sealed_secret: s(row, "sealed_secret")?,
+        user_id: s(row, "user_id")?,
+        project_id: s(row, "project_id")?,
+        created_at: parse_ts(&s(row, "created_at")?)?,
     })
 }
 
@@ -125,9 +120,8 @@ async fn grant(
     .bind(project_id)
     .bind(user_id)
     .bind(role_id)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
+    .affected(conn)
+    .await?;
     Ok(())
 }
 
@@ -138,18 +132,15 @@ const USER_COLS: &str =
 impl Catalog {
     async fn one_domain(&self, column: &'static str, value: &str) -> Result<Option<Domain>> {
         let sql = format!("SELECT id, name FROM domains WHERE {column} = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| {
-            Ok(Domain {
-                id: s(&r, "id")?,
-                name: s(&r, "name")?,
+            .fetch_opt(&self.pool, |r| {
+                Ok(Domain {
+                    id: s(r, "id")?,
+                    name: s(r, "name")?,
+                })
             })
-        })
-        .transpose()
+            .await
     }
 }
 
@@ -171,10 +162,9 @@ impl IdentityRepo for Catalog {
             sqlx::query("INSERT INTO domains (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&seed.domain.id)
                 .bind(&seed.domain.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        if created.rows_affected() == 0 {
+                .affected(&mut *tx)
+                .await?;
+        if created == 0 {
             tx.rollback().await.map_err(db_err)?;
             return Ok(false);
         }
@@ -206,31 +196,26 @@ impl IdentityRepo for Catalog {
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>> {
         let sql = format!("{PROJECT_COLS} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, project)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(project).transpose()
     }
 
     async fn list_projects(&self, name: Option<&str>) -> Result<Vec<Project>> {
         let sql = format!("{PROJECT_COLS} WHERE ($1 = '' OR name = $1) ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name.unwrap_or(""))
-            .fetch_all(&self.pool)
+            .fetch_each(&self.pool, project)
             .await
-            .map_err(db_err)?;
-        rows.iter().map(project).collect()
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .affected(&self.pool)
+            .await?;
+        Ok(done > 0)
     }
 
     async fn insert_user(&self, u: &User) -> Result<()> {
@@ -240,33 +225,27 @@ impl IdentityRepo for Catalog {
 
     async fn get_user(&self, id: &str) -> Result<Option<User>> {
         let sql = format!("{USER_COLS} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, user)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(user).transpose()
     }
 
     async fn find_user(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
         let sql = format!("{USER_COLS} WHERE domain_id = $1 AND name = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(domain_id)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, user)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(user).transpose()
     }
 
     async fn list_users(&self, name: Option<&str>) -> Result<Vec<User>> {
         let sql = format!("{USER_COLS} WHERE ($1 = '' OR name = $1) ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name.unwrap_or(""))
-            .fetch_all(&self.pool)
+            .fetch_each(&self.pool, user)
             .await
-            .map_err(db_err)?;
-        rows.iter().map(user).collect()
     }
 
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool> {
@@ -274,26 +253,23 @@ impl IdentityRepo for Catalog {
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .affected(&mut *tx)
+            .await?;
         // Whoever knew the old password may hold tokens: they go with it.
         sqlx::query("UPDATE tokens SET revoked = 1 WHERE user_id = $1 AND revoked = 0")
             .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .affected(&mut *tx)
+            .await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .affected(&self.pool)
+            .await?;
+        Ok(done > 0)
     }
 
     async fn insert_role(&self, r: &Role) -> Result<()> {
@@ -307,31 +283,25 @@ impl IdentityRepo for Catalog {
     }
 
     async fn get_role(&self, id: &str) -> Result<Option<Role>> {
-        let row = sqlx::query("SELECT id, name FROM roles WHERE id = $1")
+        sqlx::query("SELECT id, name FROM roles WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, role)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(role).transpose()
     }
 
     async fn list_roles(&self, name: Option<&str>) -> Result<Vec<Role>> {
-        let rows =
-            sqlx::query("SELECT id, name FROM roles WHERE ($1 = '' OR name = $1) ORDER BY name")
-                .bind(name.unwrap_or("").to_ascii_lowercase())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        rows.iter().map(role).collect()
+        sqlx::query("SELECT id, name FROM roles WHERE ($1 = '' OR name = $1) ORDER BY name")
+            .bind(name.unwrap_or("").to_ascii_lowercase())
+            .fetch_each(&self.pool, role)
+            .await
     }
 
     async fn delete_role(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM roles WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .affected(&self.pool)
+            .await?;
+        Ok(done > 0)
     }
 
     async fn grant(&self, project_id: &str, user_id: &str, role_id: &str) -> Result<()> {
@@ -346,23 +316,20 @@ impl IdentityRepo for Catalog {
         .bind(project_id)
         .bind(user_id)
         .bind(role_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        .affected(&self.pool)
+        .await?;
+        Ok(done > 0)
     }
 
     async fn roles_of(&self, project_id: &str, user_id: &str) -> Result<Vec<Role>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT r.id, r.name FROM roles r JOIN role_assignments a ON a.role_id = r.id \
              WHERE a.project_id = $1 AND a.user_id = $2 ORDER BY r.name",
         )
         .bind(project_id)
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_each(&self.pool, role)
         .await
-        .map_err(db_err)?;
-        rows.iter().map(role).collect()
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<()> {
@@ -374,37 +341,31 @@ impl IdentityRepo for Catalog {
             .bind(ts(t.expires_at))
             .bind(&t.audit_id)
             .bind(i64::from(t.revoked))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .affected(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn get_token(&self, digest: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT digest, user_id, project_id, issued_at, expires_at, audit_id, revoked FROM tokens WHERE digest = $1")
+        sqlx::query("SELECT digest, user_id, project_id, issued_at, expires_at, audit_id, revoked FROM tokens WHERE digest = $1")
             .bind(digest)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, token)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(token).transpose()
     }
 
     async fn revoke_token(&self, digest: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE digest = $1 AND revoked = 0")
             .bind(digest)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .affected(&self.pool)
+            .await?;
+        Ok(done > 0)
     }
 
     async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
+        sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
             .bind(ts(now))
-            .execute(&self.pool)
+            .affected(&self.pool)
             .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected())
     }
 
     async fn insert_credential(&self, c: &Credential) -> Result<()> {
@@ -422,30 +383,25 @@ impl IdentityRepo for Catalog {
 
     async fn get_credential(&self, access: &str) -> Result<Option<Credential>> {
         let sql = format!("{CREDENTIAL_COLS} WHERE access = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(access)
-            .fetch_optional(&self.pool)
+            .fetch_opt(&self.pool, credential)
             .await
-            .map_err(db_err)?;
-        row.as_ref().map(credential).transpose()
     }
 
     async fn list_credentials(&self, user_id: &str) -> Result<Vec<Credential>> {
         let sql = format!("{CREDENTIAL_COLS} WHERE user_id = $1 ORDER BY created_at, access");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
-            .fetch_all(&self.pool)
+            .fetch_each(&self.pool, credential)
             .await
-            .map_err(db_err)?;
-        rows.iter().map(credential).collect()
     }
 
     async fn delete_credential(&self, access: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM credentials WHERE access = $1")
             .bind(access)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+            .affected(&self.pool)
+            .await?;
+        Ok(done == 1)
     }
 }

@@ -10,10 +10,11 @@ use ims_domain::member::{Member, MemberStatus};
 use ims_domain::ports::{ImageRepo, Lease, SharingBatch, SizeClaim, Usage};
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 use crate::codec::{parse_ts, to_i64, to_u64, ts};
+use crate::sql::{Run, col};
 use crate::{Catalog, db_err};
 
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
@@ -33,8 +34,8 @@ fn parse_id(s: &str) -> Result<ImageId> {
 /// The flag is false when the row has no copy yet (written before migration 0004): the
 /// caller then reads the children from their tables (`Catalog::images_from_rows`).
 pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
-    let get_s = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db_err);
-    let get_i = |c: &str| row.try_get::<Option<i64>, _>(c).map_err(db_err);
+    let get_s = |c: &str| col::<Option<String>>(row, c);
+    let get_i = |c: &str| col::<Option<i64>>(row, c);
     let req = |c: &str| get_s(c)?.ok_or_else(|| Error::internal(format!("null {c}")));
     let lease = match (get_s("lease_owner")?, get_s("lease_until")?) {
         (Some(owner), Some(until)) => Some(Lease {
@@ -135,14 +136,13 @@ impl Catalog {
                 q = q.bind(id.clone());
             }
             for row in q.fetch_all(&self.pool).await.map_err(db_err)? {
-                let id: String = row.try_get("image_id").map_err(db_err)?;
+                let id: String = col(&row, "image_id")?;
                 let Some(&n) = index.get(&id) else { continue };
-                let value: String = row.try_get("value").map_err(db_err)?;
+                let value: String = col(&row, "value")?;
                 if is_tag {
                     images[n].tags.insert(value);
                 } else {
-                    let name: String = row.try_get("name").map_err(db_err)?;
-                    images[n].properties.insert(name, value);
+                    images[n].properties.insert(col(&row, "name")?, value);
                 }
             }
         }
@@ -162,9 +162,8 @@ impl Catalog {
                 let sql = format!("DELETE FROM {table} WHERE image_id = $1");
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(&id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_err)?;
+                    .affected(&mut **tx)
+                    .await?;
             }
         }
         let properties: Vec<_> = image.properties.iter().collect();
@@ -181,7 +180,7 @@ impl Catalog {
                     .bind((*name).clone())
                     .bind((*value).clone());
             }
-            q.execute(&mut **tx).await.map_err(db_err)?;
+            q.affected(&mut **tx).await?;
         }
         let tags: Vec<_> = image.tags.iter().collect();
         for chunk in tags.chunks(CHILD_ROWS_PER_INSERT) {
@@ -194,7 +193,7 @@ impl Catalog {
             for tag in chunk {
                 q = q.bind(id.clone()).bind((*tag).clone());
             }
-            q.execute(&mut **tx).await.map_err(db_err)?;
+            q.affected(&mut **tx).await?;
         }
         Ok(())
     }
@@ -287,10 +286,9 @@ impl Catalog {
             .bind(image.id.to_string())
             .bind(expected.as_str())
             .bind(to_i64(image.version))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 {
+            .affected(&mut **tx)
+            .await?;
+        if done == 0 {
             return Err(Error::Conflict(format!(
                 "Image {} was changed by another request (or is no longer {expected}); \
                  the change was not applied",
@@ -310,9 +308,8 @@ impl Catalog {
              ON CONFLICT (project_id) DO UPDATE SET creates = project_quota_locks.creates + 1",
         )
         .bind(owner)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        .affected(&mut **tx)
+        .await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM images WHERE owner = $1 AND status NOT IN ('deleted', 'killed')",
         )
@@ -412,7 +409,7 @@ impl ImageRepo for Catalog {
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        let get = |c: &str| row.try_get::<i64, _>(c).map(to_u64).map_err(db_err);
+        let get = |c: &str| col::<i64>(&row, c).map(to_u64);
         Ok(Usage {
             image_count: get("n")?,
             image_size: get("total")?,
@@ -426,10 +423,9 @@ impl ImageRepo for Catalog {
                 .bind(ts(until))
                 .bind(id.to_string())
                 .bind(owner)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(done.rows_affected() == 1)
+                .affected(&self.pool)
+                .await?;
+        Ok(done == 1)
     }
 
     async fn abandoned(
@@ -457,44 +453,30 @@ impl ImageRepo for Catalog {
     }
 
     async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>> {
-        let rows = sqlx::query("SELECT id, status, location FROM images WHERE status <> 'deleted'")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id").map_err(db_err)?;
-                let status: String = r.try_get("status").map_err(db_err)?;
+        sqlx::query("SELECT id, status, location FROM images WHERE status <> 'deleted'")
+            .fetch_each(&self.pool, |r| {
                 Ok((
-                    parse_id(&id)?,
-                    status.parse()?,
-                    r.try_get("location").map_err(db_err)?,
+                    parse_id(&col::<String>(r, "id")?)?,
+                    col::<String>(r, "status")?.parse()?,
+                    col(r, "location")?,
                 ))
             })
-            .collect()
+            .await
     }
 
     async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>> {
-        let row =
-            sqlx::query("SELECT status FROM image_members WHERE image_id = $1 AND member = $2")
-                .bind(id.to_string())
-                .bind(project)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-        row.map(|r| r.try_get::<String, _>("status").map_err(db_err)?.parse())
-            .transpose()
+        sqlx::query("SELECT status FROM image_members WHERE image_id = $1 AND member = $2")
+            .bind(id.to_string())
+            .bind(project)
+            .fetch_opt(&self.pool, |r| col::<String>(r, "status")?.parse())
+            .await
     }
 
     async fn members(&self, id: ImageId) -> Result<Vec<Member>> {
-        let rows = sqlx::query("SELECT member, status, created_at, updated_at FROM image_members WHERE image_id = $1 ORDER BY created_at")
+        sqlx::query("SELECT member, status, created_at, updated_at FROM image_members WHERE image_id = $1 ORDER BY created_at")
             .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let s = |c: &str| r.try_get::<String, _>(c).map_err(db_err);
+            .fetch_each(&self.pool, |r| {
+                let s = |c: &str| col::<String>(r, c);
                 Ok(Member {
                     image_id: id,
                     member_id: s("member")?,
@@ -503,7 +485,7 @@ impl ImageRepo for Catalog {
                     updated_at: parse_ts(&s("updated_at")?)?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn add_member(&self, m: &Member) -> Result<()> {
@@ -513,9 +495,8 @@ impl ImageRepo for Catalog {
             .bind(m.status.as_str())
             .bind(ts(m.created_at))
             .bind(ts(m.updated_at))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .affected(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -525,9 +506,8 @@ impl ImageRepo for Catalog {
             .bind(ts(m.updated_at))
             .bind(m.image_id.to_string())
             .bind(&m.member_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+            .affected(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -546,17 +526,15 @@ impl ImageRepo for Catalog {
             .bind(m.status.as_str())
             .bind(ts(m.created_at))
             .bind(ts(m.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .affected(&mut *tx)
+            .await?;
         }
         for (id, project) in &batch.remove {
             sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
                 .bind(id.to_string())
                 .bind(project)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+                .affected(&mut *tx)
+                .await?;
         }
         for m in &batch.update {
             sqlx::query(
@@ -566,9 +544,8 @@ impl ImageRepo for Catalog {
             .bind(ts(m.updated_at))
             .bind(m.image_id.to_string())
             .bind(&m.member_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .affected(&mut *tx)
+            .await?;
         }
         crate::jobs::insert_job(&mut tx, job).await?;
         tx.commit().await.map_err(db_err)
@@ -578,10 +555,9 @@ impl ImageRepo for Catalog {
         let done = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
             .bind(id.to_string())
             .bind(project)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        if done.rows_affected() == 0 {
+            .affected(&self.pool)
+            .await?;
+        if done == 0 {
             return Err(Error::NotFound {
                 kind: ims_domain::Entity::Member,
                 id: project.to_string(),

@@ -10,21 +10,21 @@ use ims_domain::metadefs::{
 };
 use ims_domain::{Error, Result};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::codec::{parse_ts, ts};
-use crate::sql::{self, Arg, Sql, bind};
+use crate::sql::{self, Arg, Run, Sql, bind, col, flag};
 use crate::{Catalog, db_err};
 
 const NS_COLUMNS: &str = "n.id, n.namespace, n.display_name, n.description, n.visibility, \
                           n.protected, n.owner, n.created_at, n.updated_at";
 
 fn text(row: &AnyRow, c: &str) -> Result<String> {
-    row.try_get::<String, _>(c).map_err(db_err)
+    col(row, c)
 }
 
 fn opt_text(row: &AnyRow, c: &str) -> Result<Option<String>> {
-    row.try_get::<Option<String>, _>(c).map_err(db_err)
+    col(row, c)
 }
 
 fn time(row: &AnyRow, c: &str) -> Result<time::OffsetDateTime> {
@@ -56,7 +56,7 @@ fn namespace_from(row: &AnyRow) -> Result<Namespace> {
         display_name: opt_text(row, "display_name")?,
         description: opt_text(row, "description")?,
         visibility: NsVisibility::parse(&text(row, "visibility")?).unwrap_or(NsVisibility::Private),
-        protected: row.try_get::<i64, _>("protected").map_err(db_err)? != 0,
+        protected: flag(row, "protected")?,
         owner: text(row, "owner")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
@@ -196,11 +196,7 @@ async fn marker_values(
 }
 
 async fn exec(tx: &mut Transaction<'_, Any>, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
-    let done = bind(sqlx::query(sql), args)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    Ok(done.rows_affected())
+    bind(sqlx::query(sql), args).affected(&mut **tx).await
 }
 
 fn t(s: &str) -> Arg {
@@ -751,7 +747,7 @@ impl MetadefRepo for Catalog {
         .map(|r| {
             Ok(ResourceType {
                 name: text(r, "name")?,
-                protected: r.try_get::<i64, _>("protected").map_err(db_err)? != 0,
+                protected: flag(r, "protected")?,
                 created_at: time(r, "created_at")?,
                 updated_at: time(r, "updated_at")?,
             })

@@ -6,6 +6,7 @@ use ims_domain::{Error, Result};
 use sqlx::{Any, Transaction};
 
 use crate::codec::{to_i64, to_u64};
+use crate::sql::Run;
 use crate::{Catalog, db_err};
 
 impl Catalog {
@@ -34,10 +35,9 @@ impl Catalog {
         .bind(to_i64(granted))
         .bind(claim.image.to_string())
         .bind(claim.status.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
+        .affected(&mut *tx)
+        .await?;
+        if done == 0 {
             return Err(Error::Conflict(format!(
                 "Image {} is no longer {}",
                 claim.image, claim.status
@@ -59,8 +59,7 @@ async fn lock_owner(tx: &mut Transaction<'_, Any>, owner: &str) -> Result<()> {
          (SELECT p.id FROM projects p WHERE p.id = $1), (SELECT MIN(q.id) FROM projects q))",
     )
     .bind(owner)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    .affected(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -1,15 +1,71 @@
 //! SQL text with numbered placeholders, its bound arguments, and keyset paging, shared by
-//! the catalog's list queries (images, metadefs, tasks).
+//! the catalog's list queries (images, metadefs, tasks); and [`Run`] and [`col`], which run
+//! any statement and decode its rows with the catalog's error mapping ([`db_err`]).
 //!
 //! Everything built here runs on SQLite and PostgreSQL alike: `$N` placeholders, and
 //! keyset conditions written as an OR over key prefixes (no row-value comparisons, whose
 //! mixed directions neither backend supports). Backend-specific sort expressions (such as
 //! `COLLATE "C"` on PostgreSQL) are the caller's: they arrive here as key expressions.
 
+use ims_domain::Result;
 pub(crate) use ims_domain::listing::SortDir;
-use sqlx::Any;
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
+use sqlx::{Any, Decode, Execute, Executor, Row, Type};
+
+use crate::db_err;
+
+/// Runs a statement, its driver errors mapped by [`db_err`].
+pub(crate) trait Run<'q>: Execute<'q, Any> + Sized + 'q {
+    /// Executes it; the number of rows it changed.
+    async fn affected<'c, E>(self, db: E) -> Result<u64>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        Ok(db.execute(self).await.map_err(db_err)?.rows_affected())
+    }
+
+    /// Its first row (if any), decoded by `decode`.
+    async fn fetch_opt<'c, E, T>(
+        self,
+        db: E,
+        decode: impl FnOnce(&AnyRow) -> Result<T>,
+    ) -> Result<Option<T>>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        let row = db.fetch_optional(self).await.map_err(db_err)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// All its rows, each decoded by `decode`.
+    async fn fetch_each<'c, E, T>(
+        self,
+        db: E,
+        decode: impl FnMut(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        let rows = db.fetch_all(self).await.map_err(db_err)?;
+        rows.iter().map(decode).collect()
+    }
+}
+
+impl<'q> Run<'q> for Query<'q, Any, AnyArguments> {}
+
+/// Column `name` of `row`, decoded as `T`.
+pub(crate) fn col<T>(row: &AnyRow, name: &str) -> Result<T>
+where
+    T: for<'r> Decode<'r, Any> + Type<Any>,
+{
+    row.try_get(name).map_err(db_err)
+}
+
+/// A 0/1 column as a flag.
+pub(crate) fn flag(row: &AnyRow, name: &str) -> Result<bool> {
+    Ok(col::<i64>(row, name)? != 0)
+}
 
 /// A bound argument; `Null` for absent optional text.
 #[derive(Debug, Clone)]

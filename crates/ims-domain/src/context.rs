@@ -17,6 +17,9 @@ pub struct Node {
 }
 
 impl Node {
+    /// How long leases last unless configured (`[jobs] lease_secs`).
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
     /// A node named `id` whose leases last `lease`.
     pub fn new(id: impl Into<String>, lease: Duration) -> Self {
         Node {

@@ -2,7 +2,7 @@
 //! scratch file, converted, and the output streamed back from a file that is already
 //! unlinked, so no scratch data outlives the stream, whatever happens to it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -21,18 +21,35 @@ pub struct QemuConverter {
 }
 
 impl QemuConverter {
-    /// A converter using `scratch` (created, and emptied of a previous run's leftovers).
-    pub fn new(qemu: QemuImg, scratch: impl Into<PathBuf>) -> Result<Self> {
-        let scratch = scratch.into();
-        let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(&scratch).map_err(Error::internal)?;
-        Ok(QemuConverter { qemu, scratch })
+    /// A converter putting its scratch files in `scratch`, which must be this process's
+    /// alone. Nothing is created or removed until a conversion runs: leftovers of a
+    /// previous run are for its owner to remove, with [`empty_scratch`].
+    pub fn new(qemu: QemuImg, scratch: impl Into<PathBuf>) -> Self {
+        QemuConverter {
+            qemu,
+            scratch: scratch.into(),
+        }
     }
 
-    fn scratch_file(&self, what: &str) -> PathBuf {
-        self.scratch
-            .join(format!("{what}-{}", uuid::Uuid::new_v4().simple()))
+    /// A new scratch file's path (its directory created if missing).
+    fn scratch_file(&self, what: &str) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.scratch).map_err(Error::internal)?;
+        Ok(self
+            .scratch
+            .join(format!("{what}-{}", uuid::Uuid::new_v4().simple())))
     }
+}
+
+/// Removes everything in `scratch` (a previous run's leftovers) and creates it empty. Only
+/// the process that owns the directory may call this, before it converts anything: any
+/// other caller would cut the owner's running conversions short.
+pub fn empty_scratch(scratch: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(scratch) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::internal(e)),
+    }
+    std::fs::create_dir_all(scratch).map_err(Error::internal)
 }
 
 /// Removes a scratch file when dropped.
@@ -57,7 +74,7 @@ fn domain_error(e: ConvertError) -> Error {
 #[async_trait]
 impl Converter for QemuConverter {
     async fn convert(&self, mut data: ByteStream, from: Format, to: Format) -> Result<ByteStream> {
-        let input = Scratch(self.scratch_file("in"));
+        let input = Scratch(self.scratch_file("in")?);
         let mut file = tokio::fs::File::create(&input.0)
             .await
             .map_err(Error::internal)?;
@@ -68,7 +85,7 @@ impl Converter for QemuConverter {
         }
         file.flush().await.map_err(Error::internal)?;
         drop(file);
-        let output = Scratch(self.scratch_file("out"));
+        let output = Scratch(self.scratch_file("out")?);
         let job = Conversion {
             input: input.0.clone(),
             input_format: from,

@@ -14,7 +14,7 @@
 
 mod converter;
 
-pub use converter::QemuConverter;
+pub use converter::{QemuConverter, empty_scratch};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

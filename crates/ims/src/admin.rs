@@ -177,7 +177,7 @@ pub enum RoleCommand {
 
 /// Runs an admin command against the configured catalog.
 pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
-    let parts = app::open(&config).await?;
+    let parts = app::open(&config, &app::Node::cli()).await?;
     app::bootstrap(&config, &parts.identity).await?;
     let id = &parts.identity;
     match command {

@@ -13,7 +13,7 @@ use ims_blob::{
     BucketRouter, FsBlobStore, FsBuckets, HttpSettings, HttpSource, S3Buckets, S3Settings,
 };
 use ims_db::Catalog;
-use ims_domain::context::Node;
+use ims_domain::context::Node as NodeContext;
 use ims_domain::job::maintenance::JobLeases;
 use ims_domain::job::{JobHandlers, JobQueue, JobRunner, Maintenance};
 use ims_domain::listing::ListLimits;
@@ -84,20 +84,92 @@ pub struct Parts {
     /// The job queue the services enqueue on and the runner takes from.
     pub queue: JobQueue,
     /// This process as its leases name it.
-    pub node: Node,
+    pub node: NodeContext,
 }
 
-fn node_id(data_dir: &Path) -> Result<String> {
-    let path = data_dir.join("node-id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim().to_string();
-        if !id.is_empty() {
-            return Ok(id);
+/// Who this process is to the catalog and the data dir: the id its leases, temp files and
+/// scratch directory carry. Every process has one of its own, so one never cleans,
+/// expires or recovers what another is using:
+/// - `ims serve` ([`Node::server`]) keeps its id across restarts, so a start after a crash
+///   finds its own leftovers and recovers them (`serve`);
+/// - a CLI command ([`Node::cli`]) has an id for this run only, and recovers nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Lease owner, temp-file prefix, and the name of the scratch directory.
+    pub id: String,
+}
+
+/// The prefix of CLI processes' ids; a configured `node_id` may not start with it.
+const CLI_PREFIX: &str = "cli-";
+
+impl Node {
+    /// The server's identity: `node_id` from the configuration, else `<data-dir>/node-id`
+    /// (created on first start).
+    pub fn server(config: &Config) -> Result<Node> {
+        let id = match &config.node_id {
+            Some(id) => check_node_id(id)?,
+            None => persisted_node_id(&config.data_dir)?,
+        };
+        Ok(Node { id })
+    }
+
+    /// A one-off identity for a CLI process: unique per process, never a server's.
+    pub fn cli() -> Node {
+        Node {
+            id: format!("{CLI_PREFIX}{}-{}", std::process::id(), random_hex(4)),
         }
     }
+
+    /// Where this process's conversions put their scratch files.
+    pub fn scratch_dir(&self, data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("scratch").join(&self.id)
+    }
+}
+
+/// A configured node id: it names files and directories, so it is kept to a safe alphabet.
+fn check_node_id(id: &str) -> Result<String> {
+    let id = id.trim();
+    anyhow::ensure!(
+        (1..=64).contains(&id.len())
+            && !id.starts_with('.')
+            && !id.starts_with(CLI_PREFIX)
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+        "node_id {id:?}: use 1-64 letters, digits, '.', '_' or '-', not starting with '.' or {CLI_PREFIX:?}"
+    );
+    Ok(id.to_string())
+}
+
+/// `<data-dir>/node-id`, created on the first start. Two first starts at once agree on
+/// one id: a new id is linked into place only if none is there yet.
+fn persisted_node_id(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("node-id");
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|id| id.trim().to_string())
+            .with_context(|| format!("reading {}", path.display()))
+    };
+    match read(&path) {
+        Ok(id) if !id.is_empty() => return Ok(id),
+        Ok(_) => {
+            // Left empty by a crash of an older version mid-write: no id was ever used.
+            let id = format!("node-{}", random_hex(6));
+            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            return Ok(id);
+        }
+        Err(_) if !path.exists() => {}
+        Err(e) => return Err(e),
+    }
     let id = format!("node-{}", random_hex(6));
-    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
-    Ok(id)
+    let temp = path.with_extension(format!("tmp-{}", random_hex(6)));
+    let linked = std::fs::write(&temp, &id).and_then(|()| std::fs::hard_link(&temp, &path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(id),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
 }
 
 /// The key sealing AK/SK secrets: configured, or a 0600 file in the data dir.
@@ -267,11 +339,11 @@ pub fn bucket_router(config: &Config, node: &str) -> Result<(BucketRouter, FsBuc
     Ok((router, local))
 }
 
-/// Opens the catalog (creating the data dir) and builds the services.
-pub async fn open(config: &Config) -> Result<Parts> {
+/// Opens the catalog (creating the data dir) and builds the services for a process that
+/// is `node`. Nothing here cleans up: that is the server's start-up recovery alone.
+pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     crate::private::data_dir(&config.data_dir)?;
     ims_domain::workers::configure(config.transfers.hash_threads, config.transfers.disk_threads)?;
-    let node = node_id(&config.data_dir)?;
     let url = match &config.database_url {
         Some(url) => url.clone(),
         None => {
@@ -283,9 +355,9 @@ pub async fn open(config: &Config) -> Result<Parts> {
     let catalog = Catalog::connect_with(&url, config.database.pool_settings())
         .await
         .context("opening the catalog")?;
-    let blobs = FsBlobStore::open(config.data_dir.join("images"), &node)?;
+    let blobs = FsBlobStore::open(config.data_dir.join("images"), &node.id)?;
     let lease = Duration::from_secs(config.jobs.lease_secs.max(3));
-    let this_node = Node::new(node.clone(), lease);
+    let this_node = NodeContext::new(node.id.clone(), lease);
     let queue = JobQueue::new(Arc::new(catalog.clone()));
     let images = ImageService::new(
         Arc::new(catalog.clone()),
@@ -294,7 +366,7 @@ pub async fn open(config: &Config) -> Result<Parts> {
         Arc::new(blobs),
         Arc::new(http_source(config)),
         ims_domain::bucket::Buckets::new(
-            Arc::new(bucket_router(config, &node)?.0),
+            Arc::new(bucket_router(config, &node.id)?.0),
             Arc::new(catalog.clone()),
         ),
         Arc::new(QemuConverter::new(
@@ -303,8 +375,8 @@ pub async fn open(config: &Config) -> Result<Parts> {
                 QemuLimits::default(),
                 config.jobs.concurrency.max(1),
             ),
-            config.data_dir.join("scratch").join(&node),
-        )?),
+            node.scratch_dir(&config.data_dir),
+        )),
         image_settings(config)?,
     );
     let identity = IdentityService::new(
@@ -450,17 +522,21 @@ async fn not_found() -> Response {
     ims_api_glance::glance_body(StatusCode::NOT_FOUND, "The resource could not be found.")
 }
 
-/// Holds an exclusive lock on the data directory: two servers sharing one node id would
-/// reset each other's uploads as "abandoned".
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(data_dir)?;
+/// Holds an exclusive lock on the node id in the data directory: two servers sharing one
+/// node id would reset each other's uploads as "abandoned" and empty each other's scratch
+/// directory. Servers with distinct `node_id`s may share a data dir.
+fn lock_node(data_dir: &Path, node: &Node) -> Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(data_dir.join("serve.lock"))?;
+        .open(data_dir.join(format!("serve.{}.lock", node.id)))?;
     file.try_lock().map_err(|_| {
-        anyhow::anyhow!("another ims serve is already using {}", data_dir.display())
+        anyhow::anyhow!(
+            "another ims serve is already running as node {} on {}",
+            node.id,
+            data_dir.display()
+        )
     })?;
     Ok(file)
 }
@@ -473,8 +549,13 @@ pub async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("bad listen address {}", config.listen))?;
     // Checked before anything starts, so a misconfigured node changes nothing.
     public_url(&config, addr)?;
-    let _lock = lock_data_dir(&config.data_dir)?;
-    let parts = open(&config).await?;
+    crate::private::data_dir(&config.data_dir)?;
+    let node = Node::server(&config)?;
+    let _lock = lock_node(&config.data_dir, &node)?;
+    // This node's scratch files are from a previous run (no other process uses this id).
+    ims_qemu::empty_scratch(&node.scratch_dir(&config.data_dir))
+        .context("emptying the scratch directory")?;
+    let parts = open(&config, &node).await?;
     bootstrap(&config, &parts.identity).await?;
     crate::bucket::sync_owners(&config, &parts).await?;
     let maintenance = Maintenance::new(parts.node.lease)

@@ -82,8 +82,7 @@ pub enum BucketCommand {
 
 /// Runs a bucket command against the configured data dir.
 pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
-    let node = format!("cli-{}", std::process::id());
-    let (buckets, local) = crate::app::bucket_router(&config, &node)?;
+    let (buckets, local) = crate::app::bucket_router(&config, &crate::app::Node::cli().id)?;
     match command {
         BucketCommand::Put { file, target } => {
             let object = ObjectRef::parse(&target)?;
@@ -201,7 +200,7 @@ fn check_bucket(name: &str) -> Result<String> {
 
 /// The catalog, bootstrapped and with bucket owners brought up to date.
 async fn catalog(config: &Config) -> Result<Parts> {
-    let parts = crate::app::open(config).await?;
+    let parts = crate::app::open(config, &crate::app::Node::cli()).await?;
     crate::app::bootstrap(config, &parts.identity).await?;
     sync_owners(config, &parts).await?;
     Ok(parts)

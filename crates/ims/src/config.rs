@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use ims_domain::outbound::FetchLimits;
+use ims_domain::service::{ImageSettings, JobLimits, UrlFilter};
 use serde::{Deserialize, Serialize};
 
 mod transport;
@@ -18,6 +20,9 @@ pub use transport::{AuthConfig, HttpConfig};
 pub struct Config {
     /// Where the catalog, image data and clouds.yaml live.
     pub data_dir: PathBuf,
+    /// This server's node id (leases, temp files, scratch directory); unset: the one in
+    /// `<data-dir>/node-id`, created on first start. CLI commands use ids of their own.
+    pub node_id: Option<String>,
     /// Listen address.
     pub listen: String,
     /// Public base URL for links and the service catalog. Required when `listen` is not
@@ -112,12 +117,16 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
 }
 
+/// The defaults of `[database]` are the pool's own ([`ims_db::PoolSettings::default`]).
 impl Default for DatabaseConfig {
     fn default() -> Self {
+        let d = ims_db::PoolSettings::default();
         DatabaseConfig {
-            max_connections: 0,
-            acquire_timeout_secs: 10,
-            statement_timeout_ms: 30_000,
+            max_connections: d.max_connections.unwrap_or(0),
+            acquire_timeout_secs: d.acquire_timeout.as_secs(),
+            statement_timeout_ms: d
+                .statement_timeout
+                .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }
@@ -377,6 +386,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./ims-data"),
+            node_id: None,
             listen: "127.0.0.1:9292".into(),
             public_url: None,
             database_url: None,
@@ -397,60 +407,72 @@ impl Default for Config {
     }
 }
 
+/// The defaults of `[images]` are the domain's own ([`ImageSettings::default`]), written
+/// as configuration keys; `0` stands for "no quota".
 impl Default for ImagesConfig {
     fn default() -> Self {
+        let d = ImageSettings::default();
         ImagesConfig {
-            size_cap: 1 << 40,
-            hash_algo: "sha512".into(),
-            inspect_formats: true,
-            max_import_file: 128 << 30,
-            quota_image_count: 0,
-            quota_image_size_total: 0,
-            max_tags: 128,
-            max_properties: 128,
-            max_members: 128,
-            max_property_value: 65_535,
-            max_metadata_bytes: 256 * 1024,
-            list_max_sort_keys: 5,
-            list_max_filters: 20,
-            list_max_tags: 20,
-            list_max_in_values: 100,
-            sharing_max_images: 100,
-            sharing_max_projects: 100,
-            import_methods: vec![
-                "glance-direct".into(),
-                "web-download".into(),
-                "glance-download".into(),
-            ],
+            size_cap: d.size_cap,
+            hash_algo: d.hash_algo.as_str().into(),
+            inspect_formats: d.inspect_formats,
+            max_import_file: d.max_import_file,
+            quota_image_count: d.quotas.image_count.unwrap_or(0),
+            quota_image_size_total: d.quotas.image_size_total.unwrap_or(0),
+            max_tags: d.limits.max_tags,
+            max_properties: d.limits.max_properties,
+            max_members: d.max_members,
+            max_property_value: d.limits.max_property_value,
+            max_metadata_bytes: d.limits.max_metadata_bytes,
+            list_max_sort_keys: d.list_limits.sort_keys,
+            list_max_filters: d.list_limits.filters,
+            list_max_tags: d.list_limits.tags,
+            list_max_in_values: d.list_limits.in_values,
+            sharing_max_images: d.sharing_limits.images,
+            sharing_max_projects: d.sharing_limits.projects,
+            import_methods: d
+                .import_methods
+                .iter()
+                .map(|m| m.as_str().to_string())
+                .collect(),
         }
     }
 }
 
+/// The defaults of `[web_download]`: the domain's address filter and transfer limits, and
+/// the HTTP client's timeouts.
 impl Default for WebDownloadConfig {
     fn default() -> Self {
+        let (filter, limits) = (UrlFilter::default(), FetchLimits::default());
+        let http = ims_blob::HttpSettings::default();
         WebDownloadConfig {
-            schemes: vec!["http".into(), "https".into()],
-            ports: vec![80, 443],
-            allow_private: false,
-            allow_addresses: Vec::new(),
-            resolve: std::collections::BTreeMap::new(),
-            connect_timeout_secs: 30,
-            read_timeout_secs: 60,
-            deadline_secs: 6 * 3600,
-            min_bytes_per_sec: 16 * 1024,
-            rate_window_secs: 60,
+            schemes: filter.schemes,
+            ports: filter.ports,
+            allow_private: filter.allow_private,
+            allow_addresses: filter.allow_addresses,
+            resolve: http.resolve.into_iter().collect(),
+            connect_timeout_secs: http.connect_timeout.as_secs(),
+            read_timeout_secs: http.read_timeout.as_secs(),
+            deadline_secs: limits.deadline.as_secs(),
+            min_bytes_per_sec: limits.min_bytes_per_sec,
+            rate_window_secs: limits.rate_window.as_secs(),
         }
     }
 }
 
+/// Jobs running at once on a node unless configured.
+const DEFAULT_JOB_CONCURRENCY: usize = 2;
+
+/// The defaults of `[jobs]`: the domain's queue limits and lease length.
 impl Default for JobsConfig {
     fn default() -> Self {
+        let limits = JobLimits::default();
         JobsConfig {
-            concurrency: 2,
+            concurrency: DEFAULT_JOB_CONCURRENCY,
             per_kind: std::collections::BTreeMap::new(),
-            lease_secs: 30,
-            max_per_project: 100,
-            max_queued: 10_000,
+            lease_secs: ims_domain::context::Node::DEFAULT_LEASE.as_secs(),
+            max_per_project: limits.per_project,
+            max_queued: limits.total,
         }
     }
 }
@@ -515,7 +537,7 @@ fn known_keys() -> Vec<String> {
         keys.push(k);
     }
     // Optional keys are absent from the serialized defaults.
-    keys.extend(["public_url", "database_url", "credential_key"].map(String::from));
+    keys.extend(["public_url", "database_url", "credential_key", "node_id"].map(String::from));
     keys
 }
 
@@ -589,6 +611,75 @@ mod tests {
             ("IMS_BIN".to_string(), "/x".to_string()),
         ];
         assert!(load(None, env.into_iter()).is_ok());
+    }
+
+    /// Every default docs/CONFIG.md states (the first `value` of a table row) is the
+    /// built-in one: the defaults come from the domain's, and the doc must follow them.
+    #[test]
+    fn the_documented_defaults_are_the_built_in_ones() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let toml::Value::Table(defaults) = toml::Value::try_from(Config::default()).unwrap() else {
+            panic!("the defaults are not a table");
+        };
+        let mut section: Option<String> = None;
+        let mut checked = 0;
+        for line in doc.lines() {
+            if let Some(heading) = line.strip_prefix("## ") {
+                section = match heading.trim() {
+                    "Top-level keys" => Some(String::new()),
+                    h => h
+                        .strip_prefix("`[")
+                        .and_then(|h| h.strip_suffix("]`"))
+                        .map(str::to_string),
+                };
+                continue;
+            }
+            let (Some(section), Some(row)) = (&section, line.strip_prefix("| `")) else {
+                continue;
+            };
+            let mut cells = row.split(" | ");
+            let (Some(key), Some(value)) = (cells.next(), cells.next()) else {
+                continue;
+            };
+            let key = key.trim_end_matches('`');
+            if !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                continue; // a table's entries (`stores.<name>.kind`), or commands
+            }
+            let table = if section.is_empty() {
+                &defaults
+            } else {
+                match defaults.get(section.as_str()) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => panic!("docs/CONFIG.md documents [{section}], which is no section"),
+                }
+            };
+            // An optional key is absent from the defaults; the doc says "unset".
+            let Some(built_in) = table.get(key) else {
+                assert!(
+                    value.starts_with("unset") || value.starts_with("none"),
+                    "[{section}] {key}: documented default {value}, but the key has none"
+                );
+                continue;
+            };
+            let text = value
+                .strip_prefix('`')
+                .and_then(|v| v.split_once('`'))
+                .map(|(v, _)| v)
+                .unwrap_or_else(|| panic!("[{section}] {key}: no default value in {value:?}"));
+            let documented = format!("v = {text}")
+                .parse::<toml::Table>()
+                .map(|mut t| t.remove("v").unwrap())
+                .unwrap_or_else(|_| toml::Value::String(text.to_string()));
+            assert_eq!(&documented, built_in, "[{section}] {key}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 55,
+            "only {checked} defaults found in docs/CONFIG.md"
+        );
     }
 
     fn load_str(toml: &str) -> Result<Config> {

@@ -42,13 +42,7 @@ pub async fn create_image(
         "location",
         HeaderValue::from_str(&location).map_err(Error::internal)?,
     );
-    let methods: Vec<&str> = svc
-        .images
-        .settings()
-        .import_methods
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let methods = super::info::import_methods(&svc);
     if !methods.is_empty() {
         h.insert(
             "openstack-image-import-methods",

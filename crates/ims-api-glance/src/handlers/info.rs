@@ -58,15 +58,20 @@ pub async fn schema(
         })
 }
 
-/// `GET /v2/info/import`.
-pub async fn import_info(State(svc): State<Services>, _: Caller) -> Json<Value> {
-    let methods: Vec<&str> = svc
-        .images
+/// The enabled import methods' names: `/v2/info/import` lists them, and a created image's
+/// `OpenStack-image-import-methods` header.
+pub(crate) fn import_methods(svc: &Services) -> Vec<&'static str> {
+    svc.images
         .settings()
         .import_methods
         .iter()
         .map(|m| m.as_str())
-        .collect();
+        .collect()
+}
+
+/// `GET /v2/info/import`.
+pub async fn import_info(State(svc): State<Services>, _: Caller) -> Json<Value> {
+    let methods = import_methods(&svc);
     Json(
         json!({"import-methods": {"description": "Import methods available.", "type": "array", "value": methods}}),
     )

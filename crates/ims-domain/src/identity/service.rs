@@ -672,58 +672,70 @@ impl IdentityService {
 
     /// Finds a project id by id or name (for the CLI).
     pub async fn project_id(&self, id_or_name: &str) -> Result<String> {
-        check_refs([id_or_name])?;
-        if let Some(p) = self.repo.get_project(id_or_name).await? {
-            return Ok(p.id);
-        }
-        let r = NamedRef {
-            name: Some(id_or_name.into()),
-            ..Default::default()
-        };
-        self.resolve_project(&r)
-            .await?
-            .map(|p| p.id)
-            .ok_or_else(|| Error::NotFound {
-                kind: crate::Entity::Project,
-                id: id_or_name.into(),
-            })
+        self.find_id(Named::Project, id_or_name).await
     }
 
     /// Finds a user id by id or name (for the CLI).
     pub async fn user_id(&self, id_or_name: &str) -> Result<String> {
-        check_refs([id_or_name])?;
-        if let Some(u) = self.repo.get_user(id_or_name).await? {
-            return Ok(u.id);
-        }
-        let r = NamedRef {
-            name: Some(id_or_name.into()),
-            ..Default::default()
-        };
-        self.resolve_user(&r)
-            .await?
-            .map(|u| u.id)
-            .ok_or_else(|| Error::NotFound {
-                kind: crate::Entity::User,
-                id: id_or_name.into(),
-            })
+        self.find_id(Named::User, id_or_name).await
     }
 
     /// Finds a role id by id or name (for the CLI).
     pub async fn role_id(&self, id_or_name: &str) -> Result<String> {
+        self.find_id(Named::Role, id_or_name).await
+    }
+
+    /// The id of the entity of `kind` whose id is `id_or_name`, else of the one so named.
+    async fn find_id(&self, kind: Named, id_or_name: &str) -> Result<String> {
         check_refs([id_or_name])?;
-        if let Some(r) = self.repo.get_role(id_or_name).await? {
-            return Ok(r.id);
+        let by_name = NamedRef {
+            name: Some(id_or_name.into()),
+            ..Default::default()
+        };
+        let found = match kind {
+            Named::Project => match self.repo.get_project(id_or_name).await? {
+                Some(p) => Some(p),
+                None => self.resolve_project(&by_name).await?,
+            }
+            .map(|p| p.id),
+            Named::User => match self.repo.get_user(id_or_name).await? {
+                Some(u) => Some(u),
+                None => self.resolve_user(&by_name).await?,
+            }
+            .map(|u| u.id),
+            Named::Role => match self.repo.get_role(id_or_name).await? {
+                Some(r) => Some(r),
+                None => self
+                    .repo
+                    .list_roles(Some(id_or_name))
+                    .await?
+                    .into_iter()
+                    .next(),
+            }
+            .map(|r| r.id),
+        };
+        found.ok_or_else(|| Error::NotFound {
+            kind: kind.entity(),
+            id: id_or_name.into(),
+        })
+    }
+}
+
+/// The entities the CLI names by id or name.
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    Project,
+    User,
+    Role,
+}
+
+impl Named {
+    fn entity(self) -> crate::Entity {
+        match self {
+            Named::Project => crate::Entity::Project,
+            Named::User => crate::Entity::User,
+            Named::Role => crate::Entity::Role,
         }
-        self.repo
-            .list_roles(Some(id_or_name))
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.id)
-            .ok_or_else(|| Error::NotFound {
-                kind: crate::Entity::Role,
-                id: id_or_name.into(),
-            })
     }
 }
 

@@ -32,17 +32,22 @@ pub struct HttpConfig {
     pub replay_grace_secs: u64,
 }
 
+/// The defaults of `[http]`: the guard's own request limits ([`HttpLimits::default`]),
+/// and the listener's connection cap and header timeout, which live here only.
+///
+/// [`HttpLimits::default`]: ims_http::guard::HttpLimits
 impl Default for HttpConfig {
     fn default() -> Self {
+        let d = ims_http::guard::HttpLimits::default();
         HttpConfig {
             max_connections: 512,
             header_read_timeout_secs: 10,
-            json_body_max: 2 << 20,
-            buffered_body_total: 64 << 20,
-            body_timeout_secs: 30,
-            unsigned_json_patch: true,
-            replay_cache_entries: 100_000,
-            replay_grace_secs: 3,
+            json_body_max: d.json_body_max,
+            buffered_body_total: d.buffered_body_total,
+            body_timeout_secs: d.body_timeout.as_secs(),
+            unsigned_json_patch: d.unsigned_json_patch,
+            replay_cache_entries: d.replay_cache_entries,
+            replay_grace_secs: d.replay_grace.as_secs(),
         }
     }
 }
@@ -81,13 +86,17 @@ pub struct AuthConfig {
     pub backoff_max_secs: u64,
 }
 
+/// The defaults of `[auth]` are the domain's ([`PasswordLimits::default`]).
+///
+/// [`PasswordLimits::default`]: ims_domain::service::identity::PasswordLimits
 impl Default for AuthConfig {
     fn default() -> Self {
+        let d = ims_domain::service::identity::PasswordLimits::default();
         AuthConfig {
-            password_checks: 0,
-            password_check_wait_ms: 5_000,
-            failures_before_backoff: 5,
-            backoff_max_secs: 60,
+            password_checks: d.concurrent,
+            password_check_wait_ms: u64::try_from(d.wait.as_millis()).unwrap_or(u64::MAX),
+            failures_before_backoff: d.failures_before_backoff,
+            backoff_max_secs: d.backoff_max.as_secs(),
         }
     }
 }
