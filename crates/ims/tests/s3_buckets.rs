@@ -9,10 +9,10 @@ mod s3s;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use common::Server;
 use common::signed::Signer;
+use common::signed::wait_job;
 use md5::Digest as _;
 use reqwest::Method;
 use s3s::S3s;
@@ -64,20 +64,6 @@ fn run(program: &str, args: &[&str]) {
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn wait_job(signer: &Signer, job_id: &str) -> Value {
-    let path = format!("/v1/cloudimages/job/{job_id}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = signer.send(Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{job}");
-        if job["status"] == "SUCCESS" || job["status"] == "FAIL" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job stuck: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn code(body: &Value) -> &str {

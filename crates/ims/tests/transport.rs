@@ -73,11 +73,7 @@ struct Key {
 fn admin_key(server: &Server) -> Key {
     let out = server.admin(&["credential", "create", "--user", "admin"]);
     let (ak, sk) = out.split_once(' ').unwrap();
-    let project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
+    let project = server.project_id("admin");
     Key {
         ak: ak.into(),
         sk: sk.into(),
@@ -743,7 +739,7 @@ async fn l2_an_unreadable_credential_key_stops_the_start_and_stays_untouched() {
             .kill_on_drop(true)
             .args(["serve", "--data-dir"])
             .arg(&server.dir)
-            .args(["--listen", &format!("127.0.0.1:{}", server.port)])
+            .args(["--listen", "127.0.0.1:0"])
             .envs(
                 server
                     .database
