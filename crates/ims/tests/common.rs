@@ -260,16 +260,26 @@ impl Server {
             .unwrap_or_else(|| panic!("no project {name}"))
     }
 
-    /// A project-scoped token.
-    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+    /// `POST /v3/auth/tokens` for a project-scoped password token; the answer as it came.
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        password: &str,
+        project: &str,
+    ) -> reqwest::Response {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
                           "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
-        let r = reqwest::Client::new()
+        reqwest::Client::new()
             .post(format!("{}/v3/auth/tokens", self.url))
             .json(&body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A project-scoped token.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let r = self.issue_token(user, password, project).await;
         assert_eq!(r.status(), 201);
         r.headers()["x-subject-token"].to_str().unwrap().to_string()
     }

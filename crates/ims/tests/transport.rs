@@ -827,6 +827,38 @@ async fn l8_client_host_headers_do_not_reach_links_or_the_catalog() {
     assert!(text.contains(&format!("http://127.0.0.1:{}", server.port)));
 }
 
+/// `--listen 127.0.0.1:0` takes a port the system picks (as `Server::start` asks);
+/// `--addr-file` names it once ims serves, and clouds.yaml and the token's catalog name
+/// that port, never `:0`.
+#[tokio::test]
+async fn a_listener_on_port_0_reports_the_port_it_got() {
+    let server = Server::start(&[]).await;
+    assert_ne!(server.port, 0);
+    let written = std::fs::read_to_string(server.dir.join("serve.addr")).unwrap();
+    assert_eq!(written, format!("127.0.0.1:{}\n", server.port));
+    let clouds = std::fs::read_to_string(server.dir.join("clouds.yaml")).unwrap();
+    assert!(
+        clouds.contains(&format!("auth_url: {}/v3\n", server.url)),
+        "{clouds}"
+    );
+    let r = server
+        .issue_token("admin", &server.admin_password(), "admin")
+        .await;
+    assert_eq!(r.status(), 201);
+    let token: Value = r.json().await.unwrap();
+    let urls: Vec<&str> = token["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().unwrap())
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    assert!(!urls.is_empty());
+    for url in urls {
+        assert!(url.starts_with(&server.url), "{url}");
+    }
+}
+
 #[tokio::test]
 async fn l8_a_non_loopback_listener_without_public_url_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
