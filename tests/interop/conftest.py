@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openstack
 import pytest
 import requests
 import yaml
@@ -557,6 +558,17 @@ def ims(tmp_path_factory):
 def client(ims):
     """A huaweicloudsdkims client of demo2 on the main server."""
     return ims_sdk(ims)
+
+
+@pytest.fixture
+def demo2_conn(ims, monkeypatch):
+    """An openstacksdk connection as demo2 (a member of project demo2) on the main server."""
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(ims.all_clouds_yaml))
+    c = openstack.connect(cloud="demo2")
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 
-import openstack
-import pytest
-
 from conftest import md5, unique, wait_until
 
 REGION = "RegionOne"
@@ -35,16 +32,6 @@ def boot_source(server, cloud: str, data: bytes) -> str:
                        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
     assert r.status_code == 200, r.text
     return img["id"]
-
-
-@pytest.fixture
-def demo2_conn(ims, monkeypatch):
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(ims.all_clouds_yaml))
-    c = openstack.connect(cloud="demo2")
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_sdk_glance_download(ims, demo2_conn):

@@ -72,6 +72,21 @@ impl Drop for ScratchDatabase {
     }
 }
 
+/// Runs `ims [--config CONFIG] bucket --data-dir DATA ARGS…` with the test's own
+/// environment (no server needed).
+pub fn ims_bucket(config: Option<&Path>, data: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ims"));
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("bucket")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Polls `probe` every 50 ms until it answers `Ok`, for at most `timeout`; panics with
 /// the last `Err` (what the probe saw) when time runs out.
 pub async fn wait_until<T, F, Fut>(timeout: Duration, mut probe: F) -> T
@@ -200,14 +215,7 @@ impl Server {
 
     /// Like [`Self::admin`], but returns the outcome instead of requiring success.
     pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_ims"))
-            .arg("admin")
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .output()
-            .unwrap()
+        self.cli_output(&[&["admin"], args].concat())
     }
 
     /// Runs `ims ARGS…` (any command) against this server's data dir, with the server's

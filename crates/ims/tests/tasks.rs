@@ -36,13 +36,7 @@ async fn create_task(api: &Api, body: &Value) -> reqwest::Response {
 }
 
 async fn get_json(api: &Api, path: &str) -> (u16, Value) {
-    let r = api
-        .req(Method::GET, path)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    common::call(api, Method::GET, path, None).await
 }
 
 async fn wait_task(api: &Api, id: &str, want: &str) -> Value {
