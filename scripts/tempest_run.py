@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,12 +66,6 @@ class Failure(Exception):
 
 def log(msg: str) -> None:
     print(f"== {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(argv: list, **kw) -> subprocess.CompletedProcess:
@@ -170,8 +163,8 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
               cleanup: Cleanup) -> str:
     data_dir = work / "data"
     data_dir.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # ims picks a free port itself and writes the address there once it serves.
+    addr_file = work / "serve.addr"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMS_", "OS_"))}
     env.setdefault("RUST_LOG", "info")
     # web-download and task imports may fetch from the test's own HTTP server, and from
@@ -185,7 +178,8 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
     log_path = work / "ims.log"
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
-            [binary, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"],
+            [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0",
+             "--addr-file", addr_file],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def stop():
@@ -199,18 +193,17 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
 
     cleanup.push("stop ims", stop)
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
+    while not addr_file.exists():
         if proc.poll() is not None:
             raise Failure(f"ims exited with {proc.returncode} during start-up:\n"
                           f"{tail(log_path)}")
-        try:
-            if requests.get(f"{url}/healthcheck", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
         if time.monotonic() > deadline:
-            raise Failure(f"ims not healthy after {STARTUP_TIMEOUT}s:\n{tail(log_path)}")
+            raise Failure(f"ims not serving after {STARTUP_TIMEOUT}s:\n{tail(log_path)}")
         time.sleep(0.1)
+    url = f"http://{addr_file.read_text().strip()}"
+    r = requests.get(f"{url}/healthcheck", timeout=10)
+    if r.status_code != 200:
+        raise Failure(f"ims not healthy ({r.status_code}):\n{tail(log_path)}")
     log(f"ims {binary} listening on {url} (data in {data_dir}, log {log_path})")
     return url
 

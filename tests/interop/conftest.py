@@ -1,8 +1,8 @@
 """Fixtures for the interop suite: real `ims` servers driven by real OpenStack clients.
 
 The session fixture `ims` starts the binary (``$IMS_BIN``, default
-``target/debug/ims``) on a free loopback port with a fresh data directory, waits for
-``/healthcheck``, and adds a second project ``demo2`` (user ``demo2``, role member) and a
+``target/debug/ims``) on a loopback port it picks itself (``--listen 127.0.0.1:0``; it
+writes the address to ``--addr-file`` once it serves) with a fresh data directory, and adds a second project ``demo2`` (user ``demo2``, role member) and a
 read-only user ``reader2`` in that project.  Every client is pointed at the server via a
 ``clouds.yaml``: the generated one for the admin cloud ``ims``, and one written here that
 also holds the clouds ``demo2`` and ``reader2``.
@@ -28,7 +28,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openstack
 import pytest
 import requests
 import yaml
@@ -63,10 +63,33 @@ for _k in ("NO_PROXY", "no_proxy"):
 # helpers
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_until(fetch, ready, timeout: float = 60.0, interval: float = 0.1, what: str = ""):
+    """Calls `fetch()` every `interval` seconds until `ready(value)` holds; returns that
+    value. Fails with the last value when `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if ready(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or 'condition'} not reached after {timeout}s: {value!r}")
+        time.sleep(interval)
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float, what: str) -> str:
+    """The text of `path` once it exists (a server writes it when it is ready), failing
+    early if `proc` exits first."""
+    def written():
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return None
+    text = wait_until(written, lambda t: t is not None, timeout=timeout, interval=0.05, what=what)
+    if proc.poll() is not None:
+        raise AssertionError(f"{what}: the process {text}")
+    return text
 
 
 def unique(prefix: str) -> str:
@@ -360,8 +383,7 @@ def ims_bin() -> Path:
 def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     data_dir = base / "data"
     data_dir.mkdir(parents=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    addr_file = base / "serve.addr"
     log_path = base / "ims.log"
     env = clean_env()
     env.setdefault("RUST_LOG", "info")
@@ -371,26 +393,24 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     env.update(extra_env or {})
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(ims_bin()), "serve", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+        [str(ims_bin()), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
+         "--addr-file", str(addr_file)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )
     log.close()
-    server = Server(url=url, port=port, data_dir=data_dir, log_path=log_path, proc=proc,
+    server = Server(url="", port=0, data_dir=data_dir, log_path=log_path, proc=proc,
                     database_url=database_url)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"ims exited with {proc.returncode} during start-up:\n{server.log_tail()}",
-                        pytrace=False)
-        try:
-            if requests.get(f"{url}/healthcheck", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            pytest.fail(f"ims not healthy after {STARTUP_TIMEOUT}s:\n{server.log_tail()}", pytrace=False)
-        time.sleep(0.1)
+    try:
+        addr = wait_for_file(addr_file, proc, STARTUP_TIMEOUT, "ims's listen address").strip()
+    except AssertionError as e:
+        server.stop()
+        pytest.fail(f"{e}\n{server.log_tail()}", pytrace=False)
+    _, port = addr.rsplit(":", 1)
+    server.port = int(port)
+    server.url = url = f"http://{addr}"
+    # ims writes the address once it serves.
+    r = requests.get(f"{url}/healthcheck", timeout=10)
+    assert r.status_code == 200, f"healthcheck: {r.status_code} {r.text}\n{server.log_tail()}"
 
     server.clouds_yaml = data_dir / "clouds.yaml"
     assert server.clouds_yaml.exists(), f"{server.clouds_yaml} was not written"
@@ -419,6 +439,64 @@ def ims_sdk(server: Server, user: str = "demo2", project: str = "demo2"):
     ak, sk = server.admin("credential", "create", "--user", user).stdout.split()
     credentials = BasicCredentials(ak, sk, server.project_ids[project])
     return ImsClient.new_builder().with_credentials(credentials).with_endpoints([server.url]).build()
+
+
+# --------------------------------------------------------------------------------------
+# IMS helpers shared by the huaweicloudsdkims tests
+
+
+def qemu_img(*args) -> None:
+    subprocess.run([shutil.which("qemu-img"), *map(str, args)], check=True, capture_output=True)
+
+
+def ims_bucket(server: Server, *args) -> str:
+    """`ims bucket ARGS…` on `server`, required to succeed; its output."""
+    r = server.bucket(*map(str, args), check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def put(server: Server, path, target: str) -> None:
+    """Stages the file `path` as `bucket:key`."""
+    ims_bucket(server, "put", path, target)
+
+
+def bucket(server: Server, name: str, project: str = "demo2") -> None:
+    """A bucket of `project` (the SDK client's, demo2, unless said otherwise)."""
+    ims_bucket(server, "create", name, "--project", project)
+
+
+def wait_job(client, job_id: str, timeout: float = 60.0):
+    """The IMS job once it has ended (SUCCESS or FAIL)."""
+    from huaweicloudsdkims.v2 import ShowJobRequest
+    return wait_until(lambda: client.show_job(ShowJobRequest(job_id=job_id)),
+                      lambda job: job.status in ("SUCCESS", "FAIL"), timeout=timeout,
+                      what=f"the end of job {job_id}")
+
+
+def create_data_image(client, **body):
+    """CreateDataImage with `body`; the answer (its `job_id`)."""
+    from huaweicloudsdkims.v2 import CreateDataImageRequest, CreateDataImageRequestBody
+    return client.create_data_image(CreateDataImageRequest(body=CreateDataImageRequestBody(**body)))
+
+
+def parse_table(out: str) -> dict[str, str]:
+    """`| Property | Value |` tables as printed by glance image-create / image-show."""
+    rows: dict[str, str] = {}
+    last = None
+    for line in out.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or cells[0] == "Property":
+            continue
+        if cells[0]:
+            last = cells[0]
+            rows[last] = cells[1]
+        elif last is not None:
+            # prettytable wraps long values (os_hash_value) onto continuation lines.
+            rows[last] += cells[1]
+    return rows
 
 
 def add_user(server: Server, project: str, user: str, role: str, create_project: bool) -> None:
@@ -474,6 +552,23 @@ def ims(tmp_path_factory):
         yield server
     finally:
         stop_and_check(server)
+
+
+@pytest.fixture(scope="session")
+def client(ims):
+    """A huaweicloudsdkims client of demo2 on the main server."""
+    return ims_sdk(ims)
+
+
+@pytest.fixture
+def demo2_conn(ims, monkeypatch):
+    """An openstacksdk connection as demo2 (a member of project demo2) on the main server."""
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(ims.all_clouds_yaml))
+    c = openstack.connect(cloud="demo2")
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 @pytest.fixture(autouse=True)
@@ -552,39 +647,46 @@ class S3Server:
         return path
 
 
+# s3s-fs's log line once it listens; the URL is whole once the line ends.
+S3S_LISTENING = re.compile(r"server is running at (http://\S+)\s")
+
+
 @pytest.fixture(scope="session")
 def s3s(tmp_path_factory):
-    """s3s-fs on a free loopback port, checking SigV4 with a key pair of its own."""
+    """s3s-fs on a loopback port it picks (``--port 0``; its log says which), checking
+    SigV4 with a key pair of its own."""
     if not S3S_FS.is_file():
         pytest.fail(f"s3s-fs not found at {S3S_FS}: run scripts/test (it installs it) or set "
                     "IMS_TEST_S3S_FS", pytrace=False)
     base = tmp_path_factory.mktemp("s3s")
     root = base / "root"
     root.mkdir()
-    port = free_port()
+    log_path = base / "s3s.log"
     access, secret = "IMSINTEROPACCESSKEY1", secrets.token_hex(20)
-    log = open(base / "s3s.log", "wb")
+    log = open(log_path, "wb")
+    # It logs only errors unless RUST_LOG asks for more.
     proc = subprocess.Popen(
-        [str(S3S_FS), "--host", "127.0.0.1", "--port", str(port), "--access-key", access,
+        [str(S3S_FS), "--host", "127.0.0.1", "--port", "0", "--access-key", access,
          "--secret-key", secret, str(root)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**clean_env(), "RUST_LOG": "s3s_fs=info"})
     log.close()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
+
+    def listening():
         if proc.poll() is not None:
-            pytest.fail(f"s3s-fs exited with {proc.returncode}: {(base / 's3s.log').read_text()}",
+            pytest.fail(f"s3s-fs exited with {proc.returncode}: {log_path.read_text()}",
                         pytrace=False)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("s3s-fs did not start", pytrace=False)
-            time.sleep(0.05)
+        return S3S_LISTENING.search(log_path.read_text(errors="replace"))
+
     try:
-        yield S3Server(endpoint=f"http://127.0.0.1:{port}", root=root, access_key=access,
-                       secret_key=secret, proc=proc)
+        endpoint = wait_until(listening, bool, timeout=STARTUP_TIMEOUT, interval=0.05,
+                              what="s3s-fs's listen address").group(1)
+    except AssertionError:
+        proc.kill()
+        raise
+    try:
+        yield S3Server(endpoint=endpoint, root=root, access_key=access, secret_key=secret,
+                       proc=proc)
     finally:
         proc.terminate()
         try:

@@ -7,25 +7,19 @@ of the same server, read as the importing user may see it.
 from __future__ import annotations
 
 import os
-import time
 
-import openstack
-import pytest
-
-from conftest import md5, unique
+from conftest import md5, unique, wait_until
 
 REGION = "RegionOne"
 
 
 def wait_import(server, image_id: str, cloud: str, timeout: float = 60.0) -> dict:
     """The image once its import task has finished (success or failure)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        tasks = server.request("GET", f"/v2/images/{image_id}/tasks", cloud=cloud).json()["tasks"]
-        if tasks and tasks[0]["status"] in ("success", "failure"):
-            return {"task": tasks[0], "image": server.get_image(image_id, cloud=cloud)}
-        assert time.monotonic() < deadline, f"import did not finish: {tasks}"
-        time.sleep(0.2)
+    tasks = wait_until(
+        lambda: server.request("GET", f"/v2/images/{image_id}/tasks", cloud=cloud).json()["tasks"],
+        lambda tasks: tasks and tasks[0]["status"] in ("success", "failure"),
+        timeout=timeout, interval=0.2, what="the end of the import")
+    return {"task": tasks[0], "image": server.get_image(image_id, cloud=cloud)}
 
 
 def boot_source(server, cloud: str, data: bytes) -> str:
@@ -38,16 +32,6 @@ def boot_source(server, cloud: str, data: bytes) -> str:
                        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
     assert r.status_code == 200, r.text
     return img["id"]
-
-
-@pytest.fixture
-def demo2_conn(ims, monkeypatch):
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(ims.all_clouds_yaml))
-    c = openstack.connect(cloud="demo2")
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_sdk_glance_download(ims, demo2_conn):

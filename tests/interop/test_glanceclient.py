@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import requests
 
-from conftest import md5, sha512, unique
-
-
-def parse_table(out: str) -> dict[str, str]:
-    """`| Property | Value |` tables as printed by glance image-create / image-show."""
-    rows: dict[str, str] = {}
-    last = None
-    for line in out.splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 2 or cells[0] == "Property":
-            continue
-        if cells[0]:
-            last = cells[0]
-            rows[last] = cells[1]
-        elif last is not None:
-            # prettytable wraps long values (os_hash_value) onto continuation lines.
-            rows[last] += cells[1]
-    return rows
+from conftest import md5, parse_table, sha512, unique, wait_until
 
 
 def test_glance_create_download_list(ims, random_file, workdir):
@@ -79,13 +59,9 @@ def test_glance_create_via_import(ims, random_file, workdir):
                          "--container-format", "bare", "--import-method", "glance-direct",
                          "--file", random_file)
     image_id = parse_table(created.stdout)["id"]
-    deadline = time.monotonic() + 60
-    while True:
-        shown = parse_table(ims.glance("image-show", image_id).stdout)
-        if shown["status"] not in ("queued", "uploading", "importing", "saving"):
-            break
-        assert time.monotonic() < deadline, f"import did not finish: {shown}"
-        time.sleep(0.5)
+    shown = wait_until(lambda: parse_table(ims.glance("image-show", image_id).stdout),
+                       lambda s: s["status"] not in ("queued", "uploading", "importing", "saving"),
+                       interval=0.5, what="the end of the import")
     assert shown["status"] == "active"
     assert shown["checksum"] == md5(data)
     out = workdir / "glance-import.out"

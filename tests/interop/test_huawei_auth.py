@@ -10,6 +10,8 @@ from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkims.v2 import ImsClient, ListOsVersionsRequest
 
+from conftest import wait_job
+
 REGION = "RegionOne"
 
 
@@ -68,7 +70,7 @@ def test_quota_and_os_versions_through_the_sdk(ims):
 
 
 def test_a_glance_import_is_an_ims_job(ims, random_file):
-    from huaweicloudsdkims.v2 import ShowJobProgressRequest, ShowJobRequest
+    from huaweicloudsdkims.v2 import ShowJobProgressRequest
 
     image = ims.create_image(cloud="demo2", name="as-job")
     r = ims.request("PUT", f"/v2/images/{image['id']}/stage", cloud="demo2",
@@ -81,10 +83,7 @@ def test_a_glance_import_is_an_ims_job(ims, random_file):
     job_id = tasks[0]["id"]
 
     client = ims_client(ims, *new_credential(ims), "demo2")
-    for _ in range(100):
-        job = client.show_job(ShowJobRequest(job_id=job_id))
-        if job.status in ("SUCCESS", "FAIL"):
-            break
+    job = wait_job(client, job_id)
     assert job.status == "SUCCESS", job
     assert job.job_type == "imsImportImageJob"
     assert job.entities.image_id == image["id"]

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 
-from conftest import md5, sha512, unique
+from conftest import md5, sha512, unique, wait_until
 
 
 def wait_status(server, image_id: str, settled=("active", "queued", "killed"), timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        img = server.get_image(image_id)
-        if img["status"] in settled:
-            return img
-        assert time.monotonic() < deadline, f"image stuck in {img['status']}: {img}"
-        time.sleep(0.2)
+    return wait_until(lambda: server.get_image(image_id), lambda img: img["status"] in settled,
+                      timeout=timeout, interval=0.2, what=f"image {image_id} settling")
 
 
 def test_web_download_with_osc(ims_web, file_server, workdir):
@@ -76,6 +70,13 @@ def test_web_download_private_address_refused(ims_web_public_only, file_server):
     after = wait_status(srv, img["id"], settled=("active", "queued", "killed"))
     assert after["status"] == "queued", after
     assert after.get("checksum") is None
+    # Refused for its address, not for any other failure (the task may end a moment
+    # after the image is queued again).
+    [task] = wait_until(lambda: srv.request("GET", f"/v2/images/{img['id']}/tasks").json()["tasks"],
+                        lambda tasks: tasks and tasks[0]["status"] in ("success", "failure"),
+                        what="the end of the import task")
+    assert task["status"] == "failure", task
+    assert "resolves to an address that is not allowed" in task["message"], task
 
 
 def test_web_download_port_filtered_400(ims, file_server):

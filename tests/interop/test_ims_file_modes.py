@@ -17,13 +17,7 @@ from huaweicloudsdkims.v2 import (CreateDataImage, CreateDataImageRequest, Creat
                                   ImportImageQuickRequest,
                                   QuickImportImageByFileRequestBody, ShowJobProgressRequest)
 
-from conftest import ims_sdk, unique
-from test_ims_data_image import bucket, put, qemu_img, wait_job
-
-
-@pytest.fixture(scope="module")
-def client(ims):
-    return ims_sdk(ims)
+from conftest import bucket, put, qemu_img, unique, wait_job
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +97,26 @@ def test_quick_import_bad_requests(client, files, body, code):
 
 
 def test_create_image_with_is_quick_import(ims, client, files):
-    body = CreateImageRequestBody(name=unique("quick-flag"), image_url="modes:disk.raw",
-                                  min_disk=1, os_version="Ubuntu 22.04 server 64bit",
-                                  is_quick_import=True)
-    job = wait_job(client, client.create_image(CreateImageRequest(body=body)).job_id)
+    def create(image_url, quick, name=None):
+        body = CreateImageRequestBody(name=name or unique("quick-flag"), image_url=image_url,
+                                      min_disk=1, os_version="Ubuntu 22.04 server 64bit",
+                                      is_quick_import=quick)
+        return client.create_image(CreateImageRequest(body=body))
+
+    job = wait_job(client, create("modes:disk.raw", True).job_id)
     assert job.status == "SUCCESS", (job.error_code, job.fail_reason)
+    # What only a quick import does: it takes RAW or ZVHD2 content only (a normal import of
+    # the same qcow2 succeeds) ...
+    job = wait_job(client, create("modes:disk.qcow2", True).job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0072", (job.error_code, job.fail_reason)
+    assert "RAW or ZVHD2" in job.fail_reason
+    assert ims.get_image(job.entities.image_id, cloud="demo2")["status"] == "killed"
+    normal = wait_job(client, create("modes:disk.qcow2", False).job_id)
+    assert normal.status == "SUCCESS", (normal.error_code, normal.fail_reason)
+    # ... and names are at most 128 characters (255 otherwise).
+    with pytest.raises(sdk_errors.ClientRequestException) as err:
+        create("modes:disk.raw", True, name="n" * 129)
+    assert (err.value.status_code, err.value.error_code) == (400, "IMG.0003")
 
 
 def test_a_system_image_with_data_images(ims, client, files):

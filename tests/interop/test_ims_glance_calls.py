@@ -5,8 +5,6 @@ calls. The flow here is the one its docs describe for a native upload: create th
 metadata, register a bucket file to it, wait for `active`; then read, patch, tag,
 share and delete it, all through the SDK.
 """
-import time
-
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
@@ -25,8 +23,7 @@ from huaweicloudsdkims.v2 import (GlanceAddImageMemberRequest, GlanceAddImageMem
                                   RegisterImageRequest, RegisterImageRequestBody,
                                   ShowVersionRequest)
 
-from conftest import add_user, ims_sdk, unique
-from test_ims_data_image import bucket, put, qemu_img
+from conftest import add_user, bucket, ims_sdk, put, qemu_img, unique, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +43,9 @@ def other(ims):
 
 
 def wait_active(client, image_id):
-    for _ in range(300):
-        image = client.glance_show_image(GlanceShowImageRequest(image_id=image_id))
-        if image.status in ("active", "killed"):
-            return image
-        time.sleep(0.1)
-    raise AssertionError(f"image {image_id} still {image.status}")
+    return wait_until(lambda: client.glance_show_image(GlanceShowImageRequest(image_id=image_id)),
+                      lambda image: image.status in ("active", "killed"), timeout=30,
+                      what=f"image {image_id} settling")
 
 
 def test_metadata_register_and_the_glance_calls(ims, owner, other, tmp_path):

@@ -12,19 +12,12 @@ import subprocess
 import pytest
 from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
 
-from conftest import ims_sdk, unique
-from test_ims_data_image import create, qemu_img, wait_job
+from conftest import create_data_image, ims_bucket, ims_sdk, qemu_img, unique, wait_job
 
 
 @pytest.fixture(scope="module")
 def client(ims_s3):
     return ims_sdk(ims_s3)
-
-
-def ims_bucket(server, *args):
-    r = server.bucket(*map(str, args), check=False)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def test_data_image_copy_export_and_delete_with_s3_buckets(ims_s3, s3s, client, tmp_path):
@@ -40,7 +33,7 @@ def test_data_image_copy_export_and_delete_with_s3_buckets(ims_s3, s3s, client, 
     assert (s3s.root / "s3-seed" / "disks" / "src.qcow2").read_bytes() == src.read_bytes(), "stored in S3"
     assert not (ims_s3.data_dir / "buckets" / "s3-seed").exists()
 
-    resp = create(client, name=unique("s3-data"), image_url="s3-seed:disks/src.qcow2", min_disk=40)
+    resp = create_data_image(client, name=unique("s3-data"), image_url="s3-seed:disks/src.qcow2", min_disk=40)
     job = wait_job(client, resp.job_id)
     assert job.status == "SUCCESS", (job.error_code, job.fail_reason)
     assert job.job_type == "imsImportDataImageJob"
@@ -86,7 +79,7 @@ def test_data_image_copy_export_and_delete_with_s3_buckets(ims_s3, s3s, client, 
 ])
 def test_missing_s3_buckets_and_objects_get_ims_codes(ims_s3, client, body, code):
     with pytest.raises(sdk_errors.ClientRequestException) as err:
-        create(client, **{"name": unique("bad"), "min_disk": 40, **body})
+        create_data_image(client, **{"name": unique("bad"), "min_disk": 40, **body})
     assert (err.value.status_code, err.value.error_code) == (400, code), err.value.error_msg
 
 
@@ -96,7 +89,7 @@ def test_export_never_overwrites_an_s3_object(ims_s3, s3s, client, tmp_path):
     src = tmp_path / "small.qcow2"
     qemu_img("create", "-f", "qcow2", src, "1G")
     ims_bucket(ims_s3, "put", src, "s3-seed:small.qcow2")
-    job = wait_job(client, create(client, name=unique("small"), image_url="s3-seed:small.qcow2",
+    job = wait_job(client, create_data_image(client, name=unique("small"), image_url="s3-seed:small.qcow2",
                                   min_disk=40).job_id)
     assert job.status == "SUCCESS", job.fail_reason
     for target, code in (("s3-seed:small.qcow2", "IMG.0070"), ("s3-absent:x.qcow2", "IMG.0069")):

@@ -17,7 +17,7 @@ import pytest
 from huaweicloudsdkims.v2 import (CopyImageInRegionRequest, CopyImageInRegionRequestBody,
                                   CreateDataImageRequest, CreateDataImageRequestBody, ImageTag)
 
-from test_ims_data_image import bucket, client, put, wait_job  # noqa: F401 (client: fixture)
+from conftest import bucket, put, wait_job
 
 SEED_000_BODIES = [
     {"name": "fedora-data1", "image_url": "image-test:fedora_data1.qcow2",

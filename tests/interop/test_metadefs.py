@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import unique
-from test_glanceclient import parse_table
+from conftest import parse_table, unique
 
 
 def names_in(out: str) -> list[str]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 
-from conftest import md5, sha512, unique
+from conftest import md5, sha512, unique, wait_until
 
 
 def prop(shown: dict, key: str):
@@ -90,13 +89,9 @@ def test_image_create_with_import_qemu_raw(ims, qemu_raw_file, workdir):
                            "--container-format", "bare", "--file", qemu_raw_file, name)
     image_id = created["id"]
     # Import is asynchronous; poll until it settles.
-    deadline = time.monotonic() + 60
-    while True:
-        shown = ims.osc_json("image", "show", image_id)
-        if shown["status"] not in ("queued", "uploading", "importing", "saving"):
-            break
-        assert time.monotonic() < deadline, f"import did not finish: {shown}"
-        time.sleep(0.5)
+    shown = wait_until(lambda: ims.osc_json("image", "show", image_id),
+                       lambda s: s["status"] not in ("queued", "uploading", "importing", "saving"),
+                       interval=0.5, what="the end of the import")
     assert shown["status"] == "active"
     assert shown["size"] == len(data) == 2 * 1024 * 1024
     assert shown["checksum"] == md5(data)

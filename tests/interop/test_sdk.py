@@ -19,16 +19,6 @@ def conn(ims, monkeypatch):
         c.close()
 
 
-@pytest.fixture
-def demo2_conn(ims, monkeypatch):
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(ims.all_clouds_yaml))
-    c = openstack.connect(cloud="demo2")
-    try:
-        yield c
-    finally:
-        c.close()
-
-
 def test_sdk_create_image_with_import(ims, conn, random_file, workdir):
     data = random_file.read_bytes()
     name = unique("sdk-import")

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
-from conftest import finish_setup, md5, unique
+from conftest import finish_setup, md5, unique, wait_until
 
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
 
@@ -38,15 +37,12 @@ def task_input(uri: str, name: str) -> dict:
 
 
 def wait_task(server, task_id: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    def task():
         r = server.request("GET", f"/v2/tasks/{task_id}")
         assert r.status_code == 200, r.text
-        task = r.json()
-        if task["status"] in ("success", "failure"):
-            return task
-        assert time.monotonic() < deadline, f"task stuck in {task['status']}: {task}"
-        time.sleep(0.2)
+        return r.json()
+    return wait_until(task, lambda t: t["status"] in ("success", "failure"), timeout=timeout,
+                      interval=0.2, what=f"the end of task {task_id}")
 
 
 def test_glanceclient_creates_lists_and_shows_an_import_task(ims_tasks, file_server):

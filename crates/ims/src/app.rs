@@ -541,8 +541,9 @@ fn lock_node(data_dir: &Path, node: &Node) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// `ims serve`.
-pub async fn serve(config: Config) -> Result<()> {
+/// `ims serve`. `addr_file`, if given, receives the address actually bound once ims
+/// serves (with port 0 in `listen` the system picks a free port; tests read it there).
+pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     let addr: SocketAddr = config
         .listen
         .parse()
@@ -555,6 +556,13 @@ pub async fn serve(config: Config) -> Result<()> {
     // This node's scratch files are from a previous run (no other process uses this id).
     ims_qemu::empty_scratch(&node.scratch_dir(&config.data_dir))
         .context("emptying the scratch directory")?;
+    // Bound before the bootstrap so that clouds.yaml names the port really bound; clients
+    // that connect early wait in the backlog until start-up recovery is done.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    config.listen = local.to_string();
     let parts = open(&config, &node).await?;
     bootstrap(&config, &parts.identity).await?;
     crate::bucket::sync_owners(&config, &parts).await?;
@@ -587,10 +595,6 @@ pub async fn serve(config: Config) -> Result<()> {
         tokio::spawn(runner.run(stop_rx.clone())),
         tokio::spawn(maintenance.run(stop_rx.clone())),
     ];
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let local = listener.local_addr()?;
     let services = Services {
         images: parts.images.clone(),
         identity: parts.identity.clone(),
@@ -600,6 +604,9 @@ pub async fn serve(config: Config) -> Result<()> {
         guard: ims_http::guard::Guard::new(config.http.limits()),
     };
     tracing::info!(listen = %local, data_dir = %config.data_dir.display(), "ims is serving");
+    if let Some(path) = addr_file {
+        write_addr_file(path, local)?;
+    }
     let app = router(services);
     // Connections get a grace period to finish after a signal; then the process exits and
     // the next start recovers whatever was cut off.
@@ -611,6 +618,16 @@ pub async fn serve(config: Config) -> Result<()> {
     parts.catalog.close().await;
     tracing::info!("ims stopped");
     Ok(())
+}
+
+/// Writes `local` (`ip:port` and a newline) to `path` through a temporary file renamed
+/// over it, so a reader finds either no file or the whole address.
+fn write_addr_file(path: &Path, local: SocketAddr) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{local}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("writing the listen address to {}", path.display()))
 }
 
 /// The base URL of links and the catalog: `public_url`, or the loopback address ims

@@ -32,9 +32,13 @@ struct Cli {
 enum Command {
     /// Run the service (all APIs on one listener, workers in-process).
     Serve {
-        /// Listen address, e.g. 127.0.0.1:9292.
+        /// Listen address, e.g. 127.0.0.1:9292 (port 0: any free port).
         #[arg(long)]
         listen: Option<String>,
+        /// Once serving, write the address really listened on (`ip:port`) to this file,
+        /// atomically: how a caller that asked for port 0 learns the port.
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
     },
     /// Stage files in the buckets (embedded or S3/OBS) that imports read and exports write.
     Bucket {
@@ -65,12 +69,12 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, addr_file } => {
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             app::init_logging(&config.log_format);
-            runtime.block_on(app::serve(config))
+            runtime.block_on(app::serve(config, addr_file.as_deref()))
         }
         Command::Admin { command } => runtime.block_on(admin::run(config, command)),
         Command::Bucket { command } => runtime.block_on(bucket::run(config, command)),

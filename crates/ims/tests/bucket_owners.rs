@@ -8,10 +8,9 @@ mod common;
 #[path = "../../ims-blob/tests/support/s3s.rs"]
 mod s3s;
 
-use std::time::{Duration, Instant};
-
 use common::Server;
 use common::signed::Signer;
+use common::signed::wait_job;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -22,20 +21,6 @@ fn secret_disk(dir: &std::path::Path, secret: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{}.raw", secret.len()));
     std::fs::write(&path, &bytes).unwrap();
     path
-}
-
-async fn wait_job(signer: &Signer, job_id: &str) -> Value {
-    let path = format!("/v1/cloudimages/job/{job_id}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, job) = signer.send(Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{job}");
-        if job["status"] == "SUCCESS" || job["status"] == "FAIL" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job stuck: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn data_image(url: &str) -> Value {
@@ -76,16 +61,7 @@ async fn as_if_missing(signer: &Signer, method: Method, path: &str, body: Value,
 /// `alice` (member of tenant-a), `bob` (member of tenant-b) and their signers.
 async fn tenants(server: &Server) -> (Signer, Signer) {
     for (user, project) in [("alice", "tenant-a"), ("bob", "tenant-b")] {
-        server.admin(&["project", "create", project]);
-        server.admin(&[
-            "user",
-            "create",
-            user,
-            "--password",
-            "pw-12345",
-            "--project",
-            project,
-        ]);
+        server.add_member(project, user, "pw-12345");
     }
     (
         Signer::new(server, "alice", "tenant-a"),
@@ -238,11 +214,7 @@ async fn shared_buckets_are_read_only_and_unowned_buckets_are_for_admins() {
         "team-a",
     )
     .await;
-    let a_id = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" tenant-a").map(str::to_string))
-        .unwrap();
+    let a_id = server.project_id("tenant-a");
     let b_id = bob.project.clone();
     let listed = server.cli(&["bucket", "owners"]);
     assert!(
@@ -317,11 +289,7 @@ async fn buckets_from_before_owners_belong_to_the_admin_project() {
     std::fs::copy(&disk, server.dir.join("buckets/legacy/d/disk.raw")).unwrap();
     server.spawn().await;
 
-    let admin_project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
+    let admin_project = server.project_id("admin");
     let a_id = alice.project.clone();
     let listed = server.cli(&["bucket", "owners"]);
     let owners: Vec<&str> = listed.lines().map(str::trim_end).collect();

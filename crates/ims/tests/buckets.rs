@@ -1,16 +1,12 @@
 //! `ims bucket`: staging files in the embedded buckets from the command line.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn ims(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ims"))
-        .arg("bucket")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
+    common::ims_bucket(None, data, args)
 }
 
 #[test]

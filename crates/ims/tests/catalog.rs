@@ -188,18 +188,7 @@ async fn listing_pages_sorts_and_filters() {
 #[tokio::test]
 async fn sharing_and_roles() {
     let server = Server::start(&[]).await;
-    server.admin(&["project", "create", "p2"]);
-    server.admin(&[
-        "user",
-        "create",
-        "bob",
-        "--password",
-        "pw-bob",
-        "--project",
-        "p2",
-        "--role",
-        "member",
-    ]);
+    server.add_member("p2", "bob", "pw-bob");
     server.admin(&[
         "user",
         "create",
@@ -249,15 +238,7 @@ async fn sharing_and_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let p2 = server
-        .admin(&["project", "list"])
-        .lines()
-        .find(|l| l.ends_with(" p2"))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
+    let p2 = server.project_id("p2");
     let r = admin
         .req(Method::POST, &format!("/v2/images/{id}/members"))
         .json(&json!({"member": p2}))

@@ -1,11 +1,15 @@
-//! A real `ims` process on a free loopback port with a temporary data directory.
+//! A real `ims` process on a loopback port of its choosing with a temporary data
+//! directory, and the helpers the integration tests share.
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
-// A directory module beside this file: `common.rs` is also a test target of its own.
+// Directory modules beside this file: `common.rs` is also a test target of its own.
 #[path = "common/signed.rs"]
 pub mod signed;
+#[path = "common/sources.rs"]
+pub mod sources;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,12 +72,39 @@ impl Drop for ScratchDatabase {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// Runs `ims [--config CONFIG] bucket --data-dir DATA ARGS…` with the test's own
+/// environment (no server needed).
+pub fn ims_bucket(config: Option<&Path>, data: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ims"));
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("bucket")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+}
+
+/// Polls `probe` every 50 ms until it answers `Ok`, for at most `timeout`; panics with
+/// the last `Err` (what the probe saw) when time runs out.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "gave up after {timeout:?}: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 impl Server {
@@ -81,7 +112,6 @@ impl Server {
     pub async fn start(env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let port = free_port();
         let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -98,8 +128,8 @@ impl Server {
         let mut s = Server {
             child: None,
             dir,
-            url: format!("http://127.0.0.1:{port}"),
-            port,
+            url: String::new(),
+            port: 0,
             database,
             env,
             _tmp: Some(tmp),
@@ -108,17 +138,24 @@ impl Server {
         s
     }
 
-    /// (Re)starts the process on the same data dir and port.
+    /// (Re)starts the process on the same data dir. The first start takes a port the
+    /// system picks (`--listen 127.0.0.1:0`) and learns it from `--addr-file`; a restart
+    /// binds that port again, as a restarted server would, so clients made before it
+    /// (tokens, signers) keep working.
     pub async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("server.log"))
             .unwrap();
+        let addr_file = self.dir.join("serve.addr");
+        let _ = std::fs::remove_file(&addr_file);
         let child = Command::new(env!("CARGO_BIN_EXE_ims"))
             .args(["serve", "--data-dir"])
             .arg(&self.dir)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--addr-file")
+            .arg(&addr_file)
             .envs(self.env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)
@@ -126,18 +163,25 @@ impl Server {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(format!("{}/healthcheck", self.url)).await
-                && r.status().is_success()
-            {
-                return;
+        let addr: std::net::SocketAddr = loop {
+            if let Ok(written) = std::fs::read_to_string(&addr_file) {
+                break written.trim().parse().unwrap();
             }
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "ims serve did not start (exit: {exited:?}): {}",
+                std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "server did not start: {}",
-            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-        );
+        };
+        self.port = addr.port();
+        self.url = format!("http://{addr}");
+        // The address is written once ims serves: one health check confirms it.
+        let r = reqwest::get(format!("{}/healthcheck", self.url))
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "health check: {}", r.status());
     }
 
     /// SIGKILL, as a crash.
@@ -171,14 +215,7 @@ impl Server {
 
     /// Like [`Self::admin`], but returns the outcome instead of requiring success.
     pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_ims"))
-            .arg("admin")
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .output()
-            .unwrap()
+        self.cli_output(&[&["admin"], args].concat())
     }
 
     /// Runs `ims ARGS…` (any command) against this server's data dir, with the server's
@@ -204,16 +241,53 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
-    /// A project-scoped token.
-    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+    /// Creates project `project` with `user` (password `password`) as its member; the
+    /// project's id.
+    pub fn add_member(&self, project: &str, user: &str, password: &str) -> String {
+        let id = self.admin(&["project", "create", project]);
+        self.admin(&[
+            "user",
+            "create",
+            user,
+            "--password",
+            password,
+            "--project",
+            project,
+            "--role",
+            "member",
+        ]);
+        id
+    }
+
+    /// The id of project `name`.
+    pub fn project_id(&self, name: &str) -> String {
+        let suffix = format!(" {name}");
+        self.admin(&["project", "list"])
+            .lines()
+            .find_map(|l| l.strip_suffix(&suffix).map(str::to_string))
+            .unwrap_or_else(|| panic!("no project {name}"))
+    }
+
+    /// `POST /v3/auth/tokens` for a project-scoped password token; the answer as it came.
+    pub async fn issue_token(
+        &self,
+        user: &str,
+        password: &str,
+        project: &str,
+    ) -> reqwest::Response {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": password}}},
                           "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
-        let r = reqwest::Client::new()
+        reqwest::Client::new()
             .post(format!("{}/v3/auth/tokens", self.url))
             .json(&body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A project-scoped token.
+    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+        let r = self.issue_token(user, password, project).await;
         assert_eq!(r.status(), 201);
         r.headers()["x-subject-token"].to_str().unwrap().to_string()
     }
@@ -300,4 +374,79 @@ impl Api {
             .await
             .unwrap()
     }
+}
+
+/// The media type of Glance's JSON patches.
+pub const JSON_PATCH: &str = "application/openstack-images-v2.1-json-patch";
+
+/// Sends a request asking for JSON errors; the status and the JSON body (`Null` if none).
+pub async fn call(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = api.req(method, path).header("accept", "application/json");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `PATCH /v2/images/{id}` with the JSON patch `ops`, asking for JSON errors.
+pub async fn patch(api: &Api, id: &str, ops: Value) -> reqwest::Response {
+    api.req(reqwest::Method::PATCH, &format!("/v2/images/{id}"))
+        .header("accept", "application/json")
+        .header("content-type", JSON_PATCH)
+        .body(ops.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a raw, bare image named `name` in the caller's project; its id.
+pub async fn raw_image(api: &Api, name: &str) -> String {
+    let image = api
+        .create(json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
+        .await;
+    image["id"].as_str().unwrap().to_string()
+}
+
+/// The image's import tasks, as `GET /v2/images/{id}/tasks` lists them.
+pub async fn image_tasks(api: &Api, id: &str) -> Value {
+    let r = api
+        .req(reqwest::Method::GET, &format!("/v2/images/{id}/tasks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The image's newest import task once it has ended (`success` or `failure`): the
+/// image may be settled a moment before its task says so.
+pub async fn ended_import(api: &Api, id: &str) -> Value {
+    wait_until(Duration::from_secs(60), move || async move {
+        let t = image_tasks(api, id).await;
+        match t["tasks"][0]["status"].as_str() {
+            Some("success" | "failure") => Ok(t["tasks"][0].clone()),
+            _ => Err(format!("the import has not ended: {t}")),
+        }
+    })
+    .await
+}
+
+/// Waits (a minute at most) until the image's status is `want`; the image.
+pub async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
+    wait_until(Duration::from_secs(60), move || async move {
+        let image = api.show(id).await;
+        if image["status"] == want {
+            Ok(image)
+        } else {
+            Err(format!("image stuck in {}", image["status"]))
+        }
+    })
+    .await
 }

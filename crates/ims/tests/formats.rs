@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::sources::serve_bytes;
 use common::{Api, Server};
 use serde_json::{Value, json};
 
@@ -282,30 +283,6 @@ fn ims_inspect_reports_format_size_and_verdict() {
         report["reason"],
         "Image disk_format raw does not match stream data qcow2"
     );
-}
-
-/// Serves `body` to every request on a loopback port.
-async fn serve_bytes(body: Vec<u8>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let body = std::sync::Arc::new(body);
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
-            });
-        }
-    });
-    port
 }
 
 #[tokio::test]

@@ -5,24 +5,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Api, Server};
+use common::{Api, Server, image_tasks, wait_until};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const PATCH: &str = "application/openstack-images-v2.1-json-patch";
 const MISSING: &str = "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c";
 
 async fn patch(api: &Api, id: &str, ops: Value) {
-    let r = api
-        .req(Method::PATCH, &format!("/v2/images/{id}"))
-        .header("content-type", PATCH)
-        .json(&ops)
-        .send()
-        .await
-        .unwrap();
+    let r = common::patch(api, id, ops).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
@@ -79,50 +72,15 @@ fn params(image: &str, region: &str, interface: &str) -> Value {
 
 /// The image's one import task once it has finished.
 async fn finished_task(api: &Api, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let tasks: Value = api
-            .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let task = &tasks["tasks"][0];
-        if task["status"] == "success" || task["status"] == "failure" {
-            assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1);
-            return task.clone();
-        }
-        assert!(Instant::now() < deadline, "task did not finish: {tasks}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let tasks = wait_tasks(api, id, 1).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    tasks[0].clone()
 }
 
 /// Creates project `project` with a member `user` (password `pw-<user>`); its id and API.
 async fn member(server: &Server, project: &str, user: &str) -> (String, Api) {
-    server.admin(&["project", "create", project]);
     let password = format!("pw-{user}");
-    server.admin(&[
-        "user",
-        "create",
-        user,
-        "--password",
-        &password,
-        "--project",
-        project,
-        "--role",
-        "member",
-    ]);
-    let id = server
-        .admin(&["project", "list"])
-        .lines()
-        .find(|l| l.ends_with(&format!(" {project}")))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = server.add_member(project, user, &password);
     let api = Api::new(server, server.token(user, &password, project).await);
     (id, api)
 }
@@ -260,14 +218,7 @@ async fn bad_requests_are_refused_at_once() {
     }
     let d = admin.show(&dst).await;
     assert_eq!(d["status"], "queued");
-    let tasks: Value = admin
-        .req(Method::GET, &format!("/v2/images/{dst}/tasks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = image_tasks(&admin, &dst).await;
     assert_eq!(tasks["tasks"], json!([]), "no job for a refused request");
 
     // Only a queued image can be filled.
@@ -378,27 +329,22 @@ async fn missing_or_invisible_source_fails_the_task() {
 
 /// The image's import tasks, oldest first, once `n` of them have finished.
 async fn wait_tasks(api: &Api, id: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let tasks: Value = api
-            .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-            .send()
-            .await
+    wait_until(Duration::from_secs(60), move || async move {
+        let tasks = image_tasks(api, id).await["tasks"]
+            .as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let tasks = tasks["tasks"].as_array().unwrap().clone();
+            .clone();
         let done = tasks
             .iter()
             .filter(|t| t["status"] == "success" || t["status"] == "failure")
             .count();
         if done == n {
-            return tasks;
+            Ok(tasks)
+        } else {
+            Err(format!("tasks did not finish: {tasks:?}"))
         }
-        assert!(Instant::now() < deadline, "tasks did not finish: {tasks:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The one task that imported from `source`.

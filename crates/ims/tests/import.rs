@@ -4,61 +4,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::sources::slow_source;
 use common::{Api, Server};
+use common::{ended_import, image_tasks, wait_status};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Serves `size` bytes of 0x5a on every request, `delay` between 1 MiB chunks.
-async fn slow_http_server(size: usize, delay: Duration) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-                );
-                if sock.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let chunk = vec![0x5au8; 1 << 20];
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if sock.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                    tokio::time::sleep(delay).await;
-                }
-            });
-        }
-    });
-    port
-}
-
-async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let img = api.show(id).await;
-        if img["status"] == want {
-            return img;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "image stuck in {}",
-            img["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn glance_direct_stage_then_import() {
@@ -95,14 +48,7 @@ async fn glance_direct_stage_then_import() {
     let request_id = r.headers()["x-openstack-request-id"].clone();
     let done = wait_status(&api, id, "active").await;
     assert_eq!(done["checksum"], hex::encode(md5::Md5::digest(&data)));
-    let tasks: Value = api
-        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = image_tasks(&api, id).await;
     // As Tempest checks it: the task records the import's request id and method name.
     let task = &tasks["tasks"][0];
     assert_eq!(task["status"], "success");
@@ -118,7 +64,7 @@ async fn glance_direct_stage_then_import() {
 #[tokio::test]
 async fn web_download_resumes_after_a_crash() {
     let size = 40 << 20;
-    let port = slow_http_server(size, Duration::from_millis(50)).await;
+    let port = slow_source(size, Duration::from_millis(50)).await;
     let env = [
         ("IMS_WEB_DOWNLOAD__ALLOW_PRIVATE", "true"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
@@ -150,14 +96,7 @@ async fn web_download_resumes_after_a_crash() {
         done["checksum"],
         hex::encode(md5::Md5::digest(vec![0x5au8; size]))
     );
-    let tasks: Value = api
-        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = image_tasks(&api, &id).await;
     assert_eq!(tasks["tasks"][0]["status"], "success");
     let files = server.stored_files();
     assert_eq!(files.len(), 1, "no partial copies remain: {files:?}");
@@ -185,17 +124,10 @@ async fn web_download_refuses_loopback_by_default() {
     );
     let img = wait_status(&api, id, "queued").await;
     assert!(img["checksum"].is_null());
-    let tasks: Value = api
-        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(tasks["tasks"][0]["status"], "failure");
+    let task = ended_import(&api, id).await;
+    assert_eq!(task["status"], "failure");
     assert!(
-        tasks["tasks"][0]["message"]
+        task["message"]
             .as_str()
             .unwrap()
             .contains("resolves to an address that is not allowed")
@@ -291,7 +223,7 @@ async fn a_single_store_site_behaves_like_single_store_glance() {
 /// `allow_addresses` lets web-download reach exactly the addresses it names.
 #[tokio::test]
 async fn web_download_reaches_an_allowed_address_only() {
-    let port = slow_http_server(1 << 20, Duration::from_millis(1)).await;
+    let port = slow_source(1 << 20, Duration::from_millis(1)).await;
     let server = Server::start(&[
         ("IMS_WEB_DOWNLOAD__ALLOW_ADDRESSES", "[\"127.0.0.1\"]"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),

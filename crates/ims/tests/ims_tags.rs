@@ -22,18 +22,7 @@ struct World {
 
 async fn world() -> World {
     let server = Server::start(&[]).await;
-    server.admin(&["project", "create", "beta"]);
-    server.admin(&[
-        "user",
-        "create",
-        "bob",
-        "--password",
-        "bob-secret",
-        "--project",
-        "beta",
-        "--role",
-        "member",
-    ]);
+    server.add_member("beta", "bob", "bob-secret");
     let alpha_api = Api::new(&server, server.admin_token().await);
     let beta_api = Api::new(&server, server.token("bob", "bob-secret", "beta").await);
     let mut ids = std::collections::HashMap::new();

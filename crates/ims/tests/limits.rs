@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::signed::Signer;
 use common::{Api, Server};
+use common::{patch, raw_image};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,31 +24,11 @@ fn peak_rss_kib(server: &Server) -> u64 {
         .unwrap()
 }
 
-async fn patch(api: &Api, id: &str, ops: Value) -> reqwest::Response {
-    api.req(Method::PATCH, &format!("/v2/images/{id}"))
-        .header("accept", "application/json")
-        .header(
-            "content-type",
-            "application/openstack-images-v2.1-json-patch",
-        )
-        .body(ops.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The message of a Glance error body (`{"code": "400 Bad Request", "message": …}`).
 async fn glance_message(r: reqwest::Response) -> String {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["title"], "Bad Request", "{body}");
     body["message"].as_str().unwrap().to_string()
-}
-
-async fn raw_image(api: &Api, name: &str) -> String {
-    let image = api
-        .create(json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
-        .await;
-    image["id"].as_str().unwrap().to_string()
 }
 
 /// H3: one GET with thousands of sort keys and a marker used to build SQL quadratic in

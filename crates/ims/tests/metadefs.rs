@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::call;
 use common::{Api, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,18 +18,7 @@ struct World {
 
 async fn world() -> World {
     let server = Server::start(&[]).await;
-    server.admin(&["project", "create", "beta"]);
-    server.admin(&[
-        "user",
-        "create",
-        "bob",
-        "--password",
-        "bob-secret",
-        "--project",
-        "beta",
-        "--role",
-        "member",
-    ]);
+    server.add_member("beta", "bob", "bob-secret");
     let admin = Api::new(&server, server.admin_token().await);
     let member = Api::new(&server, server.token("bob", "bob-secret", "beta").await);
     World {
@@ -36,18 +26,6 @@ async fn world() -> World {
         admin,
         member,
     }
-}
-
-/// Sends a request with Glance's JSON error negotiation; returns status and body.
-async fn call(api: &Api, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = api.req(method, path).header("accept", "application/json");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Asserts Glance's error body for `status`.

@@ -16,6 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Api, Server};
+use common::{ended_import, image_tasks, raw_image};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,14 +158,6 @@ async fn serve(mut sock: TcpStream, port: u16) {
     let _ = sock.shutdown().await;
 }
 
-/// A raw image for the caller's project; returns its id.
-async fn new_image(api: &Api, name: &str) -> String {
-    let img = api
-        .create(json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
-        .await;
-    img["id"].as_str().unwrap().to_string()
-}
-
 async fn import(api: &Api, id: &str, uri: &str) -> reqwest::Response {
     api.req(Method::POST, &format!("/v2/images/{id}/import"))
         .json(&json!({"method": {"name": "web-download", "uri": uri}}))
@@ -186,28 +179,17 @@ async fn settled(api: &Api, id: &str, limit: Duration) -> Value {
     }
 }
 
-/// The image's import tasks as its owner sees them.
-async fn tasks(api: &Api, id: &str) -> Value {
-    let r = api
-        .req(Method::GET, &format!("/v2/images/{id}/tasks"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
-/// The failure message of the image's newest import.
+/// The failure message of the image's newest import, once that has ended.
 async fn failure(api: &Api, id: &str) -> String {
-    let t = tasks(api, id).await;
-    assert_eq!(t["tasks"][0]["status"], "failure", "{t}");
-    t["tasks"][0]["message"].as_str().unwrap().to_string()
+    let task = ended_import(api, id).await;
+    assert_eq!(task["status"], "failure", "{task}");
+    task["message"].as_str().unwrap().to_string()
 }
 
 /// Imports `uri` into a new image, waits, and requires it refused by the address filter
 /// with no data stored.
 async fn assert_refused(api: &Api, uri: &str) {
-    let id = new_image(api, "ssrf").await;
+    let id = raw_image(api, "ssrf").await;
     let r = import(api, &id, uri).await;
     assert_eq!(r.status(), 202, "{uri}");
     let img = settled(api, &id, Duration::from_secs(30)).await;
@@ -218,18 +200,7 @@ async fn assert_refused(api: &Api, uri: &str) {
 
 /// A second project `p2` with member `bob`; returns bob's client.
 async fn bob(server: &Server) -> Api {
-    server.admin(&["project", "create", "p2"]);
-    server.admin(&[
-        "user",
-        "create",
-        "bob",
-        "--password",
-        "pw-bob",
-        "--project",
-        "p2",
-        "--role",
-        "member",
-    ]);
+    server.add_member("p2", "bob", "pw-bob");
     Api::new(server, server.token("bob", "pw-bob", "p2").await)
 }
 
@@ -326,7 +297,7 @@ async fn a_redirect_to_a_refused_address_is_not_followed() {
     ] {
         assert_refused(&api, &format!("http://127.0.0.1:{port}/{path}")).await;
     }
-    let id = new_image(&api, "followed").await;
+    let id = raw_image(&api, "followed").await;
     import(&api, &id, &format!("http://127.0.0.1:{port}/redirect-ok")).await;
     let img = settled(&api, &id, Duration::from_secs(30)).await;
     assert_eq!(img["status"], "active", "{img}");
@@ -350,12 +321,12 @@ async fn slow_sources_fail_by_rate_and_deadline_while_another_project_imports() 
     let admin = Api::new(&server, server.admin_token().await);
     let bob = bob(&server).await;
     let started = Instant::now();
-    let tarpit = new_image(&admin, "tarpit").await;
-    let drip = new_image(&admin, "drip").await;
+    let tarpit = raw_image(&admin, "tarpit").await;
+    let drip = raw_image(&admin, "drip").await;
     import(&admin, &tarpit, &format!("http://127.0.0.1:{port}/tarpit")).await;
     import(&admin, &drip, &format!("http://127.0.0.1:{port}/drip")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let small = new_image(&bob, "small").await;
+    let small = raw_image(&bob, "small").await;
     assert_eq!(
         import(&bob, &small, &format!("http://127.0.0.1:{port}/small"))
             .await
@@ -409,16 +380,16 @@ async fn jobs_are_claimed_fairly_and_a_project_queue_is_bounded() {
     let uri = format!("http://127.0.0.1:{port}/slow");
     let mut mine = Vec::new();
     for i in 0..4 {
-        let id = new_image(&admin, &format!("a{i}")).await;
+        let id = raw_image(&admin, &format!("a{i}")).await;
         assert_eq!(import(&admin, &id, &uri).await.status(), 202);
         mine.push(id);
     }
-    let over = new_image(&admin, "a4").await;
+    let over = raw_image(&admin, "a4").await;
     let r = import(&admin, &over, &uri).await;
     assert_eq!(r.status(), 413, "a fifth job of one project");
     assert_eq!(admin.show(&over).await["status"], "queued");
 
-    let theirs = new_image(&bob, "b0").await;
+    let theirs = raw_image(&bob, "b0").await;
     assert_eq!(import(&bob, &theirs, &uri).await.status(), 202);
     let done = settled(&bob, &theirs, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "active");
@@ -453,13 +424,13 @@ async fn a_truncated_body_fails_the_import() {
     .await;
     let api = Api::new(&server, server.admin_token().await);
     for path in ["truncated", "chunked-cut", "length-cut"] {
-        let id = new_image(&api, path).await;
+        let id = raw_image(&api, path).await;
         import(&api, &id, &format!("http://127.0.0.1:{port}/{path}")).await;
         let img = settled(&api, &id, Duration::from_secs(30)).await;
         assert_eq!(img["status"], "queued", "{path}: {img}");
         assert!(img["checksum"].is_null());
     }
-    let id = new_image(&api, "chunked").await;
+    let id = raw_image(&api, "chunked").await;
     import(&api, &id, &format!("http://127.0.0.1:{port}/chunked")).await;
     let img = settled(&api, &id, Duration::from_secs(30)).await;
     assert_eq!(img["status"], "active", "{img}");
@@ -486,7 +457,7 @@ async fn import_uris_keep_their_credentials_to_themselves() {
     let bob = bob(&server).await;
     let leaks = |text: &str| text.contains("TopSecretPw") || text.contains("SIGSECRET");
 
-    let id = new_image(&admin, "community").await;
+    let id = raw_image(&admin, "community").await;
     let r = admin
         .req(Method::PATCH, &format!("/v2/images/{id}"))
         .header(
@@ -510,9 +481,9 @@ async fn import_uris_keep_their_credentials_to_themselves() {
         "active",
         "bob sees the image"
     );
-    let theirs = tasks(&bob, &id).await;
+    let theirs = image_tasks(&bob, &id).await;
     assert_eq!(theirs["tasks"], json!([]), "{theirs}");
-    let own = tasks(&admin, &id).await;
+    let own = image_tasks(&admin, &id).await;
     assert_eq!(own["tasks"].as_array().unwrap().len(), 1);
     let shown = own["tasks"][0]["input"]["import_req"]["method"]["uri"]
         .as_str()
@@ -529,7 +500,7 @@ async fn import_uris_keep_their_credentials_to_themselves() {
         format!("http://deploy:TopSecretPw@127.0.0.1:{closed}/x?token=SIGSECRET"),
         format!("http://127.0.0.1:{port}/length-cut?token=SIGSECRET"),
     ] {
-        let id = new_image(&admin, "fails").await;
+        let id = raw_image(&admin, "fails").await;
         import(&admin, &id, &uri).await;
         assert_eq!(
             settled(&admin, &id, Duration::from_secs(30)).await["status"],
@@ -537,7 +508,7 @@ async fn import_uris_keep_their_credentials_to_themselves() {
         );
         let why = failure(&admin, &id).await;
         assert!(!leaks(&why), "{why}");
-        let t = tasks(&admin, &id).await;
+        let t = image_tasks(&admin, &id).await;
         assert!(!leaks(&t.to_string()), "{t}");
     }
     let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap();

@@ -9,10 +9,10 @@ mod s3s;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
-use common::Server;
 use common::signed::Signer;
+use common::signed::wait_job;
+use common::{Server, ims_bucket};
 use md5::Digest as _;
 use reqwest::Method;
 use s3s::S3s;
@@ -36,18 +36,6 @@ fn s3_config(dir: &Path, s3: &S3s) -> std::path::PathBuf {
     path
 }
 
-fn ims_bucket(config: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ims"))
-        .arg("--config")
-        .arg(config)
-        .arg("bucket")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
@@ -64,20 +52,6 @@ fn run(program: &str, args: &[&str]) {
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn wait_job(signer: &Signer, job_id: &str) -> Value {
-    let path = format!("/v1/cloudimages/job/{job_id}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, job) = signer.send(Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{job}");
-        if job["status"] == "SUCCESS" || job["status"] == "FAIL" {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job stuck: {job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn code(body: &Value) -> &str {
@@ -106,7 +80,7 @@ async fn data_image_from_an_s3_bucket_and_export_back() {
     assert!(bytes.len() > 2 * ims_blob::PART_SIZE);
 
     ok(ims_bucket(
-        &config,
+        Some(&config),
         &server.dir,
         &["put", disk_arg, "image-test:disks/data1.qcow2"],
     ));
@@ -118,7 +92,7 @@ async fn data_image_from_an_s3_bucket_and_export_back() {
     assert!(!server.dir.join("buckets/image-test").exists());
     assert_eq!(
         ok(ims_bucket(
-            &config,
+            Some(&config),
             &server.dir,
             &["ls", "image-test:disks/"]
         ))
@@ -126,12 +100,12 @@ async fn data_image_from_an_s3_bucket_and_export_back() {
         format!("{} disks/data1.qcow2", bytes.len())
     );
     let again = ims_bucket(
-        &config,
+        Some(&config),
         &server.dir,
         &["put", disk_arg, "image-test:disks/data1.qcow2"],
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let create = ims_bucket(&config, &server.dir, &["create", "image-test"]);
+    let create = ims_bucket(Some(&config), &server.dir, &["create", "image-test"]);
     assert!(!create.status.success());
     assert!(
         String::from_utf8_lossy(&create.stderr).contains("object store's own tools"),
@@ -195,7 +169,7 @@ async fn data_image_from_an_s3_bucket_and_export_back() {
     assert_eq!(job["status"], "SUCCESS", "{job}");
     let back = work.path().join("back.qcow2");
     ok(ims_bucket(
-        &config,
+        Some(&config),
         &server.dir,
         &[
             "get",

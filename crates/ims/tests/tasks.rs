@@ -8,34 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::sources::serve_bytes;
 use common::{Api, Server};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Serves `data` to every request on a loopback port; returns the port.
-async fn http_server(data: Vec<u8>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let data = data.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    data.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&data).await;
-            });
-        }
-    });
-    port
-}
 
 /// A server that may fetch from 127.0.0.1 on any port, and nothing else private.
 async fn server_allowing_loopback() -> Server {
@@ -59,13 +36,7 @@ async fn create_task(api: &Api, body: &Value) -> reqwest::Response {
 }
 
 async fn get_json(api: &Api, path: &str) -> (u16, Value) {
-    let r = api
-        .req(Method::GET, path)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    common::call(api, Method::GET, path, None).await
 }
 
 async fn wait_task(api: &Api, id: &str, want: &str) -> Value {
@@ -94,7 +65,7 @@ async fn images_named(api: &Api, name: &str) -> Vec<Value> {
 #[tokio::test]
 async fn an_import_task_creates_and_fills_an_image_from_an_allowed_address() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let port = http_server(data.clone()).await;
+    let port = serve_bytes(data.clone()).await;
     let server = server_allowing_loopback().await;
     let admin = Api::new(&server, server.admin_token().await);
     let uri = format!("http://127.0.0.1:{port}/cirros.raw");
@@ -187,7 +158,7 @@ async fn a_task_whose_host_cannot_be_fetched_fails_and_leaves_no_image() {
 
 #[tokio::test]
 async fn unusable_input_is_refused_at_create_like_glance() {
-    let port = http_server(b"data".to_vec()).await;
+    let port = serve_bytes(b"data".to_vec()).await;
     let server = server_allowing_loopback().await;
     let admin = Api::new(&server, server.admin_token().await);
     let ok_props = json!({"name": "bad-input", "disk_format": "raw", "container_format": "bare"});
@@ -288,20 +259,9 @@ async fn unusable_input_is_refused_at_create_like_glance() {
 
 #[tokio::test]
 async fn only_administrators_use_tasks_and_tasks_are_never_deleted() {
-    let port = http_server(b"0123456789".to_vec()).await;
+    let port = serve_bytes(b"0123456789".to_vec()).await;
     let server = server_allowing_loopback().await;
-    server.admin(&["project", "create", "p2"]);
-    server.admin(&[
-        "user",
-        "create",
-        "bob",
-        "--password",
-        "pw-bob",
-        "--project",
-        "p2",
-        "--role",
-        "member",
-    ]);
+    server.add_member("p2", "bob", "pw-bob");
     let admin = Api::new(&server, server.admin_token().await);
     let bob = Api::new(&server, server.token("bob", "pw-bob", "p2").await);
     // The source URL carries credentials: only administrators may read it.
@@ -397,7 +357,7 @@ async fn only_administrators_use_tasks_and_tasks_are_never_deleted() {
 
 #[tokio::test]
 async fn tasks_page_like_glance_and_include_image_imports() {
-    let port = http_server(b"some raw bytes".to_vec()).await;
+    let port = serve_bytes(b"some raw bytes".to_vec()).await;
     let server = server_allowing_loopback().await;
     let admin = Api::new(&server, server.admin_token().await);
     let mut ids = Vec::new();

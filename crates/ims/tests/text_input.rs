@@ -4,34 +4,14 @@
 
 mod common;
 
+use common::call;
 use common::signed::Signer;
 use common::{Api, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Status and JSON body of a Glance/Keystone call (errors asked for as JSON).
-async fn call(api: &Api, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = api.req(method, path).header("accept", "application/json");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn patch(api: &Api, id: &str, ops: Value) -> (u16, Value) {
-    let r = api
-        .req(Method::PATCH, &format!("/v2/images/{id}"))
-        .header("accept", "application/json")
-        .header(
-            "content-type",
-            "application/openstack-images-v2.1-json-patch",
-        )
-        .body(ops.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = common::patch(api, id, ops).await;
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 

@@ -8,9 +8,10 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use common::raw_image;
 use common::{Api, Server};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,26 +25,8 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 const MAX_THREADS: usize = 100;
 
 async fn member(server: &Server, project: &str, user: &str) -> Api {
-    server.admin(&["project", "create", project]);
-    server.admin(&[
-        "user",
-        "create",
-        user,
-        "--password",
-        "pw-member",
-        "--project",
-        project,
-        "--role",
-        "member",
-    ]);
+    server.add_member(project, user, "pw-member");
     Api::new(server, server.token(user, "pw-member", project).await)
-}
-
-async fn raw_image(api: &Api, name: &str) -> String {
-    let img = api
-        .create(json!({"name": name, "disk_format": "raw", "container_format": "bare"}))
-        .await;
-    img["id"].as_str().unwrap().to_string()
 }
 
 /// Opens `PUT /v2/images/{id}/file` on a raw connection and sends the headers and

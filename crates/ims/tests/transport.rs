@@ -73,11 +73,7 @@ struct Key {
 fn admin_key(server: &Server) -> Key {
     let out = server.admin(&["credential", "create", "--user", "admin"]);
     let (ak, sk) = out.split_once(' ').unwrap();
-    let project = server
-        .admin(&["project", "list"])
-        .lines()
-        .find_map(|l| l.strip_suffix(" admin").map(str::to_string))
-        .unwrap();
+    let project = server.project_id("admin");
     Key {
         ak: ak.into(),
         sk: sk.into(),
@@ -743,7 +739,7 @@ async fn l2_an_unreadable_credential_key_stops_the_start_and_stays_untouched() {
             .kill_on_drop(true)
             .args(["serve", "--data-dir"])
             .arg(&server.dir)
-            .args(["--listen", &format!("127.0.0.1:{}", server.port)])
+            .args(["--listen", "127.0.0.1:0"])
             .envs(
                 server
                     .database
@@ -829,6 +825,38 @@ async fn l8_client_host_headers_do_not_reach_links_or_the_catalog() {
     assert!(!text.contains("evil.example"), "{text}");
     assert!(!text.contains("https://"), "{text}");
     assert!(text.contains(&format!("http://127.0.0.1:{}", server.port)));
+}
+
+/// `--listen 127.0.0.1:0` takes a port the system picks (as `Server::start` asks);
+/// `--addr-file` names it once ims serves, and clouds.yaml and the token's catalog name
+/// that port, never `:0`.
+#[tokio::test]
+async fn a_listener_on_port_0_reports_the_port_it_got() {
+    let server = Server::start(&[]).await;
+    assert_ne!(server.port, 0);
+    let written = std::fs::read_to_string(server.dir.join("serve.addr")).unwrap();
+    assert_eq!(written, format!("127.0.0.1:{}\n", server.port));
+    let clouds = std::fs::read_to_string(server.dir.join("clouds.yaml")).unwrap();
+    assert!(
+        clouds.contains(&format!("auth_url: {}/v3\n", server.url)),
+        "{clouds}"
+    );
+    let r = server
+        .issue_token("admin", &server.admin_password(), "admin")
+        .await;
+    assert_eq!(r.status(), 201);
+    let token: Value = r.json().await.unwrap();
+    let urls: Vec<&str> = token["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().unwrap())
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    assert!(!urls.is_empty());
+    for url in urls {
+        assert!(url.starts_with(&server.url), "{url}");
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! A real S3 server for tests: `s3s-fs` on a free loopback port, serving the
+//! A real S3 server for tests: `s3s-fs` on a loopback port of its choosing, serving the
 //! subdirectories of a temporary directory as buckets and checking SigV4 signatures.
 //!
 //! The binary is `$IMS_TEST_S3S_FS`, or `<repo>/.tools/s3s/bin/s3s-fs` where
@@ -6,9 +6,8 @@
 
 #![allow(dead_code, missing_docs)]
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub const ACCESS_KEY: &str = "IMSTESTACCESSKEY0001";
@@ -39,44 +38,40 @@ pub fn binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl S3s {
-    /// Starts the server with an empty root and waits until it accepts connections.
+    /// Starts the server with an empty root on a port it picks (`--port 0`) and waits
+    /// until its log says where it listens.
     pub fn start() -> S3s {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir(&root).unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("s3s.log")).unwrap();
+        let log_path = dir.path().join("s3s.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        // s3s-fs logs to stdout, and only errors unless RUST_LOG says more.
         let mut child = Command::new(binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", "127.0.0.1", "--port", "0"])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .arg(&root)
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "s3s_fs=info")
+            .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("starting s3s-fs");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "s3s-fs exited with {status}: {}",
-                    std::fs::read_to_string(dir.path().join("s3s.log")).unwrap_or_default()
-                );
+        let endpoint = loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(endpoint) = listening_at(&text) {
+                break endpoint;
             }
-            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("s3s-fs exited with {status}: {text}");
+            }
+            assert!(Instant::now() < deadline, "s3s-fs did not start: {text}");
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         S3s {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             root,
             _dir: dir,
         }
@@ -96,6 +91,14 @@ impl S3s {
         out.sort();
         out
     }
+}
+
+/// The URL in s3s-fs's "server is running at http://…" log line, once the line is
+/// whole (a line being written may end mid-port).
+fn listening_at(log: &str) -> Option<String> {
+    let (_, rest) = log.split_once("server is running at ")?;
+    let url = &rest[..rest.find(char::is_whitespace)?];
+    url.starts_with("http://").then(|| url.to_string())
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -22,11 +22,7 @@ impl Signer {
     pub fn new(server: &Server, user: &str, project: &str) -> Signer {
         let out = server.admin(&["credential", "create", "--user", user]);
         let (ak, sk) = out.split_once(' ').unwrap();
-        let project = server
-            .admin(&["project", "list"])
-            .lines()
-            .find_map(|l| l.strip_suffix(&format!(" {project}")).map(str::to_string))
-            .unwrap();
+        let project = server.project_id(project);
         Signer {
             url: server.url.clone(),
             host: format!("127.0.0.1:{}", server.port),
@@ -102,4 +98,19 @@ impl Signer {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// Polls the IMS job until it ends (SUCCESS or FAIL), for two minutes at most; the job.
+pub async fn wait_job(signer: &Signer, job_id: &str) -> Value {
+    let path = &format!("/v1/cloudimages/job/{job_id}");
+    super::wait_until(std::time::Duration::from_secs(120), move || async move {
+        let (status, job) = signer.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "{job}");
+        if job["status"] == "SUCCESS" || job["status"] == "FAIL" {
+            Ok(job)
+        } else {
+            Err(format!("job stuck: {job}"))
+        }
+    })
+    .await
 }
