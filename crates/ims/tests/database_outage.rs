@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use common::{Api, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -83,35 +82,6 @@ impl Drop for Cluster {
             .arg(&self.dir)
             .output();
     }
-}
-
-/// Serves `size` bytes of 0x5a, one 1 MiB chunk every `delay`: a download that lasts.
-async fn slow_http_server(size: usize, delay: Duration) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
-                if sock.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let chunk = vec![0x5au8; 1 << 20];
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if sock.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                    tokio::time::sleep(delay).await;
-                }
-            });
-        }
-    });
-    port
 }
 
 /// What the clients saw.
@@ -216,7 +186,7 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
     let db_url = ims_db::scratch::create(&cluster.url, "outage")
         .await
         .unwrap();
-    let port = slow_http_server(12 << 20, Duration::from_millis(500)).await;
+    let source = common::SlowSource::start(12 << 20, Duration::from_millis(500)).await;
     let server = Server::start(&[
         ("IMS_DATABASE_URL", db_url.as_str()),
         ("IMS_DATABASE__ACQUIRE_TIMEOUT_SECS", "2"),
@@ -235,7 +205,7 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
     let r = api
         .req(Method::POST, &format!("/v2/images/{import_id}/import"))
         .json(&json!({"method": {"name": "web-download",
-                                 "uri": format!("http://127.0.0.1:{port}/disk.raw")}}))
+                                 "uri": source.url("/disk.raw")}}))
         .send()
         .await
         .unwrap();
@@ -247,9 +217,12 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
         .map(|_| tokio::spawn(client(api.clone(), stop.clone(), seen.clone())))
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = seen.lock().unwrap().ok;
-    assert!(before > 0, "the load runs before the outage");
+    common::wait_for(
+        "the load and the download to run before the outage",
+        Duration::from_secs(30),
+        async || (seen.lock().unwrap().ok > 0 && source.requests() > 0).then_some(()),
+    )
+    .await;
     tokio::task::spawn_blocking({
         let dir = cluster.dir.clone();
         move || {

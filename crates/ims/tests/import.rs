@@ -6,43 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Api, Server};
+use common::{Api, Server, SlowSource};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Serves `size` bytes of 0x5a on every request, `delay` between 1 MiB chunks.
-async fn slow_http_server(size: usize, delay: Duration) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-                );
-                if sock.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let chunk = vec![0x5au8; 1 << 20];
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if sock.write_all(&chunk[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                    tokio::time::sleep(delay).await;
-                }
-            });
-        }
-    });
-    port
-}
 
 async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -118,7 +85,8 @@ async fn glance_direct_stage_then_import() {
 #[tokio::test]
 async fn web_download_resumes_after_a_crash() {
     let size = 40 << 20;
-    let port = slow_http_server(size, Duration::from_millis(50)).await;
+    // 1 MiB every 50 ms: about 2 s per fetch, long enough to crash the first one.
+    let source = SlowSource::start(size, Duration::from_millis(50)).await;
     let env = [
         ("IMS_WEB_DOWNLOAD__ALLOW_PRIVATE", "true"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
@@ -130,16 +98,26 @@ async fn web_download_resumes_after_a_crash() {
         .create(json!({"name": "wd", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    let uri = format!("http://127.0.0.1:{port}/disk.raw");
     let r = api
         .req(Method::POST, &format!("/v2/images/{id}/import"))
-        .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+        .json(&json!({"method": {"name": "web-download", "uri": source.url("/disk.raw")}}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(api.show(&id).await["status"], "importing");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Crash only once the job runs and its data has reached the disk.
+    let written = common::wait_for(
+        "the download to write data",
+        Duration::from_secs(30),
+        async || {
+            let written = server.bytes_being_written();
+            (written > 0 && api.newest_task(&id).await.0 == "processing").then_some(written)
+        },
+    )
+    .await;
+    assert!(written < size as u64, "the crash lands mid-download");
+    assert_eq!(source.requests(), 1, "one fetch before the crash");
     server.kill();
 
     server.spawn().await;
@@ -161,6 +139,11 @@ async fn web_download_resumes_after_a_crash() {
     assert_eq!(tasks["tasks"][0]["status"], "success");
     let files = server.stored_files();
     assert_eq!(files.len(), 1, "no partial copies remain: {files:?}");
+    assert_eq!(
+        source.requests(),
+        2,
+        "the job fetched again after the restart"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +274,9 @@ async fn a_single_store_site_behaves_like_single_store_glance() {
 /// `allow_addresses` lets web-download reach exactly the addresses it names.
 #[tokio::test]
 async fn web_download_reaches_an_allowed_address_only() {
-    let port = slow_http_server(1 << 20, Duration::from_millis(1)).await;
+    let port = SlowSource::start(1 << 20, Duration::from_millis(1))
+        .await
+        .port;
     let server = Server::start(&[
         ("IMS_WEB_DOWNLOAD__ALLOW_ADDRESSES", "[\"127.0.0.1\"]"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
