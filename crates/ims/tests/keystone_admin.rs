@@ -48,6 +48,17 @@ async fn call(
     (status, subject, body)
 }
 
+/// A [`call`] with neither subject nor body: status and body.
+async fn plain(
+    server: &Server,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+) -> (StatusCode, Value) {
+    let (status, _, body) = call(server, token, method, path, None, None).await;
+    (status, body)
+}
+
 /// Asserts Keystone's error envelope with `status`.
 fn assert_keystone_error(status: StatusCode, body: &Value, want: u16, what: &str) {
     assert_eq!(status.as_u16(), want, "{what}: {body}");
@@ -148,13 +159,11 @@ async fn projects_users_roles_and_grants_over_http() {
         id_by_name(&server, &admin, "projects", "ks-p").await,
         Some(project.clone())
     );
-    let (status, _, shown) = call(
+    let (status, shown) = plain(
         &server,
         Some(&admin),
         Method::GET,
         &format!("/v3/projects/{project}"),
-        None,
-        None,
     )
     .await;
     assert_eq!(
@@ -183,13 +192,11 @@ async fn projects_users_roles_and_grants_over_http() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["role"]["name"], "auditor", "names are lower-cased");
     let auditor = created["role"]["id"].as_str().unwrap().to_string();
-    let (status, _, shown) = call(
+    let (status, shown) = plain(
         &server,
         Some(&admin),
         Method::GET,
         &format!("/v3/roles/{auditor}"),
-        None,
-        None,
     )
     .await;
     assert_eq!(
@@ -211,15 +218,7 @@ async fn projects_users_roles_and_grants_over_http() {
             .0
     };
     assert_eq!(check(Method::HEAD, &member).await, 404);
-    let (status, _, body) = call(
-        &server,
-        Some(&admin),
-        Method::GET,
-        &grant(&member),
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = plain(&server, Some(&admin), Method::GET, &grant(&member)).await;
     assert_keystone_error(status, &body, 404, "GET of a missing grant");
     assert_eq!(login(&server, "ks-u", "pw-ks-u", "ks-p").await.0, 401);
     for _ in 0..2 {
@@ -240,24 +239,14 @@ async fn projects_users_roles_and_grants_over_http() {
         .unwrap();
     assert_eq!(r.status(), 201, "a member creates images");
     // The user may check its own grants, not another user's.
-    let (status, _, _) = call(
-        &server,
-        Some(&token),
-        Method::HEAD,
-        &grant(&reader),
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = plain(&server, Some(&token), Method::HEAD, &grant(&reader)).await;
     assert_eq!(status, 204);
     let admin_user = id_by_name(&server, &admin, "users", "admin").await.unwrap();
-    let (status, _, body) = call(
+    let (status, body) = plain(
         &server,
         Some(&token),
         Method::GET,
         &format!("/v3/projects/{project}/users/{admin_user}/roles/{member}"),
-        None,
-        None,
     )
     .await;
     assert_keystone_error(status, &body, 403, "another user's grant");
@@ -265,15 +254,7 @@ async fn projects_users_roles_and_grants_over_http() {
     // Revoking `member` takes effect on the token already issued: a reader cannot create.
     assert_eq!(check(Method::DELETE, &member).await, 204);
     assert_eq!(check(Method::HEAD, &member).await, 404);
-    let (status, _, body) = call(
-        &server,
-        Some(&admin),
-        Method::DELETE,
-        &grant(&member),
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = plain(&server, Some(&admin), Method::DELETE, &grant(&member)).await;
     assert_keystone_error(status, &body, 404, "revoking a missing grant");
     let r = own
         .req(Method::POST, "/v2/images")
@@ -296,13 +277,11 @@ async fn projects_users_roles_and_grants_over_http() {
     .await;
     assert_eq!(status, 201, "{created}");
     let second = created["user"]["id"].as_str().unwrap().to_string();
-    let (status, _, _) = call(
+    let (status, _) = plain(
         &server,
         Some(&admin),
         Method::PUT,
         &format!("/v3/projects/{project}/users/{second}/roles/{member}"),
-        None,
-        None,
     )
     .await;
     assert_eq!(status, 204);
@@ -317,12 +296,11 @@ async fn projects_users_roles_and_grants_over_http() {
         (format!("/v3/users/{user}"), "user"),
         (format!("/v3/projects/{project}"), "project"),
     ] {
-        let (status, _, _) = call(&server, Some(&admin), Method::DELETE, &path, None, None).await;
+        let (status, _) = plain(&server, Some(&admin), Method::DELETE, &path).await;
         assert_eq!(status, 204, "deleting the {what}");
-        let (status, _, body) = call(&server, Some(&admin), Method::GET, &path, None, None).await;
+        let (status, body) = plain(&server, Some(&admin), Method::GET, &path).await;
         assert_keystone_error(status, &body, 404, what);
-        let (status, _, body) =
-            call(&server, Some(&admin), Method::DELETE, &path, None, None).await;
+        let (status, body) = plain(&server, Some(&admin), Method::DELETE, &path).await;
         assert_keystone_error(status, &body, 404, what);
     }
     assert_eq!(id_by_name(&server, &admin, "users", "ks-u").await, None);
@@ -415,15 +393,7 @@ async fn non_admins_are_refused_every_admin_call_and_nothing_changes() {
         id_by_name(&server, &admin, "roles", "reader").await,
         Some(reader)
     );
-    let (status, _, _) = call(
-        &server,
-        Some(&admin),
-        Method::HEAD,
-        &bob_admin_grant,
-        None,
-        None,
-    )
-    .await;
+    let (status, _) = plain(&server, Some(&admin), Method::HEAD, &bob_admin_grant).await;
     assert_eq!(status, 404, "bob did not make himself admin");
     assert_eq!(
         login(&server, "admin", &server.admin_password(), "admin")
@@ -433,8 +403,7 @@ async fn non_admins_are_refused_every_admin_call_and_nothing_changes() {
     );
 
     // What a non-admin may do: its own project, itself, its own grants, the role list.
-    let (status, _, listed) =
-        call(&server, Some(&bob), Method::GET, "/v3/projects", None, None).await;
+    let (status, listed) = plain(&server, Some(&bob), Method::GET, "/v3/projects").await;
     assert_eq!(status, 200);
     let names: Vec<&str> = listed["projects"]
         .as_array()
@@ -448,16 +417,14 @@ async fn non_admins_are_refused_every_admin_call_and_nothing_changes() {
         format!("/v3/users/{bob_id}"),
         "/v3/roles".to_string(),
     ] {
-        let (status, _, body) = call(&server, Some(&bob), Method::GET, &path, None, None).await;
+        let (status, body) = plain(&server, Some(&bob), Method::GET, &path).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
-    let (status, _, _) = call(
+    let (status, _) = plain(
         &server,
         Some(&bob),
         Method::HEAD,
         &format!("/v3/projects/{p2}/users/{bob_id}/roles/{member}"),
-        None,
-        None,
     )
     .await;
     assert_eq!(status, 204);
@@ -516,15 +483,7 @@ async fn tokens_are_validated_and_revoked() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _, body) = call(
-        &server,
-        Some(&admin),
-        Method::GET,
-        "/v3/auth/tokens",
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = plain(&server, Some(&admin), Method::GET, "/v3/auth/tokens").await;
     assert_keystone_error(status, &body, 400, "no X-Subject-Token");
     let r = reqwest::Client::new()
         .get(format!("{}/v3/auth/tokens", server.url))
@@ -624,15 +583,7 @@ async fn an_expired_token_is_refused_by_both_apis() {
     })
     .await;
     assert_glance_unauthorized(refused, "an expired token").await;
-    let (status, _, body) = call(
-        &server,
-        Some(&token),
-        Method::GET,
-        "/v3/projects",
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = plain(&server, Some(&token), Method::GET, "/v3/projects").await;
     assert_keystone_error(status, &body, 401, "an expired caller token");
     let fresh = login(&server, "admin", &admin_password, "admin").await.1;
     let (status, _, body) = call(
