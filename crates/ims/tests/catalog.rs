@@ -317,14 +317,7 @@ async fn sharing_and_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "readers cannot create");
-    let named: Value = admin
-        .req(Method::GET, "/v2/images?name=nope")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let named = admin.get_json("/v2/images?name=nope").await;
     assert_eq!(named["images"], json!([]), "nothing was created");
     assert_eq!(
         rita.req(Method::GET, &format!("/v2/images/{id}"))

@@ -411,6 +411,22 @@ impl Server {
 }
 
 impl Api {
+    /// `GET path`, which must answer 200, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// Starts a `web-download` import of `uri` into image `id`.
+    pub async fn web_download(&self, id: &str, uri: &str) -> reqwest::Response {
+        self.req(reqwest::Method::POST, &format!("/v2/images/{id}/import"))
+            .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The status and message of the image's newest Glance task (empty when none).
     pub async fn newest_task(&self, id: &str) -> (String, String) {
         let r = self

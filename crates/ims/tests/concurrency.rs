@@ -353,14 +353,7 @@ async fn a_patch_racing_a_delete_never_brings_the_image_back() {
             "round {round}"
         );
     }
-    let listed: Value = api
-        .req(Method::GET, "/v2/images")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = api.get_json("/v2/images").await;
     assert_eq!(listed["images"], json!([]), "no image came back");
     eprintln!(
         "PATCH answered 200 in {patched_first} of {} rounds",

@@ -98,12 +98,7 @@ async fn web_download_resumes_after_a_crash() {
         .create(json!({"name": "wd", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    let r = api
-        .req(Method::POST, &format!("/v2/images/{id}/import"))
-        .json(&json!({"method": {"name": "web-download", "uri": source.url("/disk.raw")}}))
-        .send()
-        .await
-        .unwrap();
+    let r = api.web_download(&id, &source.url("/disk.raw")).await;
     assert_eq!(r.status(), 202);
     assert_eq!(api.show(&id).await["status"], "importing");
     // Crash only once the job runs and its data has reached the disk.

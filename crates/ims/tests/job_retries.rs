@@ -224,12 +224,7 @@ async fn a_job_whose_node_keeps_crashing_fails_after_its_attempts_and_the_image_
         .create(json!({"name": "crashy", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    let r = api
-        .req(Method::POST, &format!("/v2/images/{id}/import"))
-        .json(&json!({"method": {"name": "web-download", "uri": source.url("/disk.raw")}}))
-        .send()
-        .await
-        .unwrap();
+    let r = api.web_download(&id, &source.url("/disk.raw")).await;
     assert_eq!(r.status(), 202);
     // Crash the node each time an attempt has data on disk, until the job gives up.
     let mut crashes = 0;
