@@ -298,6 +298,8 @@ async fn sharing_and_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "readers cannot create");
+    let named = admin.get_json("/v2/images?name=nope").await;
+    assert_eq!(named["images"], json!([]), "nothing was created");
     assert_eq!(
         rita.req(Method::GET, &format!("/v2/images/{id}"))
             .send()
@@ -371,70 +373,58 @@ async fn lifecycle_patch_quota_and_usage() {
     .unwrap();
     assert_eq!(r.status(), 415);
     assert!(r.headers().contains_key("accept-patch"));
-    assert_eq!(
-        patch(
+    // Refused patches change nothing, and a patch is all or nothing: a good operation
+    // before a bad one is not applied either.
+    let before = api.show(id).await;
+    let refused = [
+        (
             json!([{"op": "replace", "path": "/missing", "value": "1"}]),
-            JP
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
-        409
-    );
-    assert_eq!(
-        patch(json!([{"op": "remove", "path": "/missing"}]), JP)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        409
-    );
-    assert_eq!(
-        patch(
+            409,
+        ),
+        (json!([{"op": "remove", "path": "/missing"}]), 409),
+        (
             json!([{"op": "replace", "path": "/status", "value": "queued"}]),
-            JP
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
-        403
-    );
-    assert_eq!(
-        patch(
+            403,
+        ),
+        (
             json!([{"op": "add", "path": "/os_glance_x", "value": "1"}]),
-            JP
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
-        403
-    );
-    assert_eq!(
-        patch(
+            403,
+        ),
+        // Formats are fixed once data exists.
+        (
             json!([{"op": "replace", "path": "/disk_format", "value": "qcow2"}]),
-            JP
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
-        403,
-        "formats are fixed once data exists"
-    );
-    assert_eq!(
-        patch(
+            403,
+        ),
+        (
             json!([{"op": "replace", "path": "/min_disk", "value": 2049}]),
-            JP
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
-        400
-    );
+            400,
+        ),
+        (
+            json!([{"op": "add", "path": "/good", "value": "1"},
+                   {"op": "replace", "path": "/name", "value": "renamed"},
+                   {"op": "replace", "path": "/min_disk", "value": 2049}]),
+            400,
+        ),
+        (
+            json!([{"op": "add", "path": "/good", "value": "1"},
+                   {"op": "remove", "path": "/missing"}]),
+            409,
+        ),
+        (
+            json!([{"op": "replace", "path": "/name", "value": "renamed"},
+                   {"op": "replace", "path": "/status", "value": "queued"}]),
+            403,
+        ),
+    ];
+    for (ops, status) in refused {
+        let r = patch(ops.clone(), JP).send().await.unwrap();
+        assert_eq!(r.status(), status, "{ops}");
+        assert_eq!(
+            api.show(id).await,
+            before,
+            "a refused {ops} changed the image"
+        );
+    }
     let r = patch(json!([{"op": "add", "path": "/protected", "value": true}, {"op": "add", "path": "/k", "value": "v"}]), JP).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();

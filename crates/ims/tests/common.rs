@@ -450,3 +450,128 @@ pub async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
     })
     .await
 }
+
+// ---------------------------------------------------------------------------------
+// Waiting on a condition instead of sleeping a fixed time.
+
+/// Calls `check` every 50 ms until it yields a value and returns it; fails the test,
+/// naming `what`, when `limit` passes first.
+pub async fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Server {
+    /// Bytes of writes in progress: the files under the image store's `.tmp` directory.
+    pub fn bytes_being_written(&self) -> u64 {
+        let mut files = Vec::new();
+        walk(&self.dir.join("images/.tmp"), &mut files);
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// A loopback HTTP source that answers every request with `size` bytes of 0x5a, one
+/// 1 MiB chunk every `delay` (a download that lasts), and counts the requests it got.
+pub struct SlowSource {
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowSource {
+    pub async fn start(size: usize, delay: Duration) -> SlowSource {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&requests);
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                    );
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![0x5au8; 1 << 20];
+                    let mut left = size;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if sock.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                        tokio::time::sleep(delay).await;
+                    }
+                });
+            }
+        });
+        SlowSource { port, requests }
+    }
+
+    /// Connections accepted so far (one per fetch).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A URL on this source.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Api {
+    /// `GET path`, which must answer 200, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// Starts a `web-download` import of `uri` into image `id`.
+    pub async fn web_download(&self, id: &str, uri: &str) -> reqwest::Response {
+        self.req(reqwest::Method::POST, &format!("/v2/images/{id}/import"))
+            .json(&json!({"method": {"name": "web-download", "uri": uri}}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The status and message of the image's newest Glance task (empty when none).
+    pub async fn newest_task(&self, id: &str) -> (String, String) {
+        let r = self
+            .req(reqwest::Method::GET, &format!("/v2/images/{id}/tasks"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let tasks: Value = r.json().await.unwrap();
+        let text = |field: &str| {
+            tasks["tasks"][0][field]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        (text("status"), text("message"))
+    }
+}

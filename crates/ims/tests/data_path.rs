@@ -141,11 +141,17 @@ async fn sigkill_during_upload_loses_nothing_and_strands_nothing() {
         .create(json!({"name": "big", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    // Offer 2 GiB, unthrottled: far more than the server stores in the 300 ms between
-    // the image turning `saving` and the kill, so the kill lands mid-upload.
+    // The body comes from a channel the test feeds: 8 MiB go now, and the stream stays
+    // open (the sender is held) until after the kill, so the kill lands mid-upload.
+    let (feed, chunks) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
     let chunk = bytes::Bytes::from(vec![7u8; 1 << 20]);
-    let body =
-        futures::stream::iter((0..2048).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    for _ in 0..8 {
+        feed.send(Ok(chunk.clone())).await.unwrap();
+    }
+    let body = futures::stream::unfold(
+        chunks,
+        |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+    );
     let upload = api
         .req(Method::PUT, &format!("/v2/images/{id}/file"))
         .header("content-type", "application/octet-stream")
@@ -157,8 +163,14 @@ async fn sigkill_during_upload_loses_nothing_and_strands_nothing() {
         assert!(std::time::Instant::now() < deadline, "upload never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::wait_for(
+        "uploaded bytes on disk",
+        Duration::from_secs(30),
+        async || (server.bytes_being_written() > 0).then_some(()),
+    )
+    .await;
     server.kill();
+    drop(feed);
     let _ = task.await;
 
     server.spawn().await;

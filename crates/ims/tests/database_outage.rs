@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::sources::slow_source;
 use common::{Api, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -187,7 +186,7 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
     let db_url = ims_db::scratch::create(&cluster.url, "outage")
         .await
         .unwrap();
-    let port = slow_source(12 << 20, Duration::from_millis(500)).await;
+    let source = common::SlowSource::start(12 << 20, Duration::from_millis(500)).await;
     let server = Server::start(&[
         ("IMS_DATABASE_URL", db_url.as_str()),
         ("IMS_DATABASE__ACQUIRE_TIMEOUT_SECS", "2"),
@@ -206,7 +205,7 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
     let r = api
         .req(Method::POST, &format!("/v2/images/{import_id}/import"))
         .json(&json!({"method": {"name": "web-download",
-                                 "uri": format!("http://127.0.0.1:{port}/disk.raw")}}))
+                                 "uri": source.url("/disk.raw")}}))
         .send()
         .await
         .unwrap();
@@ -218,9 +217,12 @@ async fn a_database_restart_under_load_gives_503s_then_recovers_with_nothing_stu
         .map(|_| tokio::spawn(client(api.clone(), stop.clone(), seen.clone())))
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = seen.lock().unwrap().ok;
-    assert!(before > 0, "the load runs before the outage");
+    common::wait_for(
+        "the load and the download to run before the outage",
+        Duration::from_secs(30),
+        async || (seen.lock().unwrap().ok > 0 && source.requests() > 0).then_some(()),
+    )
+    .await;
     tokio::task::spawn_blocking({
         let dir = cluster.dir.clone();
         move || {

@@ -6,8 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::sources::slow_source;
-use common::{Api, Server};
+use common::{Api, Server, SlowSource};
 use common::{ended_import, image_tasks, wait_status};
 use md5::Digest as _;
 use reqwest::Method;
@@ -64,7 +63,8 @@ async fn glance_direct_stage_then_import() {
 #[tokio::test]
 async fn web_download_resumes_after_a_crash() {
     let size = 40 << 20;
-    let port = slow_source(size, Duration::from_millis(50)).await;
+    // 1 MiB every 50 ms: about 2 s per fetch, long enough to crash the first one.
+    let source = SlowSource::start(size, Duration::from_millis(50)).await;
     let env = [
         ("IMS_WEB_DOWNLOAD__ALLOW_PRIVATE", "true"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),
@@ -76,16 +76,21 @@ async fn web_download_resumes_after_a_crash() {
         .create(json!({"name": "wd", "disk_format": "raw", "container_format": "bare"}))
         .await;
     let id = img["id"].as_str().unwrap().to_string();
-    let uri = format!("http://127.0.0.1:{port}/disk.raw");
-    let r = api
-        .req(Method::POST, &format!("/v2/images/{id}/import"))
-        .json(&json!({"method": {"name": "web-download", "uri": uri}}))
-        .send()
-        .await
-        .unwrap();
+    let r = api.web_download(&id, &source.url("/disk.raw")).await;
     assert_eq!(r.status(), 202);
     assert_eq!(api.show(&id).await["status"], "importing");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Crash only once the job runs and its data has reached the disk.
+    let written = common::wait_for(
+        "the download to write data",
+        Duration::from_secs(30),
+        async || {
+            let written = server.bytes_being_written();
+            (written > 0 && api.newest_task(&id).await.0 == "processing").then_some(written)
+        },
+    )
+    .await;
+    assert!(written < size as u64, "the crash lands mid-download");
+    assert_eq!(source.requests(), 1, "one fetch before the crash");
     server.kill();
 
     server.spawn().await;
@@ -100,6 +105,11 @@ async fn web_download_resumes_after_a_crash() {
     assert_eq!(tasks["tasks"][0]["status"], "success");
     let files = server.stored_files();
     assert_eq!(files.len(), 1, "no partial copies remain: {files:?}");
+    assert_eq!(
+        source.requests(),
+        2,
+        "the job fetched again after the restart"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +233,9 @@ async fn a_single_store_site_behaves_like_single_store_glance() {
 /// `allow_addresses` lets web-download reach exactly the addresses it names.
 #[tokio::test]
 async fn web_download_reaches_an_allowed_address_only() {
-    let port = slow_source(1 << 20, Duration::from_millis(1)).await;
+    let port = SlowSource::start(1 << 20, Duration::from_millis(1))
+        .await
+        .port;
     let server = Server::start(&[
         ("IMS_WEB_DOWNLOAD__ALLOW_ADDRESSES", "[\"127.0.0.1\"]"),
         ("IMS_WEB_DOWNLOAD__PORTS", "[]"),

@@ -268,9 +268,13 @@ async fn list_image_by_tags_pages_with_string_limit_and_offset() {
             .map(|r| r["resource_id"].as_str().unwrap().to_string())
             .collect()
     };
+    // Newest first: the reverse of the order `world` created alpha's images in.
+    let order: Vec<String> = ["bare", "db-1", "web-2", "web-1"]
+        .iter()
+        .map(|name| w.ids[name].clone())
+        .collect();
     let (_, everything) = search(&w.alpha, json!({"action": "filter", "limit": "100"})).await;
-    let order = ids(&everything);
-    assert_eq!(order.len(), 4);
+    assert_eq!(ids(&everything), order, "newest first");
     let (_, default) = search(&w.alpha, json!({"action": "filter"})).await;
     assert_eq!(ids(&default), order, "10 from 0 by default");
     let (status, page) = search(

@@ -325,7 +325,19 @@ async fn slow_sources_fail_by_rate_and_deadline_while_another_project_imports() 
     let drip = raw_image(&admin, "drip").await;
     import(&admin, &tarpit, &format!("http://127.0.0.1:{port}/tarpit")).await;
     import(&admin, &drip, &format!("http://127.0.0.1:{port}/drip")).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    common::wait_for(
+        "both slow imports to run",
+        Duration::from_secs(10),
+        async || {
+            for id in [&tarpit, &drip] {
+                if image_tasks(&admin, id).await["tasks"][0]["status"] != "processing" {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
     let small = raw_image(&bob, "small").await;
     assert_eq!(
         import(&bob, &small, &format!("http://127.0.0.1:{port}/small"))

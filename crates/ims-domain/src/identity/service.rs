@@ -115,8 +115,13 @@ impl IdentityService {
     /// Forgets cached validations of `user_id`'s tokens, so a change to the user takes
     /// effect on this node at once (other nodes: within the validation cache's lifetime).
     fn forget_cached(&self, user_id: &str) {
+        self.forget_cached_where(|p| p.user_id == user_id);
+    }
+
+    /// Forgets the cached validations of the principals `stale` selects.
+    fn forget_cached_where(&self, stale: impl Fn(&Principal) -> bool) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, (p, _)| p.user_id != user_id);
+            cache.retain(|_, (p, _)| !stale(p));
         }
     }
 
@@ -479,7 +484,10 @@ impl IdentityService {
             self.repo.delete_project(id).await?,
             crate::Entity::Project,
             id,
-        )
+        )?;
+        // Its tokens stop working on this node at once, as a deleted user's do.
+        self.forget_cached_where(|p| p.project_id == id);
+        Ok(())
     }
 
     /// Lists users.
@@ -578,7 +586,10 @@ impl IdentityService {
     pub async fn delete_user(&self, who: Option<&Principal>, id: &str) -> Result<()> {
         who.map(require_admin).transpose()?;
         check_refs([id])?;
-        found(self.repo.delete_user(id).await?, crate::Entity::User, id)
+        found(self.repo.delete_user(id).await?, crate::Entity::User, id)?;
+        // Its tokens fail validation now; drop the cached ones so this node agrees at once.
+        self.forget_cached(id);
+        Ok(())
     }
 
     /// Lists roles.

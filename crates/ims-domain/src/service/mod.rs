@@ -1,8 +1,8 @@
 //! The use cases' old paths. Use cases now live with their aggregate (`image::service`,
 //! `identity::service`, `job`); this module re-exports them while the dialects move.
 
-pub mod jobs;
 pub mod job_handlers;
+pub mod jobs;
 pub mod token_purge;
 
 pub use crate::identity::service as identity;

@@ -335,8 +335,20 @@ impl ImageService {
         }
     }
 
-    /// Deletes an image and its data.
+    /// Deletes an image and its data. When another request saved the image between the
+    /// read and the write (a PATCH, an upload starting), the delete is tried again on
+    /// the fresh copy: a delete does not depend on the metadata it read.
     pub async fn delete(&self, who: &Principal, id: &str) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.delete_once(who, id).await {
+                Err(Error::Conflict(_)) if attempt < EDIT_ATTEMPTS => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn delete_once(&self, who: &Principal, id: &str) -> Result<()> {
         let mut image = self.get(who, id).await?;
         policy::check_modify(who, &image)?;
         if image.protected {

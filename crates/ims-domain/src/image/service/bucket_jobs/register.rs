@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bucket::{BucketCaller, ObjectRef};
 use crate::error::{Error, Result};
-use crate::image::{ImageId, ImageStatus};
 use crate::image::service::metadata::ImageService;
+use crate::image::{ImageId, ImageStatus};
 use crate::job::{Job, JobKind};
 use crate::policy;
 use crate::principal::Principal;
