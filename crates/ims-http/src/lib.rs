@@ -3,6 +3,7 @@
 //! each domain error, Huawei AK/SK signatures, transport limits and the shared image-list
 //! query parser.
 
+pub mod drain;
 pub mod guard;
 pub mod list_query;
 pub mod sdk_signing;

@@ -486,3 +486,24 @@ async fn concurrent_patches_of_different_fields_all_survive_or_conflict() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// A body refused before it is read (past `json_body_max`) still gets its answer: the
+/// server reads the rest while it answers instead of closing on a client that is still
+/// sending, which clients report as a broken pipe or a reset, not as the error.
+#[tokio::test]
+async fn refused_bodies_are_answered_not_reset() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let signer = Signer::new(&server, "admin", "admin");
+    let id = raw_image(&api, "refused").await;
+    let huge = json!({"name": "big", "note": "x".repeat(8_000_000)});
+    for _ in 0..10 {
+        let r = api.req(Method::POST, "/v2/images").json(&huge).send().await;
+        let r = r.expect("a refused Glance body is answered");
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let patch = json!([{"op": "add", "path": "/huge", "value": "z".repeat(8_000_000)}]);
+        let path = format!("/v2/cloudimages/{id}");
+        let (status, body) = signer.send(Method::PATCH, &path, Some(patch)).await;
+        assert_eq!((status, &body["error"]["code"]), (400, &json!("IMG.0059")));
+    }
+}

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::glance_download;
 use super::metadata::{ImageService, ImportMethod, now};
-use super::transfer::{fresh_key, set_data};
 use crate::error::{Error, Result};
 use crate::image::{ImageId, ImageStatus};
 use crate::job::{Job, JobKind};
@@ -131,22 +130,12 @@ impl ImageService {
             }
             ImportMethod::GlanceDownload => return self.run_glance_download(job, &req).await,
         };
-        let key = fresh_key(id, "data");
-        let digests = self.store_checked(&image, &key, stream, expected).await?;
-        let stored = self
-            .activate(id, |current| {
-                set_data(current, key.clone(), &digests);
-                Ok(())
-            })
-            .await;
-        if let Err(e) = stored {
-            self.delete_blob(&key).await;
-            return Err(match e {
+        self.fill_image(id, stream, expected, |_, _| Ok(()))
+            .await
+            .map_err(|e| match e {
                 Error::Gone(_) => Error::Gone("The image was deleted during the import".into()),
                 other => other,
-            });
-        }
-        Ok(())
+            })
     }
 
     /// glance-direct: the staged blob was hashed as it arrived, so it becomes the image's
