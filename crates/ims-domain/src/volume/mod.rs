@@ -262,7 +262,10 @@ mod tests {
             VolumeFormat::Raw,
             OffsetDateTime::UNIX_EPOCH,
         );
-        assert!(matches!(v.transition(Deleted), Err(crate::error::Error::Conflict(_))));
+        assert!(matches!(
+            v.transition(Deleted),
+            Err(crate::error::Error::Conflict(_))
+        ));
         v.transition(Ready).unwrap();
         assert_eq!(v.status, Ready);
     }
