@@ -409,14 +409,24 @@ async fn the_ims_volume_mode_refuses_bad_volumes_and_kills_the_image_on_failure(
     );
     assert!(!body.to_string().contains(&*server.project_id("admin")));
     // Bad names, a KMS key, a mode mix.
-    for body in [
-        json!({"volume_id": theirs}),
-        json!({"name": "", "volume_id": theirs}),
-        json!({"name": "x", "volume_id": theirs, "cmk_id": "k"}),
-        json!({"name": "x", "volume_id": theirs, "image_url": "b:o", "min_disk": 40}),
+    for (body, code) in [
+        (json!({"volume_id": theirs}), "IMG.0003"),
+        (json!({"name": "", "volume_id": theirs}), "IMG.0003"),
+        (
+            json!({"name": "x", "volume_id": theirs, "cmk_id": "k"}),
+            "IMG.0095",
+        ),
+        (
+            json!({"name": "x", "volume_id": theirs, "image_url": "b:o", "min_disk": 40}),
+            "IMG.0001",
+        ),
     ] {
         let (status, resp) = create(body.clone()).await;
-        assert_eq!(status, 400, "{body}: {resp}");
+        assert_eq!(
+            (status, resp["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {resp}"
+        );
     }
     // A deleted volume is not ready: wrong status.
     server.admin(&["volume", "delete", &mine]);
@@ -464,4 +474,79 @@ async fn the_ims_volume_mode_refuses_bad_volumes_and_kills_the_image_on_failure(
         .await
         .unwrap();
     assert_eq!(&data[..], &std::fs::read(&rfile).unwrap()[..]);
+}
+
+#[tokio::test]
+async fn an_image_from_a_volume_killed_mid_stream_finishes_after_a_restart() {
+    let mut server = Server::start(&[("IMS_JOBS__LEASE_SECS", "3")]).await;
+    // A 2 GiB raw volume with known bytes spread over it.
+    let vid = server.admin(&[
+        "volume", "create", "--name", "big", "--size", "2G", "--format", "raw",
+    ]);
+    let file = volume_file(&server, &show(&server, &vid));
+    let writes: Vec<String> = (0..8u64)
+        .map(|n| format!("write -P 0x{:02x} {}M 1M", 0x21 + n, n * 256 + 3))
+        .collect();
+    qemu_io(&file, "raw", &writes);
+    let md5 = {
+        let mut hasher = md5::Md5::new();
+        let mut f = std::fs::File::open(&file).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        hex::encode(hasher.finalize())
+    };
+
+    let signer = Signer::new(&server, "admin", "admin");
+    let (status, body) = signer
+        .send(
+            reqwest::Method::POST,
+            "/v2/cloudimages/action",
+            Some(json!({"name": "big", "volume_id": vid})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/v1/cloudimages/job/{}", body["job_id"].as_str().unwrap());
+    common::wait_until(Duration::from_secs(30), || async {
+        let (_, job) = signer.send(reqwest::Method::GET, &path, None).await;
+        let percent = job["entities"]["process_percent"].as_f64().unwrap_or(0.0);
+        match job["status"].as_str() {
+            Some("RUNNING") if percent > 0.0 && percent < 100.0 => Ok(()),
+            Some("INIT" | "RUNNING") => Err(format!("not yet streaming: {job}")),
+            _ => panic!("the job ended before the crash: {job}"),
+        }
+    })
+    .await;
+    server.kill();
+    server.spawn().await;
+
+    let job = ended_job(&signer, body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let image_id = job["entities"]["image_id"].as_str().unwrap();
+    let api = Api::new(&server, server.admin_token().await);
+    let image = api.show(image_id).await;
+    assert_eq!(image["status"], "active");
+    assert_eq!(
+        image["checksum"], md5,
+        "the image is not the volume's content"
+    );
+    let files = server.stored_files();
+    assert_eq!(
+        files.iter().filter(|f| f.contains(image_id)).count(),
+        1,
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.contains("/.tmp/")), "{files:?}");
+    // The volume is intact and still usable.
+    assert_eq!(show(&server, &vid)["status"], "ready");
+    qemu_io(
+        &file,
+        "raw",
+        &["read -P 0x21 3M 1M".into(), "read -P 0x28 1795M 1M".into()],
+    );
 }
