@@ -280,6 +280,17 @@ impl VolumeRepo for Catalog {
             .is_some())
     }
 
+    async fn creating_since(&self, before: time::OffsetDateTime) -> Result<Vec<Volume>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM volumes WHERE status = 'creating' AND updated_at < $1 \
+             ORDER BY updated_at, id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ts(before))
+            .fetch_each(&self.pool, from_row)
+            .await
+    }
+
     async fn backing_keys(&self) -> Result<HashSet<String>> {
         let sql = format!(
             "SELECT DISTINCT backing_key FROM volumes WHERE backing_key IS NOT NULL AND status IN {HOLDING}"

@@ -76,6 +76,22 @@ async fn a_volume_round_trips_and_saves_compare_and_set() {
     db.save(&stale, VolumeStatus::Ready).await.unwrap();
     assert_eq!(db.get(v.id).await.unwrap().unwrap().name, "lost");
     assert_eq!(db.get(VolumeId::new()).await.unwrap(), None);
+
+    // Only volumes still creating, and only those unchanged since before the time.
+    let old = volume("p", "old", MIB, -100);
+    let young = volume("p", "young", MIB, 100);
+    for v in [&old, &young] {
+        db.insert_within_quota(v, no_quota()).await.unwrap();
+    }
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let stale: Vec<_> = db
+        .creating_since(at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(stale, ["old"]);
 }
 
 #[tokio::test]

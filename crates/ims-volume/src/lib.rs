@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use ims_domain::volume::{Backing, FlatData, VolumeFormat, VolumeId, VolumeStore};
+use ims_domain::volume::{Backing, FlatData, StoreCapacity, VolumeFormat, VolumeId, VolumeStore};
 use ims_domain::{Error, Result};
 use ims_qemu::{ConvertError, Disk, QemuImg};
 
@@ -118,7 +118,7 @@ impl FsVolumeStore {
         size: u64,
         backing: Option<&Backing>,
     ) -> Result<String> {
-        let location = format!("{id}.{format}");
+        let location = self.location_of(id, format);
         let disk = self.disk(&location, format, backing)?;
         if backing.is_some_and(|_| disk.backing.as_ref().is_some_and(|(p, _)| !p.is_file())) {
             return Err(Error::Gone("The image's data is no longer there.".into()));
@@ -148,6 +148,31 @@ fn stream_file(file: std::fs::File) -> ims_domain::ports::ByteStream {
 
 #[async_trait]
 impl VolumeStore for FsVolumeStore {
+    fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String {
+        format!("{id}.{format}")
+    }
+
+    async fn actual_size(&self, location: &str) -> Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = tokio::fs::metadata(self.path(location)?)
+            .await
+            .map_err(io_err)?;
+        Ok(meta.blocks() * 512)
+    }
+
+    async fn capacity(&self) -> Result<StoreCapacity> {
+        let root = self.root.clone();
+        let stat = tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&root))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::internal(format!("statvfs: {e}")))?;
+        let unit = stat.fragment_size() as u64;
+        Ok(StoreCapacity {
+            total: stat.blocks() as u64 * unit,
+            available: stat.blocks_available() as u64 * unit,
+        })
+    }
+
     async fn create_blank(&self, id: VolumeId, format: VolumeFormat, size: u64) -> Result<String> {
         self.create(id, format, size, None).await
     }

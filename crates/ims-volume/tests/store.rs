@@ -277,3 +277,20 @@ async fn a_volume_header_naming_other_files_is_refused() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn sizes_and_capacity_are_real() {
+    let d = store();
+    let loc = d
+        .store
+        .create_blank(VolumeId::new(), VolumeFormat::Raw, 64 * MIB)
+        .await
+        .unwrap();
+    let before = d.store.actual_size(&loc).await.unwrap();
+    assert!(before < MIB, "{before}");
+    qemu_io(&d.store.path(&loc).unwrap(), "raw", &["write -P 1 0 4M"]);
+    let after = d.store.actual_size(&loc).await.unwrap();
+    assert!(after >= 4 * MIB && after < 5 * MIB, "{after}");
+    let cap = d.store.capacity().await.unwrap();
+    assert!(cap.total > 0 && cap.available <= cap.total, "{cap:?}");
+}

@@ -30,7 +30,7 @@ use ims_domain::service::{
     GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
 };
 use ims_domain::volume::VolumeService;
-use ims_domain::volume::jobs::VolumeJobs;
+use ims_domain::volume::jobs::{VolumeJobs, VolumeSweeper};
 use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
 use ims_qemu::{Limits as QemuLimits, QemuConverter, QemuImg};
 use ims_volume::FsVolumeStore;
@@ -593,6 +593,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
             parts.node.clone(),
         )))
         .with(Arc::new(ImageSweeper(parts.images.clone())))
+        .with(Arc::new(VolumeSweeper(parts.volumes.clone())))
         .with(Arc::new(TokenPurge(parts.identity.clone())));
     maintenance.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -550,3 +550,40 @@ async fn an_image_from_a_volume_killed_mid_stream_finishes_after_a_restart() {
         &["read -P 0x21 3M 1M".into(), "read -P 0x28 1795M 1M".into()],
     );
 }
+
+#[tokio::test]
+async fn a_create_a_crash_cut_short_ends_in_error_with_its_data_removed() {
+    let mut server = Server::start(&[]).await;
+    if server.database.is_some() {
+        // The catalog is rewound below with the sqlite3 tool.
+        return;
+    }
+    let vid = server.admin(&["volume", "create", "--name", "cut", "--size", "1M"]);
+    let fresh = server.admin(&["volume", "create", "--name", "fresh", "--size", "1M"]);
+    let file = volume_file(&server, &show(&server, &vid));
+    server.kill();
+    // As a process that died between making the file and recording it would leave it:
+    // `creating` since long ago; and one whose create is still young.
+    let catalog = server.dir.join("catalog.sqlite");
+    for (id, at) in [
+        (&vid, "2000-01-01T00:00:00.000000Z"),
+        (&fresh, "2999-01-01T00:00:00.000000Z"),
+    ] {
+        run(Command::new("sqlite3").arg(&catalog).arg(format!(
+            "UPDATE volumes SET status = 'creating', updated_at = '{at}', version = version + 1 WHERE id = '{id}'"
+        )));
+    }
+    server.spawn().await;
+    let cut = show(&server, &vid);
+    assert_eq!(cut["status"], "error", "{cut}");
+    assert!(!file.exists(), "the abandoned volume's data stays");
+    assert_eq!(
+        show(&server, &fresh)["status"],
+        "creating",
+        "a young create was failed"
+    );
+    // An operator cleans both up.
+    server.admin(&["volume", "expunge", &vid]);
+    server.admin(&["volume", "expunge", &fresh]);
+    assert!(server.admin(&["volume", "list"]).is_empty());
+}

@@ -123,3 +123,25 @@ impl JobHandler for VolumeJobs {
         }
     }
 }
+
+/// Fails volumes whose create a crash cut short, at start-up and on every sweep.
+pub struct VolumeSweeper(pub VolumeService);
+
+#[async_trait]
+impl crate::job::Sweeper for VolumeSweeper {
+    fn name(&self) -> &'static str {
+        "abandoned volume creates"
+    }
+
+    async fn recover(&self) -> Result<()> {
+        self.sweep().await
+    }
+
+    async fn sweep(&self) -> Result<()> {
+        let failed = self.0.fail_abandoned().await?;
+        if failed > 0 {
+            tracing::info!(volumes.failed = failed, "abandoned volume creates failed");
+        }
+        Ok(())
+    }
+}

@@ -18,7 +18,7 @@ use crate::image::ImageId;
 
 pub use repo::{Admission, BlobPins, VolumeQuery, VolumeRepo, VolumeUsage};
 pub use service::{NewImageFromVolume, NewVolume, VolumePatch, VolumeService, VolumeSettings};
-pub use store::{FlatData, VolumeStore};
+pub use store::{FlatData, StoreCapacity, VolumeStore};
 
 /// A volume id: a UUID, shown hyphenated in lower case (ZStack spells it without dashes;
 /// [`VolumeId::parse`] takes both).

@@ -81,6 +81,8 @@ pub trait VolumeRepo: Send + Sync {
     async fn backs(&self, key: &str) -> Result<bool>;
     /// The blob keys volumes that hold data are overlays on.
     async fn backing_keys(&self) -> Result<HashSet<String>>;
+    /// Volumes still `creating` that were last changed before `before`, oldest first.
+    async fn creating_since(&self, before: time::OffsetDateTime) -> Result<Vec<Volume>>;
 }
 
 /// Blobs the image store must keep although no live image names them: the image

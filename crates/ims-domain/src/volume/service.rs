@@ -18,6 +18,9 @@ use crate::principal::Principal;
 const SECTOR: u64 = 512;
 /// How often an edit is applied before a concurrent writer's conflict is returned.
 const EDIT_ATTEMPTS: usize = 3;
+/// A create makes only a file header (qemu-img is given two minutes); a volume still
+/// `creating` after this long was abandoned by a process that died.
+const STALE_CREATE: time::Duration = time::Duration::minutes(10);
 
 /// Everything configurable about volumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +206,7 @@ impl VolumeService {
         let size = self.checked_size(size)?;
         let format = req.format.unwrap_or(VolumeFormat::Qcow2);
         let mut volume = self.new_volume(who, &req, size, format)?;
+        volume.location = Some(self.store.location_of(volume.id, format));
         self.insert(&volume).await?;
         let made = self.store.create_blank(volume.id, format, size).await;
         self.finish_create(&mut volume, made).await?;
@@ -248,6 +252,7 @@ impl VolumeService {
         let mut volume = self.new_volume(who, &req, size, VolumeFormat::Qcow2)?;
         volume.source_image = Some(image.id);
         volume.backing = Some(backing.clone());
+        volume.location = Some(self.store.location_of(volume.id, VolumeFormat::Qcow2));
         // Written (and so pinning the blob) before the blob is checked again: an image
         // deleted in between either sees this volume and keeps its blob, or is seen here.
         self.insert(&volume).await?;
@@ -289,6 +294,45 @@ impl VolumeService {
             self.release_backing(volume).await;
         }
         outcome
+    }
+
+    /// Bytes `volume`'s own data occupies (ZStack's `actualSize`); 0 for a volume
+    /// without data.
+    pub async fn actual_size(&self, volume: &Volume) -> Result<u64> {
+        match (&volume.location, volume.status.holds_data()) {
+            (Some(location), true) => self.store.actual_size(location).await,
+            _ => Ok(0),
+        }
+    }
+
+    /// The room of the volume store (ZStack's primary storage capacity).
+    pub async fn capacity(&self) -> Result<super::StoreCapacity> {
+        self.store.capacity().await
+    }
+
+    /// Puts right the creates a crash cut short: volumes `creating` for longer than
+    /// any create takes become `error`, their partial data removed. Returns how many.
+    pub async fn fail_abandoned(&self) -> Result<usize> {
+        let before = now() - STALE_CREATE;
+        let mut failed = 0;
+        for mut volume in self.repo.creating_since(before).await? {
+            volume.transition(VolumeStatus::Error)?;
+            volume.updated_at = now();
+            match self.repo.save(&volume, VolumeStatus::Creating).await {
+                Ok(()) => {}
+                // Finished (or failed) meanwhile by the node that made it.
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+            failed += 1;
+            if let Some(location) = &volume.location
+                && let Err(e) = self.store.delete(location).await
+            {
+                tracing::warn!(volume.id = %volume.id, error = %e, "could not remove an abandoned volume's data");
+            }
+            self.release_backing(&volume).await;
+        }
+        Ok(failed)
     }
 
     /// Loads a volume the caller may see; anything else (another project's, expunged,

@@ -16,9 +16,21 @@ pub struct FlatData {
     pub size: u64,
 }
 
+/// How much room the store has, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCapacity {
+    /// The size of the filesystem (or backend) volumes live on.
+    pub total: u64,
+    /// What is still free for volumes.
+    pub available: u64,
+}
+
 /// Where volumes' data lives.
 #[async_trait]
 pub trait VolumeStore: Send + Sync {
+    /// The location the volume `id` in `format` gets: fixed in advance, so a volume
+    /// whose create was cut short can still have its data removed.
+    fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String;
     /// Makes an empty (sparse) volume of `size` bytes; returns its location.
     async fn create_blank(&self, id: VolumeId, format: VolumeFormat, size: u64) -> Result<String>;
     /// Makes a qcow2 overlay of `size` bytes on `backing`, without copying it; returns
@@ -34,6 +46,10 @@ pub trait VolumeStore: Send + Sync {
     ) -> Result<()>;
     /// Removes the volume's data; a missing one is not an error.
     async fn delete(&self, location: &str) -> Result<()>;
+    /// Bytes the volume's data occupies (its own, without its backing).
+    async fn actual_size(&self, location: &str) -> Result<u64>;
+    /// The room of the store.
+    async fn capacity(&self) -> Result<StoreCapacity>;
     /// The volume's content with its backing folded in, in `format`: what a new image
     /// made from it holds. Nothing the stream reads from outlives it.
     async fn read_flat(
