@@ -290,7 +290,7 @@ async fn sizes_and_capacity_are_real() {
     assert!(before < MIB, "{before}");
     qemu_io(&d.store.path(&loc).unwrap(), "raw", &["write -P 1 0 4M"]);
     let after = d.store.actual_size(&loc).await.unwrap();
-    assert!(after >= 4 * MIB && after < 5 * MIB, "{after}");
+    assert!((4 * MIB..5 * MIB).contains(&after), "{after}");
     let cap = d.store.capacity().await.unwrap();
     assert!(cap.total > 0 && cap.available <= cap.total, "{cap:?}");
 }
