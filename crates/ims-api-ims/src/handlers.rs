@@ -94,6 +94,7 @@ pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Js
             ));
         }
         let req = NewImageFromVolume {
+            image_id: None,
             name: body.name.unwrap_or_default(),
             description: body.description,
             os_version: body.os_version,

@@ -5,7 +5,7 @@ use clap::Subcommand;
 
 use ims_domain::metadefs::{LoadMode, LoadOutcome, MetadefService};
 use ims_domain::principal::{Principal, expand_roles, roles};
-use ims_domain::volume::{NewVolume, Volume, VolumeQuery, VolumeStatus};
+use ims_domain::volume::{NewVolume, Volume, VolumeId, VolumeQuery, VolumeStatus};
 
 use crate::app;
 use crate::config::Config;
@@ -84,6 +84,9 @@ pub enum VolumeCommand {
         /// Description.
         #[arg(long)]
         description: Option<String>,
+        /// The volume's id (a UUID); a fresh one by default.
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Delete a volume softly (recoverable).
     Delete {
@@ -458,9 +461,18 @@ async fn volume_command(parts: &app::Parts, command: VolumeCommand) -> Result<()
             from_image,
             format,
             description,
+            id: chosen,
         } => {
             let who = operator(&id.project_id(&project).await?);
+            let chosen = match chosen {
+                Some(text) => Some(
+                    VolumeId::parse(&text)
+                        .ok_or_else(|| anyhow::anyhow!("--id {text:?} is not a UUID"))?,
+                ),
+                None => None,
+            };
             let req = NewVolume {
+                id: chosen,
                 name,
                 description,
                 size,

@@ -268,7 +268,19 @@ async fn the_admin_cli_manages_blank_volumes_and_their_life_cycle() {
     assert!(meta.blocks() * 512 < MIB, "a blank raw volume is sparse");
     assert_eq!(meta.mode() & 0o777, 0o600);
 
-    let q = server.admin(&["volume", "create", "--name", "q", "--size", "1000"]);
+    let chosen = "0a0b0c0d-0000-4000-8000-000000000001";
+    let q = server.admin(&[
+        "volume", "create", "--name", "q", "--size", "1000", "--id", chosen,
+    ]);
+    assert_eq!(q, chosen);
+    let out = server.admin_output(&[
+        "volume", "create", "--name", "again", "--size", "1M", "--id", chosen,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(show(&server, &q)["size"], 1024, "sizes are whole sectors");
 
     // Resize up only.

@@ -31,7 +31,8 @@ impl ImageService {
         req: NewImageFromVolume,
     ) -> Result<(Image, Job)> {
         check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
-        let mut image = Image::new(ImageId::new(), Some(volume.project_id.clone()), now());
+        let id = req.image_id.unwrap_or_default();
+        let mut image = Image::new(id, Some(volume.project_id.clone()), now());
         image.name = Some(req.name);
         image.visibility = Visibility::Private;
         image.disk_format = Some(match volume.format {

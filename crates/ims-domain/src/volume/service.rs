@@ -46,6 +46,9 @@ impl Default for VolumeSettings {
 /// A new volume.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewVolume {
+    /// The id the caller chose (ZStack's `resourceUuid`); a fresh one if `None`. An id
+    /// in use, even by an expunged volume, is `AlreadyExists`.
+    pub id: Option<VolumeId>,
     /// Its name (1–255 characters, no control characters).
     pub name: String,
     /// Free text (≤ 1024 characters).
@@ -69,6 +72,9 @@ pub struct VolumePatch {
 /// An image to make from a volume.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewImageFromVolume {
+    /// The id the caller chose for the image (ZStack's `resourceUuid`); a fresh one if
+    /// `None`. An id in use is `AlreadyExists`.
+    pub image_id: Option<crate::image::ImageId>,
     /// The image's name (1–255 characters).
     pub name: String,
     /// Its description (`__description`).
@@ -175,7 +181,7 @@ impl VolumeService {
         let description = req.description.clone().unwrap_or_default();
         check_description(&description)?;
         let mut volume = Volume::new(
-            VolumeId::new(),
+            req.id.unwrap_or_default(),
             &who.project_id,
             req.name.clone(),
             size,
