@@ -587,3 +587,64 @@ fn quota_error(refused: Admission, quotas: VolumeQuotas) -> Error {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageId;
+
+    fn image(format: Option<DiskFormat>) -> Image {
+        let mut i = Image::new(ImageId::new(), Some("p".into()), now());
+        i.disk_format = format;
+        i
+    }
+
+    #[test]
+    fn only_plain_layouts_back_a_volume() {
+        assert_eq!(
+            backing_format(&image(Some(DiskFormat::Qcow2))).unwrap(),
+            VolumeFormat::Qcow2
+        );
+        assert_eq!(
+            backing_format(&image(Some(DiskFormat::Raw))).unwrap(),
+            VolumeFormat::Raw
+        );
+        for other in [
+            Some(DiskFormat::Vmdk),
+            Some(DiskFormat::Zvhd2),
+            Some(DiskFormat::Iso),
+            None,
+        ] {
+            assert!(matches!(
+                backing_format(&image(other)),
+                Err(Error::NotSupported(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn names_and_descriptions_are_checked() {
+        assert!(check_name("disk-1").is_ok());
+        for bad in ["", "a\u{7}b", &"x".repeat(256)] {
+            assert!(matches!(
+                check_name(bad),
+                Err(Error::InvalidField { field: "name", .. })
+            ));
+        }
+        assert!(check_description("two\nlines").is_ok());
+        assert!(check_description(&"d".repeat(1025)).is_err());
+        assert!(check_description("nul\0").is_err());
+    }
+
+    #[test]
+    fn quota_errors_name_the_quota_that_was_hit() {
+        let q = VolumeQuotas {
+            count: Some(2),
+            size_total: Some(10),
+        };
+        let count = quota_error(Admission::OverCount, q).to_string();
+        let size = quota_error(Admission::OverSize, q).to_string();
+        assert!(count.contains("count quota of 2"), "{count}");
+        assert!(size.contains("size quota of 10"), "{size}");
+    }
+}
