@@ -11,6 +11,9 @@
 //! - waits for one of a bounded number of slots, so conversions cannot starve the node;
 //! - reports progress from `qemu-img -p`;
 //! - inspects its output before handing it back.
+//!
+//! Volumes ([`Disk`], `disk.rs`) add create, resize, info and flatten calls on files ims
+//! made itself: their backing file is always the one ims names, passed explicitly.
 
 mod converter;
 mod disk;
