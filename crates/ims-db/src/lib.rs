@@ -14,6 +14,7 @@ mod metadefs;
 mod quota;
 pub mod scratch;
 mod sql;
+mod volumes;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod service;
 pub mod storage;
 pub mod text;
+pub mod volume;
 pub mod workers;
 
 // The modules' old paths, kept while the dialects move to the new ones.

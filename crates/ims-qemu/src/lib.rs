@@ -11,10 +11,15 @@
 //! - waits for one of a bounded number of slots, so conversions cannot starve the node;
 //! - reports progress from `qemu-img -p`;
 //! - inspects its output before handing it back.
+//!
+//! Volumes ([`Disk`], `disk.rs`) add create, resize, info and flatten calls on files ims
+//! made itself: their backing file is always the one ims names, passed explicitly.
 
 mod converter;
+mod disk;
 
 pub use converter::{QemuConverter, empty_scratch};
+pub use disk::{Disk, DiskInfo};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

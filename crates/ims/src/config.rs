@@ -57,6 +57,47 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Limits on data transfers and the threads that serve them.
     pub transfers: TransfersConfig,
+    /// Volume quotas and limits.
+    pub volumes: VolumesConfig,
+}
+
+/// `[volumes]`: per-project quotas and the largest volume.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumesConfig {
+    /// Volumes holding data (creating, ready, deleted) per project; 0 = unlimited.
+    pub quota_count: u64,
+    /// Total virtual size of those volumes per project, bytes; 0 = unlimited.
+    pub quota_size_total: u64,
+    /// The largest volume, bytes.
+    pub max_size: u64,
+}
+
+/// The defaults of `[volumes]` are the domain's ([`ims_domain::volume::VolumeSettings`]).
+impl Default for VolumesConfig {
+    fn default() -> Self {
+        let d = ims_domain::volume::VolumeSettings::default();
+        VolumesConfig {
+            quota_count: d.quotas.count.unwrap_or(0),
+            quota_size_total: d.quotas.size_total.unwrap_or(0),
+            max_size: d.max_size,
+        }
+    }
+}
+
+impl VolumesConfig {
+    /// The volume settings these keys describe.
+    pub fn settings(&self) -> ims_domain::volume::VolumeSettings {
+        let nonzero = |n: u64| (n > 0).then_some(n);
+        ims_domain::volume::VolumeSettings {
+            quotas: ims_domain::volume::repo::VolumeQuotas {
+                count: nonzero(self.quota_count),
+                size_total: nonzero(self.quota_size_total),
+            },
+            max_size: self.max_size.max(512),
+            ..Default::default()
+        }
+    }
 }
 
 /// `[transfers]`: client uploads at once, their idle timeout, and the data path's pools.
@@ -403,6 +444,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             transfers: TransfersConfig::default(),
+            volumes: VolumesConfig::default(),
         }
     }
 }
