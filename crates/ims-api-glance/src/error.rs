@@ -110,6 +110,10 @@ struct Negotiated;
 /// Middleware: Glance answers errors with JSON only under `Accept: application/json`,
 /// and with a small HTML page otherwise; glanceclient parses the latter.
 pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // The ZStack dialect answers in its own shapes (plain-text 4xx included).
+    if req.uri().path().starts_with("/zstack") {
+        return next.run(req).await;
+    }
     let wants_json = req
         .headers()
         .get_all(axum::http::header::ACCEPT)

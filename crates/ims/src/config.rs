@@ -57,6 +57,33 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Limits on data transfers and the threads that serve them.
     pub transfers: TransfersConfig,
+    /// The ZStack dialect.
+    pub zstack: ZStackConfig,
+}
+
+/// `[zstack]`: sessions and api-jobs of the ZStack dialect.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZStackConfig {
+    /// A session lapses this long after its last use (ZStack's
+    /// `identity.session.timeout`).
+    pub session_timeout_secs: u64,
+    /// How long a mutating call waits for its durable work before answering 202 with an
+    /// api-job location.
+    pub job_wait_ms: u64,
+    /// How long a finished api-job stays pollable (ZStack's
+    /// `rest.completedApi.expiredPeriod`).
+    pub job_retention_secs: u64,
+}
+
+impl Default for ZStackConfig {
+    fn default() -> Self {
+        ZStackConfig {
+            session_timeout_secs: 7200,
+            job_wait_ms: 3000,
+            job_retention_secs: 10800,
+        }
+    }
 }
 
 /// `[transfers]`: client uploads at once, their idle timeout, and the data path's pools.
@@ -403,6 +430,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             transfers: TransfersConfig::default(),
+            zstack: ZStackConfig::default(),
         }
     }
 }
