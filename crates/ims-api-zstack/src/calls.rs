@@ -63,7 +63,8 @@ where
         state: CallState::Running,
         result: None,
         created_at: now(),
-        expires_at: None,
+        // A call whose node stops before it finishes is forgotten after the API timeout.
+        expires_at: Some(now() + Duration::from_millis(crate::rest::API_TIMEOUT_MS)),
     };
     match zs.calls.insert_call(&call).await {
         Ok(()) => {}

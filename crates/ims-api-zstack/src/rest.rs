@@ -17,7 +17,7 @@ use crate::ops::{self, Api, Params};
 use crate::query;
 
 /// ZStack's api timeout for AddImage and template creation (72 h), in ms.
-const API_TIMEOUT_MS: u64 = 72 * 3600 * 1000;
+pub(crate) const API_TIMEOUT_MS: u64 = 72 * 3600 * 1000;
 
 pub(crate) fn routes() -> Router<Zs> {
     let m = |r: MethodRouter<Zs>| r.fallback(method_not_allowed);

@@ -186,7 +186,7 @@ impl ApiCallRepo for Catalog {
     }
 
     async fn purge_calls(&self, now: OffsetDateTime) -> Result<u64> {
-        sqlx::query("DELETE FROM api_calls WHERE expires_at IS NOT NULL AND expires_at < $1")
+        sqlx::query("DELETE FROM api_calls WHERE expires_at < $1")
             .bind(ts(now))
             .affected(&self.pool)
             .await

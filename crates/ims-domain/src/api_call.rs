@@ -77,7 +77,8 @@ pub struct ApiCall {
     pub result: Option<serde_json::Value>,
     /// When it was made.
     pub created_at: OffsetDateTime,
-    /// When its record may be forgotten (set when it finishes).
+    /// When its record may be forgotten: the API's timeout while it runs, the retention
+    /// period once it finished.
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -103,6 +104,6 @@ pub trait ApiCallRepo: Send + Sync {
         result: &serde_json::Value,
         expires_at: OffsetDateTime,
     ) -> Result<()>;
-    /// Forgets finished calls that expired before `now`.
+    /// Forgets calls that expired before `now`.
     async fn purge_calls(&self, now: OffsetDateTime) -> Result<u64>;
 }

@@ -298,6 +298,19 @@ async fn add_image_waits_for_its_download_and_maps_attributes() {
     assert_eq!(glance["virtual_env_type"], "DataImage");
     assert_eq!(glance["__os_type"], "Windows");
     assert_eq!(glance["checksum"], inv["md5Sum"]);
+    // And through the Huawei IMS API.
+    let r = api
+        .req(
+            Method::GET,
+            "/v2/cloudimages?id=0b0c4a1e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ims: Value = r.json().await.unwrap();
+    assert_eq!(ims["images"][0]["virtual_env_type"], "DataImage", "{ims}");
+    assert_eq!(ims["images"][0]["__os_type"], "Windows");
 
     // An image made through the OpenStack API shows in QueryImage.
     let other = api
@@ -955,4 +968,33 @@ async fn the_rpc_front_end_serves_the_same_operations() {
         result["org.zstack.header.image.APIQueryImageReply"]["error"]["code"],
         "ID.1001"
     );
+}
+
+#[tokio::test]
+async fn api_jobs_outlive_a_restart() {
+    // 12 MiB at 1 MiB per 250 ms: about 3 s, cut by a crash.
+    let source = SlowSource::start(12 << 20, Duration::from_millis(250)).await;
+    let mut env = web_env();
+    env.push(("IMS_ZSTACK__JOB_WAIT_MS", "0"));
+    env.push(("IMS_JOBS__LEASE_SECS", "3"));
+    let mut server = Server::start(&env).await;
+    let zs = Zs::admin(&server).await;
+    let r = zs
+        .add_image(raw_params("survivor", &source.url("/s.raw")))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let location = r.json["location"].as_str().unwrap().to_string();
+    common::wait_for(
+        "the download to write data",
+        Duration::from_secs(30),
+        async || (server.bytes_being_written() > 0).then_some(()),
+    )
+    .await;
+    server.kill();
+    server.spawn().await;
+    // The session and the api-job are in the catalog: both survive.
+    let done = zs.follow(&location).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json["inventory"]["status"], "Ready");
+    assert_eq!(done.json["inventory"]["actualSize"], 12 << 20);
 }
