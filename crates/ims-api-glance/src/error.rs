@@ -111,7 +111,8 @@ struct Negotiated;
 /// and with a small HTML page otherwise; glanceclient parses the latter.
 pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     // The ZStack dialect answers in its own shapes (plain-text 4xx included).
-    if req.uri().path().starts_with("/zstack") {
+    let path = req.uri().path();
+    if path == "/zstack" || path.starts_with("/zstack/") {
         return next.run(req).await;
     }
     let wants_json = req

@@ -32,14 +32,49 @@ const IMAGES: ColumnMap = ColumnMap {
         ("created_at", "i.created_at", Kind::Time),
         ("updated_at", "i.updated_at", Kind::Time),
     ],
-    property: Some(|name| {
-        format!(
-            "(SELECT p.value FROM image_properties p WHERE p.image_id = i.id AND p.name = {name})"
-        )
-    }),
+    property: Some(property),
     key: "i.id",
     default_sort: "i.created_at",
 };
+
+/// The same on SQLite, except that `status` is compared as an expression: with the
+/// column itself SQLite answers a status condition through the status index and sorts
+/// every match (15 ms at 10,000 images), where walking the creation-order index and
+/// stopping after the page is what a page of a broad status needs (3 ms). PostgreSQL
+/// plans both well with the plain column.
+const IMAGES_SQLITE: ColumnMap = ColumnMap {
+    columns: &[
+        ("id", "i.id", Kind::Text),
+        ("name", "i.name", Kind::Text),
+        ("status", "(i.status || '')", Kind::Text),
+        ("visibility", "i.visibility", Kind::Text),
+        ("owner", "i.owner", Kind::Text),
+        ("disk_format", "i.disk_format", Kind::Text),
+        ("container_format", "i.container_format", Kind::Text),
+        ("size", "i.size", Kind::Int),
+        ("virtual_size", "i.virtual_size", Kind::Int),
+        ("checksum", "i.checksum", Kind::Text),
+        ("min_disk", "i.min_disk", Kind::Int),
+        ("min_ram", "i.min_ram", Kind::Int),
+        ("protected", "i.protected", Kind::Flag),
+        ("created_at", "i.created_at", Kind::Time),
+        ("updated_at", "i.updated_at", Kind::Time),
+    ],
+    property: Some(property),
+    key: "i.id",
+    default_sort: "i.created_at",
+};
+
+fn property(name: &str) -> String {
+    format!("(SELECT p.value FROM image_properties p WHERE p.image_id = i.id AND p.name = {name})")
+}
+
+fn map(catalog: &Catalog) -> &'static ColumnMap {
+    match catalog.backend {
+        crate::Backend::Sqlite => &IMAGES_SQLITE,
+        crate::Backend::Postgres => &IMAGES,
+    }
+}
 
 /// The WHERE part shared by the page and the count: not dead, in scope, conditions.
 fn filtered(catalog: &Catalog, select: &str, q: &Query, scope: &ListScope) -> Result<Sql> {
@@ -47,7 +82,7 @@ fn filtered(catalog: &Catalog, select: &str, q: &Query, scope: &ListScope) -> Re
         "SELECT {select} FROM images i WHERE i.status NOT IN ('deleted', 'killed')"
     ));
     crate::listing::scope_sql(&mut sql, catalog.backend, &ListQuery::default(), scope);
-    IMAGES.conditions(&mut sql, &q.conditions)?;
+    map(catalog).conditions(&mut sql, &q.conditions)?;
     Ok(sql)
 }
 
@@ -73,7 +108,14 @@ pub(crate) async fn search(
         });
     }
     let mut sql = filtered(catalog, IMAGE_COLUMNS, q, scope)?;
-    IMAGES.order_and_page(&mut sql, q)?;
+    if catalog.backend == crate::Backend::Sqlite
+        && q.sort.as_ref().is_none_or(|s| s.field == "created_at")
+    {
+        // As in image lists: a no-op range on the sort index's leading column makes
+        // SQLite walk that index and stop after the page instead of sorting every match.
+        sql.text.push_str(" AND i.created_at > ''");
+    }
+    map(catalog).order_and_page(&mut sql, q)?;
     let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
         .fetch_all(&catalog.pool)
         .await

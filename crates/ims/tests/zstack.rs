@@ -285,7 +285,13 @@ async fn add_image_waits_for_its_download_and_maps_attributes() {
     );
     let refs = &inv["backupStorageRefs"][0];
     assert_eq!(refs["backupStorageUuid"], BS);
-    assert!(refs["installPath"].as_str().unwrap().contains("/images/"));
+    let install = refs["installPath"].as_str().unwrap();
+    assert!(install.starts_with(&server.dir.join("images").display().to_string()));
+    assert_eq!(
+        std::fs::metadata(install).unwrap().len(),
+        size as u64,
+        "installPath names the real data"
+    );
     assert_eq!(
         zs.image("0b0c4a1e5f6a4b7c8d9e0f1a2b3c4d5e").await["status"],
         "Ready"
