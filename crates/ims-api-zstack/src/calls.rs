@@ -53,6 +53,9 @@ where
     F: Future<Output = ZsResult<Outcome>>,
 {
     let id = job_uuid(header)?;
+    // Refusals for want of rights are ZStack's ID.1002; the domain's other refusals
+    // (a protected image, a status that does not allow the change) are SYS.1006.
+    ims_domain::policy::check_writer(who).map_err(|e| ZsError::api("ID.1002", e.to_string()))?;
     zs.calls.purge_calls(now()).await?;
     let call = ApiCall {
         id: id.clone(),

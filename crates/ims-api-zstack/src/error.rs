@@ -79,7 +79,7 @@ impl ZsError {
             ZsError::Api { code, details } => json!({
                 "code": code,
                 "description": description(code),
-                "details": details,
+                "details": truncate(details),
             }),
             ZsError::Rest { text, .. } => json!({
                 "code": "SYS.1007",
@@ -88,6 +88,11 @@ impl ZsError {
             }),
         }
     }
+}
+
+/// ZStack caps `details` at 4096 characters.
+fn truncate(details: &str) -> String {
+    details.chars().take(4096).collect()
 }
 
 /// ZStack's resource class names, used in "not found" details.
@@ -139,7 +144,10 @@ impl From<Error> for ZsError {
                 "resourceUuid[{}] is already in use",
                 crate::wire::zs_uuid(&id)
             )),
-            Error::Forbidden(m) => ZsError::api("ID.1002", m),
+            // Callers without write rights are refused before any operation (ID.1002,
+            // in `calls`); what the domain still forbids is a state that does not
+            // allow the operation.
+            Error::Forbidden(m) => ZsError::api("SYS.1006", m),
             Error::Unauthenticated(m) => ZsError::api("ID.1001", m),
             Error::QuotaExceeded(m) => ZsError::api("ID.1003", m),
             Error::Conflict(m) | Error::Gone(m) | Error::Throttled(m) | Error::Unavailable(m) => {

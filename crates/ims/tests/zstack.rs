@@ -790,6 +790,36 @@ async fn another_projects_image_does_not_exist() {
         api.show(secret["id"].as_str().unwrap()).await["status"],
         "queued"
     );
+    // A reader may look but not change (ID.1002); a status that does not allow a change
+    // is SYS.1006.
+    server.admin(&[
+        "user",
+        "create",
+        "rita",
+        "--password",
+        "rita-pass",
+        "--project",
+        "p2",
+        "--role",
+        "reader",
+    ]);
+    let rita = Zs::login(&server, "rita", "rita-pass").await;
+    assert_eq!(rita.get("/images").await.status, 200);
+    let r = rita.add_image(json!({"name": "x", "url": "http://127.0.0.1:1/x", "format": "raw", "backupStorageUuids": [BS]})).await;
+    assert_eq!(r.code(), "ID.1002", "{}", r.text);
+    let zs = Zs::admin(&server).await;
+    let r = zs
+        .action(
+            &uuid,
+            json!({"changeImageState": {"stateEvent": "disable"}}),
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        "SYS.1006",
+        "a queued image cannot be disabled: {}",
+        r.text
+    );
     // Bob's own images are his.
     let bob_api = Api::new(&server, server.token("bob", "bob-pass", "p2").await);
     bob_api
