@@ -230,42 +230,15 @@ async fn image_actions(
     })?;
     let params = section(&body, key)?;
     let p = Params::new(api, &params);
-    let job = job_header(&headers)?;
-    let a = match api {
-        Api::UpdateImage => {
-            calls::mutate(&zs, &who, api, job, ops::update_image(&zs, &who, &uuid, &p)).await?
-        }
-        Api::ChangeImageState => {
-            calls::mutate(
-                &zs,
-                &who,
-                api,
-                job,
-                ops::change_image_state(&zs, &who, &uuid, &p),
-            )
-            .await?
-        }
-        Api::RecoverImage => {
-            calls::mutate(
-                &zs,
-                &who,
-                api,
-                job,
-                ops::recover_image(&zs, &who, &uuid, &p),
-            )
-            .await?
-        }
-        _ => {
-            calls::mutate(
-                &zs,
-                &who,
-                api,
-                job,
-                ops::expunge_image(&zs, &who, &uuid, &p),
-            )
-            .await?
+    let op = async {
+        match api {
+            Api::UpdateImage => ops::update_image(&zs, &who, &uuid, &p).await,
+            Api::ChangeImageState => ops::change_image_state(&zs, &who, &uuid, &p).await,
+            Api::RecoverImage => ops::recover_image(&zs, &who, &uuid, &p).await,
+            _ => ops::expunge_image(&zs, &who, &uuid, &p).await,
         }
     };
+    let a = calls::mutate(&zs, &who, api, job_header(&headers)?, op).await?;
     Ok(answer(&zs, &headers, a))
 }
 

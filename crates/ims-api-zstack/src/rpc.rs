@@ -15,8 +15,9 @@ use serde_json::{Map, Value, json};
 use crate::Zs;
 use crate::calls::{self, Answer};
 use crate::error::{ZsError, ZsResult, plain};
-use crate::ops::{self, Api, Outcome, Params};
+use crate::ops::{self, Api, Params};
 use crate::query;
+use ims_domain::principal::Principal;
 
 pub(crate) fn routes() -> Router<Zs> {
     Router::new()
@@ -60,6 +61,7 @@ fn sync(api: Api, r: ZsResult<Value>) -> Response {
     }
 }
 
+/// `POST /zstack/api/`: decodes the envelope and dispatches on the message class.
 async fn call(State(zs): State<Zs>, body: Bytes) -> Response {
     let envelope: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(m)) if m.len() == 1 => m,
@@ -88,71 +90,70 @@ async fn call(State(zs): State<Zs>, body: Bytes) -> Response {
             e.error_code(),
         );
     };
-    let p = Params::new(api, &msg);
     let session = msg
         .get("session")
         .and_then(|s| s.get("uuid"))
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .unwrap_or("")
+        .to_string();
     match api {
-        Api::LogInByAccount => return sync(api, ops::login(&zs, &p).await),
-        Api::LogOut | Api::ValidateSession => {
-            let id = p
-                .text("sessionUuid", 64)
-                .ok()
-                .flatten()
-                .or(session)
-                .unwrap_or_default();
-            return sync(
-                api,
-                if api == Api::LogOut {
-                    ops::logout(&zs, &id).await
-                } else {
-                    ops::validate(&zs, &id)
-                        .await
-                        .map(|v| json!({ "validSession": v }))
-                },
-            );
+        Api::LogInByAccount | Api::LogOut | Api::ValidateSession => {
+            sync(api, session_api(&zs, api, &msg, session).await)
         }
-        _ => {}
+        _ => match crate::auth::principal(&zs, &session).await {
+            Ok(who) if api.is_mutation() => mutation(&zs, api, &who, &msg).await,
+            Ok(who) => sync(api, read(&zs, api, &who, &msg).await),
+            Err(e) => sync(api, Err(e)),
+        },
     }
-    let who = match crate::auth::principal(&zs, session.as_deref().unwrap_or("")).await {
-        Ok(who) => who,
-        Err(e) => return sync(api, Err(e)),
-    };
+}
+
+/// Login, logout and session validation (no session needed).
+async fn session_api(
+    zs: &Zs,
+    api: Api,
+    msg: &Map<String, Value>,
+    session: String,
+) -> ZsResult<Value> {
+    let p = Params::new(api, msg);
+    let named = p.text("sessionUuid", 64)?.unwrap_or(session);
     match api {
-        Api::QueryImage => sync(
-            api,
-            async { ops::query_images(&zs, &who, &query::rpc(&msg)?).await }.await,
-        ),
-        Api::QueryBackupStorage | Api::QueryPrimaryStorage => sync(
-            api,
-            query::rpc(&msg)
-                .and_then(|r| ops::query_storage(&zs, api == Api::QueryPrimaryStorage, &r)),
-        ),
-        _ => {
-            let uuid = p
-                .text("uuid", 64)
-                .ok()
-                .flatten()
-                .or_else(|| p.text("imageUuid", 64).ok().flatten())
-                .unwrap_or_default();
-            let op = async {
-                match api {
-                    Api::AddImage => ops::add_image(&zs, &who, &p).await,
-                    Api::UpdateImage => ops::update_image(&zs, &who, &uuid, &p).await,
-                    Api::ChangeImageState => ops::change_image_state(&zs, &who, &uuid, &p).await,
-                    Api::DeleteImage => ops::delete_image(&zs, &who, &uuid).await,
-                    Api::RecoverImage => ops::recover_image(&zs, &who, &uuid, &p).await,
-                    Api::ExpungeImage => ops::expunge_image(&zs, &who, &uuid, &p).await,
-                    _ => Ok(Outcome::Done(json!({}))),
-                }
-            };
-            match calls::mutate(&zs, &who, api, None, op).await {
-                Ok(a) => render(api, a),
-                Err(e) => sync(api, Err(e)),
-            }
+        Api::LogInByAccount => ops::login(zs, &p).await,
+        Api::LogOut => ops::logout(zs, &named).await,
+        _ => Ok(json!({ "validSession": ops::validate(zs, &named).await? })),
+    }
+}
+
+/// The query APIs.
+async fn read(zs: &Zs, api: Api, who: &Principal, msg: &Map<String, Value>) -> ZsResult<Value> {
+    let req = query::rpc(msg)?;
+    match api {
+        Api::QueryImage => ops::query_images(zs, who, &req).await,
+        _ => ops::query_storage(zs, api == Api::QueryPrimaryStorage, &req),
+    }
+}
+
+/// The mutating APIs, as api-jobs (`Processing` until done).
+async fn mutation(zs: &Zs, api: Api, who: &Principal, msg: &Map<String, Value>) -> Response {
+    let p = Params::new(api, msg);
+    let uuid = ["uuid", "imageUuid"]
+        .iter()
+        .find_map(|k| p.text(k, 64).ok().flatten())
+        .unwrap_or_default();
+    let op = async {
+        match api {
+            Api::AddImage => ops::add_image(zs, who, &p).await,
+            Api::UpdateImage => ops::update_image(zs, who, &uuid, &p).await,
+            Api::ChangeImageState => ops::change_image_state(zs, who, &uuid, &p).await,
+            Api::DeleteImage => ops::delete_image(zs, who, &uuid).await,
+            Api::RecoverImage => ops::recover_image(zs, who, &uuid, &p).await,
+            Api::ExpungeImage => ops::expunge_image(zs, who, &uuid, &p).await,
+            _ => Err(ZsError::api("SYS.1008", "not a mutation")),
         }
+    };
+    match calls::mutate(zs, who, api, None, op).await {
+        Ok(a) => render(api, a),
+        Err(e) => sync(api, Err(e)),
     }
 }
 

@@ -194,7 +194,12 @@ impl IdentityService {
         if !self.repo.bootstrap(&seed).await? {
             return Ok(None);
         }
-        self.store_verifier(&admin_id, &password).await?;
+        // The catalog is bootstrapped now: failing here would lose the only copy of the
+        // admin password. Without a verifier the admin logs in everywhere but ZStack,
+        // until the password is set again.
+        if let Err(e) = self.store_verifier(&admin_id, &password).await {
+            tracing::warn!(error = %e, "could not store the admin's digest verifier; set the admin password again for ZStack logins");
+        }
         Ok(Some(Bootstrap {
             admin_password: password,
         }))
