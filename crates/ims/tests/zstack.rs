@@ -1034,3 +1034,39 @@ async fn api_jobs_outlive_a_restart() {
     assert_eq!(done.json["inventory"]["status"], "Ready");
     assert_eq!(done.json["inventory"]["actualSize"], 12 << 20);
 }
+
+#[tokio::test]
+async fn add_image_downloads_through_the_outbound_filter() {
+    // Default outbound rules: loopback is not an allowed source.
+    let source = SlowSource::start(1 << 20, Duration::ZERO).await;
+    let server = Server::start(&[("IMS_WEB_DOWNLOAD__PORTS", "[]")]).await;
+    let zs = Zs::admin(&server).await;
+    let r = zs
+        .add_image(raw_params("ssrf", &source.url("/x.raw")))
+        .await;
+    let done = if r.status == 202 {
+        zs.follow(r.json["location"].as_str().unwrap()).await
+    } else {
+        r
+    };
+    assert_eq!(
+        (done.status, done.code()),
+        (503, "SYS.1002"),
+        "{}",
+        done.text
+    );
+    assert!(
+        done.json["error"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed"),
+        "{}",
+        done.text
+    );
+    assert_eq!(source.requests(), 0, "nothing was fetched");
+    assert_eq!(
+        zs.get("/images?q=name=ssrf").await.json["inventories"],
+        json!([]),
+        "nothing is left Creating"
+    );
+}
