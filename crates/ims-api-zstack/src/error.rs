@@ -46,6 +46,7 @@ pub fn description(code: &str) -> &'static str {
         }
         "ID.1002" => "The user doesn't have permission to perform the operation",
         "ID.1003" => "The user exceeds a quota of a resource",
+        "ID.1006" => "Max number of active sessions exceeded",
         _ => "An operation failed",
     }
 }

@@ -286,6 +286,7 @@ pub(crate) async fn login(zs: &Zs, p: &Params<'_>) -> ZsResult<Value> {
             ims_domain::Error::Unauthenticated(m) | ims_domain::Error::Throttled(m) => {
                 ZsError::api("ID.1000", m)
             }
+            ims_domain::Error::QuotaExceeded(m) => ZsError::api("ID.1006", m),
             other => other.into(),
         })?;
     let r = &session.record;

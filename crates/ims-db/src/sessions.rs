@@ -91,6 +91,18 @@ impl SessionRepo for Catalog {
             > 0)
     }
 
+    async fn count_sessions(&self, user_id: &str, now: OffsetDateTime) -> Result<u64> {
+        let n = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sessions WHERE user_id = $1 AND expires_at > $2",
+        )
+        .bind(user_id)
+        .bind(ts(now))
+        .fetch_opt(&self.pool, |r| col::<i64>(r, "n"))
+        .await?
+        .unwrap_or(0);
+        Ok(crate::codec::to_u64(n))
+    }
+
     async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64> {
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
             .bind(ts(now))

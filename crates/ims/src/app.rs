@@ -450,7 +450,8 @@ pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_ap
             services.identity.clone(),
             Arc::new(catalog.clone()),
             Duration::from_secs(z.session_timeout_secs),
-        ),
+        )
+        .with_max_per_user(z.max_sessions_per_user),
         calls: Arc::new(catalog.clone()),
         settings: ims_api_zstack::ZStackSettings {
             job_wait: Duration::from_millis(z.job_wait_ms),

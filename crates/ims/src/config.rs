@@ -68,6 +68,8 @@ pub struct ZStackConfig {
     /// A session lapses this long after its last use (ZStack's
     /// `identity.session.timeout`).
     pub session_timeout_secs: u64,
+    /// Live sessions one user may hold (ZStack's `identity.session.maxConcurrent`).
+    pub max_sessions_per_user: u64,
     /// How long a mutating call waits for its durable work before answering 202 with an
     /// api-job location.
     pub job_wait_ms: u64,
@@ -80,6 +82,7 @@ impl Default for ZStackConfig {
     fn default() -> Self {
         ZStackConfig {
             session_timeout_secs: 7200,
+            max_sessions_per_user: 500,
             job_wait_ms: 3000,
             job_retention_secs: 10800,
         }

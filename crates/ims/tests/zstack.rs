@@ -221,7 +221,7 @@ async fn sessions_log_in_by_digest_slide_and_end() {
 
 #[tokio::test]
 async fn users_get_a_verifier_whenever_their_password_is_set() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(&[("IMS_ZSTACK__MAX_SESSIONS_PER_USER", "2")]).await;
     server.add_member("p1", "alice", "secret-1");
     Zs::login(&server, "alice", "secret-1").await;
     let zs = Zs::login(&server, "alice", "secret-1").await;
@@ -235,6 +235,19 @@ async fn users_get_a_verifier_whenever_their_password_is_set() {
         "ID.1001",
         "a password change ends sessions"
     );
+    let first = Zs::login(&server, "alice", "secret-2").await;
+    Zs::login(&server, "alice", "secret-2").await;
+    // Two live sessions is the cap here: a third login waits for a logout.
+    let r = login_reply(&server.url, "alice", "secret-2").await;
+    assert_eq!((r.status, r.code()), (503, "ID.1006"), "{}", r.text);
+    reqwest::Client::new()
+        .delete(format!(
+            "{}/zstack/v1/accounts/sessions/{}",
+            server.url, first.session
+        ))
+        .send()
+        .await
+        .unwrap();
     Zs::login(&server, "alice", "secret-2").await;
 }
 

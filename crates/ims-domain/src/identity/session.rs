@@ -71,6 +71,8 @@ pub trait SessionRepo: Send + Sync {
     async fn delete_session(&self, digest: &str) -> Result<bool>;
     /// Deletes sessions that lapsed before `now`.
     async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// A user's sessions that have not lapsed at `now`.
+    async fn count_sessions(&self, user_id: &str, now: OffsetDateTime) -> Result<u64>;
 }
 
 /// The lower-case hex SHA-512 of a clear-text password: what ZStack clients send.
@@ -117,7 +119,11 @@ pub struct SessionService {
     identity: IdentityService,
     repo: Arc<dyn SessionRepo>,
     ttl: Duration,
+    max_per_user: u64,
 }
+
+/// ZStack's `identity.session.maxConcurrent`.
+pub const DEFAULT_MAX_SESSIONS: u64 = 500;
 
 impl SessionService {
     /// Sessions of `identity` (which must have been given the same `repo` through
@@ -127,7 +133,15 @@ impl SessionService {
             identity,
             repo,
             ttl: ttl.max(Duration::from_secs(1)),
+            max_per_user: DEFAULT_MAX_SESSIONS,
         }
+    }
+
+    /// Sets how many live sessions one user may hold; a login beyond is refused with
+    /// `QuotaExceeded`.
+    pub fn with_max_per_user(mut self, max: u64) -> Self {
+        self.max_per_user = max.max(1);
+        self
     }
 
     /// The session lifetime after each use.
@@ -136,7 +150,8 @@ impl SessionService {
     }
 
     /// Logs `account` (a user name in the default domain) in with the hex SHA-512 of
-    /// its password; the session acts in the user's default project.
+    /// its password; the session acts in the user's default project. A user holding the
+    /// maximum number of live sessions is refused (`QuotaExceeded`).
     pub async fn login(&self, account: &str, password_digest: &str) -> Result<Session> {
         text::check("accountName", account)?;
         text::check("password", password_digest)?;
@@ -168,6 +183,13 @@ impl SessionService {
             .map_err(|_| wrong_password())?;
         let t = now();
         self.repo.purge_sessions(t).await?;
+        // Check-then-insert: concurrent logins may pass the cap by a few.
+        if self.repo.count_sessions(&user.id, t).await? >= self.max_per_user {
+            return Err(Error::QuotaExceeded(format!(
+                "Max number of active sessions ({}) exceeded",
+                self.max_per_user
+            )));
+        }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let record = SessionRecord {
             digest: digest(&id),
