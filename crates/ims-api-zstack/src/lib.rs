@@ -2,7 +2,7 @@
 //! `/zstack/api`, both over the same operations.
 //!
 //! Layout (volumes slot in as `volumes.rs` beside `images.rs`, with their operations in
-//! [`ops::Api`] and their routes in [`router`]):
+//! `ops::Api` and their routes in [`router`]):
 //! - `error.rs`: ErrorCode (503) and plain-text REST errors;
 //! - `wire.rs`: 32-hex uuids ↔ ims ids, ZStack's date format;
 //! - `auth.rs`: sessions (`accounts/login`, logout, validation) and the `OAuth` caller;
@@ -11,6 +11,15 @@
 //! - `ops.rs`: one function per API, shared by both front ends;
 //! - `calls.rs`: the api-jobs protocol (wait, 202 + location, polling);
 //! - `rest.rs`: REST routes; `rpc.rs`: the RPC front end.
+//!
+//! Adding volumes: `Api` variants (their package `org.zstack.header.volume` in
+//! `Api::package`), operations in a `volumes.rs` beside `ops.rs` returning `ops::Outcome`
+//! (`Job` for durable work; `calls::settle` picks the finisher by `Api`), a
+//! `query::Request::volumes()` field map over a domain `volume::search::FIELDS` and an
+//! `ims-db` `ColumnMap` (see `ims-db/src/image_search.rs`), the routes in `rest::routes`
+//! and the dispatch in `rpc::{read, mutation}`, a VolumeInventory in `inventory.rs`
+//! (primary storage `PRIMARY_STORAGE_UUID`), and `Entity::Volume` → `VolumeVO` in
+//! `error.rs`.
 
 mod auth;
 mod calls;
