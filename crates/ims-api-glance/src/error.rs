@@ -111,6 +111,11 @@ struct Negotiated;
 /// Middleware: Glance answers errors with JSON only under `Accept: application/json`,
 /// and with a small HTML page otherwise; glanceclient parses the latter.
 pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // The ZStack dialect answers in its own shapes (plain-text 4xx included).
+    let path = req.uri().path();
+    if path == "/zstack" || path.starts_with("/zstack/") {
+        return next.run(req).await;
+    }
     let wants_json = req
         .headers()
         .get_all(axum::http::header::ACCEPT)

@@ -399,6 +399,14 @@ impl ImageRepo for Catalog {
         self.images_from_rows(&rows).await
     }
 
+    async fn search(
+        &self,
+        query: &ims_domain::query::Query,
+        scope: &ListScope,
+    ) -> Result<ims_domain::query::Found<Image>> {
+        crate::image_search::search(self, query, scope).await
+    }
+
     async fn usage(&self, owner: &str) -> Result<Usage> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total, \

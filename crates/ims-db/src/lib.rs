@@ -7,12 +7,15 @@
 mod buckets;
 mod codec;
 mod identity;
+mod image_search;
 mod images;
 mod jobs;
 mod listing;
 mod metadefs;
+mod query;
 mod quota;
 pub mod scratch;
+mod sessions;
 mod sql;
 mod volumes;
 

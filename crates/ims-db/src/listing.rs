@@ -177,7 +177,7 @@ fn member_exists(sql: &mut Sql, q: &ListQuery, project: &str) -> String {
     )
 }
 
-fn scope_sql(sql: &mut Sql, backend: Backend, q: &ListQuery, scope: &ListScope) {
+pub(crate) fn scope_sql(sql: &mut Sql, backend: Backend, q: &ListQuery, scope: &ListScope) {
     let cond = match (scope, q.visibility) {
         (ListScope::Everything, VisibilityFilter::Only(v)) => {
             format!("i.visibility = '{}'", v.as_str())

@@ -5,6 +5,7 @@
 #[macro_use]
 mod vocab;
 
+pub mod api_call;
 pub mod context;
 pub mod error;
 pub mod identity;
@@ -15,6 +16,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;
+pub mod query;
 pub mod service;
 pub mod storage;
 pub mod text;

@@ -14,6 +14,7 @@ use ims_blob::{
 };
 use ims_db::Catalog;
 use ims_domain::context::Node as NodeContext;
+use ims_domain::identity::session::SessionService;
 use ims_domain::job::maintenance::JobLeases;
 use ims_domain::job::{JobHandlers, JobQueue, JobRunner, Maintenance};
 use ims_domain::listing::ListLimits;
@@ -404,7 +405,8 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         Duration::from_secs(config.token_ttl_secs),
     )
     .with_sealer(credential_sealer(config)?)
-    .with_password_limits(config.auth.password_limits());
+    .with_password_limits(config.auth.password_limits())
+    .with_sessions(Arc::new(catalog.clone()));
     let metadefs = MetadefService::new(Arc::new(catalog.clone()));
     Ok(Parts {
         catalog,
@@ -460,8 +462,29 @@ fn write_private(path: &Path, contents: &str, new: bool) -> std::io::Result<()> 
     f.sync_all()
 }
 
+/// The ZStack dialect's handles: sessions and api-jobs in the catalog.
+pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_api_zstack::ZStack {
+    let z = &config.zstack;
+    ims_api_zstack::ZStack {
+        services: services.clone(),
+        sessions: SessionService::new(
+            services.identity.clone(),
+            Arc::new(catalog.clone()),
+            Duration::from_secs(z.session_timeout_secs),
+        )
+        .with_max_per_user(z.max_sessions_per_user),
+        calls: Arc::new(catalog.clone()),
+        settings: ims_api_zstack::ZStackSettings {
+            job_wait: Duration::from_millis(z.job_wait_ms),
+            job_retention: Duration::from_secs(z.job_retention_secs),
+            image_dir: config.data_dir.join("images"),
+            volume_dir: config.data_dir.join("volumes"),
+        },
+    }
+}
+
 /// Builds the HTTP application: every dialect on one router.
-pub fn router(services: Services) -> Router {
+pub fn router(services: Services, zstack: ims_api_zstack::ZStack) -> Router {
     let guard = services.guard.clone();
     Router::new()
         .route("/healthcheck", axum::routing::get(healthcheck))
@@ -473,6 +496,7 @@ pub fn router(services: Services) -> Router {
             )),
         )
         .merge(ims_api_ims::router())
+        .merge(ims_api_zstack::router(zstack))
         .fallback(not_found)
         .with_state(services)
         .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
@@ -632,7 +656,8 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     if let Some(path) = addr_file {
         write_addr_file(path, local)?;
     }
-    let app = router(services);
+    let zstack = zstack(&config, &parts.catalog, &services);
+    let app = router(services, zstack);
     // Connections get a grace period to finish after a signal; then the process exits and
     // the next start recovers whatever was cut off.
     serve_connections(listener, app, &config.http).await;

@@ -59,6 +59,36 @@ pub struct Config {
     pub transfers: TransfersConfig,
     /// Volume quotas and limits.
     pub volumes: VolumesConfig,
+    /// The ZStack dialect.
+    pub zstack: ZStackConfig,
+}
+
+/// `[zstack]`: sessions and api-jobs of the ZStack dialect.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZStackConfig {
+    /// A session lapses this long after its last use (ZStack's
+    /// `identity.session.timeout`).
+    pub session_timeout_secs: u64,
+    /// Live sessions one user may hold (ZStack's `identity.session.maxConcurrent`).
+    pub max_sessions_per_user: u64,
+    /// How long a mutating call waits for its durable work before answering 202 with an
+    /// api-job location.
+    pub job_wait_ms: u64,
+    /// How long a finished api-job stays pollable (ZStack's
+    /// `rest.completedApi.expiredPeriod`).
+    pub job_retention_secs: u64,
+}
+
+impl Default for ZStackConfig {
+    fn default() -> Self {
+        ZStackConfig {
+            session_timeout_secs: 7200,
+            max_sessions_per_user: 500,
+            job_wait_ms: 3000,
+            job_retention_secs: 10800,
+        }
+    }
 }
 
 /// `[volumes]`: per-project quotas and the largest volume.
@@ -445,6 +475,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             transfers: TransfersConfig::default(),
             volumes: VolumesConfig::default(),
+            zstack: ZStackConfig::default(),
         }
     }
 }

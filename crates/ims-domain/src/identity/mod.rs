@@ -5,6 +5,7 @@ pub mod principal;
 pub mod repo;
 pub mod sealing;
 pub mod service;
+pub mod session;
 
 use time::OffsetDateTime;
 

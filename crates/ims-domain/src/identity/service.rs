@@ -62,7 +62,10 @@ pub struct IdentityService {
     token_ttl: Duration,
     cache: Arc<TokenCache>,
     pub(crate) sealer: Option<crate::sealing::Sealer>,
-    checks: Arc<PasswordChecks>,
+    pub(crate) checks: Arc<PasswordChecks>,
+    /// Where SHA-512 password verifiers and sessions live (see `identity::session`);
+    /// `None` in processes that do not serve session logins.
+    pub(crate) sessions: Option<Arc<dyn crate::identity::session::SessionRepo>>,
 }
 
 /// Random bytes as lower-case hex.
@@ -103,6 +106,7 @@ impl IdentityService {
             cache: Arc::default(),
             sealer: None,
             checks: Arc::new(PasswordChecks::new(PasswordLimits::default())),
+            sessions: None,
         }
     }
 
@@ -176,6 +180,7 @@ impl IdentityService {
             enabled: true,
             password_hash: hash_password(password.clone()).await?,
         };
+        let admin_id = user.id.clone();
         let seed = IdentitySeed {
             domain: Domain {
                 id: DEFAULT_DOMAIN_ID.into(),
@@ -186,7 +191,16 @@ impl IdentityService {
             project,
             user,
         };
-        Ok(self.repo.bootstrap(&seed).await?.then_some(Bootstrap {
+        if !self.repo.bootstrap(&seed).await? {
+            return Ok(None);
+        }
+        // The catalog is bootstrapped now: failing here would lose the only copy of the
+        // admin password. Without a verifier the admin logs in everywhere but ZStack,
+        // until the password is set again.
+        if let Err(e) = self.store_verifier(&admin_id, &password).await {
+            tracing::warn!(error = %e, "could not store the admin's digest verifier; set the admin password again for ZStack logins");
+        }
+        Ok(Some(Bootstrap {
             admin_password: password,
         }))
     }
@@ -558,6 +572,7 @@ impl IdentityService {
             password_hash: hash_password(password.to_string()).await?,
         };
         self.repo.insert_user(&user).await?;
+        self.store_verifier(&user.id, password).await?;
         Ok(user)
     }
 
@@ -578,6 +593,7 @@ impl IdentityService {
             crate::Entity::User,
             id,
         )?;
+        self.store_verifier(id, password).await?;
         self.forget_cached(id);
         Ok(())
     }

@@ -6,6 +6,7 @@ pub mod listing;
 pub mod member;
 pub mod policy;
 pub mod repo;
+pub mod search;
 pub mod service;
 pub mod tag_search;
 
@@ -86,7 +87,7 @@ impl ImageStatus {
                 | (Uploading, Importing | Queued | Deleted)
                 | (Importing, Active | Deleted | Queued | Killed)
                 | (Active, PendingDelete | Deleted | Deactivated)
-                | (Deactivated, Active | Deleted)
+                | (Deactivated, Active | PendingDelete | Deleted)
                 | (PendingDelete, Deleted | Active)
                 | (Killed, Deleted)
         )

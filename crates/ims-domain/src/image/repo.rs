@@ -76,6 +76,14 @@ pub trait ImageRepo: Send + Sync {
     async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()>;
     /// Lists images for a scope.
     async fn list(&self, query: &ListQuery, scope: &ListScope) -> Result<Vec<Image>>;
+    /// Searches images of a scope with generic conditions (fields of
+    /// [`crate::image::search::FIELDS`]), in one statement; deleted and killed images
+    /// are never found.
+    async fn search(
+        &self,
+        query: &crate::query::Query,
+        scope: &ListScope,
+    ) -> Result<crate::query::Found<Image>>;
     /// Per-project usage.
     async fn usage(&self, owner: &str) -> Result<Usage>;
     /// Renews the worker lease on an image; `false` if `owner` no longer holds it.

@@ -6,6 +6,7 @@
 pub mod bucket_jobs;
 pub mod glance_download;
 mod import;
+mod lifecycle;
 mod members;
 pub(crate) mod metadata;
 mod remote;
@@ -20,6 +21,7 @@ pub use bucket_jobs::{
 };
 pub use glance_download::GlanceDownloadSettings;
 pub use import::ImportRequest;
+pub use lifecycle::NewImageFromUrl;
 pub use metadata::{
     ImageChange, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
 };

@@ -1,0 +1,126 @@
+//! Images made from a URL in one call, and delayed deletion (soft delete, recover,
+//! expunge): the lifecycle ZStack's image API is built on, kept here so that every
+//! dialect gets the same rules.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::import::ImportRequest;
+use super::metadata::{ImageService, now};
+use crate::error::{Error, Result};
+use crate::image::policy;
+use crate::image::{Image, ImageStatus};
+use crate::principal::Principal;
+
+/// A new image whose data is fetched from a URL (web-download) by a durable job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewImageFromUrl {
+    /// The image's attributes, in Glance's vocabulary (Huawei `__` attributes and extra
+    /// properties included); `id` chooses the id.
+    pub attributes: BTreeMap<String, Value>,
+    /// An http(s) URL, filtered like every web-download.
+    pub url: String,
+    /// The request id, shown on the job.
+    pub request_id: Option<String>,
+}
+
+impl ImageService {
+    /// Creates the image and starts its web-download import. Returns the image (now
+    /// `importing`) and the job id. When the import cannot start (a refused URL, a full
+    /// job queue, import disabled), the new image is removed again and nothing is left.
+    pub async fn create_from_url(
+        &self,
+        who: &Principal,
+        req: NewImageFromUrl,
+    ) -> Result<(Image, String)> {
+        let image = self.create(who, req.attributes).await?;
+        let id = image.id.to_string();
+        let import = ImportRequest {
+            method: "web-download".into(),
+            uri: Some(req.url),
+            request_id: req.request_id,
+            ..Default::default()
+        };
+        match self.import(who, &id, import).await {
+            Ok(job) => Ok((self.get(who, &id).await?, job)),
+            Err(e) => {
+                if let Err(cleanup) = self.delete(who, &id).await {
+                    tracing::warn!(image.id = %id, error = %cleanup, "could not remove an image whose import did not start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Delayed deletion: an image with data (`active` or `deactivated`) moves to
+    /// `pending_delete`, keeping its data, until it is recovered or expunged. An image
+    /// without data yet is deleted at once (nothing to keep). Deleting a
+    /// `pending_delete` image again changes nothing.
+    pub async fn soft_delete(&self, who: &Principal, id: &str) -> Result<()> {
+        let image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        match image.status {
+            ImageStatus::PendingDelete => Ok(()),
+            ImageStatus::Active | ImageStatus::Deactivated => {
+                if image.protected {
+                    return Err(Error::Forbidden(format!(
+                        "Image {} is protected and cannot be deleted.",
+                        image.id
+                    )));
+                }
+                self.move_status(who, id, image.status, ImageStatus::PendingDelete)
+                    .await
+            }
+            _ => self.delete(who, id).await,
+        }
+    }
+
+    /// `pending_delete → active`.
+    pub async fn recover(&self, who: &Principal, id: &str) -> Result<Image> {
+        let image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.status != ImageStatus::PendingDelete {
+            return Err(Error::Conflict(format!(
+                "Image {} is not deleted; it is {}",
+                image.id, image.status
+            )));
+        }
+        self.move_status(who, id, ImageStatus::PendingDelete, ImageStatus::Active)
+            .await?;
+        self.get(who, id).await
+    }
+
+    /// Deletes a `pending_delete` image and its data for good.
+    pub async fn expunge(&self, who: &Principal, id: &str) -> Result<()> {
+        let image = self.get(who, id).await?;
+        policy::check_modify(who, &image)?;
+        if image.status != ImageStatus::PendingDelete {
+            return Err(Error::Conflict(format!(
+                "Image {} must be deleted before it is expunged; it is {}",
+                image.id, image.status
+            )));
+        }
+        self.delete(who, id).await
+    }
+
+    /// One status change, compare-and-set on the status read.
+    async fn move_status(
+        &self,
+        who: &Principal,
+        id: &str,
+        from: ImageStatus,
+        to: ImageStatus,
+    ) -> Result<()> {
+        let mut image = self.get(who, id).await?;
+        if image.status != from {
+            return Err(Error::Conflict(format!(
+                "Image {} changed status to {} meanwhile",
+                image.id, image.status
+            )));
+        }
+        image.transition(to)?;
+        image.updated_at = now();
+        self.repo.save(&image, from, None).await
+    }
+}
