@@ -78,7 +78,8 @@ fn not_found_message(kind: Entity, id: &str) -> String {
         | Entity::Role
         | Entity::RoleAssignment
         | Entity::Token
-        | Entity::Credential => format!("No {kind} found with ID {id}"),
+        | Entity::Credential
+        | Entity::Volume => format!("No {kind} found with ID {id}"),
     }
 }
 

@@ -258,6 +258,7 @@ fn job_type(kind: JobKind) -> &'static str {
         JobKind::AddMembers => "imsAddImageMembersJob",
         JobKind::RemoveMembers => "imsDelImageMembersJob",
         JobKind::UpdateMembers => "imsUpdateImageMembersJob",
+        JobKind::ImageFromVolume => "imsVolumeCreateImageJob",
     }
 }
 

@@ -41,6 +41,8 @@ fn not_found_code(kind: Entity) -> (StatusCode, &'static str) {
         // A bucket or object named in a request body is a bad request in IMS.
         Entity::Bucket => (S::BAD_REQUEST, "IMG.0069"),
         Entity::Object => (S::BAD_REQUEST, "IMG.0057"),
+        // A volume is named in a request body (`volume_id`): a bad parameter.
+        Entity::Volume => (S::BAD_REQUEST, "IMG.0001"),
         Entity::Job
         | Entity::Task
         | Entity::Member

@@ -8,6 +8,7 @@ use ims_domain::image::ImageStatus;
 use ims_domain::service::{
     DataImageFromFile, ImageCopy, ImageExport, SystemImageFromFile, SystemImageType,
 };
+use ims_domain::volume::NewImageFromVolume;
 use ims_http::{Services, list_query};
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,8 +52,8 @@ pub async fn create_data_image(State(svc): State<Services>, caller: Signed) -> R
     Ok(convert::job_started(&job))
 }
 
-/// The body of `POST /v2/cloudimages/action` (CreateImage). Only the file mode is
-/// served; the ECS, volume and data-disk modes need compute this deployment lacks.
+/// The body of `POST /v2/cloudimages/action` (CreateImage). The file and volume modes
+/// are served; the ECS and data-disk modes need compute this deployment lacks.
 #[derive(Deserialize)]
 pub struct CreateImageBody {
     name: Option<String>,
@@ -75,14 +76,38 @@ pub struct CreateImageBody {
     data_images: Option<Vec<convert::DataImageEntry>>,
 }
 
-/// `POST /v2/cloudimages/action`: a system-disk or ISO image from a bucket file.
+/// `POST /v2/cloudimages/action`: a system-disk or ISO image from a bucket file, or an
+/// image from a volume (`volume_id`: a data-disk image, or a system-disk image when
+/// `os_version` is given).
 pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Json<Value>> {
     let body: CreateImageBody = caller.json()?;
-    if body.instance_id.is_some() || body.volume_id.is_some() {
+    if body.instance_id.is_some() {
         return Err(ims_domain::Error::NotSupported(
-            "Creating images from servers or volumes is not supported here.".into(),
+            "Creating images from servers is not supported here.".into(),
         )
         .into());
+    }
+    if let Some(volume_id) = body.volume_id {
+        if body.image_url.is_some() || body.data_images.is_some() {
+            return Err(ImsError::bad_request(
+                "volume_id cannot be combined with image_url or data_images.",
+            ));
+        }
+        let req = NewImageFromVolume {
+            image_id: None,
+            name: body.name.unwrap_or_default(),
+            description: body.description,
+            os_version: body.os_version,
+            min_disk: body.min_disk,
+            tags: convert::tags(body.tags, body.image_tags)?,
+            properties: Default::default(),
+            cmk_id: body.cmk_id,
+        };
+        let (_, job) = svc
+            .volumes
+            .create_image(&caller.who, &volume_id, req)
+            .await?;
+        return Ok(convert::job_started(&job));
     }
     let (Some(image_url), Some(min_disk)) = (body.image_url, body.min_disk) else {
         return Err(ImsError::bad_request(

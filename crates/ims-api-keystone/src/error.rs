@@ -75,6 +75,7 @@ fn noun(kind: Entity) -> &'static str {
         | Entity::MetadefTag
         | Entity::MetadefResourceType
         | Entity::MetadefAssociation
+        | Entity::Volume
         | Entity::MetadefMarker => kind.noun(),
     }
 }

@@ -125,6 +125,8 @@ pub enum Entity {
     MetadefAssociation,
     /// The marker of a metadata-definition listing.
     MetadefMarker,
+    /// A volume.
+    Volume,
 }
 
 impl Entity {
@@ -155,6 +157,7 @@ impl Entity {
             Entity::MetadefResourceType => "metadef resource type",
             Entity::MetadefAssociation => "metadef association",
             Entity::MetadefMarker => "metadef marker",
+            Entity::Volume => "volume",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod query;
 pub mod service;
 pub mod storage;
 pub mod text;
+pub mod volume;
 pub mod workers;
 
 // The modules' old paths, kept while the dialects move to the new ones.

@@ -28,6 +28,8 @@ pub struct Services {
     pub images: ImageService,
     /// Identity use cases.
     pub identity: IdentityService,
+    /// Volume use cases.
+    pub volumes: ims_domain::volume::VolumeService,
     /// Metadata definitions (Glance's metadefs catalog).
     pub metadefs: MetadefService,
     /// The base URL (scheme://host:port) of links, `Location` and the service catalog:

@@ -13,8 +13,10 @@
 //! - inspects its output before handing it back.
 
 mod converter;
+mod disk;
 
 pub use converter::{QemuConverter, empty_scratch};
+pub use disk::{Disk, DiskInfo};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

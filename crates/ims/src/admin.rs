@@ -4,6 +4,8 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use ims_domain::metadefs::{LoadMode, LoadOutcome, MetadefService};
+use ims_domain::principal::{Principal, expand_roles, roles};
+use ims_domain::volume::{NewVolume, Volume, VolumeId, VolumeQuery, VolumeStatus};
 
 use crate::app;
 use crate::config::Config;
@@ -36,6 +38,106 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: MetadefsCommand,
     },
+    /// Volumes of every project.
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
+}
+
+/// `ims admin volume …`. Sizes are bytes, or a number with K, M, G or T (binary units).
+#[derive(Subcommand)]
+pub enum VolumeCommand {
+    /// List volumes: `id status size format project name` per line, newest first.
+    List {
+        /// Only this project's (id or name).
+        #[arg(long)]
+        project: Option<String>,
+        /// Only volumes in this status (creating, ready, deleted, expunged, error); all
+        /// but expunged ones by default.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one volume as JSON, with where its data lives and what backs it.
+    Show {
+        /// The volume id.
+        id: String,
+    },
+    /// Create a volume in a project; prints its id. From an image it is a qcow2 overlay
+    /// on the image's data (no copy), at least the image's virtual size.
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Owning project (id or name).
+        #[arg(long, default_value = "admin")]
+        project: String,
+        /// Size; required for a blank volume, defaults to the image's virtual size.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u64>,
+        /// An image id: make the volume from it.
+        #[arg(long)]
+        from_image: Option<String>,
+        /// `qcow2` (default) or `raw`, for a blank volume.
+        #[arg(long)]
+        format: Option<String>,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The volume's id (a UUID); a fresh one by default.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Delete a volume softly (recoverable).
+    Delete {
+        /// The volume id.
+        id: String,
+    },
+    /// Recover a deleted volume.
+    Recover {
+        /// The volume id.
+        id: String,
+    },
+    /// Grow a volume.
+    Resize {
+        /// The volume id.
+        id: String,
+        /// The new size.
+        #[arg(value_parser = parse_size)]
+        size: u64,
+    },
+    /// Remove a deleted, failed or abandoned volume's data for good; `--force` deletes a
+    /// ready volume first.
+    Expunge {
+        /// The volume id.
+        id: String,
+        /// Also expunge a ready volume.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `10G`, `512M`, `4096`: bytes, with binary K/M/G/T suffixes.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size unit {c:?}: use K, M, G or T")),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 /// `ims admin metadefs …`
@@ -197,6 +299,7 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
             };
             load_metadefs(&parts.metadefs, &path, mode).await?
         }
+        AdminCommand::Volume { command } => volume_command(&parts, command).await?,
         AdminCommand::Project { command } => match command {
             ProjectCommand::Create { name, description } => println!(
                 "{}",
@@ -292,6 +395,111 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
         },
     }
     parts.catalog.close().await;
+    Ok(())
+}
+
+/// The operator, as the domain sees it: an administrator acting in `project`.
+fn operator(project: &str) -> Principal {
+    Principal {
+        user_id: "ims-admin".into(),
+        user_name: "ims admin".into(),
+        project_id: project.to_string(),
+        roles: expand_roles([roles::ADMIN]),
+    }
+}
+
+fn volume_json(v: &Volume) -> serde_json::Value {
+    serde_json::json!({
+        "id": v.id.to_string(),
+        "project_id": v.project_id,
+        "name": v.name,
+        "description": v.description,
+        "size": v.size,
+        "format": v.format.as_str(),
+        "status": v.status.as_str(),
+        "source_image": v.source_image.map(|i| i.to_string()),
+        "backing": v.backing.as_ref().map(|b| serde_json::json!({
+            "image_id": b.image_id.to_string(),
+            "blob_key": b.blob_key,
+            "format": b.format.as_str(),
+        })),
+        "location": v.location,
+        "created_at": v.created_at.to_string(),
+        "updated_at": v.updated_at.to_string(),
+        "deleted_at": v.deleted_at.map(|t| t.to_string()),
+    })
+}
+
+async fn volume_command(parts: &app::Parts, command: VolumeCommand) -> Result<()> {
+    let (svc, id) = (&parts.volumes, &parts.identity);
+    let admin = operator(&id.project_id("admin").await?);
+    match command {
+        VolumeCommand::List { project, status } => {
+            let query = VolumeQuery {
+                project_id: match project {
+                    Some(p) => Some(id.project_id(&p).await?),
+                    None => None,
+                },
+                status: status.map(|s| s.parse()).transpose()?,
+                ..Default::default()
+            };
+            for v in svc.list(&admin, query).await? {
+                println!(
+                    "{} {} {} {} {} {}",
+                    v.id, v.status, v.size, v.format, v.project_id, v.name
+                );
+            }
+        }
+        VolumeCommand::Show { id: vid } => {
+            let v = svc.get(&admin, &vid).await?;
+            println!("{}", serde_json::to_string_pretty(&volume_json(&v))?);
+        }
+        VolumeCommand::Create {
+            name,
+            project,
+            size,
+            from_image,
+            format,
+            description,
+            id: chosen,
+        } => {
+            let who = operator(&id.project_id(&project).await?);
+            let chosen = match chosen {
+                Some(text) => Some(
+                    VolumeId::parse(&text)
+                        .ok_or_else(|| anyhow::anyhow!("--id {text:?} is not a UUID"))?,
+                ),
+                None => None,
+            };
+            let req = NewVolume {
+                id: chosen,
+                name,
+                description,
+                size,
+                format: format.map(|f| f.parse()).transpose()?,
+            };
+            let v = match from_image {
+                Some(image) => svc.create_from_image(&who, &image, req).await?,
+                None => svc.create_blank(&who, req).await?,
+            };
+            println!("{}", v.id);
+        }
+        VolumeCommand::Delete { id: vid } => {
+            svc.delete(&admin, &vid).await?;
+        }
+        VolumeCommand::Recover { id: vid } => {
+            svc.recover(&admin, &vid).await?;
+        }
+        VolumeCommand::Resize { id: vid, size } => {
+            svc.resize(&admin, &vid, size).await?;
+        }
+        VolumeCommand::Expunge { id: vid, force } => {
+            if force && svc.get(&admin, &vid).await?.status == VolumeStatus::Ready {
+                svc.delete(&admin, &vid).await?;
+            }
+            svc.expunge(&admin, &vid).await?;
+        }
+    }
     Ok(())
 }
 

@@ -30,8 +30,11 @@ use ims_domain::service::token_purge::TokenPurge;
 use ims_domain::service::{
     GlanceDownloadSettings, ImageService, ImageSettings, ImportMethod, JobLimits, Quotas, UrlFilter,
 };
+use ims_domain::volume::VolumeService;
+use ims_domain::volume::jobs::{VolumeJobs, VolumeSweeper};
 use ims_http::{MakeOpenStackRequestId, REQUEST_ID, Services};
 use ims_qemu::{Limits as QemuLimits, QemuConverter, QemuImg};
+use ims_volume::FsVolumeStore;
 use tokio::sync::watch;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -82,6 +85,8 @@ pub struct Parts {
     pub identity: IdentityService,
     /// Metadata definitions.
     pub metadefs: MetadefService,
+    /// Volume use cases.
+    pub volumes: VolumeService,
     /// The job queue the services enqueue on and the runner takes from.
     pub queue: JobQueue,
     /// This process as its leases name it.
@@ -360,6 +365,11 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     let lease = Duration::from_secs(config.jobs.lease_secs.max(3));
     let this_node = NodeContext::new(node.id.clone(), lease);
     let queue = JobQueue::new(Arc::new(catalog.clone()));
+    let qemu = QemuImg::new(
+        "qemu-img",
+        QemuLimits::default(),
+        config.jobs.concurrency.max(1),
+    );
     let images = ImageService::new(
         Arc::new(catalog.clone()),
         queue.clone(),
@@ -371,14 +381,24 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
             Arc::new(catalog.clone()),
         ),
         Arc::new(QemuConverter::new(
-            QemuImg::new(
-                "qemu-img",
-                QemuLimits::default(),
-                config.jobs.concurrency.max(1),
-            ),
+            qemu.clone(),
             node.scratch_dir(&config.data_dir),
         )),
         image_settings(config)?,
+    )
+    // Volumes are overlays on image blobs: those blobs outlive their images.
+    .with_blob_pins(Arc::new(catalog.clone()));
+    let volume_store = FsVolumeStore::open(
+        config.data_dir.join("volumes"),
+        config.data_dir.join("images"),
+        node.scratch_dir(&config.data_dir),
+        qemu,
+    )?;
+    let volumes = VolumeService::new(
+        Arc::new(catalog.clone()),
+        Arc::new(volume_store),
+        images.clone(),
+        config.volumes.settings(),
     );
     let identity = IdentityService::new(
         Arc::new(catalog.clone()),
@@ -393,6 +413,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         images,
         identity,
         metadefs,
+        volumes,
         queue,
         node: this_node,
     })
@@ -595,6 +616,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
             parts.node.clone(),
         )))
         .with(Arc::new(ImageSweeper(parts.images.clone())))
+        .with(Arc::new(VolumeSweeper(parts.volumes.clone())))
         .with(Arc::new(TokenPurge(parts.identity.clone())));
     maintenance.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -612,6 +634,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         .collect::<Result<_>>()?;
     let mut handlers = JobHandlers::new();
     handlers.register(Arc::new(ImageJobs(parts.images.clone())))?;
+    handlers.register(Arc::new(VolumeJobs(parts.volumes.clone())))?;
     let (queue, node) = (parts.queue.clone(), parts.node.clone());
     let runner = JobRunner::new(queue, node, handlers, config.jobs.concurrency, per_kind);
     let workers = vec![
@@ -621,6 +644,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     let services = Services {
         images: parts.images.clone(),
         identity: parts.identity.clone(),
+        volumes: parts.volumes.clone(),
         metadefs: parts.metadefs.clone(),
         public_url: Arc::from(public_url(&config, local)?),
         region: Arc::from(config.region.as_str()),

@@ -59,6 +59,8 @@ pub struct Config {
     pub transfers: TransfersConfig,
     /// The ZStack dialect.
     pub zstack: ZStackConfig,
+    /// Volume quotas and limits.
+    pub volumes: VolumesConfig,
 }
 
 /// `[zstack]`: sessions and api-jobs of the ZStack dialect.
@@ -82,6 +84,45 @@ impl Default for ZStackConfig {
             session_timeout_secs: 7200,
             job_wait_ms: 3000,
             job_retention_secs: 10800,
+        }
+    }
+}
+
+/// `[volumes]`: per-project quotas and the largest volume.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumesConfig {
+    /// Volumes holding data (creating, ready, deleted) per project; 0 = unlimited.
+    pub quota_count: u64,
+    /// Total virtual size of those volumes per project, bytes; 0 = unlimited.
+    pub quota_size_total: u64,
+    /// The largest volume, bytes.
+    pub max_size: u64,
+}
+
+/// The defaults of `[volumes]` are the domain's ([`ims_domain::volume::VolumeSettings`]).
+impl Default for VolumesConfig {
+    fn default() -> Self {
+        let d = ims_domain::volume::VolumeSettings::default();
+        VolumesConfig {
+            quota_count: d.quotas.count.unwrap_or(0),
+            quota_size_total: d.quotas.size_total.unwrap_or(0),
+            max_size: d.max_size,
+        }
+    }
+}
+
+impl VolumesConfig {
+    /// The volume settings these keys describe.
+    pub fn settings(&self) -> ims_domain::volume::VolumeSettings {
+        let nonzero = |n: u64| (n > 0).then_some(n);
+        ims_domain::volume::VolumeSettings {
+            quotas: ims_domain::volume::repo::VolumeQuotas {
+                count: nonzero(self.quota_count),
+                size_total: nonzero(self.quota_size_total),
+            },
+            max_size: self.max_size.max(512),
+            ..Default::default()
         }
     }
 }
@@ -431,6 +472,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             transfers: TransfersConfig::default(),
             zstack: ZStackConfig::default(),
+            volumes: VolumesConfig::default(),
         }
     }
 }

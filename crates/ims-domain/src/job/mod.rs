@@ -60,6 +60,8 @@ crate::string_enum! {
         RemoveMembers = "remove_members",
         /// Shares answered in one batch (IMS); recorded complete.
         UpdateMembers = "update_members",
+        /// An image made from a volume's flattened content.
+        ImageFromVolume = "image_from_volume",
     }
 }
 

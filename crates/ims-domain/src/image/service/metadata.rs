@@ -173,6 +173,8 @@ pub struct ImageService {
     pub(crate) queue: crate::job::JobQueue,
     pub(crate) node: crate::context::Node,
     pub(crate) transfers: Arc<super::upload_limits::TransferGate>,
+    /// Who else reads blobs (volumes backed by them): their data outlives the image.
+    pub(crate) pins: Arc<dyn crate::volume::BlobPins>,
 }
 
 pub(crate) use crate::context::now;
@@ -203,7 +205,15 @@ impl ImageService {
                 settings.transfers.clone(),
             )),
             settings: Arc::new(settings),
+            pins: Arc::new(crate::volume::repo::NoPins),
         }
+    }
+
+    /// Keeps every blob `pins` holds when its image is deleted or its blob looks
+    /// orphaned (volumes that are overlays on it).
+    pub fn with_blob_pins(mut self, pins: Arc<dyn crate::volume::BlobPins>) -> Self {
+        self.pins = pins;
+        self
     }
 
     /// A cheap catalog round trip, for health checks.
@@ -367,7 +377,17 @@ impl ImageService {
         image.updated_at = now();
         self.repo.save(&image, expected, None).await?;
         if let Some(key) = location {
-            self.delete_blob(&key).await;
+            // Asked after the save: a volume made from the image meanwhile either pins
+            // the blob by now or finds the image deleted and gives up.
+            match self.pins.pinned(&key).await {
+                Ok(false) => self.delete_blob(&key).await,
+                Ok(true) => {
+                    tracing::info!(image.id = %image.id, blob.key = %key, "image deleted; its blob stays while volumes use it")
+                }
+                Err(e) => {
+                    tracing::warn!(blob.key = %key, error = %e, "could not tell whether volumes use a blob; orphan collection decides later")
+                }
+            }
         }
         Ok(())
     }

@@ -406,13 +406,15 @@ impl ImageService {
 
     /// Deletes blobs no image references (left by a crash between store and catalog).
     pub async fn collect_orphans(&self) -> Result<usize> {
-        let live: std::collections::HashSet<String> = self
+        let mut live: std::collections::HashSet<String> = self
             .repo
             .live_images()
             .await?
             .into_iter()
             .filter_map(|(_, _, location)| location)
             .collect();
+        // Blobs that volumes are overlays on stay, whatever became of their images.
+        live.extend(self.pins.pinned_keys().await?);
         let mut removed = 0;
         for key in self.blobs.keys().await? {
             if !live.contains(&key) {

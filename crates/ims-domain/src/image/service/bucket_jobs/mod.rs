@@ -11,4 +11,5 @@ mod system_image;
 pub use copy::ImageCopy;
 pub use export::ImageExport;
 pub use file_import::DataImageFromFile;
+pub(crate) use file_import::check_naming;
 pub use system_image::{SystemImageFromFile, SystemImageType};

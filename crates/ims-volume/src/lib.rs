@@ -1,0 +1,238 @@
+//! The embedded [`VolumeStore`]: each volume is one file under `<data-dir>/volumes/`,
+//! written in place by whoever uses the disk. A blank volume is a sparse raw file or an
+//! empty qcow2; a volume from an image is a qcow2 overlay whose backing file is the
+//! image's blob in `<data-dir>/images/` (named here, from the blob's key, and passed with
+//! its format on every qemu-img call), so nothing is copied.
+//!
+//! Locations are `<volume id>.<format>`, checked on every use, so a location read from the
+//! catalog can never name a file outside the directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use ims_domain::volume::{Backing, FlatData, StoreCapacity, VolumeFormat, VolumeId, VolumeStore};
+use ims_domain::{Error, Result};
+use ims_qemu::{ConvertError, Disk, QemuImg};
+
+/// Volume files and directories are the service's alone.
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+/// Volumes as files in one directory.
+#[derive(Debug, Clone)]
+pub struct FsVolumeStore {
+    root: PathBuf,
+    blobs: PathBuf,
+    scratch: PathBuf,
+    qemu: QemuImg,
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(28) {
+        return Error::TooLarge("The volume store is full.".into());
+    }
+    Error::internal(e)
+}
+
+fn qemu_err(e: ConvertError) -> Error {
+    match e {
+        ConvertError::Failed(m) if m.contains("No space left") => {
+            Error::TooLarge("The volume store is full.".into())
+        }
+        other => Error::internal(other),
+    }
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
+}
+
+impl FsVolumeStore {
+    /// Opens (creating, private) the store at `root`. Overlays are backed by blobs of the
+    /// image store at `blobs`; flattened copies are made in `scratch`, which belongs to
+    /// this process (its leftovers are removed with the rest of the scratch directory).
+    pub fn open(
+        root: impl Into<PathBuf>,
+        blobs: impl Into<PathBuf>,
+        scratch: impl Into<PathBuf>,
+        qemu: QemuImg,
+    ) -> Result<Self> {
+        let root = root.into();
+        private_dir(&root).map_err(io_err)?;
+        Ok(FsVolumeStore {
+            root,
+            blobs: blobs.into(),
+            scratch: scratch.into(),
+            qemu,
+        })
+    }
+
+    /// The file of `location`, which must be one this store made.
+    pub fn path(&self, location: &str) -> Result<PathBuf> {
+        let valid = location.split_once('.').is_some_and(|(id, ext)| {
+            VolumeId::parse(id).is_some_and(|v| v.to_string() == id)
+                && ext.parse::<VolumeFormat>().is_ok()
+        });
+        if !valid {
+            return Err(Error::internal(format!("bad volume location {location:?}")));
+        }
+        Ok(self.root.join(location))
+    }
+
+    /// The image store's file of a blob key (slash-free, not hidden, as the blob store
+    /// names them).
+    fn blob_path(&self, key: &str) -> Result<PathBuf> {
+        if key.is_empty() || key.starts_with('.') || key.contains(['/', '\0']) {
+            return Err(Error::internal(format!("bad blob key {key:?}")));
+        }
+        Ok(self.blobs.join(key))
+    }
+
+    fn disk(
+        &self,
+        location: &str,
+        format: VolumeFormat,
+        backing: Option<&Backing>,
+    ) -> Result<Disk> {
+        let backing = match backing {
+            Some(b) => Some((self.blob_path(&b.blob_key)?, b.format.content())),
+            None => None,
+        };
+        Ok(Disk {
+            path: self.path(location)?,
+            format: format.content(),
+            backing,
+        })
+    }
+
+    async fn create(
+        &self,
+        id: VolumeId,
+        format: VolumeFormat,
+        size: u64,
+        backing: Option<&Backing>,
+    ) -> Result<String> {
+        let location = self.location_of(id, format);
+        let disk = self.disk(&location, format, backing)?;
+        if backing.is_some_and(|_| disk.backing.as_ref().is_some_and(|(p, _)| !p.is_file())) {
+            return Err(Error::Gone("The image's data is no longer there.".into()));
+        }
+        self.qemu.create(&disk, size).await.map_err(qemu_err)?;
+        std::fs::set_permissions(&disk.path, std::fs::Permissions::from_mode(FILE_MODE))
+            .map_err(io_err)?;
+        Ok(location)
+    }
+}
+
+/// Removes a scratch file when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn stream_file(file: std::fs::File) -> ims_domain::ports::ByteStream {
+    Box::pin(tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(file),
+        1 << 20,
+    ))
+}
+
+#[async_trait]
+impl VolumeStore for FsVolumeStore {
+    fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String {
+        format!("{id}.{format}")
+    }
+
+    async fn actual_size(&self, location: &str) -> Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = tokio::fs::metadata(self.path(location)?)
+            .await
+            .map_err(io_err)?;
+        Ok(meta.blocks() * 512)
+    }
+
+    async fn capacity(&self) -> Result<StoreCapacity> {
+        let root = self.root.clone();
+        let stat = tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&root))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::internal(format!("statvfs: {e}")))?;
+        let unit = stat.fragment_size() as u64;
+        Ok(StoreCapacity {
+            total: stat.blocks() as u64 * unit,
+            available: stat.blocks_available() as u64 * unit,
+        })
+    }
+
+    async fn create_blank(&self, id: VolumeId, format: VolumeFormat, size: u64) -> Result<String> {
+        self.create(id, format, size, None).await
+    }
+
+    async fn create_overlay(&self, id: VolumeId, size: u64, backing: &Backing) -> Result<String> {
+        self.create(id, VolumeFormat::Qcow2, size, Some(backing))
+            .await
+    }
+
+    async fn resize(
+        &self,
+        location: &str,
+        format: VolumeFormat,
+        backing: Option<&Backing>,
+        size: u64,
+    ) -> Result<()> {
+        let disk = self.disk(location, format, backing)?;
+        self.qemu.resize(&disk, size).await.map_err(qemu_err)
+    }
+
+    async fn delete(&self, location: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path(location)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    async fn read_flat(
+        &self,
+        location: &str,
+        format: VolumeFormat,
+        backing: Option<&Backing>,
+    ) -> Result<FlatData> {
+        let disk = self.disk(location, format, backing)?;
+        if format == VolumeFormat::Raw && backing.is_none() {
+            // A raw file is its own content.
+            let file = std::fs::File::open(&disk.path).map_err(io_err)?;
+            let size = file.metadata().map_err(io_err)?.len();
+            return Ok(FlatData {
+                stream: stream_file(file),
+                size,
+            });
+        }
+        private_dir(&self.scratch).map_err(io_err)?;
+        let out = Scratch(
+            self.scratch
+                .join(format!("flat-{}", uuid::Uuid::new_v4().simple())),
+        );
+        self.qemu
+            .flatten(&disk, &out.0, format.content(), |_| {})
+            .await
+            .map_err(qemu_err)?;
+        // Open, then unlink: the copy stays readable until the stream is dropped.
+        let file = std::fs::File::open(&out.0).map_err(io_err)?;
+        drop(out);
+        let size = file.metadata().map_err(io_err)?.len();
+        Ok(FlatData {
+            stream: stream_file(file),
+            size,
+        })
+    }
+}
