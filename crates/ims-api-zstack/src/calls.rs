@@ -160,6 +160,9 @@ async fn settle(zs: &Zs, call: &ApiCall) -> ZsResult<Option<Answer>> {
     }
     let result = match Api::of_name(&call.api) {
         Some(Api::AddImage) => ops::finish_add_image(zs, &who, subject, &job).await,
+        Some(a) if crate::volumes::is_template_api(a) => {
+            crate::volumes::finish_template(zs, &who, subject, &job).await
+        }
         _ => Err(ZsError::api("SYS.1000", "unknown api-job kind")),
     };
     let (ok, body) = match result {

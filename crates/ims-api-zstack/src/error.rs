@@ -99,6 +99,7 @@ fn truncate(details: &str) -> String {
 fn resource_type(kind: Entity) -> &'static str {
     match kind {
         Entity::Image | Entity::ImageData => "ImageVO",
+        Entity::Volume => "VolumeVO",
         Entity::Job | Entity::Task => "LongJobVO",
         Entity::Project => "AccountVO",
         Entity::User => "UserVO",

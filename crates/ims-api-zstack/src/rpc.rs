@@ -39,7 +39,7 @@ fn finished(id: &str, class: &str, ok: bool, body: Value) -> Response {
     axum::Json(json!({ "uuid": id, "state": "Done", "result": text })).into_response()
 }
 
-fn render(api: Api, a: Answer) -> Response {
+pub(crate) fn render(api: Api, a: Answer) -> Response {
     match a {
         Answer::Finished { id, ok, body } => finished(&id, &api.reply_class(), ok, body),
         Answer::Pending { id } => {
@@ -53,7 +53,7 @@ fn fresh_id() -> String {
 }
 
 /// A synchronous API's answer.
-fn sync(api: Api, r: ZsResult<Value>) -> Response {
+pub(crate) fn sync(api: Api, r: ZsResult<Value>) -> Response {
     match r {
         Ok(body) => finished(&fresh_id(), &api.reply_class(), true, body),
         Err(e) => finished(&fresh_id(), &api.reply_class(), false, e.error_code()),
@@ -125,6 +125,9 @@ async fn call(State(zs): State<Zs>, body: Bytes) -> Response {
             api,
             async { ops::query_images(&zs, &who, &query::rpc(&msg)?).await }.await,
         ),
+        a if crate::volumes::is_volume_api(a) || crate::volumes::is_template_api(a) => {
+            crate::volumes::rpc(&zs, &who, a, &msg).await
+        }
         Api::QueryBackupStorage | Api::QueryPrimaryStorage => sync(
             api,
             query::rpc(&msg)
