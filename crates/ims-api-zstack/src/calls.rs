@@ -84,6 +84,11 @@ where
             if matches!(e, ZsError::Rest { .. }) {
                 return Err(e);
             }
+            if zs.settings.job_wait.is_zero() {
+                // No wait configured: every call is answered the way ZStack answers it,
+                // 202 first, its failure read from the (already stored) api-job.
+                return Ok(Answer::Pending { id });
+            }
             Ok(Answer::Finished {
                 id,
                 ok: false,
@@ -92,6 +97,9 @@ where
         }
         Ok(Outcome::Done(body)) => {
             finish(zs, &id, true, body.clone()).await?;
+            if zs.settings.job_wait.is_zero() {
+                return Ok(Answer::Pending { id });
+            }
             Ok(Answer::Finished { id, ok: true, body })
         }
         Ok(Outcome::Job { job_id, image_id }) => {
@@ -160,6 +168,9 @@ async fn settle(zs: &Zs, call: &ApiCall) -> ZsResult<Option<Answer>> {
     }
     let result = match Api::of_name(&call.api) {
         Some(Api::AddImage) => ops::finish_add_image(zs, &who, subject, &job).await,
+        Some(a) if crate::volumes::is_template_api(a) => {
+            crate::volumes::finish_template(zs, &who, subject, &job).await
+        }
         _ => Err(ZsError::api("SYS.1000", "unknown api-job kind")),
     };
     let (ok, body) = match result {

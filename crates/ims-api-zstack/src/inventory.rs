@@ -57,7 +57,7 @@ pub(crate) fn env_type(media: &str) -> Option<&'static str> {
     }
 }
 
-fn media_type(img: &Image) -> &'static str {
+pub(crate) fn media_type(img: &Image) -> &'static str {
     match img.properties.get("virtual_env_type").map(String::as_str) {
         Some("DataImage") => "DataVolumeTemplate",
         Some("IsoImage") => "ISO",

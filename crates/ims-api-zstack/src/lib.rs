@@ -29,6 +29,7 @@ mod ops;
 mod query;
 mod rest;
 mod rpc;
+mod volumes;
 mod wire;
 
 use std::path::PathBuf;
@@ -83,6 +84,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(zstack: ZStack) -> Router<S> {
     let state = Zs(Arc::new(zstack));
     rest::routes()
         .merge(rpc::routes())
+        .merge(volumes::routes())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ZsError::api("SYS.1000", "An internal error happened in system").into_response()
         }))

@@ -28,6 +28,17 @@ pub(crate) enum Api {
     DeleteImage,
     RecoverImage,
     ExpungeImage,
+    // Volumes and templates from volumes (`volumes.rs`).
+    QueryVolume,
+    CreateDataVolume,
+    CreateDataVolumeFromVolumeTemplate,
+    UpdateVolume,
+    DeleteDataVolume,
+    RecoverDataVolume,
+    ExpungeDataVolume,
+    ResizeDataVolume,
+    CreateDataVolumeTemplateFromVolume,
+    CreateRootVolumeTemplateFromRootVolume,
 }
 
 const ALL: &[Api] = &[
@@ -43,6 +54,16 @@ const ALL: &[Api] = &[
     Api::DeleteImage,
     Api::RecoverImage,
     Api::ExpungeImage,
+    Api::QueryVolume,
+    Api::CreateDataVolume,
+    Api::CreateDataVolumeFromVolumeTemplate,
+    Api::UpdateVolume,
+    Api::DeleteDataVolume,
+    Api::RecoverDataVolume,
+    Api::ExpungeDataVolume,
+    Api::ResizeDataVolume,
+    Api::CreateDataVolumeTemplateFromVolume,
+    Api::CreateRootVolumeTemplateFromRootVolume,
 ];
 
 impl Api {
@@ -61,6 +82,16 @@ impl Api {
             Api::DeleteImage => "DeleteImage",
             Api::RecoverImage => "RecoverImage",
             Api::ExpungeImage => "ExpungeImage",
+            Api::QueryVolume => "QueryVolume",
+            Api::CreateDataVolume => "CreateDataVolume",
+            Api::CreateDataVolumeFromVolumeTemplate => "CreateDataVolumeFromVolumeTemplate",
+            Api::UpdateVolume => "UpdateVolume",
+            Api::DeleteDataVolume => "DeleteDataVolume",
+            Api::RecoverDataVolume => "RecoverDataVolume",
+            Api::ExpungeDataVolume => "ExpungeDataVolume",
+            Api::ResizeDataVolume => "ResizeDataVolume",
+            Api::CreateDataVolumeTemplateFromVolume => "CreateDataVolumeTemplateFromVolume",
+            Api::CreateRootVolumeTemplateFromRootVolume => "CreateRootVolumeTemplateFromRootVolume",
         }
     }
 
@@ -71,6 +102,7 @@ impl Api {
             }
             Api::QueryBackupStorage => "org.zstack.header.storage.backup",
             Api::QueryPrimaryStorage => "org.zstack.header.storage.primary",
+            a if crate::volumes::is_volume_api(a) => "org.zstack.header.volume",
             _ => "org.zstack.header.image",
         }
     }
@@ -110,7 +142,8 @@ impl Api {
                 | Api::DeleteImage
                 | Api::RecoverImage
                 | Api::ExpungeImage
-        )
+        ) || (self != Api::QueryVolume && crate::volumes::is_volume_api(self))
+            || crate::volumes::is_template_api(self)
     }
 }
 
@@ -138,7 +171,7 @@ impl<'a> Params<'a> {
         Params { api, map }
     }
 
-    fn mandatory(&self, key: &str) -> ZsError {
+    pub(crate) fn mandatory(&self, key: &str) -> ZsError {
         ZsError::invalid(format!(
             "field[{key}] of message[{}] is mandatory, can not be null",
             self.api.message_class()
@@ -165,6 +198,11 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// The raw value of `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
     pub(crate) fn required(&self, key: &str, max: usize) -> ZsResult<String> {
         self.text(key, max)?.ok_or_else(|| self.mandatory(key))
     }
@@ -183,7 +221,7 @@ impl<'a> Params<'a> {
         Ok(Some(v))
     }
 
-    fn boolean(&self, key: &str) -> ZsResult<Option<bool>> {
+    pub(crate) fn boolean(&self, key: &str) -> ZsResult<Option<bool>> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -194,7 +232,7 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn strings(&self, key: &str) -> ZsResult<Option<Vec<String>>> {
+    pub(crate) fn strings(&self, key: &str) -> ZsResult<Option<Vec<String>>> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
@@ -255,7 +293,7 @@ fn display_url(url: &str) -> String {
     }
 }
 
-fn check_backup_storage(uuids: &[String]) -> ZsResult<()> {
+pub(crate) fn check_backup_storage(uuids: &[String]) -> ZsResult<()> {
     if let Some(bad) = uuids.iter().find(|u| u.as_str() != BACKUP_STORAGE_UUID) {
         return Err(ZsError::api(
             "SYS.1003",

@@ -46,7 +46,10 @@ async fn no_mapping(OriginalUri(uri): OriginalUri) -> Response {
     )
 }
 
-async fn method_not_allowed(method: axum::http::Method, OriginalUri(uri): OriginalUri) -> Response {
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     plain(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("the method[{method}] is not supported on {}", uri.path()),
@@ -54,7 +57,7 @@ async fn method_not_allowed(method: axum::http::Method, OriginalUri(uri): Origin
 }
 
 /// The JSON object of a request body (empty bodies are an empty object).
-fn body_object(body: &Bytes) -> ZsResult<Map<String, Value>> {
+pub(crate) fn body_object(body: &Bytes) -> ZsResult<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -66,7 +69,7 @@ fn body_object(body: &Bytes) -> ZsResult<Map<String, Value>> {
 }
 
 /// The object under `key` of a body (`params`, or an action name); absent is empty.
-fn section(body: &Map<String, Value>, key: &str) -> ZsResult<Map<String, Value>> {
+pub(crate) fn section(body: &Map<String, Value>, key: &str) -> ZsResult<Map<String, Value>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m.clone()),
@@ -76,7 +79,7 @@ fn section(body: &Map<String, Value>, key: &str) -> ZsResult<Map<String, Value>>
     }
 }
 
-fn job_header(headers: &HeaderMap) -> ZsResult<Option<&str>> {
+pub(crate) fn job_header(headers: &HeaderMap) -> ZsResult<Option<&str>> {
     headers
         .get("x-job-uuid")
         .map(|v| {
@@ -87,7 +90,7 @@ fn job_header(headers: &HeaderMap) -> ZsResult<Option<&str>> {
 }
 
 /// An api-job answer: 200 / 503 when finished, 202 with the job's location otherwise.
-fn answer(zs: &Zs, headers: &HeaderMap, a: Answer) -> Response {
+pub(crate) fn answer(zs: &Zs, headers: &HeaderMap, a: Answer) -> Response {
     match a {
         Answer::Finished { ok: true, body, .. } => {
             (StatusCode::OK, axum::Json(body)).into_response()
@@ -108,7 +111,7 @@ fn answer(zs: &Zs, headers: &HeaderMap, a: Answer) -> Response {
     }
 }
 
-fn ok(body: Value) -> Response {
+pub(crate) fn ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 

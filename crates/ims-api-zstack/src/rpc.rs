@@ -40,7 +40,7 @@ fn finished(id: &str, class: &str, ok: bool, body: Value) -> Response {
     axum::Json(json!({ "uuid": id, "state": "Done", "result": text })).into_response()
 }
 
-fn render(api: Api, a: Answer) -> Response {
+pub(crate) fn render(api: Api, a: Answer) -> Response {
     match a {
         Answer::Finished { id, ok, body } => finished(&id, &api.reply_class(), ok, body),
         Answer::Pending { id } => {
@@ -54,7 +54,7 @@ fn fresh_id() -> String {
 }
 
 /// A synchronous API's answer.
-fn sync(api: Api, r: ZsResult<Value>) -> Response {
+pub(crate) fn sync(api: Api, r: ZsResult<Value>) -> Response {
     match r {
         Ok(body) => finished(&fresh_id(), &api.reply_class(), true, body),
         Err(e) => finished(&fresh_id(), &api.reply_class(), false, e.error_code()),
@@ -101,6 +101,11 @@ async fn call(State(zs): State<Zs>, body: Bytes) -> Response {
             sync(api, session_api(&zs, api, &msg, session).await)
         }
         _ => match crate::auth::principal(&zs, &session).await {
+            Ok(who)
+                if crate::volumes::is_volume_api(api) || crate::volumes::is_template_api(api) =>
+            {
+                crate::volumes::rpc(&zs, &who, api, &msg).await
+            }
             Ok(who) if api.is_mutation() => mutation(&zs, api, &who, &msg).await,
             Ok(who) => sync(api, read(&zs, api, &who, &msg).await),
             Err(e) => sync(api, Err(e)),

@@ -17,6 +17,7 @@ mod quota;
 pub mod scratch;
 mod sessions;
 mod sql;
+mod volume_search;
 mod volumes;
 
 use std::str::FromStr;

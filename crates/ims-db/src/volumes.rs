@@ -16,13 +16,13 @@ use crate::codec::{parse_ts, parse_ts_opt, to_i64, to_u64, ts, ts_opt};
 use crate::sql::{Arg, Run, SortDir, Sql, col};
 use crate::{Catalog, db_err};
 
-const COLUMNS: &str = "id, project_id, name, description, size, format, status, source_image, \
+pub(crate) const COLUMNS: &str = "id, project_id, name, description, size, format, status, source_image, \
      backing_image, backing_key, backing_format, location, created_at, updated_at, deleted_at, version";
 
 /// The statuses of volumes that hold data (and count against quotas, and pin blobs).
 const HOLDING: &str = "('creating', 'ready', 'deleted')";
 
-fn from_row(row: &AnyRow) -> Result<Volume> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<Volume> {
     let s = |c: &str| col::<Option<String>>(row, c);
     let req = |c: &str| s(c)?.ok_or_else(|| Error::internal(format!("null volumes.{c}")));
     let image = |c: &str| -> Result<Option<ImageId>> {
@@ -143,6 +143,14 @@ async fn save_in(
 
 #[async_trait]
 impl VolumeRepo for Catalog {
+    async fn search(
+        &self,
+        project: Option<&str>,
+        query: &ims_domain::query::Query,
+    ) -> Result<ims_domain::query::Found<Volume>> {
+        crate::volume_search::search(self, project, query).await
+    }
+
     async fn insert_within_quota(
         &self,
         volume: &Volume,

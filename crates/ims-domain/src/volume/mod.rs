@@ -5,6 +5,7 @@
 
 pub mod jobs;
 pub mod repo;
+pub mod search;
 pub mod service;
 pub mod store;
 

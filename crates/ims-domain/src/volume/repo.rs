@@ -83,6 +83,13 @@ pub trait VolumeRepo: Send + Sync {
     async fn backing_keys(&self) -> Result<HashSet<String>>;
     /// Volumes still `creating` that were last changed before `before`, oldest first.
     async fn creating_since(&self, before: time::OffsetDateTime) -> Result<Vec<Volume>>;
+    /// The volumes (of `project`, or of all projects when `None`) meeting `query`'s
+    /// conditions, expunged ones never, in one statement (see [`super::search::FIELDS`]).
+    async fn search(
+        &self,
+        project: Option<&str>,
+        query: &crate::query::Query,
+    ) -> Result<crate::query::Found<Volume>>;
 }
 
 /// Blobs the image store must keep although no live image names them: the image
