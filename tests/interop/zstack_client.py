@@ -310,3 +310,93 @@ def to_reply(r: requests.Response, first_status: int, job_uuid: str) -> Reply:
         body = text
     return Reply(status=r.status_code, body=body, first_status=first_status, job_uuid=job_uuid,
                  text=text, headers=dict(r.headers))
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers shared by the ZStack interop tests (test_zstack_rest.py, test_zstack_mcp.py). They
+# take a conftest ``Server`` (duck-typed: ``url``, ``data_dir``, ``clouds``, ``create_image``,
+# ``upload``, ``get_image``) so that this module stays importable on its own.
+
+# The ZStack date format (Gson's default for java.util.Date, US locale): "Jan 6, 2017 3:51:16 AM".
+ZSTACK_DATE = r"^[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d{2}:\d{2} (AM|PM)$"
+
+
+def admin_client(server, **kw) -> ZStackClient:
+    """A client logged in as the ZStack admin account, which is the ims admin."""
+    c = server.clouds["ims"]
+    zs = ZStackClient(server.url, **kw)
+    zs.login(c.username, c.password)
+    return zs
+
+
+def user_client(server, cloud: str, **kw) -> ZStackClient:
+    """A client logged in as the ims user of `cloud` (a ZStack account is an ims user)."""
+    c = server.clouds[cloud]
+    zs = ZStackClient(server.url, **kw)
+    zs.login(c.username, c.password)
+    return zs
+
+
+def storages(zs: ZStackClient) -> tuple[dict, dict]:
+    """The one primary storage (ims's volume store) and the one backup storage (its image
+    store), as QueryPrimaryStorage and QueryBackupStorage describe them."""
+    ps = zs.query("primary-storage")
+    bs = zs.query("backup-storage")
+    assert ps.status == 200, f"QueryPrimaryStorage: {ps.status} {ps.text[:2000]}"
+    assert bs.status == 200, f"QueryBackupStorage: {bs.status} {bs.text[:2000]}"
+    assert len(ps.inventories) == 1, ps.inventories
+    assert len(bs.inventories) == 1, bs.inventories
+    return ps.inventories[0], bs.inventories[0]
+
+
+def query_one(zs: ZStackClient, path: str, uuid_hex: str) -> dict:
+    """``GET /v1/<path>/<uuid>``: the one inventory of that uuid (a Query with an implicit
+    uuid condition, answered as a one-element ``inventories`` list)."""
+    r = zs.get(f"{path}/{uuid_hex}")
+    assert r.status == 200, f"GET {path}/{uuid_hex}: {r.status} {r.text[:2000]}"
+    invs = r.inventories
+    assert len(invs) == 1 and invs[0]["uuid"] == uuid_hex, invs
+    return invs[0]
+
+
+def volume_from_template(zs: ZStackClient, image_uuid: str, ps_uuid: str, name: str) -> dict:
+    """CreateDataVolumeFromVolumeTemplate (``POST /v1/volumes/data/from/data-volume-templates/
+    {imageUuid}``), polled to its end like the SDK does; the Ready volume's inventory."""
+    r = zs.create(f"volumes/data/from/data-volume-templates/{image_uuid}",
+                  {"name": name, "primaryStorageUuid": ps_uuid})
+    assert r.status == 200, f"CreateDataVolumeFromVolumeTemplate: {r.status} {r.text[:2000]}"
+    inv = r.inventory
+    assert inv["status"] == "Ready", inv
+    return inv
+
+
+def blank_volume(zs: ZStackClient, ps_uuid: str, name: str, size: int) -> dict:
+    """CreateDataVolume with ``diskSize`` on the primary storage: a Ready blank volume."""
+    r = zs.create("volumes/data", {"name": name, "diskSize": size, "primaryStorageUuid": ps_uuid})
+    assert r.status == 200, f"CreateDataVolume: {r.status} {r.text[:2000]}"
+    inv = r.inventory
+    assert inv["status"] == "Ready" and inv["size"] == size, inv
+    return inv
+
+
+def volume_file(server, inv: dict):
+    """The file that holds a volume's data: its ``installPath`` when that names a file
+    (absolute, or relative to the data directory; a ``file://`` prefix allowed), else the one
+    file under the data directory whose name carries the volume's uuid."""
+    from pathlib import Path
+    data_dir = Path(server.data_dir)
+    install = (inv.get("installPath") or "").removeprefix("file://")
+    candidates = []
+    if install:
+        p = Path(install)
+        candidates += [p] if p.is_absolute() else [data_dir / p, data_dir / "volumes" / p]
+    for p in candidates:
+        if p.is_file():
+            return p
+    hexid = inv["uuid"]
+    ids = {hexid, ims_uuid(hexid)}
+    found = [p for p in data_dir.rglob("*") if p.is_file() and any(i in str(p.relative_to(data_dir))
+                                                                      for i in ids)]
+    assert len(found) == 1, (f"cannot tell which file holds volume {hexid} (installPath "
+                             f"{install!r}); files naming it: {found}")
+    return found[0]
