@@ -225,16 +225,16 @@ def test_create_template_from_volume(mcp_client, world, tmp_path):
 
 
 def test_errors_reach_the_client_with_their_code(mcp_client, world):
+    name = unique("mcp-bad")
     out = mcp_client.execute("CreateDataVolumeTemplateFromVolume", {
-        "name": unique("mcp-bad"), "volumeUuid": uuid.uuid4().hex})
+        "name": name, "volumeUuid": uuid.uuid4().hex})
     assert out.get("success") is False and out.get("code") == "SYS.1003", out
+    # Nothing was made (nor left Creating).
+    out = mcp_client.ok("QueryImage", {"conditions": [{"name": "name", "op": "=", "value": name}]})
+    assert out["result"]["inventories"] == [], out
     out = mcp_client.execute("QueryImage", {"conditions": [
         {"name": "nosuchfield", "op": "=", "value": "1"}]})
     assert out.get("success") is False and out.get("code") == "SYS.1007", out
-    # Nothing was left Creating.
-    out = mcp_client.ok("QueryImage", {"conditions": [
-        {"name": "status", "op": "=", "value": "Creating"}]})
-    assert out["result"]["inventories"] == [], out
 
 
 def test_wrong_password_is_id_1000(world, tmp_path):
