@@ -34,12 +34,10 @@ from zstack_client import (JOB_PATH, ZSTACK_DATE, ZStackClient, admin_client, bl
                            ims_uuid, query_one, sha512_hex, storages, user_client,
                            volume_file, volume_from_template, zstack_uuid)
 
-# Settings of the second server (docs/CONFIG.md, [zstack]): answer every mutating call with
-# 202 at once (no sync wait), and let sessions lapse after 3 s without use.
-ASYNC_SERVER_ENV = {
-    "IMS_ZSTACK__SYNC_WAIT_MS": "0",
-    "IMS_ZSTACK__SESSION_TIMEOUT_SECS": "3",
-}
+# Settings of two more servers (docs/CONFIG.md, [zstack]): one answers every mutating call
+# with 202 at once (no sync wait); on the other, sessions lapse after 3 s without use.
+ASYNC_SERVER_ENV = {"IMS_ZSTACK__SYNC_WAIT_MS": "0"}
+SHORT_SESSION_ENV = {"IMS_ZSTACK__SESSION_TIMEOUT_SECS": "3"}
 
 MIB = 1024 * 1024
 IMAGE_SIZE = 8 * MIB
@@ -131,6 +129,11 @@ def world(ims, tmp_path_factory):
 @pytest.fixture(scope="module")
 def async_server(ims_factory):
     return ims_factory("zstack-async", ASYNC_SERVER_ENV)
+
+
+@pytest.fixture(scope="module")
+def short_session_server(ims_factory):
+    return ims_factory("zstack-sessions", SHORT_SESSION_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -348,9 +351,9 @@ def test_async_failure_ends_503(async_world):
     r.expect_error("SYS.1003")
 
 
-def test_session_slides_then_expires(async_server):
+def test_session_slides_then_expires(short_session_server):
     """Sessions last 3 s there without use; each call slides the expiry."""
-    zs = admin_client(async_server)
+    zs = admin_client(short_session_server)
     for _ in range(3):
         time.sleep(2)
         r = zs.query("images", limit=1)
