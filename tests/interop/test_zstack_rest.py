@@ -199,7 +199,11 @@ def check_template(w: World, inv: dict, vol: dict, name: str, resource_uuid: str
     for off, byte, length in SOURCE_PATTERNS + VOLUME_WRITES:
         got = content[off:off + length]
         want = expected[off:off + length]
-        assert got == want, f"bytes at {off} (+{length}) differ: {got[:8].hex()} vs {want[:8].hex()}"
+        if got != want:
+            first = next(i for i in range(length) if got[i:i + 1] != want[i:i + 1])
+            raise AssertionError(f"the template differs from the volume at byte {off + first}: "
+                                 f"{got[first:first + 8].hex()} instead of "
+                                 f"{want[first:first + 8].hex()}")
     assert content == expected
 
 
