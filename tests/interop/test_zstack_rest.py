@@ -508,3 +508,83 @@ def test_blank_volume_and_resize(world):
     assert r.status == 503, f"shrinking must fail: {r.text}"
     assert r.error["code"] in ("SYS.1007", "SYS.1006"), r.error
     assert query_one(w.zs, "volumes", vol["uuid"])["size"] == 8 * MIB
+
+
+# ---------------------------------------------------------------------------------------
+# life cycles through the SDK's PUT actions, and an image's data outliving it for its volumes
+
+
+def small_data_image(w: World, data: bytes) -> str:
+    """Another DataVolumeTemplate made through Glance; its ZStack uuid."""
+    img = w.server.create_image(name=unique("zs-life"), disk_format="raw",
+                                container_format="bare", virtual_env_type="DataImage")
+    assert w.server.upload(img["id"], data).status_code == 204
+    return zstack_uuid(img["id"])
+
+
+def test_image_life_cycle(world):
+    w = world
+    data = apply(bytes(2 * MIB), [(4096, 0x42, 8192)])
+    img = small_data_image(w, data)
+    actions = f"images/{img}/actions"
+    new_name = unique("renamed")
+    r = w.zs.action(actions, "updateImage", {"name": new_name, "description": "updated"})
+    assert r.status == 200, r.text
+    assert r.inventory["name"] == new_name and r.inventory["description"] == "updated"
+    assert w.server.get_image(ims_uuid(img))["name"] == new_name  # the same image in Glance
+    r = w.zs.action(actions, "changeImageState", {"stateEvent": "disable"})
+    assert r.status == 200 and r.inventory["state"] == "Disabled", r.text
+    # A Disabled image makes no volumes.
+    refused_vol = w.zs.create(f"volumes/data/from/data-volume-templates/{img}",
+                              {"name": unique("v"), "primaryStorageUuid": w.ps["uuid"]})
+    refused_vol.expect_error("SYS.1006")
+    r = w.zs.action(actions, "changeImageState", {"stateEvent": "enable"})
+    assert r.status == 200 and r.inventory["state"] == "Enabled", r.text
+    w.zs.action(actions, "recoverImage").expect_error("SYS.1006")  # not deleted
+    d = w.zs.delete(f"images/{img}")
+    assert d.status == 200 and d.body.get("error") is None, d.text
+    assert query_one(w.zs, "images", img)["status"] == "Deleted"
+    r = w.zs.action(actions, "recoverImage")
+    assert r.status == 200 and r.inventory["status"] == "Ready", r.text
+    assert w.zs.delete(f"images/{img}").status == 200
+    e = w.zs.action(actions, "expungeImage")
+    assert e.status == 200 and e.body.get("error") is None, e.text
+    assert w.zs.get(f"images/{img}").body["inventories"] == []
+
+
+def test_volume_life_cycle(world):
+    w = world
+    vol = w.new_volume()
+    actions = f"volumes/{vol['uuid']}/actions"
+    new_name = unique("vol-renamed")
+    r = w.zs.action(actions, "updateVolume", {"name": new_name, "description": "updated"})
+    assert r.status == 200, r.text
+    assert r.inventory["name"] == new_name and r.inventory["description"] == "updated"
+    assert w.zs.delete(f"volumes/{vol['uuid']}").status == 200
+    assert query_one(w.zs, "volumes", vol["uuid"])["status"] == "Deleted"
+    # Deleting it again: wrong state.
+    w.zs.delete(f"volumes/{vol['uuid']}").expect_error("SYS.1006")
+    r = w.zs.action(actions, "recoverDataVolume")
+    assert r.status == 200 and r.inventory["status"] == "Ready", r.text
+    assert w.zs.delete(f"volumes/{vol['uuid']}").status == 200
+    assert w.zs.action(actions, "expungeDataVolume").status == 200
+    assert w.zs.get(f"volumes/{vol['uuid']}").body["inventories"] == []
+
+
+def test_expunged_image_keeps_its_data_for_its_volumes(world, tmp_path):
+    """Deleting and expunging an image whose blob backs a volume keeps the blob: a template
+    made from the volume afterwards still has the image's bytes."""
+    w = world
+    data = apply(bytes(2 * MIB), [(0, 0x61, 4096), (MIB, 0x62, 4096)])
+    img = small_data_image(w, data)
+    vol = volume_from_template(w.zs, img, w.ps["uuid"], unique("orphan"))
+    assert w.zs.delete(f"images/{img}").status == 200
+    assert w.zs.action(f"images/{img}/actions", "expungeImage").status == 200
+    assert w.zs.get(f"images/{img}").body["inventories"] == []
+    r = w.zs.create(f"images/data-volume-templates/from/volumes/{vol['uuid']}",
+                    {"name": unique("from-orphan")})
+    assert r.status == 200, r.text
+    inv = r.inventory
+    out = tmp_path / "orphan.saved"
+    w.server.osc("image", "save", "--file", str(out), ims_uuid(inv["uuid"]))
+    assert raw_content(out, inv["format"], tmp_path) == data
