@@ -36,7 +36,7 @@ from zstack_client import (JOB_PATH, ZSTACK_DATE, ZStackClient, admin_client, bl
 
 # Settings of two more servers (docs/CONFIG.md, [zstack]): one answers every mutating call
 # with 202 at once (no sync wait); on the other, sessions lapse after 3 s without use.
-ASYNC_SERVER_ENV = {"IMS_ZSTACK__SYNC_WAIT_MS": "0"}
+ASYNC_SERVER_ENV = {"IMS_ZSTACK__JOB_WAIT_MS": "0"}
 SHORT_SESSION_ENV = {"IMS_ZSTACK__SESSION_TIMEOUT_SECS": "3"}
 
 MIB = 1024 * 1024
