@@ -534,6 +534,22 @@ async fn an_image_from_a_volume_killed_mid_stream_finishes_after_a_restart() {
         }
     })
     .await;
+    // While the image is being made, the volume does not change: no resize, delete or
+    // expunge.
+    for change in [
+        &["volume", "resize", &vid, "3G"][..],
+        &["volume", "delete", &vid],
+        &["volume", "expunge", &vid, "--force"],
+    ] {
+        let out = server.admin_output(change);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{change:?} went through mid-read");
+        assert!(
+            err.contains("is being read into image"),
+            "{change:?}: {err}"
+        );
+    }
+    assert_eq!(show(&server, &vid)["status"], "ready");
     server.kill();
     server.spawn().await;
 

@@ -10,9 +10,12 @@ use super::service::{NewImageFromVolume, VolumeService};
 use super::{Volume, VolumeFormat, VolumeId, VolumeStatus};
 use crate::context::now;
 use crate::error::{Error, Result};
+use crate::image::listing::{
+    Column, Field, Filter, ListQuery, ListScope, MemberStatusFilter, Op, Value, VisibilityFilter,
+};
 use crate::image::service::ImageService;
 use crate::image::service::bucket_jobs::check_naming;
-use crate::image::{ContainerFormat, DiskFormat, Image, ImageId, Visibility};
+use crate::image::{ContainerFormat, DiskFormat, Image, ImageId, ImageStatus, Visibility};
 use crate::job::{Job, JobHandler, JobKind};
 
 const GIB: u64 = 1 << 30;
@@ -54,7 +57,7 @@ impl ImageService {
         let props = [
             ("__os_version", Some(os_version)),
             ("virtual_env_type", Some(env.to_string())),
-            ("__data_origin", Some(format!("volume,{}", volume.id))),
+            ("__data_origin", Some(data_origin(volume.id))),
             ("__description", req.description.filter(|d| !d.is_empty())),
         ];
         for (key, value) in props {
@@ -73,7 +76,53 @@ impl ImageService {
     }
 }
 
+impl ImageService {
+    /// The image being made from volume `id` right now, if any: an importing image whose
+    /// `__data_origin` names the volume (the record the job's image carries of its source,
+    /// written with the job in one transaction, so it holds exactly while the job may run).
+    pub(crate) async fn image_reading_volume(&self, id: VolumeId) -> Result<Option<ImageId>> {
+        let text = |v: String| Value::Text(v);
+        let query = ListQuery {
+            filters: vec![
+                Filter::Compare(
+                    Field::Column(Column::Status),
+                    Op::Eq,
+                    text(ImageStatus::Importing.to_string()),
+                ),
+                Filter::Compare(
+                    Field::Property("__data_origin".into()),
+                    Op::Eq,
+                    text(data_origin(id)),
+                ),
+            ],
+            limit: 1,
+            visibility: VisibilityFilter::All,
+            member_status: MemberStatusFilter::All,
+            os_hidden: None,
+            ..ListQuery::default()
+        };
+        let found = self.repo.list(&query, &ListScope::Everything).await?;
+        Ok(found.first().map(|image| image.id))
+    }
+}
+
+/// The `__data_origin` of an image made from volume `id` (Huawei's `volume,<id>` form).
+fn data_origin(id: VolumeId) -> String {
+    format!("volume,{id}")
+}
+
 impl VolumeService {
+    /// Refuses a change to volume `id` while an image is being made from it: the image
+    /// must be the volume's content at one moment, and the job reads it until it ends.
+    pub(crate) async fn check_not_being_read(&self, id: VolumeId) -> Result<()> {
+        match self.images.image_reading_volume(id).await? {
+            Some(image) => Err(Error::Conflict(format!(
+                "Volume {id} is being read into image {image}; try again when that ends."
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The worker's part: the volume's content, backing folded in, into the image.
     async fn run_image_from_volume(&self, job: &Job) -> Result<()> {
         let (payload, image_id): (FromVolume, ImageId) = job.decode()?;

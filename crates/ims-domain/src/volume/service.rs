@@ -423,9 +423,10 @@ impl VolumeService {
 
     /// Deletes a volume softly: `ready → deleted`, its data kept until it is expunged
     /// (idempotent on a deleted volume). A volume whose create failed holds nothing and
-    /// is expunged at once.
+    /// is expunged at once. Refused while an image is being made from the volume.
     pub async fn delete(&self, who: &Principal, id: &str) -> Result<Volume> {
         let volume = self.get(who, id).await?;
+        self.check_not_being_read(volume.id).await?;
         if volume.status == VolumeStatus::Error {
             return self.expunge(who, id).await;
         }
@@ -452,8 +453,10 @@ impl VolumeService {
 
     /// Removes a deleted (or failed, or abandoned `creating`) volume's data for good. The
     /// row stays, `expunged`, so the id is never reused. A ready volume must be deleted
-    /// first (`Conflict`).
+    /// first (`Conflict`); none is expunged while an image is being made from it.
     pub async fn expunge(&self, who: &Principal, id: &str) -> Result<Volume> {
+        self.check_not_being_read(self.get(who, id).await?.id)
+            .await?;
         let volume = self
             .edit(who, id, |v| {
                 if v.status == VolumeStatus::Ready {
@@ -502,7 +505,7 @@ impl VolumeService {
     }
 
     /// Grows a ready volume to `new_size` bytes (rounded up to 512) within the project's
-    /// size quota; volumes never shrink.
+    /// size quota; volumes never shrink, nor grow while an image is being made from them.
     pub async fn resize(&self, who: &Principal, id: &str, new_size: u64) -> Result<Volume> {
         let size = self.checked_size(new_size)?;
         let mut volume = self.get(who, id).await?;
@@ -513,6 +516,7 @@ impl VolumeService {
                 volume.id, volume.status
             )));
         }
+        self.check_not_being_read(volume.id).await?;
         if size <= volume.size {
             return Err(Error::field(
                 "size",
