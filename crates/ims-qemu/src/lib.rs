@@ -134,7 +134,7 @@ impl QemuImg {
             .acquire()
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut child = self
+        let child = self
             .command()
             .args(["convert", "-p", "-f", in_name, "-O", out_name])
             .args(output_options(job.output_format))
@@ -142,10 +142,25 @@ impl QemuImg {
             .arg(&job.input)
             .arg(&job.output)
             .spawn()?;
+        self.finish(child, &job.output, &mut progress).await?;
+        check_off_runtime(&job.output, job.output_format)
+            .await
+            .map_err(ConvertError::BadOutput)
+    }
+
+    /// Waits for a spawned `qemu-img convert -p` under the time limit, feeding its
+    /// progress to `progress`; on timeout or failure the partial `output` is removed
+    /// so no half-written file is mistaken for a result.
+    pub(crate) async fn finish(
+        &self,
+        mut child: tokio::process::Child,
+        output: &Path,
+        progress: &mut impl FnMut(f32),
+    ) -> Result<(), ConvertError> {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let run = async {
             let (_, err, status) = tokio::join!(
-                read_progress(stdout, &mut progress),
+                read_progress(stdout, progress),
                 read_tail(stderr),
                 child.wait()
             );
@@ -155,17 +170,15 @@ impl QemuImg {
             Ok(done) => done,
             Err(_) => {
                 child.kill().await.ok();
-                remove(&job.output).await;
+                remove(output).await;
                 return Err(ConvertError::Timeout(self.limits.timeout));
             }
         };
         if !status?.success() {
-            remove(&job.output).await;
+            remove(output).await;
             return Err(ConvertError::Failed(err));
         }
-        check_off_runtime(&job.output, job.output_format)
-            .await
-            .map_err(ConvertError::BadOutput)
+        Ok(())
     }
 
     /// `qemu-img` under `prlimit`, killed on drop, with no stdin.
