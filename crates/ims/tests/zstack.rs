@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::zstack::{BS, Reply, Zs, login_reply, reply, sha512};
+use common::zstack::{BS, Reply, Zs, login_reply, reply, rpc_result, sha512};
 use common::{Api, Server, SlowSource};
 use md5::Digest as _;
 use reqwest::Method;
@@ -762,24 +762,6 @@ async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-/// The decoded `result` of an RPC reply, polling while it is Processing.
-async fn rpc_result(server: &Server, mut reply: Value) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while reply["state"] == "Processing" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let uuid = reply["uuid"].as_str().unwrap();
-        reply = reqwest::get(format!("{}/zstack/api/result/{uuid}", server.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    assert_eq!(reply["state"], "Done");
-    serde_json::from_str(reply["result"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]

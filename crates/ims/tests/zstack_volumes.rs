@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::disk::qemu_io;
-use common::zstack::{BS, Reply, Zs, reply};
+use common::zstack::{BS, Reply, Zs, reply, rpc_result};
 use common::{Api, Server};
 use md5::Digest as _;
 use reqwest::Method;
@@ -696,7 +695,7 @@ async fn volumes_of_another_project_do_not_exist() {
 /// `POST /zstack/api/` as zstack-mcp-server sends it; the decoded `result` (polled while
 /// Processing).
 async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
-    let mut reply: Value = reqwest::Client::new()
+    let reply: Value = reqwest::Client::new()
         .post(format!("{}/zstack/api/", server.url))
         .json(&json!({ class: msg }))
         .send()
@@ -705,20 +704,7 @@ async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
         .json()
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while reply["state"] == "Processing" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let uuid = reply["uuid"].as_str().unwrap();
-        reply = reqwest::get(format!("{}/zstack/api/result/{uuid}", server.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    assert_eq!(reply["state"], "Done");
-    serde_json::from_str(reply["result"].as_str().unwrap()).unwrap()
+    rpc_result(server, reply).await
 }
 
 #[tokio::test]

@@ -129,3 +129,21 @@ impl Zs {
         }
     }
 }
+
+/// The decoded `result` of an RPC reply, polling while it is Processing.
+pub async fn rpc_result(server: &Server, mut reply: Value) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reply["state"] == "Processing" {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let uuid = reply["uuid"].as_str().unwrap();
+        reply = reqwest::get(format!("{}/zstack/api/result/{uuid}", server.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(reply["state"], "Done");
+    serde_json::from_str(reply["result"].as_str().unwrap()).unwrap()
+}
