@@ -78,6 +78,13 @@ fn boolean(name: &str, v: &str) -> ZsResult<bool> {
     }
 }
 
+/// The request of `GET …/{uuid}`: the query string's, narrowed to `uuid`.
+pub(crate) fn rest_one(raw: Option<&str>, uuid: String) -> ZsResult<Request> {
+    let mut r = rest(raw)?;
+    r.conditions.push(("uuid".into(), Op::Eq, uuid));
+    Ok(r)
+}
+
 /// A REST query string.
 pub(crate) fn rest(raw: Option<&str>) -> ZsResult<Request> {
     let mut r = Request {

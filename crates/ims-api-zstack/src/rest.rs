@@ -166,9 +166,7 @@ async fn get_image(
     Path(uuid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ZsResult<Response> {
-    let mut req = query::rest(raw.as_deref())?;
-    req.conditions
-        .push(("uuid".into(), ims_domain::query::Op::Eq, uuid));
+    let req = query::rest_one(raw.as_deref(), uuid)?;
     Ok(ok(ops::query_images(&zs, &who, &req).await?))
 }
 

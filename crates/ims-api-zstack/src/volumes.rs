@@ -597,8 +597,7 @@ async fn rest_get(
     Path(uuid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ZsResult<Response> {
-    let mut req = query::rest(raw.as_deref())?;
-    req.conditions.push(("uuid".into(), Op::Eq, uuid));
+    let req = query::rest_one(raw.as_deref(), uuid)?;
     Ok(ok(query_volumes(&zs, &who, &req).await?))
 }
 
