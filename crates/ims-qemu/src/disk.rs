@@ -232,18 +232,13 @@ impl QemuImg {
     ) -> Result<Report, ConvertError> {
         disk.check().await?;
         let out_name = qemu_name(format)?;
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let child = self
-            .command()
-            .args(["convert", "-p", "-O", out_name, "--image-opts"])
-            .arg(disk.image_opts()?)
-            .arg(output)
-            .spawn()?;
-        self.finish(child, output, &mut progress).await?;
+        let opts = disk.image_opts()?;
+        self.run_convert(output, &mut progress, |cmd| {
+            cmd.args(["convert", "-p", "-O", out_name, "--image-opts"])
+                .arg(opts)
+                .arg(output);
+        })
+        .await?;
         crate::check_off_runtime(output, format)
             .await
             .map_err(ConvertError::BadOutput)

@@ -129,34 +129,37 @@ impl QemuImg {
         check_off_runtime(&job.input, job.input_format)
             .await
             .map_err(ConvertError::Refused)?;
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let child = self
-            .command()
-            .args(["convert", "-p", "-f", in_name, "-O", out_name])
-            .args(output_options(job.output_format))
-            .arg("--")
-            .arg(&job.input)
-            .arg(&job.output)
-            .spawn()?;
-        self.finish(child, &job.output, &mut progress).await?;
+        self.run_convert(&job.output, &mut progress, |cmd| {
+            cmd.args(["convert", "-p", "-f", in_name, "-O", out_name])
+                .args(output_options(job.output_format))
+                .arg("--")
+                .arg(&job.input)
+                .arg(&job.output);
+        })
+        .await?;
         check_off_runtime(&job.output, job.output_format)
             .await
             .map_err(ConvertError::BadOutput)
     }
 
-    /// Waits for a spawned `qemu-img convert -p` under the time limit, feeding its
-    /// progress to `progress`; on timeout or failure the partial `output` is removed
-    /// so no half-written file is mistaken for a result.
-    pub(crate) async fn finish(
+    /// Runs a `qemu-img convert -p` writing `output` (its arguments added by `args`) in a
+    /// free slot under the time limit, feeding its progress to `progress`; on timeout or
+    /// failure the partial `output` is removed so no half-written file is mistaken for a
+    /// result.
+    pub(crate) async fn run_convert(
         &self,
-        mut child: tokio::process::Child,
         output: &Path,
         progress: &mut impl FnMut(f32),
+        args: impl FnOnce(&mut Command),
     ) -> Result<(), ConvertError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut cmd = self.command();
+        args(&mut cmd);
+        let mut child = cmd.spawn()?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let run = async {
             let (_, err, status) = tokio::join!(
