@@ -667,7 +667,7 @@ async fn rest_delete(
 
 /// A volume or template API through the RPC envelope (the session already checked).
 pub(crate) async fn rpc(zs: &Zs, who: &Principal, api: Api, msg: &Map<String, Value>) -> Response {
-    use crate::rpc::{render, sync};
+    use crate::rpc::sync;
     if api == Api::QueryVolume {
         return sync(
             api,
@@ -686,10 +686,7 @@ pub(crate) async fn rpc(zs: &Zs, who: &Principal, api: Api, msg: &Map<String, Va
         Ok(t) => t,
         Err(e) => return sync(api, Err(e)),
     };
-    match calls::mutate(zs, who, api, None, operate(zs, who, api, &uuid, &p, tags)).await {
-        Ok(a) => render(api, a),
-        Err(e) => sync(api, Err(e)),
-    }
+    crate::rpc::mutate(zs, who, api, operate(zs, who, api, &uuid, &p, tags)).await
 }
 
 #[cfg(test)]
