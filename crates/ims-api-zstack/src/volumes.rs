@@ -256,15 +256,19 @@ fn check_primary_storage(p: &Params<'_>) -> ZsResult<()> {
     }
 }
 
+/// The `resourceUuid` a caller chose for a new resource, as an ims id.
+fn resource<T>(p: &Params<'_>, parse: impl Fn(&str) -> Option<T>) -> ZsResult<Option<T>> {
+    match p.text("resourceUuid", 255)? {
+        Some(r) => Ok(Some(parse(&resource_uuid(&r)?).ok_or_else(|| {
+            ZsError::invalid(format!("resourceUuid[{r}] is not a uuid"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
 /// The name, description and `resourceUuid` of a new volume.
 fn new_volume(p: &Params<'_>) -> ZsResult<NewVolume> {
-    let id = match p.text("resourceUuid", 255)? {
-        Some(r) => Some(
-            ims_domain::volume::VolumeId::parse(&resource_uuid(&r)?)
-                .ok_or_else(|| ZsError::invalid(format!("resourceUuid[{r}] is not a uuid")))?,
-        ),
-        None => None,
-    };
+    let id = resource(p, ims_domain::volume::VolumeId::parse)?;
     Ok(NewVolume {
         id,
         name: p.required("name", 255)?,
@@ -404,13 +408,7 @@ async fn create_template(
 ) -> ZsResult<Outcome> {
     let name = p.required("name", 255)?;
     let description = p.text("description", 2048)?;
-    let image_id = match p.text("resourceUuid", 255)? {
-        Some(r) => Some(
-            ims_domain::image::ImageId::parse(&resource_uuid(&r)?)
-                .ok_or_else(|| ZsError::invalid(format!("resourceUuid[{r}] is not a uuid")))?,
-        ),
-        None => None,
-    };
+    let image_id = resource(p, ims_domain::image::ImageId::parse)?;
     check_backup_storage(&p.strings("backupStorageUuids")?.unwrap_or_default())?;
     p.strings("tagUuids")?;
     let vid = volume_id(volume_uuid)?;
