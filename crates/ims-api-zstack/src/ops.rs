@@ -481,21 +481,38 @@ pub(crate) async fn finish_add_image(
     image_id: &str,
     job: &ims_domain::job::Job,
 ) -> ZsResult<Value> {
+    let reason = job.fail_reason.as_deref().unwrap_or("the download failed");
+    finish_image_job(zs, who, image_id, job, |img| inventory(zs, img), || {
+        ZsError::api(
+            "SYS.1002",
+            format!(
+                "Failed to download image[uuid:{}] on all backup storage[{BACKUP_STORAGE_UUID}]: {reason}",
+                zs_uuid(image_id),
+            ),
+        )
+    })
+    .await
+}
+
+/// The result of a job that fills a new image: `done` of the image on success; else the
+/// image is removed (ZStack rolls the row back when the copy fails) and the answer is
+/// `failed()`.
+pub(crate) async fn finish_image_job(
+    zs: &Zs,
+    who: &Principal,
+    image_id: &str,
+    job: &ims_domain::job::Job,
+    done: impl FnOnce(&ims_domain::image::Image) -> Value,
+    failed: impl FnOnce() -> ZsError,
+) -> ZsResult<Value> {
     if job.status == ims_domain::job::JobStatus::Success {
         let img = zs.services.images.get(who, image_id).await?;
-        return Ok(inventory(zs, &img));
+        return Ok(done(&img));
     }
     if let Err(e) = zs.services.images.delete(who, image_id).await {
-        tracing::warn!(image.id = %image_id, error = %e, "could not remove an image whose download failed");
+        tracing::warn!(image.id = %image_id, error = %e, "could not remove an image whose job failed");
     }
-    Err(ZsError::api(
-        "SYS.1002",
-        format!(
-            "Failed to download image[uuid:{}] on all backup storage[{BACKUP_STORAGE_UUID}]: {}",
-            zs_uuid(image_id),
-            job.fail_reason.as_deref().unwrap_or("the download failed")
-        ),
-    ))
+    Err(failed())
 }
 
 /// UpdateImage.

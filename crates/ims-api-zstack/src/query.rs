@@ -78,6 +78,13 @@ fn boolean(name: &str, v: &str) -> ZsResult<bool> {
     }
 }
 
+/// The request of `GET …/{uuid}`: the query string's, narrowed to `uuid`.
+pub(crate) fn rest_one(raw: Option<&str>, uuid: String) -> ZsResult<Request> {
+    let mut r = rest(raw)?;
+    r.conditions.push(("uuid".into(), Op::Eq, uuid));
+    Ok(r)
+}
+
 /// A REST query string.
 pub(crate) fn rest(raw: Option<&str>) -> ZsResult<Request> {
     let mut r = Request {
@@ -203,11 +210,14 @@ fn unknown_field(field: &str) -> ZsError {
     ))
 }
 
-fn bad_op(field: &str, op: Op) -> ZsError {
+/// The error for an operator a field does not take.
+pub(crate) fn bad_op(field: &str, op: Op) -> ZsError {
     ZsError::invalid(format!("operator {op:?} cannot be used on field[{field}]"))
 }
 
-fn texts(op: Op, value: &str) -> Vec<Value> {
+/// The text values of a raw condition value: none for the null tests, the
+/// comma-separated list for `?=`/`!?=`, else the value itself.
+pub(crate) fn texts(op: Op, value: &str) -> Vec<Value> {
     match op {
         Op::IsNull | Op::NotNull => Vec::new(),
         Op::In | Op::NotIn => value
@@ -218,7 +228,8 @@ fn texts(op: Op, value: &str) -> Vec<Value> {
     }
 }
 
-fn cond(field: &str, op: Op, values: Vec<Value>) -> ZsResult<Condition> {
+/// A domain condition, its refusal as a ZStack invalid-argument error.
+pub(crate) fn cond(field: &str, op: Op, values: Vec<Value>) -> ZsResult<Condition> {
     Condition::new(field, op, values).map_err(|e| ZsError::invalid(e.to_string()))
 }
 
@@ -229,7 +240,7 @@ fn nothing() -> ZsResult<Condition> {
 
 /// Conditions on a field whose values are a closed set: `=`/`!=`/`?=`/`!?=` only,
 /// each wire value expanded to the ims values it stands for.
-fn enumerated(
+pub(crate) fn enumerated(
     field: &str,
     ims_field: &str,
     op: Op,
@@ -257,6 +268,33 @@ fn enumerated(
     cond(ims_field, if positive { Op::In } else { Op::NotIn }, values)
 }
 
+/// Uuid values as ims ids (a string that is no uuid names nothing and stays as it is).
+pub(crate) fn uuids(op: Op, value: &str) -> Vec<Value> {
+    match op {
+        Op::Like | Op::NotLike => vec![Value::Text(value.to_string())],
+        _ => texts(op, value)
+            .into_iter()
+            .map(|v| match v {
+                Value::Text(t) => Value::Text(ims_id(&t).unwrap_or(t)),
+                other => other,
+            })
+            .collect(),
+    }
+}
+
+/// A condition on a date field (`createDate`, `lastOpDate`) over the ims column `ims`:
+/// comparisons and null tests only.
+pub(crate) fn date_condition(field: &str, ims: &str, op: Op, value: &str) -> ZsResult<Condition> {
+    let values = match op {
+        Op::IsNull | Op::NotNull => Vec::new(),
+        Op::Like | Op::NotLike | Op::In | Op::NotIn => return Err(bad_op(field, op)),
+        _ => vec![Value::Time(parse_date(value).ok_or_else(|| {
+            ZsError::invalid(format!("invalid date[{value}] of field[{field}]"))
+        })?)],
+    };
+    cond(ims, op, values)
+}
+
 /// Fields that map one to one.
 fn plain_field(field: &str) -> Option<&'static str> {
     Some(match field {
@@ -279,20 +317,7 @@ fn plain_field(field: &str) -> Option<&'static str> {
 /// One ImageInventory condition as domain conditions.
 fn image_condition(field: &str, op: Op, value: &str) -> ZsResult<Condition> {
     match field {
-        "uuid" => {
-            let values = match op {
-                Op::Like | Op::NotLike => vec![Value::Text(value.to_string())],
-                _ => texts(op, value)
-                    .into_iter()
-                    .map(|v| match v {
-                        // A string that is no uuid names no image: it stays as it is.
-                        Value::Text(t) => Value::Text(ims_id(&t).unwrap_or(t)),
-                        other => other,
-                    })
-                    .collect(),
-            };
-            cond("id", op, values)
-        }
+        "uuid" => cond("id", op, uuids(op, value)),
         "status" => enumerated(field, "status", op, value, |v| {
             ims_statuses(v).map(|s| s.iter().map(|x| x.to_string()).collect())
         }),
@@ -355,15 +380,7 @@ fn image_condition(field: &str, op: Op, value: &str) -> ZsResult<Condition> {
             _ => Err(bad_op(field, op)),
         },
         "createDate" | "lastOpDate" => {
-            let ims = plain_field(field).unwrap_or_default();
-            let values = match op {
-                Op::IsNull | Op::NotNull => Vec::new(),
-                Op::Like | Op::NotLike | Op::In | Op::NotIn => return Err(bad_op(field, op)),
-                _ => vec![Value::Time(parse_date(value).ok_or_else(|| {
-                    ZsError::invalid(format!("invalid date[{value}] of field[{field}]"))
-                })?)],
-            };
-            cond(ims, op, values)
+            date_condition(field, plain_field(field).unwrap_or_default(), op, value)
         }
         other => {
             let ims = plain_field(other).ok_or_else(|| unknown_field(other))?;
@@ -388,13 +405,24 @@ fn image_sort_field(field: &str) -> ZsResult<&'static str> {
 impl Request {
     /// The domain query over images.
     pub(crate) fn images(&self) -> ZsResult<Query> {
-        let mut conditions = Vec::new();
-        for (field, op, value) in &self.conditions {
-            conditions.push(image_condition(field, *op, value)?);
-        }
+        self.query(image_condition, image_sort_field)
+    }
+
+    /// The domain query over one aggregate: each condition mapped by `condition`, the
+    /// sort field by `sort_field` (both refusing what the inventory cannot be queried by).
+    pub(crate) fn query(
+        &self,
+        condition: impl Fn(&str, Op, &str) -> ZsResult<Condition>,
+        sort_field: impl Fn(&str) -> ZsResult<&'static str>,
+    ) -> ZsResult<Query> {
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|(field, op, value)| condition(field, *op, value))
+            .collect::<ZsResult<Vec<_>>>()?;
         let sort = match &self.sort {
             Some((field, dir)) => Some(Sort {
-                field: image_sort_field(field)?.to_string(),
+                field: sort_field(field)?.to_string(),
                 dir: *dir,
             }),
             None => None,

@@ -56,6 +56,25 @@ pub(crate) async fn method_not_allowed(
     )
 }
 
+/// The API of a `PUT …/actions` body: the first of `actions` whose key the body has,
+/// else ZStack's 400 for a body that maps to no action of the URL.
+pub(crate) fn action(
+    body: &Map<String, Value>,
+    uri: &axum::http::Uri,
+    actions: &[(Api, &'static str)],
+) -> ZsResult<(Api, &'static str)> {
+    actions
+        .iter()
+        .copied()
+        .find(|(_, k)| body.contains_key(*k))
+        .ok_or_else(|| {
+            ZsError::bad_request(format!(
+                "the body doesn't contain action mapping to the URL[{}]",
+                uri.path()
+            ))
+        })
+}
+
 /// The JSON object of a request body (empty bodies are an empty object).
 pub(crate) fn body_object(body: &Bytes) -> ZsResult<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -147,9 +166,7 @@ async fn get_image(
     Path(uuid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ZsResult<Response> {
-    let mut req = query::rest(raw.as_deref())?;
-    req.conditions
-        .push(("uuid".into(), ims_domain::query::Op::Eq, uuid));
+    let req = query::rest_one(raw.as_deref(), uuid)?;
     Ok(ok(ops::query_images(&zs, &who, &req).await?))
 }
 
@@ -217,20 +234,16 @@ async fn image_actions(
     body: Bytes,
 ) -> ZsResult<Response> {
     let body = body_object(&body)?;
-    let (api, key) = [
-        (Api::UpdateImage, "updateImage"),
-        (Api::ChangeImageState, "changeImageState"),
-        (Api::RecoverImage, "recoverImage"),
-        (Api::ExpungeImage, "expungeImage"),
-    ]
-    .into_iter()
-    .find(|(_, k)| body.contains_key(*k))
-    .ok_or_else(|| {
-        ZsError::bad_request(format!(
-            "the body doesn't contain action mapping to the URL[{}]",
-            uri.path()
-        ))
-    })?;
+    let (api, key) = action(
+        &body,
+        &uri,
+        &[
+            (Api::UpdateImage, "updateImage"),
+            (Api::ChangeImageState, "changeImageState"),
+            (Api::RecoverImage, "recoverImage"),
+            (Api::ExpungeImage, "expungeImage"),
+        ],
+    )?;
     let params = section(&body, key)?;
     let p = Params::new(api, &params);
     let op = async {

@@ -156,6 +156,17 @@ async fn mutation(zs: &Zs, api: Api, who: &Principal, msg: &Map<String, Value>) 
             _ => Err(ZsError::api("SYS.1008", "not a mutation")),
         }
     };
+    mutate(zs, who, api, op).await
+}
+
+/// Runs a mutating `op` as an api-job (the RPC front end sends no job uuid) and renders
+/// its reply: `Processing`, the event, or the error.
+pub(crate) async fn mutate(
+    zs: &Zs,
+    who: &Principal,
+    api: Api,
+    op: impl Future<Output = ZsResult<ops::Outcome>>,
+) -> Response {
     match calls::mutate(zs, who, api, None, op).await {
         Ok(a) => render(api, a),
         Err(e) => sync(api, Err(e)),

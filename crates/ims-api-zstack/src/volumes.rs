@@ -16,7 +16,7 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get, post, put};
 use ims_domain::image::ImageStatus;
 use ims_domain::principal::Principal;
-use ims_domain::query::{Condition, Op, Page, Query, Sort, Value as QValue};
+use ims_domain::query::{Condition, Op};
 use ims_domain::volume::{NewImageFromVolume, NewVolume, Volume, VolumePatch, VolumeStatus};
 use serde_json::{Map, Value, json};
 
@@ -26,9 +26,9 @@ use crate::calls;
 use crate::error::{ZsError, ZsResult};
 use crate::inventory::PRIMARY_STORAGE_UUID;
 use crate::ops::{Api, Outcome, Params, check_backup_storage};
-use crate::query::{self, Request};
-use crate::rest::{answer, body_object, job_header, ok, section};
-use crate::wire::{date, ims_id, parse_date, resource_id, resource_uuid, zs_uuid};
+use crate::query::{self, Request, bad_op, cond, texts, uuids};
+use crate::rest::{action, answer, body_object, job_header, ok, section};
+use crate::wire::{date, ims_id, resource_id, resource_uuid, zs_uuid};
 
 /// The volume APIs (package `org.zstack.header.volume`).
 pub(crate) fn is_volume_api(a: Api) -> bool {
@@ -114,25 +114,6 @@ async fn inventory_body(zs: &Zs, v: &Volume) -> ZsResult<Outcome> {
 
 // ---- QueryVolume ----
 
-fn cond(field: &str, op: Op, values: Vec<QValue>) -> ZsResult<Condition> {
-    Condition::new(field, op, values).map_err(|e| ZsError::invalid(e.to_string()))
-}
-
-fn bad_op(field: &str, op: Op) -> ZsError {
-    ZsError::invalid(format!("operator {op:?} cannot be used on field[{field}]"))
-}
-
-fn texts(op: Op, value: &str) -> Vec<QValue> {
-    match op {
-        Op::IsNull | Op::NotNull => Vec::new(),
-        Op::In | Op::NotIn => value
-            .split(',')
-            .map(|v| QValue::Text(v.to_string()))
-            .collect(),
-        _ => vec![QValue::Text(value.to_string())],
-    }
-}
-
 /// A condition every volume meets (`all`) or none does.
 fn constant(all: bool) -> ZsResult<Condition> {
     cond("id", if all { Op::NotNull } else { Op::IsNull }, Vec::new())
@@ -146,20 +127,6 @@ fn fixed(field: &str, op: Op, value: &str, actual: &str) -> ZsResult<Condition> 
         Op::Eq | Op::In => constant(hit),
         Op::Ne | Op::NotIn => constant(!hit),
         _ => Err(bad_op(field, op)),
-    }
-}
-
-/// Uuid values as ims ids (a string that is no uuid names nothing and stays as it is).
-fn ids(op: Op, value: &str) -> Vec<QValue> {
-    match op {
-        Op::Like | Op::NotLike => vec![QValue::Text(value.to_string())],
-        _ => texts(op, value)
-            .into_iter()
-            .map(|v| match v {
-                QValue::Text(t) => QValue::Text(ims_id(&t).unwrap_or(t)),
-                other => other,
-            })
-            .collect(),
     }
 }
 
@@ -181,38 +148,16 @@ fn column(field: &str) -> Option<&'static str> {
 /// One VolumeInventory condition as a domain condition.
 fn volume_condition(field: &str, op: Op, value: &str) -> ZsResult<Condition> {
     match field {
-        "uuid" | "rootImageUuid" => cond(column(field).unwrap_or("id"), op, ids(op, value)),
-        "status" => {
-            let positive = match op {
-                Op::Eq | Op::In => true,
-                Op::Ne | Op::NotIn => false,
-                _ => return Err(bad_op(field, op)),
-            };
-            let mut values = Vec::new();
-            for v in value.split(',') {
-                let mapped = ims_statuses(v).ok_or_else(|| {
-                    ZsError::invalid(format!("invalid value[{v}] of field[status]"))
-                })?;
-                values.extend(mapped.iter().map(|s| QValue::Text(s.to_string())));
-            }
-            if values.is_empty() {
-                return constant(!positive);
-            }
-            cond("status", if positive { Op::In } else { Op::NotIn }, values)
-        }
+        "uuid" | "rootImageUuid" => cond(column(field).unwrap_or("id"), op, uuids(op, value)),
+        "status" => query::enumerated(field, "status", op, value, |v| {
+            ims_statuses(v).map(|s| s.iter().map(|x| x.to_string()).collect())
+        }),
         "type" => fixed(field, op, value, "Data"),
         "state" => fixed(field, op, value, "Enabled"),
         "primaryStorageUuid" => fixed(field, op, value, PRIMARY_STORAGE_UUID),
         "isShareable" => fixed(field, op, value, "false"),
         "createDate" | "lastOpDate" => {
-            let values = match op {
-                Op::IsNull | Op::NotNull => Vec::new(),
-                Op::Like | Op::NotLike | Op::In | Op::NotIn => return Err(bad_op(field, op)),
-                _ => vec![QValue::Time(parse_date(value).ok_or_else(|| {
-                    ZsError::invalid(format!("invalid date[{value}] of field[{field}]"))
-                })?)],
-            };
-            cond(column(field).unwrap_or_default(), op, values)
+            query::date_condition(field, column(field).unwrap_or_default(), op, value)
         }
         other => {
             let col = column(other).ok_or_else(|| {
@@ -225,42 +170,24 @@ fn volume_condition(field: &str, op: Op, value: &str) -> ZsResult<Condition> {
     }
 }
 
-/// The domain query of a QueryVolume request.
-fn volume_query(req: &Request) -> ZsResult<Query> {
-    let conditions = req
-        .conditions
-        .iter()
-        .map(|(f, op, v)| volume_condition(f, *op, v))
-        .collect::<ZsResult<Vec<_>>>()?;
-    let sort = match &req.sort {
-        Some((field, dir)) => Some(Sort {
-            field: column(field)
-                .filter(|c| *c != "source_image")
-                .ok_or_else(|| {
-                    ZsError::invalid(format!(
-                        "sort field[{field}] is not a field of VolumeInventory"
-                    ))
-                })?
-                .to_string(),
-            dir: *dir,
-        }),
-        None => None,
-    };
-    Ok(Query {
-        conditions,
-        sort,
-        page: Page {
-            start: req.start,
-            limit: req.limit,
-        },
-        count_only: req.count,
-        with_total: req.reply_with_count,
-    })
+/// Sortable VolumeInventory fields.
+fn volume_sort_field(field: &str) -> ZsResult<&'static str> {
+    column(field)
+        .filter(|c| *c != "source_image")
+        .ok_or_else(|| {
+            ZsError::invalid(format!(
+                "sort field[{field}] is not a field of VolumeInventory"
+            ))
+        })
 }
 
 /// QueryVolume (and `GET /volumes/{uuid}`): conditions, order and page in one SQL query.
 pub(crate) async fn query_volumes(zs: &Zs, who: &Principal, req: &Request) -> ZsResult<Value> {
-    let found = zs.services.volumes.search(who, &volume_query(req)?).await?;
+    let found = zs
+        .services
+        .volumes
+        .search(who, &req.query(volume_condition, volume_sort_field)?)
+        .await?;
     let mut body = Map::new();
     if !req.count {
         let mut invs = Vec::with_capacity(found.items.len());
@@ -329,15 +256,19 @@ fn check_primary_storage(p: &Params<'_>) -> ZsResult<()> {
     }
 }
 
+/// The `resourceUuid` a caller chose for a new resource, as an ims id.
+fn resource<T>(p: &Params<'_>, parse: impl Fn(&str) -> Option<T>) -> ZsResult<Option<T>> {
+    match p.text("resourceUuid", 255)? {
+        Some(r) => Ok(Some(parse(&resource_uuid(&r)?).ok_or_else(|| {
+            ZsError::invalid(format!("resourceUuid[{r}] is not a uuid"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
 /// The name, description and `resourceUuid` of a new volume.
 fn new_volume(p: &Params<'_>) -> ZsResult<NewVolume> {
-    let id = match p.text("resourceUuid", 255)? {
-        Some(r) => Some(
-            ims_domain::volume::VolumeId::parse(&resource_uuid(&r)?)
-                .ok_or_else(|| ZsError::invalid(format!("resourceUuid[{r}] is not a uuid")))?,
-        ),
-        None => None,
-    };
+    let id = resource(p, ims_domain::volume::VolumeId::parse)?;
     Ok(NewVolume {
         id,
         name: p.required("name", 255)?,
@@ -477,13 +408,7 @@ async fn create_template(
 ) -> ZsResult<Outcome> {
     let name = p.required("name", 255)?;
     let description = p.text("description", 2048)?;
-    let image_id = match p.text("resourceUuid", 255)? {
-        Some(r) => Some(
-            ims_domain::image::ImageId::parse(&resource_uuid(&r)?)
-                .ok_or_else(|| ZsError::invalid(format!("resourceUuid[{r}] is not a uuid")))?,
-        ),
-        None => None,
-    };
+    let image_id = resource(p, ims_domain::image::ImageId::parse)?;
     check_backup_storage(&p.strings("backupStorageUuids")?.unwrap_or_default())?;
     p.strings("tagUuids")?;
     let vid = volume_id(volume_uuid)?;
@@ -530,24 +455,23 @@ pub(crate) async fn finish_template(
     image_id: &str,
     job: &ims_domain::job::Job,
 ) -> ZsResult<Value> {
-    if job.status == ims_domain::job::JobStatus::Success {
-        let img = zs.services.images.get(who, image_id).await?;
-        return Ok(json!({
-            "inventory": crate::inventory::image(&img, &zs.settings),
+    let reason = job.fail_reason.as_deref().unwrap_or("the copy failed");
+    let done = |img: &ims_domain::image::Image| {
+        json!({
+            "inventory": crate::inventory::image(img, &zs.settings),
             "success": true,
-        }));
-    }
-    if let Err(e) = zs.services.images.delete(who, image_id).await {
-        tracing::warn!(image.id = %image_id, error = %e, "could not remove a template whose creation failed");
-    }
-    Err(ZsError::api(
-        "SYS.1006",
-        format!(
-            "failed to create data volume template[uuid:{}] on all backup storage: {}",
-            zs_uuid(image_id),
-            job.fail_reason.as_deref().unwrap_or("the copy failed")
-        ),
-    ))
+        })
+    };
+    crate::ops::finish_image_job(zs, who, image_id, job, done, || {
+        ZsError::api(
+            "SYS.1006",
+            format!(
+                "failed to create data volume template[uuid:{}] on all backup storage: {reason}",
+                zs_uuid(image_id),
+            ),
+        )
+    })
+    .await
 }
 
 /// The operation of a mutating volume or template API; `uuid` is the resource the path
@@ -597,25 +521,63 @@ pub(crate) fn routes() -> Router<Zs> {
         .route("/zstack/v1/volumes/data", m(post(rest_create_blank)))
         .route(
             "/zstack/v1/volumes/data/from/data-volume-templates/{uuid}",
-            m(post(rest_create_from_template)),
+            m(post_params(Api::CreateDataVolumeFromVolumeTemplate)),
         )
         .route(
             "/zstack/v1/volumes/{uuid}",
             m(get(rest_get).delete(rest_delete)),
         )
-        .route("/zstack/v1/volumes/{uuid}/actions", m(put(rest_actions)))
+        .route(
+            "/zstack/v1/volumes/{uuid}/actions",
+            m(put_actions(&[
+                (Api::UpdateVolume, "updateVolume"),
+                (Api::RecoverDataVolume, "recoverDataVolume"),
+                (Api::ExpungeDataVolume, "expungeDataVolume"),
+            ])),
+        )
         .route(
             "/zstack/v1/volumes/data/resize/{uuid}/actions",
-            m(put(rest_resize)),
+            m(put_actions(&[(Api::ResizeDataVolume, "resizeDataVolume")])),
         )
         .route(
             "/zstack/v1/images/data-volume-templates/from/volumes/{uuid}",
-            m(post(rest_data_template)),
+            m(post_params(Api::CreateDataVolumeTemplateFromVolume)),
         )
         .route(
             "/zstack/v1/images/root-volume-templates/from/volumes/{uuid}",
-            m(post(rest_root_template)),
+            m(post_params(Api::CreateRootVolumeTemplateFromRootVolume)),
         )
+}
+
+/// `POST …/{uuid}` running `api` on the body's `params` and the path's resource.
+fn post_params(api: Api) -> MethodRouter<Zs> {
+    post(
+        move |State(zs): State<Zs>,
+              Caller(who): Caller,
+              headers: HeaderMap,
+              Path(uuid): Path<String>,
+              body: Bytes| async move {
+            let body = body_object(&body)?;
+            run(&zs, &who, &headers, api, &uuid, &body, "params").await
+        },
+    )
+}
+
+/// `PUT …/{uuid}/actions` running the one of `actions` whose key the body has, on that
+/// section of the body.
+fn put_actions(actions: &'static [(Api, &'static str)]) -> MethodRouter<Zs> {
+    put(
+        move |State(zs): State<Zs>,
+              Caller(who): Caller,
+              headers: HeaderMap,
+              OriginalUri(uri): OriginalUri,
+              Path(uuid): Path<String>,
+              body: Bytes| async move {
+            let body = body_object(&body)?;
+            let (api, key) = action(&body, &uri, actions)?;
+            run(&zs, &who, &headers, api, &uuid, &body, key).await
+        },
+    )
 }
 
 async fn rest_query(
@@ -633,8 +595,7 @@ async fn rest_get(
     Path(uuid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ZsResult<Response> {
-    let mut req = query::rest(raw.as_deref())?;
-    req.conditions.push(("uuid".into(), Op::Eq, uuid));
+    let req = query::rest_one(raw.as_deref(), uuid)?;
     Ok(ok(query_volumes(&zs, &who, &req).await?))
 }
 
@@ -681,18 +642,6 @@ async fn rest_create_blank(
     .await
 }
 
-async fn rest_create_from_template(
-    State(zs): State<Zs>,
-    Caller(who): Caller,
-    headers: HeaderMap,
-    Path(uuid): Path<String>,
-    body: Bytes,
-) -> ZsResult<Response> {
-    let body = body_object(&body)?;
-    let api = Api::CreateDataVolumeFromVolumeTemplate;
-    run(&zs, &who, &headers, api, &uuid, &body, "params").await
-}
-
 async fn rest_delete(
     State(zs): State<Zs>,
     Caller(who): Caller,
@@ -712,80 +661,11 @@ async fn rest_delete(
     .await
 }
 
-/// `PUT /volumes/{uuid}/actions`: the API is the body's action key.
-async fn rest_actions(
-    State(zs): State<Zs>,
-    Caller(who): Caller,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-    Path(uuid): Path<String>,
-    body: Bytes,
-) -> ZsResult<Response> {
-    let body = body_object(&body)?;
-    let (api, key) = [
-        (Api::UpdateVolume, "updateVolume"),
-        (Api::RecoverDataVolume, "recoverDataVolume"),
-        (Api::ExpungeDataVolume, "expungeDataVolume"),
-    ]
-    .into_iter()
-    .find(|(_, k)| body.contains_key(*k))
-    .ok_or_else(|| {
-        ZsError::bad_request(format!(
-            "the body doesn't contain action mapping to the URL[{}]",
-            uri.path()
-        ))
-    })?;
-    run(&zs, &who, &headers, api, &uuid, &body, key).await
-}
-
-async fn rest_resize(
-    State(zs): State<Zs>,
-    Caller(who): Caller,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-    Path(uuid): Path<String>,
-    body: Bytes,
-) -> ZsResult<Response> {
-    let body = body_object(&body)?;
-    if !body.contains_key("resizeDataVolume") {
-        return Err(ZsError::bad_request(format!(
-            "the body doesn't contain action mapping to the URL[{}]",
-            uri.path()
-        )));
-    }
-    let api = Api::ResizeDataVolume;
-    run(&zs, &who, &headers, api, &uuid, &body, "resizeDataVolume").await
-}
-
-async fn rest_data_template(
-    State(zs): State<Zs>,
-    Caller(who): Caller,
-    headers: HeaderMap,
-    Path(uuid): Path<String>,
-    body: Bytes,
-) -> ZsResult<Response> {
-    let body = body_object(&body)?;
-    let api = Api::CreateDataVolumeTemplateFromVolume;
-    run(&zs, &who, &headers, api, &uuid, &body, "params").await
-}
-
-async fn rest_root_template(
-    State(zs): State<Zs>,
-    Caller(who): Caller,
-    headers: HeaderMap,
-    Path(uuid): Path<String>,
-    body: Bytes,
-) -> ZsResult<Response> {
-    let body = body_object(&body)?;
-    let api = Api::CreateRootVolumeTemplateFromRootVolume;
-    run(&zs, &who, &headers, api, &uuid, &body, "params").await
-}
-
 // ---- RPC ----
 
 /// A volume or template API through the RPC envelope (the session already checked).
 pub(crate) async fn rpc(zs: &Zs, who: &Principal, api: Api, msg: &Map<String, Value>) -> Response {
-    use crate::rpc::{render, sync};
+    use crate::rpc::sync;
     if api == Api::QueryVolume {
         return sync(
             api,
@@ -804,15 +684,13 @@ pub(crate) async fn rpc(zs: &Zs, who: &Principal, api: Api, msg: &Map<String, Va
         Ok(t) => t,
         Err(e) => return sync(api, Err(e)),
     };
-    match calls::mutate(zs, who, api, None, operate(zs, who, api, &uuid, &p, tags)).await {
-        Ok(a) => render(api, a),
-        Err(e) => sync(api, Err(e)),
-    }
+    crate::rpc::mutate(zs, who, api, operate(zs, who, api, &uuid, &p, tags)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ims_domain::query::Value as QValue;
 
     #[test]
     fn statuses_map_both_ways() {

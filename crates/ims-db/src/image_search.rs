@@ -8,17 +8,17 @@ use ims_domain::listing::{ListQuery, ListScope};
 use ims_domain::query::{Found, Query};
 
 use crate::Catalog;
-use crate::codec::to_u64;
 use crate::images::IMAGE_COLUMNS;
 use crate::query::{ColumnMap, Kind};
-use crate::sql::{Sql, bind, col};
+use crate::sql::{Sql, bind};
 
-/// Image fields (`ims_domain::image::search::FIELDS`) to columns.
-const IMAGES: ColumnMap = ColumnMap {
-    columns: &[
+/// Image fields (`ims_domain::image::search::FIELDS`) to columns, `status` being
+/// compared as `status` (the column or an expression over it, see [`IMAGES_SQLITE`]).
+const fn image_columns(status: &'static str) -> [(&'static str, &'static str, Kind); 15] {
+    [
         ("id", "i.id", Kind::Text),
         ("name", "i.name", Kind::Text),
-        ("status", "i.status", Kind::Text),
+        ("status", status, Kind::Text),
         ("visibility", "i.visibility", Kind::Text),
         ("owner", "i.owner", Kind::Text),
         ("disk_format", "i.disk_format", Kind::Text),
@@ -31,7 +31,12 @@ const IMAGES: ColumnMap = ColumnMap {
         ("protected", "i.protected", Kind::Flag),
         ("created_at", "i.created_at", Kind::Time),
         ("updated_at", "i.updated_at", Kind::Time),
-    ],
+    ]
+}
+
+/// The image column map with the plain `status` column (PostgreSQL).
+const IMAGES: ColumnMap = ColumnMap {
+    columns: &image_columns("i.status"),
     property: Some(property),
     key: "i.id",
     default_sort: "i.created_at",
@@ -43,26 +48,8 @@ const IMAGES: ColumnMap = ColumnMap {
 /// stopping after the page is what a page of a broad status needs (3 ms). PostgreSQL
 /// plans both well with the plain column.
 const IMAGES_SQLITE: ColumnMap = ColumnMap {
-    columns: &[
-        ("id", "i.id", Kind::Text),
-        ("name", "i.name", Kind::Text),
-        ("status", "(i.status || '')", Kind::Text),
-        ("visibility", "i.visibility", Kind::Text),
-        ("owner", "i.owner", Kind::Text),
-        ("disk_format", "i.disk_format", Kind::Text),
-        ("container_format", "i.container_format", Kind::Text),
-        ("size", "i.size", Kind::Int),
-        ("virtual_size", "i.virtual_size", Kind::Int),
-        ("checksum", "i.checksum", Kind::Text),
-        ("min_disk", "i.min_disk", Kind::Int),
-        ("min_ram", "i.min_ram", Kind::Int),
-        ("protected", "i.protected", Kind::Flag),
-        ("created_at", "i.created_at", Kind::Time),
-        ("updated_at", "i.updated_at", Kind::Time),
-    ],
-    property: Some(property),
-    key: "i.id",
-    default_sort: "i.created_at",
+    columns: &image_columns("(i.status || '')"),
+    ..IMAGES
 };
 
 fn property(name: &str) -> String {
@@ -91,37 +78,21 @@ pub(crate) async fn search(
     q: &Query,
     scope: &ListScope,
 ) -> Result<Found<Image>> {
-    let total = if q.count_only || q.with_total {
-        let sql = filtered(catalog, "COUNT(*) AS n", q, scope)?;
-        let row = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
-            .fetch_one(&catalog.pool)
+    let filtered = |select: &str| filtered(catalog, select, q, scope);
+    crate::query::search(catalog, q, IMAGE_COLUMNS, filtered, async |mut sql| {
+        if catalog.backend == crate::Backend::Sqlite
+            && q.sort.as_ref().is_none_or(|s| s.field == "created_at")
+        {
+            // As in image lists: a no-op range on the sort index's leading column makes
+            // SQLite walk that index and stop after the page instead of sorting every match.
+            sql.text.push_str(" AND i.created_at > ''");
+        }
+        map(catalog).order_and_page(&mut sql, q)?;
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
+            .fetch_all(&catalog.pool)
             .await
             .map_err(crate::db_err)?;
-        Some(to_u64(col::<i64>(&row, "n")?))
-    } else {
-        None
-    };
-    if q.count_only {
-        return Ok(Found {
-            items: Vec::new(),
-            total,
-        });
-    }
-    let mut sql = filtered(catalog, IMAGE_COLUMNS, q, scope)?;
-    if catalog.backend == crate::Backend::Sqlite
-        && q.sort.as_ref().is_none_or(|s| s.field == "created_at")
-    {
-        // As in image lists: a no-op range on the sort index's leading column makes
-        // SQLite walk that index and stop after the page instead of sorting every match.
-        sql.text.push_str(" AND i.created_at > ''");
-    }
-    map(catalog).order_and_page(&mut sql, q)?;
-    let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
-        .fetch_all(&catalog.pool)
-        .await
-        .map_err(crate::db_err)?;
-    Ok(Found {
-        items: catalog.images_from_rows(&rows).await?,
-        total,
+        catalog.images_from_rows(&rows).await
     })
+    .await
 }

@@ -4,11 +4,12 @@
 //! Every value is a bound parameter; field names only select expressions from the map.
 //! Portable SQL only (`LIKE`, `IN`, `IS NULL`, `COUNT(*)`).
 
-use ims_domain::query::{Condition, Op, Query, SortDir, Value};
+use ims_domain::query::{Condition, Found, Op, Query, SortDir, Value};
 use ims_domain::{Error, Result};
 
-use crate::codec::ts;
-use crate::sql::{Arg, Sql};
+use crate::Catalog;
+use crate::codec::{to_u64, ts};
+use crate::sql::{Arg, Sql, bind, col};
 
 /// How a column's values are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,37 @@ impl ColumnMap {
         ));
         Ok(())
     }
+}
+
+/// Runs one aggregate's search: a `COUNT(*)` when `q` asks for a total, then, unless
+/// only counting, the page. `filtered(select)` builds `SELECT <select> FROM … WHERE …`
+/// with the caller's scope and `q`'s conditions, so the count and the page match the
+/// same rows; `page` orders, pages, runs and decodes the page's statement.
+pub(crate) async fn search<T>(
+    catalog: &Catalog,
+    q: &Query,
+    columns: &str,
+    filtered: impl Fn(&str) -> Result<Sql>,
+    page: impl AsyncFnOnce(Sql) -> Result<Vec<T>>,
+) -> Result<Found<T>> {
+    let total = if q.count_only || q.with_total {
+        let sql = filtered("COUNT(*) AS n")?;
+        let row = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
+            .fetch_one(&catalog.pool)
+            .await
+            .map_err(crate::db_err)?;
+        Some(to_u64(col::<i64>(&row, "n")?))
+    } else {
+        None
+    };
+    if q.count_only {
+        return Ok(Found {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let items = page(filtered(columns)?).await?;
+    Ok(Found { items, total })
 }
 
 /// A value as bound for a column of `kind`: integers given as text are parsed; anything

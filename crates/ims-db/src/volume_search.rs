@@ -6,9 +6,8 @@ use ims_domain::query::{Found, Query};
 use ims_domain::volume::Volume;
 
 use crate::Catalog;
-use crate::codec::to_u64;
 use crate::query::{ColumnMap, Kind};
-use crate::sql::{Arg, Run, Sql, bind, col};
+use crate::sql::{Arg, Run, Sql, bind};
 
 /// Volume fields (`ims_domain::volume::search::FIELDS`) to columns.
 const VOLUMES: ColumnMap = ColumnMap {
@@ -46,26 +45,18 @@ pub(crate) async fn search(
     project: Option<&str>,
     q: &Query,
 ) -> Result<Found<Volume>> {
-    let total = if q.count_only || q.with_total {
-        let sql = filtered("COUNT(*) AS n", project, q)?;
-        let row = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
-            .fetch_one(&catalog.pool)
-            .await
-            .map_err(crate::db_err)?;
-        Some(to_u64(col::<i64>(&row, "n")?))
-    } else {
-        None
-    };
-    if q.count_only {
-        return Ok(Found {
-            items: Vec::new(),
-            total,
-        });
-    }
-    let mut sql = filtered(crate::volumes::COLUMNS, project, q)?;
-    VOLUMES.order_and_page(&mut sql, q)?;
-    let items = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
-        .fetch_each(&catalog.pool, crate::volumes::from_row)
-        .await?;
-    Ok(Found { items, total })
+    let filtered = |select: &str| filtered(select, project, q);
+    crate::query::search(
+        catalog,
+        q,
+        crate::volumes::COLUMNS,
+        filtered,
+        async |mut sql| {
+            VOLUMES.order_and_page(&mut sql, q)?;
+            bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
+                .fetch_each(&catalog.pool, crate::volumes::from_row)
+                .await
+        },
+    )
+    .await
 }

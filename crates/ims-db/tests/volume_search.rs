@@ -5,20 +5,12 @@ mod support;
 
 use ims_domain::query::{Condition, Op, Page, Query, Sort, SortDir, Value};
 use ims_domain::volume::repo::VolumeQuotas;
-use ims_domain::volume::{Volume, VolumeFormat, VolumeId, VolumeRepo, VolumeStatus};
-use time::OffsetDateTime;
+use ims_domain::volume::{Volume, VolumeRepo, VolumeStatus};
 
 const MIB: u64 = 1 << 20;
 
 async fn add(db: &impl VolumeRepo, project: &str, name: &str, size: u64, at: i64) -> Volume {
-    let mut v = Volume::new(
-        VolumeId::new(),
-        project,
-        name.into(),
-        size,
-        VolumeFormat::Qcow2,
-        OffsetDateTime::from_unix_timestamp(1_700_000_000 + at).unwrap(),
-    );
+    let mut v = support::volume(project, name, size, at);
     db.insert_within_quota(&v, VolumeQuotas::default())
         .await
         .unwrap();

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::volume;
+
 use ims_domain::Error;
 use ims_domain::image::ImageId;
 use ims_domain::volume::repo::VolumeQuotas;
@@ -15,17 +17,6 @@ use ims_domain::volume::{
 use time::OffsetDateTime;
 
 const MIB: u64 = 1 << 20;
-
-fn volume(project: &str, name: &str, size: u64, at: i64) -> Volume {
-    Volume::new(
-        VolumeId::new(),
-        project,
-        name.into(),
-        size,
-        VolumeFormat::Qcow2,
-        OffsetDateTime::from_unix_timestamp(1_700_000_000 + at).unwrap(),
-    )
-}
 
 fn no_quota() -> VolumeQuotas {
     VolumeQuotas::default()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ims_format::{Format, Report};
 
-use crate::{ConvertError, QemuImg, read_progress, read_tail, remove};
+use crate::{ConvertError, QemuImg, read_tail, remove};
 
 /// Metadata calls (create, resize, info) finish in well under a second; anything
 /// longer is a hung process.
@@ -232,38 +232,13 @@ impl QemuImg {
     ) -> Result<Report, ConvertError> {
         disk.check().await?;
         let out_name = qemu_name(format)?;
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut child = self
-            .command()
-            .args(["convert", "-p", "-O", out_name, "--image-opts"])
-            .arg(disk.image_opts()?)
-            .arg(output)
-            .spawn()?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let run = async {
-            let (_, err, status) = tokio::join!(
-                read_progress(stdout, &mut progress),
-                read_tail(stderr),
-                child.wait()
-            );
-            (err, status)
-        };
-        let (err, status) = match tokio::time::timeout(self.limits.timeout, run).await {
-            Ok(done) => done,
-            Err(_) => {
-                child.kill().await.ok();
-                remove(output).await;
-                return Err(ConvertError::Timeout(self.limits.timeout));
-            }
-        };
-        if !status?.success() {
-            remove(output).await;
-            return Err(ConvertError::Failed(err));
-        }
+        let opts = disk.image_opts()?;
+        self.run_convert(output, &mut progress, |cmd| {
+            cmd.args(["convert", "-p", "-O", out_name, "--image-opts"])
+                .arg(opts)
+                .arg(output);
+        })
+        .await?;
         crate::check_off_runtime(output, format)
             .await
             .map_err(ConvertError::BadOutput)

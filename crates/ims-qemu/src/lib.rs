@@ -129,23 +129,41 @@ impl QemuImg {
         check_off_runtime(&job.input, job.input_format)
             .await
             .map_err(ConvertError::Refused)?;
+        self.run_convert(&job.output, &mut progress, |cmd| {
+            cmd.args(["convert", "-p", "-f", in_name, "-O", out_name])
+                .args(output_options(job.output_format))
+                .arg("--")
+                .arg(&job.input)
+                .arg(&job.output);
+        })
+        .await?;
+        check_off_runtime(&job.output, job.output_format)
+            .await
+            .map_err(ConvertError::BadOutput)
+    }
+
+    /// Runs a `qemu-img convert -p` writing `output` (its arguments added by `args`) in a
+    /// free slot under the time limit, feeding its progress to `progress`; on timeout or
+    /// failure the partial `output` is removed so no half-written file is mistaken for a
+    /// result.
+    pub(crate) async fn run_convert(
+        &self,
+        output: &Path,
+        progress: &mut impl FnMut(f32),
+        args: impl FnOnce(&mut Command),
+    ) -> Result<(), ConvertError> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut child = self
-            .command()
-            .args(["convert", "-p", "-f", in_name, "-O", out_name])
-            .args(output_options(job.output_format))
-            .arg("--")
-            .arg(&job.input)
-            .arg(&job.output)
-            .spawn()?;
+        let mut cmd = self.command();
+        args(&mut cmd);
+        let mut child = cmd.spawn()?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let run = async {
             let (_, err, status) = tokio::join!(
-                read_progress(stdout, &mut progress),
+                read_progress(stdout, progress),
                 read_tail(stderr),
                 child.wait()
             );
@@ -155,17 +173,15 @@ impl QemuImg {
             Ok(done) => done,
             Err(_) => {
                 child.kill().await.ok();
-                remove(&job.output).await;
+                remove(output).await;
                 return Err(ConvertError::Timeout(self.limits.timeout));
             }
         };
         if !status?.success() {
-            remove(&job.output).await;
+            remove(output).await;
             return Err(ConvertError::Failed(err));
         }
-        check_off_runtime(&job.output, job.output_format)
-            .await
-            .map_err(ConvertError::BadOutput)
+        Ok(())
     }
 
     /// `qemu-img` under `prlimit`, killed on drop, with no stdin.

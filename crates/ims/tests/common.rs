@@ -4,10 +4,14 @@
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 // Directory modules beside this file: `common.rs` is also a test target of its own.
+#[path = "common/disk.rs"]
+pub mod disk;
 #[path = "common/signed.rs"]
 pub mod signed;
 #[path = "common/sources.rs"]
 pub mod sources;
+#[path = "common/zstack.rs"]
+pub mod zstack;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -10,36 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::disk::{qemu_io, run};
 use common::signed::Signer;
 use common::{Api, Server, call};
 use md5::Digest as _;
 use serde_json::{Value, json};
 
 const MIB: u64 = 1 << 20;
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `qemu-io -f FORMAT -c CMD… FILE`; every command must succeed (a `read -P` whose
-/// pattern differs prints "Pattern verification failed" and changes nothing else, so
-/// the output is checked too).
-fn qemu_io(file: &Path, format: &str, cmds: &[String]) -> String {
-    let mut cmd = Command::new("qemu-io");
-    cmd.args(["-f", format]);
-    for c in cmds {
-        cmd.args(["-c", c]);
-    }
-    let out = run(cmd.arg(file));
-    assert!(!out.contains("failed"), "qemu-io {cmds:?}: {out}");
-    out
-}
 
 /// A qcow2 image of `virtual_mib` MiB whose first MiB is 0x11, uploaded through Glance;
 /// its id.

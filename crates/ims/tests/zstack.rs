@@ -7,83 +7,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::zstack::{BS, Reply, Zs, login_reply, reply, rpc_result, sha512};
 use common::{Api, Server, SlowSource};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const BS: &str = "5c8a0ba5e8d84a8f9c4a3b0e2f1d7a61";
-
-fn sha512(s: &str) -> String {
-    hex::encode(sha2::Sha512::digest(s.as_bytes()))
-}
-
-/// A ZStack REST client holding a session.
-struct Zs {
-    http: reqwest::Client,
-    url: String,
-    session: String,
-}
-
-/// Status, body text, and the body as JSON (`Null` when not JSON).
-struct Reply {
-    status: u16,
-    text: String,
-    json: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or("")
-    }
-}
-
-async fn reply(r: reqwest::Response) -> Reply {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, text, json }
-}
-
-async fn login_reply(url: &str, account: &str, password: &str) -> Reply {
-    let r = reqwest::Client::new()
-        .put(format!("{url}/zstack/v1/accounts/login"))
-        .json(&json!({"logInByAccount": {"accountName": account, "password": sha512(password)}}))
-        .send()
-        .await
-        .unwrap();
-    reply(r).await
-}
-
+/// This file's own calls.
 impl Zs {
-    async fn login(server: &Server, account: &str, password: &str) -> Zs {
-        let r = login_reply(&server.url, account, password).await;
-        assert_eq!(r.status, 200, "login: {}", r.text);
-        Zs {
-            http: reqwest::Client::new(),
-            url: server.url.clone(),
-            session: r.json["inventory"]["uuid"].as_str().unwrap().to_string(),
-        }
-    }
-
-    async fn admin(server: &Server) -> Zs {
-        Zs::login(server, "admin", &server.admin_password()).await
-    }
-
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/zstack/v1{path}", self.url))
-            .header("authorization", format!("OAuth {}", self.session))
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        reply(self.req(Method::GET, path).send().await.unwrap()).await
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Value) -> Reply {
-        reply(self.req(method, path).json(&body).send().await.unwrap()).await
-    }
-
     async fn action(&self, uuid: &str, body: Value) -> Reply {
         self.send(Method::PUT, &format!("/images/{uuid}/actions"), body)
             .await
@@ -105,28 +36,6 @@ impl Zs {
         let list = r.json["inventories"].as_array().unwrap();
         assert_eq!(list.len(), 1, "{}", r.text);
         list[0].clone()
-    }
-
-    /// Polls an api-job location until it is no longer 202.
-    async fn follow(&self, location: &str) -> Reply {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = reply(
-                self.http
-                    .get(location)
-                    .header("authorization", format!("OAuth {}", self.session))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            if r.status != 202 {
-                return r;
-            }
-            assert_eq!(r.json, json!({}), "a running job answers an empty object");
-            assert!(std::time::Instant::now() < deadline, "the job never ended");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }
 
@@ -853,24 +762,6 @@ async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-/// The decoded `result` of an RPC reply, polling while it is Processing.
-async fn rpc_result(server: &Server, mut reply: Value) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while reply["state"] == "Processing" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let uuid = reply["uuid"].as_str().unwrap();
-        reply = reqwest::get(format!("{}/zstack/api/result/{uuid}", server.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    assert_eq!(reply["state"], "Done");
-    serde_json::from_str(reply["result"].as_str().unwrap()).unwrap()
 }
 
 #[tokio::test]

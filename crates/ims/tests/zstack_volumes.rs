@@ -8,15 +8,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
+use common::disk::qemu_io;
+use common::zstack::{BS, Reply, Zs, reply, rpc_result};
 use common::{Api, Server};
 use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const BS: &str = "5c8a0ba5e8d84a8f9c4a3b0e2f1d7a61";
 const PS: &str = "9e1f2c3d4b5a46e7a8b9c0d1e2f3a4b5";
 const MIB: usize = 1 << 20;
 /// Written into the source image: (offset, byte, length).
@@ -27,10 +26,6 @@ const VOLUME_BYTES: &[(usize, u8, usize)] = &[
     (MIB, 0xa5, 65536),
     (5 * MIB + 512, 0x5a, 512),
 ];
-
-fn sha512(s: &str) -> String {
-    hex::encode(sha2::Sha512::digest(s.as_bytes()))
-}
 
 fn hex_id(id: &str) -> String {
     id.replace('-', "")
@@ -52,90 +47,10 @@ fn fresh_hex() -> String {
     h
 }
 
-struct Reply {
-    status: u16,
-    text: String,
-    json: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or("")
-    }
-
-    fn inventory(&self) -> &Value {
-        assert_eq!(self.status, 200, "{}", self.text);
-        &self.json["inventory"]
-    }
-}
-
-async fn reply(r: reqwest::Response) -> Reply {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, text, json }
-}
-
-/// A ZStack REST client holding a session.
-struct Zs {
-    http: reqwest::Client,
-    url: String,
-    session: String,
-}
-
+/// This file's own calls.
 impl Zs {
-    async fn login(server: &Server, account: &str, password: &str) -> Zs {
-        let r = reqwest::Client::new()
-            .put(format!("{}/zstack/v1/accounts/login", server.url))
-            .json(
-                &json!({"logInByAccount": {"accountName": account, "password": sha512(password)}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        let r = reply(r).await;
-        assert_eq!(r.status, 200, "login: {}", r.text);
-        Zs {
-            http: reqwest::Client::new(),
-            url: server.url.clone(),
-            session: r.json["inventory"]["uuid"].as_str().unwrap().to_string(),
-        }
-    }
-
-    async fn admin(server: &Server) -> Zs {
-        Zs::login(server, "admin", &server.admin_password()).await
-    }
-
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/zstack/v1{path}", self.url))
-            .header("authorization", format!("OAuth {}", self.session))
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        reply(self.req(Method::GET, path).send().await.unwrap()).await
-    }
-
-    /// The call's first answer.
-    async fn send_once(&self, method: Method, path: &str, body: Value) -> Reply {
-        reply(self.req(method, path).json(&body).send().await.unwrap()).await
-    }
-
-    /// The call's final answer: a 202 is followed to its end, as the SDKs do.
-    async fn send(&self, method: Method, path: &str, body: Value) -> Reply {
-        let r = self.send_once(method, path, body).await;
-        self.settle(r).await
-    }
-
-    async fn settle(&self, r: Reply) -> Reply {
-        if r.status == 202 {
-            return self.follow(r.json["location"].as_str().unwrap()).await;
-        }
-        r
-    }
-
     async fn post(&self, path: &str, params: Value) -> Reply {
-        self.send(
+        self.send_settled(
             Method::POST,
             path,
             json!({"params": params, "systemTags": [], "userTags": []}),
@@ -144,7 +59,7 @@ impl Zs {
     }
 
     async fn action(&self, uuid: &str, action: &str, params: Value) -> Reply {
-        self.send(
+        self.send_settled(
             Method::PUT,
             &format!("/volumes/{uuid}/actions"),
             json!({ action: params }),
@@ -202,40 +117,6 @@ impl Zs {
         )
         .await
     }
-
-    /// Polls an api-job location until it is no longer 202.
-    async fn follow(&self, location: &str) -> Reply {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = reply(self.http.get(location).send().await.unwrap()).await;
-            if r.status != 202 {
-                return r;
-            }
-            assert!(std::time::Instant::now() < deadline, "the job never ended");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `qemu-io -f FORMAT -c CMD… FILE`; a `read -P` that differs prints "failed".
-fn qemu_io(file: &Path, format: &str, cmds: &[String]) {
-    let mut cmd = Command::new("qemu-io");
-    cmd.args(["-f", format]);
-    for c in cmds {
-        cmd.args(["-c", c]);
-    }
-    let out = run(cmd.arg(file));
-    assert!(!out.contains("failed"), "qemu-io {cmds:?}: {out}");
 }
 
 fn writes(patterns: &[(usize, u8, usize)], verb: &str) -> Vec<String> {
@@ -441,7 +322,7 @@ async fn volume_routes_through_a_life_cycle() {
         let zs = &zs;
         let uuid = uuid.clone();
         async move {
-            zs.send(
+            zs.send_settled(
                 Method::PUT,
                 &format!("/volumes/data/resize/{uuid}/actions"),
                 json!({"resizeDataVolume": {"size": size}}),
@@ -514,7 +395,7 @@ async fn volume_routes_through_a_life_cycle() {
         "a duplicate resourceUuid"
     );
     let r = zs
-        .send(
+        .send_settled(
             Method::PUT,
             &format!("/volumes/{chosen}/actions"),
             json!({"nosuch": {}}),
@@ -575,7 +456,7 @@ async fn volumes_from_templates_check_the_image() {
     };
     assert_eq!(from(hex_id(&root_id)).await.code(), "SYS.1007");
     let r = zs
-        .send(
+        .send_settled(
             Method::PUT,
             &format!("/images/{image}/actions"),
             json!({"changeImageState": {"stateEvent": "disable"}}),
@@ -664,7 +545,7 @@ async fn seed_example_async_path_answers_202_and_its_job_the_inventory() {
     assert_eq!(r.json["inventories"], json!([inv]));
     // A failing call answers 202 too; its job ends 503 with the error, nothing made.
     let first = zs
-        .send_once(
+        .send(
             Method::POST,
             &format!("/images/data-volume-templates/from/volumes/{}", fresh_hex()),
             json!({"params": {"name": "async-bad"}}),
@@ -797,7 +678,7 @@ async fn volumes_of_another_project_do_not_exist() {
         bob.action(&admins, "updateVolume", json!({"name": "mine"}))
             .await,
         bob.action(&admins, "recoverDataVolume", json!({})).await,
-        bob.send(
+        bob.send_settled(
             Method::PUT,
             &format!("/volumes/data/resize/{admins}/actions"),
             json!({"resizeDataVolume": {"size": 2 * MIB}}),
@@ -814,7 +695,7 @@ async fn volumes_of_another_project_do_not_exist() {
 /// `POST /zstack/api/` as zstack-mcp-server sends it; the decoded `result` (polled while
 /// Processing).
 async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
-    let mut reply: Value = reqwest::Client::new()
+    let reply: Value = reqwest::Client::new()
         .post(format!("{}/zstack/api/", server.url))
         .json(&json!({ class: msg }))
         .send()
@@ -823,20 +704,7 @@ async fn rpc(server: &Server, class: &str, msg: Value) -> Value {
         .json()
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while reply["state"] == "Processing" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let uuid = reply["uuid"].as_str().unwrap();
-        reply = reqwest::get(format!("{}/zstack/api/result/{uuid}", server.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    assert_eq!(reply["state"], "Done");
-    serde_json::from_str(reply["result"].as_str().unwrap()).unwrap()
+    rpc_result(server, reply).await
 }
 
 #[tokio::test]

@@ -59,3 +59,16 @@ impl Drop for TestCatalog {
         .join();
     }
 }
+
+/// A new qcow2 volume of `project` created `at` seconds after a fixed instant (so tests
+/// order volumes by creation without sleeping).
+pub fn volume(project: &str, name: &str, size: u64, at: i64) -> ims_domain::volume::Volume {
+    ims_domain::volume::Volume::new(
+        ims_domain::volume::VolumeId::new(),
+        project,
+        name.into(),
+        size,
+        ims_domain::volume::VolumeFormat::Qcow2,
+        time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + at).unwrap(),
+    )
+}
