@@ -1,24 +1,23 @@
 //! The ZStack dialect: REST under `/zstack/v1` and the legacy RPC envelope under
 //! `/zstack/api`, both over the same operations.
 //!
-//! Layout (volumes slot in as `volumes.rs` beside `images.rs`, with their operations in
-//! `ops::Api` and their routes in [`router`]):
+//! Layout:
 //! - `error.rs`: ErrorCode (503) and plain-text REST errors;
 //! - `wire.rs`: 32-hex uuids ↔ ims ids, ZStack's date format;
 //! - `auth.rs`: sessions (`accounts/login`, logout, validation) and the `OAuth` caller;
-//! - `query.rs`: `q=`/RPC conditions → [`ims_domain::query::Query`], `fields=`;
+//! - `query.rs`: `q=`/RPC conditions → [`ims_domain::query::Query`], `fields=`, with a
+//!   field map per aggregate (images, volumes);
 //! - `inventory.rs`: ImageInventory, BackupStorage/PrimaryStorage inventories;
-//! - `ops.rs`: one function per API, shared by both front ends;
+//! - `ops.rs`: one function per image API, shared by both front ends;
+//! - `volumes.rs`: the volume APIs and templates from volumes, their routes and RPC
+//!   messages, VolumeInventory;
 //! - `calls.rs`: the api-jobs protocol (wait, 202 + location, polling);
 //! - `rest.rs`: REST routes; `rpc.rs`: the RPC front end.
 //!
-//! Adding volumes: `Api` variants (their package `org.zstack.header.volume` in
-//! `Api::package`), operations in a `volumes.rs` beside `ops.rs` returning `ops::Outcome`
-//! (`Job` for durable work; `calls::settle` picks the finisher by `Api`), a
-//! `query::Request::volumes()` field map over a domain `volume::search::FIELDS` and an
-//! `ims-db` `ColumnMap` (see `ims-db/src/image_search.rs`), the routes in `rest::routes`
-//! and the dispatch in `rpc::{read, mutation}`, a VolumeInventory in `inventory.rs`
-//! (primary storage `PRIMARY_STORAGE_UUID`), and `Entity::Volume` → `VolumeVO` in
+//! A new resource follows volumes: `Api` variants (with their Java package in
+//! `Api::package`), operations returning `ops::Outcome` (`Job` for durable work;
+//! `calls::settle` picks the finisher by `Api`), a field map over the domain's search
+//! FIELDS and an `ims-db` column map, routes and RPC dispatch, and its `Entity` in
 //! `error.rs`.
 
 mod auth;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use ims_domain::image::service::bucket_jobs::FileKind;
 use ims_domain::image::service::{ImageChange, NewImageFromUrl};
 use ims_domain::principal::Principal;
 use serde_json::{Map, Value, json};
@@ -409,11 +410,7 @@ pub(crate) async fn add_image(zs: &Zs, who: &Principal, p: &Params<'_>) -> ZsRes
         (_, Some(f)) => return Err(ZsError::invalid(format!("unknown format[{f}]"))),
         (_, None) => return Err(p.mandatory("format")),
     };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ZsError::invalid(format!(
-            "url must starts with 'http://' or 'https://', but got [{url}]"
-        )));
-    }
+    let source = image_source(&url)?;
     let bs = p.strings("backupStorageUuids")?.unwrap_or_default();
     if bs.is_empty() {
         return Err(ZsError::invalid(
@@ -455,22 +452,53 @@ pub(crate) async fn add_image(zs: &Zs, who: &Principal, p: &Params<'_>) -> ZsRes
         attrs.insert("zstack_virtio".into(), v.to_string().into());
     }
     attrs.insert("zstack_url".into(), display_url(&url).into());
-    let (image, job_id) = zs
-        .services
-        .images
-        .create_from_url(
-            who,
-            NewImageFromUrl {
+    let images = &zs.services.images;
+    let (image, job_id) = match source {
+        ImageSource::Web => {
+            let req = NewImageFromUrl {
                 attributes: attrs,
                 url,
                 request_id: None,
-            },
-        )
-        .await?;
+            };
+            images.create_from_url(who, req).await?
+        }
+        ImageSource::Bucket => {
+            let kind = match media.as_str() {
+                "ISO" => FileKind::Iso,
+                "DataVolumeTemplate" => FileKind::Data,
+                _ => FileKind::System,
+            };
+            images.create_from_object(who, attrs, &url, kind).await?
+        }
+    };
     Ok(Outcome::Job {
         job_id,
         image_id: image.id.to_string(),
     })
+}
+
+/// Where AddImage reads an image from.
+enum ImageSource {
+    /// An http(s) URL, fetched like every web-download (the outbound address filter).
+    Web,
+    /// `bucket:object` in one of ims's buckets the caller may read (as IMS's imports).
+    Bucket,
+}
+
+/// Which source `url` names: http(s), or a bucket object (`bucket:object`, no scheme);
+/// any other scheme (ZStack's `file://`, `ftp://`, `sftp://`, `upload://`, bare paths)
+/// is refused, since ims never reads host paths named by a caller.
+fn image_source(url: &str) -> ZsResult<ImageSource> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(ImageSource::Web)
+    } else if !url.contains("://") && !url.starts_with('/') && url.contains(':') {
+        Ok(ImageSource::Bucket)
+    } else {
+        Err(ZsError::invalid(format!(
+            "url must start with 'http://' or 'https://' or name a bucket object as \
+             'bucket:object', but got [{url}]"
+        )))
+    }
 }
 
 /// The result of AddImage's job: the image's inventory, or SYS.1002 (and the image is

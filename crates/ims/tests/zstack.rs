@@ -974,3 +974,51 @@ async fn add_image_downloads_through_the_outbound_filter() {
         "nothing is left Creating"
     );
 }
+
+/// AddImage from a bucket object (`bucket:object`): the file-import job streams it
+/// (hashed and inspected; the declared format must be the content's, as for URLs) and
+/// the size is the disk inside; an unknown object is SYS.1003 and a host path or another
+/// scheme SYS.1007, with nothing left behind.
+#[tokio::test]
+async fn add_image_reads_a_bucket_object() {
+    let server = Server::start(&[]).await;
+    let zs = Zs::admin(&server).await;
+    let bucket = server.dir.join("buckets/zsb");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let file = bucket.join("disk.img");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&file)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bytes = std::fs::read(&file).unwrap();
+
+    let mut params = raw_params("from-bucket", "zsb:disk.img");
+    params["mediaType"] = json!("DataVolumeTemplate");
+    params["format"] = json!("qcow2");
+    let r = zs.add_image(params).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let inv = &r.json["inventory"];
+    assert_eq!(inv["status"], "Ready");
+    assert_eq!(inv["format"], "qcow2");
+    assert_eq!(inv["size"], 64 << 20);
+    assert_eq!(inv["actualSize"], bytes.len());
+    assert_eq!(inv["md5Sum"], hex::encode(md5::Md5::digest(&bytes)));
+    assert_eq!(inv["url"], "zsb:disk.img");
+    let uuid = inv["uuid"].as_str().unwrap();
+    assert_eq!(zs.image(uuid).await["mediaType"], "DataVolumeTemplate");
+
+    for (url, code) in [
+        ("zsb:missing.img", "SYS.1003"),
+        ("file:///etc/passwd", "SYS.1007"),
+        ("/etc/passwd", "SYS.1007"),
+        ("ftp://example.com/x.img", "SYS.1007"),
+    ] {
+        let r = zs.add_image(raw_params("refused-source", url)).await;
+        assert_eq!((r.status, r.code()), (503, code), "{url}: {}", r.text);
+    }
+    let left = zs.get("/images?q=name=refused-source&count=true").await;
+    assert_eq!(left.json["total"], 0, "{}", left.text);
+}

@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::bucket_jobs::{FileImport, FileKind};
 use super::import::ImportRequest;
 use super::metadata::{ImageService, now};
 use crate::error::{Error, Result};
 use crate::image::policy;
 use crate::image::{Image, ImageStatus};
+use crate::job::JobKind;
 use crate::principal::Principal;
+use crate::storage::bucket::{BucketCaller, ObjectRef};
 
 /// A new image whose data is fetched from a URL (web-download) by a durable job.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +54,38 @@ impl ImageService {
                 Err(e)
             }
         }
+    }
+
+    /// Creates the image and starts filling it from bucket object `object`
+    /// (`bucket:object`, which the caller must be able to read) through the file-import
+    /// job IMS's imports use; `kind` says what content fits (an ISO only for an ISO). The
+    /// declared disk format must be the content's (as for every upload), and `min_disk`
+    /// grows to the disk inside. The image and its job are written together. Returns the
+    /// image (`importing`) and the job id.
+    pub async fn create_from_object(
+        &self,
+        who: &Principal,
+        attributes: BTreeMap<String, Value>,
+        object: &str,
+        kind: FileKind,
+    ) -> Result<(Image, String)> {
+        let mut image = Self::new_image(who, &attributes)?;
+        let object = ObjectRef::parse(object)?;
+        let caller = BucketCaller::of(who);
+        self.check_import_object(&caller, &object, false).await?;
+        let payload = serde_json::to_value(FileImport {
+            object: object.to_string(),
+            kind,
+            quick: false,
+            sub_jobs: Vec::new(),
+            admin: caller.admin,
+            fit_to_content: true,
+        })
+        .map_err(Error::internal)?;
+        let job = self
+            .start_image_job(&mut image, JobKind::DataImageFromFile, payload)
+            .await?;
+        Ok((image, job.id))
     }
 
     /// Delayed deletion: an image with data (`active` or `deactivated`) moves to

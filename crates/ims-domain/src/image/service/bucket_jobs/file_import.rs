@@ -49,7 +49,7 @@ pub struct DataImageFromFile {
 /// What an image made from a file is for; it decides which content is acceptable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum FileKind {
+pub enum FileKind {
     /// A data disk: any supported disk format, not an ISO.
     #[default]
     Data,
@@ -74,6 +74,10 @@ pub(crate) struct FileImport {
     /// Queued by a cloud administrator: the worker reads the bucket with the same rights.
     #[serde(default)]
     pub(crate) admin: bool,
+    /// The image takes its size from the content instead of IMS's rules: no file-name
+    /// extension rule, and `min_disk` grows to fit the disk inside (ZStack's AddImage).
+    #[serde(default)]
+    pub(crate) fit_to_content: bool,
 }
 
 /// IMS's rules for a new image's name and description. Also refuses any `cmk_id`
@@ -251,6 +255,7 @@ impl ImageService {
             quick: req.quick,
             sub_jobs: Vec::new(),
             admin: caller.admin,
+            fit_to_content: false,
         })
         .map_err(Error::internal)?;
         Ok((image, payload))
@@ -318,13 +323,19 @@ impl ImageService {
                 }
                 _ => {}
             }
-            check_extension(&object.key, found)?;
+            if !payload.fit_to_content {
+                check_extension(&object.key, found)?;
+            }
             if payload.quick && !quick_importable(found) {
                 return Err(Error::UnsupportedMedia(format!(
                     "Quick import takes RAW or ZVHD2 files; this file is {found}."
                 )));
             }
             image.disk_format = Some(disk_format_of(found)?);
+            if payload.fit_to_content {
+                let needed = digests.virtual_size.unwrap_or(digests.size).div_ceil(GIB);
+                image.min_disk = image.min_disk.max(needed);
+            }
             if digests
                 .virtual_size
                 .is_some_and(|v| v > image.min_disk * GIB)

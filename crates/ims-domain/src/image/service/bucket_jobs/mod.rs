@@ -10,6 +10,7 @@ mod system_image;
 
 pub use copy::ImageCopy;
 pub use export::ImageExport;
-pub use file_import::DataImageFromFile;
+pub(crate) use file_import::FileImport;
 pub(crate) use file_import::check_naming;
+pub use file_import::{DataImageFromFile, FileKind};
 pub use system_image::{SystemImageFromFile, SystemImageType};

@@ -174,6 +174,7 @@ impl ImageService {
             quick: req.quick,
             sub_jobs: batch.iter().map(|(_, j)| j.id.clone()).collect(),
             admin: caller.admin,
+            fit_to_content: false,
         })
         .map_err(Error::internal)?;
         let mut image = system_image(who, req, &object);
