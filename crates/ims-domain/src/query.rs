@@ -173,6 +173,13 @@ impl Fields {
         if q.page.limit > MAX_LIMIT {
             return Err(Error::invalid(format!("limit must be at most {MAX_LIMIT}")));
         }
+        // Databases take a signed 64-bit offset; a larger one is the caller's mistake.
+        if q.page.start > i64::MAX as u64 {
+            return Err(Error::invalid(format!(
+                "start must be at most {}",
+                i64::MAX
+            )));
+        }
         for c in &q.conditions {
             crate::text::check("query", &c.field)?;
             for v in &c.values {
@@ -226,6 +233,9 @@ mod tests {
         assert!(f.check(&q).is_err());
         q.conditions.pop();
         q.page.limit = MAX_LIMIT + 1;
+        assert!(f.check(&q).is_err());
+        q.page.limit = 10;
+        q.page.start = u64::MAX;
         assert!(f.check(&q).is_err());
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::signed::Signer;
 use common::{Api, Server};
 use common::{patch, raw_image};
+use futures::StreamExt as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -505,5 +506,23 @@ async fn refused_bodies_are_answered_not_reset() {
         let path = format!("/v2/cloudimages/{id}");
         let (status, body) = signer.send(Method::PATCH, &path, Some(patch)).await;
         assert_eq!((status, &body["error"]["code"]), (400, &json!("IMG.0059")));
+    }
+    // A client that is certainly still sending when the answer is ready: a chunked body
+    // whose later part arrives after a pause, past the socket buffers' reach.
+    for _ in 0..3 {
+        let chunks = futures::stream::iter(0..8u8).then(|n| async move {
+            if n == 2 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1 << 20]))
+        });
+        let r = api
+            .req(Method::POST, "/v2/images")
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .expect("a refused streamed body is answered");
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

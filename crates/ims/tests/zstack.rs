@@ -557,6 +557,9 @@ async fn bad_input_gets_zstack_errors() {
     }
     let r = zs.get("/images?sort=-nosuch").await;
     assert_eq!(r.code(), "SYS.1007");
+    // An offset no database takes is the caller's mistake, not an internal error.
+    let r = zs.get("/images?start=18446744073709551615").await;
+    assert_eq!((r.status, r.code()), (503, "SYS.1007"), "{}", r.text);
 
     // Unknown routes and methods, in ZStack's plain text.
     let r = zs.get("/no/such/thing").await;
@@ -659,6 +662,13 @@ async fn queries_push_conditions_sort_and_page() {
         ))
         .await;
     assert!(names(&r).contains(&"q-data".to_string()), "{}", r.text);
+    let r = zs
+        .get(&format!(
+            "/images?q=createDate<{}",
+            since.replace(' ', "%20").replace(',', "%2C")
+        ))
+        .await;
+    assert!(!names(&r).contains(&"q-data".to_string()), "{}", r.text);
     let r = zs
         .get("/images?q=name~=q-%25&replyWithCount=true&limit=1")
         .await;

@@ -80,10 +80,17 @@ impl ImageService {
     /// The image being made from volume `id` right now, if any: an importing image whose
     /// `__data_origin` names the volume (the record the job's image carries of its source,
     /// written with the job in one transaction, so it holds exactly while the job may run).
-    pub(crate) async fn image_reading_volume(&self, id: VolumeId) -> Result<Option<ImageId>> {
+    pub(crate) async fn image_reading_volume(&self, volume: &Volume) -> Result<Option<ImageId>> {
         let text = |v: String| Value::Text(v);
         let query = ListQuery {
             filters: vec![
+                // Only the volume's own project makes images from it, so another
+                // project's images cannot hold it.
+                Filter::Compare(
+                    Field::Column(Column::Owner),
+                    Op::Eq,
+                    text(volume.project_id.clone()),
+                ),
                 Filter::Compare(
                     Field::Column(Column::Status),
                     Op::Eq,
@@ -92,7 +99,7 @@ impl ImageService {
                 Filter::Compare(
                     Field::Property("__data_origin".into()),
                     Op::Eq,
-                    text(data_origin(id)),
+                    text(data_origin(volume.id)),
                 ),
             ],
             limit: 1,
@@ -114,10 +121,11 @@ fn data_origin(id: VolumeId) -> String {
 impl VolumeService {
     /// Refuses a change to volume `id` while an image is being made from it: the image
     /// must be the volume's content at one moment, and the job reads it until it ends.
-    pub(crate) async fn check_not_being_read(&self, id: VolumeId) -> Result<()> {
-        match self.images.image_reading_volume(id).await? {
+    pub(crate) async fn check_not_being_read(&self, volume: &Volume) -> Result<()> {
+        match self.images.image_reading_volume(volume).await? {
             Some(image) => Err(Error::Conflict(format!(
-                "Volume {id} is being read into image {image}; try again when that ends."
+                "Volume {} is being read into image {image}; try again when that ends.",
+                volume.id
             ))),
             None => Ok(()),
         }

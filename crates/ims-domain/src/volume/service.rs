@@ -426,7 +426,7 @@ impl VolumeService {
     /// is expunged at once. Refused while an image is being made from the volume.
     pub async fn delete(&self, who: &Principal, id: &str) -> Result<Volume> {
         let volume = self.get(who, id).await?;
-        self.check_not_being_read(volume.id).await?;
+        self.check_not_being_read(&volume).await?;
         if volume.status == VolumeStatus::Error {
             return self.expunge(who, id).await;
         }
@@ -455,8 +455,7 @@ impl VolumeService {
     /// row stays, `expunged`, so the id is never reused. A ready volume must be deleted
     /// first (`Conflict`); none is expunged while an image is being made from it.
     pub async fn expunge(&self, who: &Principal, id: &str) -> Result<Volume> {
-        self.check_not_being_read(self.get(who, id).await?.id)
-            .await?;
+        self.check_not_being_read(&self.get(who, id).await?).await?;
         let volume = self
             .edit(who, id, |v| {
                 if v.status == VolumeStatus::Ready {
@@ -516,7 +515,7 @@ impl VolumeService {
                 volume.id, volume.status
             )));
         }
-        self.check_not_being_read(volume.id).await?;
+        self.check_not_being_read(&volume).await?;
         if size <= volume.size {
             return Err(Error::field(
                 "size",
