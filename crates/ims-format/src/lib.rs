@@ -13,6 +13,7 @@
 
 mod bytes;
 mod capture;
+pub mod flatten;
 mod format;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -72,10 +72,11 @@ impl Disk {
     }
 
     /// Checks the header: the format ims made, and nothing unsafe besides a backing file
-    /// when ims gave it one (which every call then overrides). A raw disk has no header:
+    /// when ims gave it one (which every call then overrides; readers of the chain other
+    /// than qemu check this first too). A raw disk has no header:
     /// all of it is the guest's data, which qemu, told `raw`, never interprets (a guest
     /// may well store a qcow2 file on its raw disk), so it is not inspected.
-    async fn check(&self) -> Result<(), ConvertError> {
+    pub async fn check(&self) -> Result<(), ConvertError> {
         if self.format == Format::Raw {
             return Ok(());
         }

@@ -11,8 +11,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use ims_domain::volume::{Backing, FlatData, StoreCapacity, VolumeFormat, VolumeId, VolumeStore};
 use ims_domain::{Error, Result};
+use ims_format::Format;
+use ims_format::flatten::{FlattenError, Flattener, Layer};
 use ims_qemu::{ConvertError, Disk, QemuImg};
 
 /// Volume files and directories are the service's alone.
@@ -146,6 +149,57 @@ fn stream_file(file: std::fs::File) -> ims_domain::ports::ByteStream {
     ))
 }
 
+/// One file of a chain, for the format engine's flattener.
+fn layer(path: &Path, format: Format) -> std::result::Result<Layer, FlattenError> {
+    let file = std::fs::File::open(path)?;
+    match format {
+        Format::Qcow2 => Layer::qcow2(file),
+        Format::Raw => Layer::raw(file),
+        other => Err(FlattenError::Unsupported(format!("a {other} layer"))),
+    }
+}
+
+/// `disk` with its backing folded in, as a new qcow2 produced while it is read (no
+/// scratch copy: each byte is read once and written once, by the image store). `None`
+/// when the chain uses something only qemu-img handles (compressed clusters, say).
+async fn stream_flat(disk: &Disk) -> Result<Option<FlatData>> {
+    disk.check().await.map_err(qemu_err)?;
+    let chain = disk.clone();
+    let mapped = tokio::task::spawn_blocking(move || {
+        let mut layers = vec![layer(&chain.path, chain.format)?];
+        if let Some((path, format)) = &chain.backing {
+            layers.push(layer(path, *format)?);
+        }
+        Flattener::new(layers)
+    })
+    .await
+    .map_err(Error::internal)?;
+    let flat = match mapped {
+        Ok(flat) => flat,
+        Err(FlattenError::Io(e)) => return Err(io_err(e)),
+        Err(other) => {
+            tracing::info!(disk = %disk.path.display(), "flattening with qemu-img: {other}");
+            return Ok(None);
+        }
+    };
+    let size = flat.len();
+    // A blocking producer a few chunks ahead of the pipeline, stopped when it goes away.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let written = flat.write(&mut |chunk| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok());
+        if let Err(e) = written {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(Some(FlatData {
+        stream: Box::pin(stream),
+        size,
+    }))
+}
+
 #[async_trait]
 impl VolumeStore for FsVolumeStore {
     fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String {
@@ -216,6 +270,9 @@ impl VolumeStore for FsVolumeStore {
                 stream: stream_file(file),
                 size,
             });
+        }
+        if let Some(flat) = stream_flat(&disk).await? {
+            return Ok(flat);
         }
         private_dir(&self.scratch).map_err(io_err)?;
         let out = Scratch(

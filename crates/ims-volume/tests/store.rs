@@ -166,15 +166,7 @@ async fn an_overlay_copies_nothing_and_flattens_to_everything() {
         .await
         .unwrap();
     qemu_io(&path, "qcow2", &["write -P 0xcd 12M 4k"]);
-    let flat = d
-        .store
-        .read_flat(&loc, VolumeFormat::Qcow2, Some(&backing))
-        .await
-        .unwrap();
-    let data = collect(flat.stream).await;
-    assert_eq!(data.len() as u64, flat.size);
-    let out = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(out.path(), &data).unwrap();
+    let out = flat_file(&d, &loc, &backing).await;
     let report = ims_format::inspect_file(out.path()).unwrap();
     assert!(report.safe, "{:?}", report.problems);
     assert_eq!(report.virtual_size, Some(16 * MIB));
@@ -188,9 +180,8 @@ async fn an_overlay_copies_nothing_and_flattens_to_everything() {
             "read -P 0xcd 12M 4k",
         ],
     );
-    // The flattened copy left nothing behind in the scratch directory.
-    let scratch = d._tmp.path().join("scratch");
-    assert_eq!(std::fs::read_dir(scratch).unwrap().count(), 0);
+    // The flattened stream was made as it was read: no copy in the scratch directory.
+    assert_eq!(scratch_files(&d), 0);
     // An overlay on a blob that is gone is not made.
     std::fs::remove_file(d.blobs.join("img.data.1")).unwrap();
     assert!(
@@ -199,6 +190,66 @@ async fn an_overlay_copies_nothing_and_flattens_to_everything() {
             .await
             .is_err()
     );
+}
+
+/// The volume at `loc` flattened, in a temporary file; its announced size checked.
+async fn flat_file(d: &Dirs, loc: &str, backing: &Backing) -> tempfile::NamedTempFile {
+    let flat = d
+        .store
+        .read_flat(loc, VolumeFormat::Qcow2, Some(backing))
+        .await
+        .unwrap();
+    let data = collect(flat.stream).await;
+    assert_eq!(data.len() as u64, flat.size);
+    let out = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(out.path(), &data).unwrap();
+    out
+}
+
+fn scratch_files(d: &Dirs) -> usize {
+    std::fs::read_dir(d._tmp.path().join("scratch")).map_or(0, |dir| dir.count())
+}
+
+#[tokio::test]
+async fn a_compressed_backing_is_flattened_by_qemu_img_and_leaves_no_copy() {
+    let d = store();
+    let raw = d._tmp.path().join("source.raw");
+    qemu_img(&["create", "-q", "-f", "raw", raw.to_str().unwrap(), "4M"]);
+    qemu_io(&raw, "raw", &["write -P 0x22 1M 1M"]);
+    let blob = d.blobs.join("img.data.c");
+    qemu_img(&[
+        "convert",
+        "-q",
+        "-c",
+        "-f",
+        "raw",
+        "-O",
+        "qcow2",
+        raw.to_str().unwrap(),
+        blob.to_str().unwrap(),
+    ]);
+    let backing = Backing {
+        image_id: ImageId::new(),
+        blob_key: "img.data.c".into(),
+        format: VolumeFormat::Qcow2,
+    };
+    let loc = d
+        .store
+        .create_overlay(VolumeId::new(), 4 * MIB, &backing)
+        .await
+        .unwrap();
+    qemu_io(
+        &d.store.path(&loc).unwrap(),
+        "qcow2",
+        &["write -P 0x33 3M 4k"],
+    );
+    let out = flat_file(&d, &loc, &backing).await;
+    qemu_io(
+        out.path(),
+        "qcow2",
+        &["read -P 0 0 1M", "read -P 0x22 1M 1M", "read -P 0x33 3M 4k"],
+    );
+    assert_eq!(scratch_files(&d), 0);
 }
 
 #[tokio::test]
