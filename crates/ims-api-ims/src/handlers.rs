@@ -102,6 +102,7 @@ pub async fn create_image(State(svc): State<Services>, caller: Signed) -> Res<Js
             tags: convert::tags(body.tags, body.image_tags)?,
             properties: Default::default(),
             cmk_id: body.cmk_id,
+            discard_on_failure: false,
         };
         let (_, job) = svc
             .volumes

@@ -501,8 +501,8 @@ fn image_source(url: &str) -> ZsResult<ImageSource> {
     }
 }
 
-/// The result of AddImage's job: the image's inventory, or SYS.1002 (and the image is
-/// removed: ZStack's AddImage is all-or-nothing).
+/// The result of AddImage's job: the image's inventory, or SYS.1002 (the failed job
+/// removed the image: ZStack's AddImage is all-or-nothing).
 pub(crate) async fn finish_add_image(
     zs: &Zs,
     who: &Principal,
@@ -522,9 +522,9 @@ pub(crate) async fn finish_add_image(
     .await
 }
 
-/// The result of a job that fills a new image: `done` of the image on success; else the
-/// image is removed (ZStack rolls the row back when the copy fails) and the answer is
-/// `failed()`.
+/// The result of a job that fills a new image: `done` of the image on success, else
+/// `failed()`. The job was started all or nothing, so its failure removed the image
+/// (ZStack rolls the row back when the copy fails), polled or not.
 pub(crate) async fn finish_image_job(
     zs: &Zs,
     who: &Principal,
@@ -536,9 +536,6 @@ pub(crate) async fn finish_image_job(
     if job.status == ims_domain::job::JobStatus::Success {
         let img = zs.services.images.get(who, image_id).await?;
         return Ok(done(&img));
-    }
-    if let Err(e) = zs.services.images.delete(who, image_id).await {
-        tracing::warn!(image.id = %image_id, error = %e, "could not remove an image whose job failed");
     }
     Err(failed())
 }

@@ -434,6 +434,7 @@ async fn create_template(
         name,
         description,
         tags: user_tags,
+        discard_on_failure: true,
         ..NewImageFromVolume::default()
     };
     req.properties.insert(
@@ -448,7 +449,7 @@ async fn create_template(
 }
 
 /// The result of a template's job: `{"inventory", "success": true}` (the seed's shape), or
-/// SYS.1006 with the image removed (ZStack rolls the row back).
+/// SYS.1006 (the failed job removed the image: ZStack rolls the row back).
 pub(crate) async fn finish_template(
     zs: &Zs,
     who: &Principal,

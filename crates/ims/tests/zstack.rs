@@ -333,6 +333,32 @@ async fn slow_work_answers_202_and_its_api_job_ends_with_the_result() {
 }
 
 #[tokio::test]
+async fn a_failed_download_removes_its_image_even_when_nobody_polls() {
+    let mut env = web_env();
+    env.push(("IMS_ZSTACK__JOB_WAIT_MS", "0"));
+    let server = Server::start(&env).await;
+    let zs = Zs::admin(&server).await;
+    let r = zs
+        .send(
+            Method::POST,
+            "/images",
+            json!({"params": raw_params("unpolled", "http://127.0.0.1:1/none.raw")}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    // The api-job is never asked for; the image must not stay "Creating" all the same.
+    common::wait_until(Duration::from_secs(30), || async {
+        let listed = zs.get("/images?q=name=unpolled").await.json["inventories"].clone();
+        if listed == json!([]) {
+            Ok(())
+        } else {
+            Err(format!("still listed: {listed}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn image_lifecycle_update_state_delete_recover_expunge() {
     let source = SlowSource::start(1 << 20, Duration::ZERO).await;
     let server = Server::start(&web_env()).await;

@@ -26,6 +26,11 @@ pub const READ_ONLY: &[&str] = &[
     "schema",
     "stores",
 ];
+/// Properties only the service writes, recording where an image's data came from:
+/// setting one is `Forbidden`, removing one changes nothing (as for derived attributes).
+/// A volume is held while an importing image of its project names it here, so a caller
+/// must not be able to forge or erase that record.
+pub const SERVICE_SET: &[&str] = &["__data_origin"];
 /// Attributes reserved for internal use; setting one is `Forbidden`.
 pub const RESERVED: &[&str] = &["location", "deleted", "deleted_at", "locations"];
 /// Base attributes: always present, never removable.
@@ -83,7 +88,10 @@ pub enum Mode {
 
 /// Refuses names that callers can never write.
 pub fn check_writable(name: &str, mode: Mode) -> Result<()> {
-    if READ_ONLY.contains(&name) || (name == "id" && mode == Mode::Update) {
+    if READ_ONLY.contains(&name)
+        || SERVICE_SET.contains(&name)
+        || (name == "id" && mode == Mode::Update)
+    {
         return Err(Error::Forbidden(format!(
             "Attribute '{name}' is read-only."
         )));
@@ -164,6 +172,9 @@ pub fn set(
 
 /// Removes an extra property; base attributes cannot be removed.
 pub fn remove(image: &mut Image, name: &str) -> Result<()> {
+    if SERVICE_SET.contains(&name) {
+        return Ok(());
+    }
     check_writable(name, Mode::Update)?;
     if huawei::DERIVED.contains(&name) {
         // Derived attributes are recomputed after every edit; removing one is a no-op,
@@ -334,6 +345,19 @@ mod tests {
             image.properties.insert((*name).into(), "x".repeat(*len));
         }
         image
+    }
+
+    #[test]
+    fn where_the_data_came_from_cannot_be_forged_or_erased() {
+        for mode in [Mode::Create, Mode::Update] {
+            assert!(matches!(
+                check_writable("__data_origin", mode),
+                Err(Error::Forbidden(_))
+            ));
+        }
+        let mut image = image_with(&[("__data_origin", 3)]);
+        remove(&mut image, "__data_origin").unwrap();
+        assert_eq!(image.properties["__data_origin"], "xxx");
     }
 
     #[test]

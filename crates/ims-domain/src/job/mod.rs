@@ -261,7 +261,22 @@ impl Job {
     }
 }
 
+/// The payload key that makes a failed job remove the new image it was filling, instead
+/// of leaving it (`queued` or `killed`) for its owner: creations that are all-or-nothing
+/// (ZStack's AddImage and templates) must not leave a half-made image behind, whether or
+/// not anyone polls the job.
+pub const DISCARD_IMAGE_ON_FAILURE: &str = "discard_image_on_failure";
+
 impl Job {
+    /// Whether the job's image is removed when the job fails for good
+    /// ([`DISCARD_IMAGE_ON_FAILURE`]).
+    pub fn discards_image_on_failure(&self) -> bool {
+        self.payload
+            .get(DISCARD_IMAGE_ON_FAILURE)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// The image this job works on, if its subject is an image.
     pub fn image_id(&self) -> Option<ImageId> {
         self.subject_id()

@@ -45,6 +45,9 @@ impl JobHandler for ImageJobs {
 
     async fn on_failure(&self, job: &Job) -> Result<()> {
         let svc = &self.0;
+        if let Some(id) = job.image_id().filter(|_| job.discards_image_on_failure()) {
+            return svc.discard_unfilled(id).await;
+        }
         match (job.kind, job.image_id()) {
             (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
             (JobKind::TaskImport, Some(id)) => svc.fail_import_task(id).await,

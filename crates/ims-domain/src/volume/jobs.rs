@@ -24,6 +24,9 @@ const GIB: u64 = 1 << 30;
 #[derive(Debug, Serialize, Deserialize)]
 struct FromVolume {
     volume: String,
+    /// See [`crate::job::DISCARD_IMAGE_ON_FAILURE`].
+    #[serde(default)]
+    discard_image_on_failure: bool,
 }
 
 impl ImageService {
@@ -67,6 +70,7 @@ impl ImageService {
         }
         let payload = serde_json::to_value(FromVolume {
             volume: volume.id.to_string(),
+            discard_image_on_failure: req.discard_on_failure,
         })
         .map_err(Error::internal)?;
         let job = self
@@ -176,6 +180,7 @@ impl JobHandler for VolumeJobs {
 
     async fn on_failure(&self, job: &Job) -> Result<()> {
         match job.image_id() {
+            Some(id) if job.discards_image_on_failure() => self.0.images.discard_unfilled(id).await,
             Some(id) => self.0.images.kill_importing(id).await,
             None => Ok(()),
         }

@@ -91,6 +91,8 @@ pub struct NewImageFromVolume {
     pub properties: BTreeMap<String, String>,
     /// A KMS key id; encryption is not available yet, so any key is refused.
     pub cmk_id: Option<String>,
+    /// All or nothing: a failed job removes the image instead of leaving it `killed`.
+    pub discard_on_failure: bool,
 }
 
 /// The volume use cases.

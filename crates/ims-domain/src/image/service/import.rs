@@ -37,6 +37,9 @@ pub struct ImportRequest {
     /// the caller could see it); set by [`ImageService::import`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// See [`crate::job::DISCARD_IMAGE_ON_FAILURE`]; never set by a Glance request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discard_image_on_failure: bool,
 }
 
 impl ImageService {

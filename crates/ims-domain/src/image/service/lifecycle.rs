@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::bucket_jobs::{FileImport, FileKind};
-use super::import::ImportRequest;
-use super::metadata::{ImageService, now};
+use super::import::{ImportRequest, check_uri};
+use super::metadata::{ImageService, ImportMethod, now};
 use crate::error::{Error, Result};
 use crate::image::policy;
-use crate::image::{Image, ImageStatus};
+use crate::image::{Image, ImageId, ImageStatus};
 use crate::job::JobKind;
 use crate::principal::Principal;
 use crate::storage::bucket::{BucketCaller, ObjectRef};
@@ -29,31 +29,65 @@ pub struct NewImageFromUrl {
 }
 
 impl ImageService {
-    /// Creates the image and starts its web-download import. Returns the image (now
-    /// `importing`) and the job id. When the import cannot start (a refused URL, a full
-    /// job queue, import disabled), the new image is removed again and nothing is left.
+    /// Creates the image and starts its web-download import, both in one transaction:
+    /// a refused URL, a full job queue or import being disabled leaves nothing behind,
+    /// and so does a crash. All or nothing (ZStack's AddImage): if the download fails,
+    /// the job removes the image. Returns the image (`importing`) and the job id.
     pub async fn create_from_url(
         &self,
         who: &Principal,
         req: NewImageFromUrl,
     ) -> Result<(Image, String)> {
-        let image = self.create(who, req.attributes).await?;
-        let id = image.id.to_string();
-        let import = ImportRequest {
-            method: "web-download".into(),
+        let mut image = Self::new_image(who, &req.attributes)?;
+        image.require_formats()?;
+        if !self
+            .settings
+            .import_methods
+            .contains(&ImportMethod::WebDownload)
+        {
+            return Err(Error::invalid("Import method web-download is not enabled"));
+        }
+        check_uri(&req.url, &self.settings.url_filter)?;
+        self.data_cap(image.owner.as_deref()).await?;
+        self.check_job_slots(&who.project_id, 1).await?;
+        let payload = serde_json::to_value(ImportRequest {
+            method: ImportMethod::WebDownload.to_string(),
             uri: Some(req.url),
             request_id: req.request_id,
+            user_id: Some(who.user_id.clone()),
+            discard_image_on_failure: true,
             ..Default::default()
+        })
+        .map_err(Error::internal)?;
+        let job = self
+            .start_image_job(&mut image, JobKind::ImageImport, payload)
+            .await?;
+        Ok((image, job.id))
+    }
+
+    /// Removes an image whose all-or-nothing job failed for good (see
+    /// [`crate::job::DISCARD_IMAGE_ON_FAILURE`]), if it still holds no data; an image
+    /// that became anything else meanwhile is left alone.
+    pub(crate) async fn discard_unfilled(&self, id: ImageId) -> Result<()> {
+        let Some(mut image) = self.repo.get(id).await? else {
+            return Ok(());
         };
-        match self.import(who, &id, import).await {
-            Ok(job) => Ok((self.get(who, &id).await?, job)),
-            Err(e) => {
-                if let Err(cleanup) = self.delete(who, &id).await {
-                    tracing::warn!(image.id = %id, error = %cleanup, "could not remove an image whose import did not start");
-                }
-                Err(e)
-            }
+        let expected = image.status;
+        if !matches!(
+            expected,
+            ImageStatus::Queued | ImageStatus::Importing | ImageStatus::Killed
+        ) {
+            return Ok(());
         }
+        let partial = image.data.location.take();
+        image.status = ImageStatus::Deleted;
+        image.lease = None;
+        image.updated_at = now();
+        self.repo.save(&image, expected, None).await?;
+        if let Some(key) = partial {
+            self.delete_blob(&key).await;
+        }
+        Ok(())
     }
 
     /// Creates the image and starts filling it from bucket object `object`
@@ -80,6 +114,7 @@ impl ImageService {
             sub_jobs: Vec::new(),
             admin: caller.admin,
             fit_to_content: true,
+            discard_image_on_failure: true,
         })
         .map_err(Error::internal)?;
         let job = self

@@ -78,6 +78,9 @@ pub(crate) struct FileImport {
     /// extension rule, and `min_disk` grows to fit the disk inside (ZStack's AddImage).
     #[serde(default)]
     pub(crate) fit_to_content: bool,
+    /// See [`crate::job::DISCARD_IMAGE_ON_FAILURE`].
+    #[serde(default)]
+    pub(crate) discard_image_on_failure: bool,
 }
 
 /// IMS's rules for a new image's name and description. Also refuses any `cmk_id`
@@ -256,6 +259,7 @@ impl ImageService {
             sub_jobs: Vec::new(),
             admin: caller.admin,
             fit_to_content: false,
+            discard_image_on_failure: false,
         })
         .map_err(Error::internal)?;
         Ok((image, payload))

@@ -175,6 +175,7 @@ impl ImageService {
             sub_jobs: batch.iter().map(|(_, j)| j.id.clone()).collect(),
             admin: caller.admin,
             fit_to_content: false,
+            discard_image_on_failure: false,
         })
         .map_err(Error::internal)?;
         let mut image = system_image(who, req, &object);
