@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod ports;
 pub mod query;
+pub mod server;
 pub mod service;
 pub mod storage;
 pub mod text;

@@ -35,21 +35,28 @@ impl VolumeId {
     /// Parses 8-4-4-4-12 hyphenated or 32 plain hex digits, either case; `None` for
     /// anything else (braces, URNs and other forms `Uuid::parse_str` also takes).
     pub fn parse(s: &str) -> Option<Self> {
-        let hyphenated = s.len() == 36
-            && s.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_hexdigit(),
-            });
-        let simple = s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit());
-        (hyphenated || simple)
-            .then(|| Uuid::parse_str(s).ok().map(VolumeId))
-            .flatten()
+        parse_uuid(s).map(VolumeId)
     }
 
     /// The 32-hex-digit form (ZStack's).
     pub fn simple(&self) -> String {
         self.0.simple().to_string()
     }
+}
+
+/// A UUID in 8-4-4-4-12 hyphenated or 32 plain hex digits, either case; `None` for
+/// anything else (braces, URNs and other forms `Uuid::parse_str` also takes). The ids of
+/// volumes and servers are spelt both ways across the dialects.
+pub(crate) fn parse_uuid(s: &str) -> Option<Uuid> {
+    let hyphenated = s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    let simple = s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit());
+    (hyphenated || simple)
+        .then(|| Uuid::parse_str(s).ok())
+        .flatten()
 }
 
 impl Default for VolumeId {
