@@ -15,6 +15,7 @@ mod metadefs;
 mod query;
 mod quota;
 pub mod scratch;
+mod servers;
 mod sessions;
 mod sql;
 mod volume_search;

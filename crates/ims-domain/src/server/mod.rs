@@ -3,12 +3,19 @@
 //! captured back into a new image. What runs the VM is behind the [`ComputeDriver`] port.
 
 pub mod compute;
+pub mod model;
+pub mod repo;
 
 use std::fmt;
 
 use uuid::Uuid;
 
 pub use compute::{ComputeDriver, VmDisk, VmSpec, VmState, VmStatus};
+pub use model::{
+    AuthorizedAccount, ImageRef, ImageServer, RootVolumeSpec, ServerSettings, ServerStatus,
+    ServerTag,
+};
+pub use repo::{ServerQuery, ServerRepo};
 
 /// An image server's id: a UUID, shown hyphenated in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
