@@ -79,7 +79,8 @@ fn not_found_message(kind: Entity, id: &str) -> String {
         | Entity::RoleAssignment
         | Entity::Token
         | Entity::Credential
-        | Entity::Volume => format!("No {kind} found with ID {id}"),
+        | Entity::Volume
+        | Entity::Server => format!("No {kind} found with ID {id}"),
     }
 }
 

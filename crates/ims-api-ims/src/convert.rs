@@ -259,6 +259,10 @@ fn job_type(kind: JobKind) -> &'static str {
         JobKind::RemoveMembers => "imsDelImageMembersJob",
         JobKind::UpdateMembers => "imsUpdateImageMembersJob",
         JobKind::ImageFromVolume => "imsVolumeCreateImageJob",
+        // Workspace's image-server jobs, seen through IMS's job API.
+        JobKind::ServerCreate => "workspaceCreateServerJob",
+        JobKind::ServerCapture => "workspaceCreateServerImageJob",
+        JobKind::ServerDelete => "workspaceDeleteServerJob",
     }
 }
 

@@ -42,7 +42,7 @@ fn not_found_code(kind: Entity) -> (StatusCode, &'static str) {
         Entity::Bucket => (S::BAD_REQUEST, "IMG.0069"),
         Entity::Object => (S::BAD_REQUEST, "IMG.0057"),
         // A volume is named in a request body (`volume_id`): a bad parameter.
-        Entity::Volume => (S::BAD_REQUEST, "IMG.0001"),
+        Entity::Volume | Entity::Server => (S::BAD_REQUEST, "IMG.0001"),
         Entity::Job
         | Entity::Task
         | Entity::Member

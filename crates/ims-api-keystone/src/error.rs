@@ -76,6 +76,7 @@ fn noun(kind: Entity) -> &'static str {
         | Entity::MetadefResourceType
         | Entity::MetadefAssociation
         | Entity::Volume
+        | Entity::Server
         | Entity::MetadefMarker => kind.noun(),
     }
 }

@@ -101,6 +101,7 @@ fn resource_type(kind: Entity) -> &'static str {
     match kind {
         Entity::Image | Entity::ImageData => "ImageVO",
         Entity::Volume => "VolumeVO",
+        Entity::Server => "VmInstanceVO",
         Entity::Job | Entity::Task => "LongJobVO",
         Entity::Project => "AccountVO",
         Entity::User => "UserVO",

@@ -163,6 +163,15 @@ impl ServerRepo for Catalog {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn save_all(&self, batch: &[(ImageServer, ServerStatus)], job: &Job) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for (server, expected) in batch {
+            save_in(&mut tx, server, *expected).await?;
+        }
+        crate::jobs::insert_job(&mut tx, job).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
     async fn list(&self, query: &ServerQuery) -> Result<(Vec<ImageServer>, u64)> {
         let mut sql = Sql::new(String::new());
         let project = sql.arg(Arg::Text(query.project_id.clone()));

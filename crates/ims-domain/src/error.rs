@@ -127,6 +127,8 @@ pub enum Entity {
     MetadefMarker,
     /// A volume.
     Volume,
+    /// An image server.
+    Server,
 }
 
 impl Entity {
@@ -158,6 +160,7 @@ impl Entity {
             Entity::MetadefAssociation => "metadef association",
             Entity::MetadefMarker => "metadef marker",
             Entity::Volume => "volume",
+            Entity::Server => "image server",
         }
     }
 }

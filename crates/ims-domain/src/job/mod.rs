@@ -62,6 +62,13 @@ crate::string_enum! {
         UpdateMembers = "update_members",
         /// An image made from a volume's flattened content.
         ImageFromVolume = "image_from_volume",
+        /// Make an image server's root volume and start its VM (Workspace
+        /// `CREATE_SERVER`).
+        ServerCreate = "server_create",
+        /// Capture an image server's disk into a new image (`CREATE_SERVER_IMAGE`).
+        ServerCapture = "server_capture",
+        /// Remove image servers, their VMs and volumes (`DELETE_SERVER`).
+        ServerDelete = "server_delete",
     }
 }
 
@@ -70,6 +77,8 @@ crate::string_enum! {
     SubjectKind {
         /// An image (`ImageId`).
         Image = "image",
+        /// An image server (`ServerId`).
+        Server = "server",
     }
 }
 
@@ -83,6 +92,14 @@ pub struct JobSubject {
 }
 
 impl JobSubject {
+    /// The image server `id`.
+    pub fn server(id: crate::server::ServerId) -> Self {
+        JobSubject {
+            kind: SubjectKind::Server,
+            id: id.to_string(),
+        }
+    }
+
     /// The image `id`.
     pub fn image(id: ImageId) -> Self {
         JobSubject {
@@ -98,6 +115,13 @@ pub trait SubjectId: Sized {
     const KIND: SubjectKind;
     /// Parses a stored subject id; `None` if it is not one.
     fn parse_subject(id: &str) -> Option<Self>;
+}
+
+impl SubjectId for crate::server::ServerId {
+    const KIND: SubjectKind = SubjectKind::Server;
+    fn parse_subject(id: &str) -> Option<Self> {
+        crate::server::ServerId::parse(id)
+    }
 }
 
 impl SubjectId for ImageId {

@@ -3,19 +3,24 @@
 //! captured back into a new image. What runs the VM is behind the [`ComputeDriver`] port.
 
 pub mod compute;
+pub mod jobs;
 pub mod model;
 pub mod repo;
+pub mod rules;
+pub mod service;
 
 use std::fmt;
 
 use uuid::Uuid;
 
 pub use compute::{ComputeDriver, VmDisk, VmSpec, VmState, VmStatus};
+pub use jobs::{ServerJobs, ServerSweeper};
 pub use model::{
     AuthorizedAccount, ImageRef, ImageServer, RootVolumeSpec, ServerSettings, ServerStatus,
     ServerTag,
 };
 pub use repo::{ServerQuery, ServerRepo};
+pub use service::{NewCapture, NewServer, ServerLimits, ServerPatch, ServerService};
 
 /// An image server's id: a UUID, shown hyphenated in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,6 +38,10 @@ pub trait ServerRepo: Send + Sync {
         expected: ServerStatus,
         job: Option<&Job>,
     ) -> Result<()>;
+    /// Stores every server of `batch` if each is still its `expected` status at its
+    /// revision, and `job`, in one transaction; a `Conflict` (and nothing written)
+    /// otherwise.
+    async fn save_all(&self, batch: &[(ImageServer, ServerStatus)], job: &Job) -> Result<()>;
     /// One page of servers (deleted ones never) and how many match in all.
     async fn list(&self, query: &ServerQuery) -> Result<(Vec<ImageServer>, u64)>;
     /// Every server not deleted, of every project (start-up compares them with the VMs

@@ -30,12 +30,15 @@ struct FromVolume {
 }
 
 impl ImageService {
-    /// The image a volume becomes, and its job, written within the image quotas.
-    pub(crate) async fn start_image_from_volume(
-        &self,
+    /// The image a volume becomes (not yet written): private, of the volume's format and
+    /// project, a data image unless an OS version makes it a system image, with
+    /// `__data_origin` naming `origin` (`volume,<id>`, or `instance,<server id>` for a
+    /// server's capture).
+    pub(crate) fn image_from_volume(
         volume: &Volume,
         req: NewImageFromVolume,
-    ) -> Result<(Image, Job)> {
+        origin: String,
+    ) -> Result<Image> {
         check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
         let id = req.image_id.unwrap_or_default();
         let mut image = Image::new(id, Some(volume.project_id.clone()), now());
@@ -60,7 +63,7 @@ impl ImageService {
         let props = [
             ("__os_version", Some(os_version)),
             ("virtual_env_type", Some(env.to_string())),
-            ("__data_origin", Some(data_origin(volume.id))),
+            ("__data_origin", Some(origin)),
             ("__description", req.description.filter(|d| !d.is_empty())),
         ];
         for (key, value) in props {
@@ -68,9 +71,20 @@ impl ImageService {
                 image.properties.insert(key.into(), value);
             }
         }
+        Ok(image)
+    }
+
+    /// The image a volume becomes, and its job, written within the image quotas.
+    pub(crate) async fn start_image_from_volume(
+        &self,
+        volume: &Volume,
+        req: NewImageFromVolume,
+    ) -> Result<(Image, Job)> {
+        let discard_image_on_failure = req.discard_on_failure;
+        let mut image = Self::image_from_volume(volume, req, data_origin(volume.id))?;
         let payload = serde_json::to_value(FromVolume {
             volume: volume.id.to_string(),
-            discard_image_on_failure: req.discard_on_failure,
+            discard_image_on_failure,
         })
         .map_err(Error::internal)?;
         let job = self
@@ -140,6 +154,12 @@ impl VolumeService {
         let (payload, image_id): (FromVolume, ImageId) = job.decode()?;
         let id = VolumeId::parse(&payload.volume)
             .ok_or_else(|| Error::internal("bad volume id in an image-from-volume job"))?;
+        self.fill_from_volume(id, image_id).await
+    }
+
+    /// Streams ready volume `id`'s content, backing folded in, through the one pipeline
+    /// into importing image `image_id`.
+    pub(crate) async fn fill_from_volume(&self, id: VolumeId, image_id: ImageId) -> Result<()> {
         let volume = self
             .repo
             .get(id)
