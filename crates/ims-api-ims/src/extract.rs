@@ -20,10 +20,7 @@ impl FromRequest<Services> for Signed {
     type Rejection = ImsError;
 
     async fn from_request(req: Request, svc: &Services) -> Result<Self, Self::Rejection> {
-        let (who, req) = ims_http::signed::authenticate_huawei(svc, req).await?;
-        let body = axum::body::to_bytes(req.into_body(), svc.guard.limits.json_body_max)
-            .await
-            .map_err(|_| ImsError::bad_request("The request body is too large or unreadable."))?;
+        let (who, body) = ims_http::signed::authenticate_with_body(svc, req).await?;
         Ok(Signed { who, body })
     }
 }

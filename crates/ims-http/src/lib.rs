@@ -31,6 +31,8 @@ pub struct Services {
     pub identity: IdentityService,
     /// Volume use cases.
     pub volumes: ims_domain::volume::VolumeService,
+    /// Image-server use cases.
+    pub servers: ims_domain::server::ServerService,
     /// Metadata definitions (Glance's metadefs catalog).
     pub metadefs: MetadefService,
     /// The base URL (scheme://host:port) of links, `Location` and the service catalog:

@@ -133,3 +133,17 @@ fn header_text(parts: &Parts, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// [`authenticate_huawei`], then the body (at most `[http] json_body_max` bytes): what
+/// every Huawei-style dialect's handlers start from. A body too large or unreadable is
+/// `InvalidInput`.
+pub async fn authenticate_with_body(
+    svc: &Services,
+    req: Request<Body>,
+) -> Result<(Principal, axum::body::Bytes)> {
+    let (who, req) = authenticate_huawei(svc, req).await?;
+    let body = axum::body::to_bytes(req.into_body(), svc.guard.limits.json_body_max)
+        .await
+        .map_err(|_| Error::invalid("The request body is too large or unreadable."))?;
+    Ok((who, body))
+}

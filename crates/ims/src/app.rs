@@ -22,6 +22,7 @@ use ims_domain::metadefs::MetadefService;
 use ims_domain::outbound::FetchLimits;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
+use ims_domain::server::{ComputeDriver, NoBoot, ServerJobs, ServerService, ServerSweeper};
 use ims_domain::service::SharingLimits;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
@@ -87,6 +88,8 @@ pub struct Parts {
     pub metadefs: MetadefService,
     /// Volume use cases.
     pub volumes: VolumeService,
+    /// Image-server use cases.
+    pub servers: ServerService,
     /// The job queue the services enqueue on and the runner takes from.
     pub queue: JobQueue,
     /// This process as its leases name it.
@@ -408,15 +411,32 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     .with_password_limits(config.auth.password_limits())
     .with_sessions(Arc::new(catalog.clone()));
     let metadefs = MetadefService::new(Arc::new(catalog.clone()));
+    let servers = ServerService::new(
+        Arc::new(catalog.clone()),
+        Arc::new(catalog.clone()),
+        volumes.clone(),
+        compute_driver(config)?,
+        queue.clone(),
+        config.servers.limits(),
+    );
     Ok(Parts {
         catalog,
         images,
         identity,
         metadefs,
         volumes,
+        servers,
         queue,
         node: this_node,
     })
+}
+
+/// The compute driver `[servers] driver` names.
+fn compute_driver(config: &Config) -> Result<Arc<dyn ComputeDriver>> {
+    match config.servers.driver.as_str() {
+        "none" | "auto" => Ok(Arc::new(NoBoot)),
+        other => anyhow::bail!("servers.driver: unknown driver {other:?} (auto, qemu or none)"),
+    }
 }
 
 fn auth_url(config: &Config) -> String {
@@ -497,6 +517,7 @@ pub fn router(services: Services, zstack: ims_api_zstack::ZStack) -> Router {
         )
         .merge(ims_api_ims::router())
         .merge(ims_api_zstack::router(zstack))
+        .merge(ims_api_workspace::router())
         .fallback(not_found)
         .with_state(services)
         .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
@@ -619,6 +640,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         )))
         .with(Arc::new(ImageSweeper(parts.images.clone())))
         .with(Arc::new(VolumeSweeper(parts.volumes.clone())))
+        .with(Arc::new(ServerSweeper(parts.servers.clone())))
         .with(Arc::new(TokenPurge(parts.identity.clone())));
     maintenance.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -637,6 +659,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     let mut handlers = JobHandlers::new();
     handlers.register(Arc::new(ImageJobs(parts.images.clone())))?;
     handlers.register(Arc::new(VolumeJobs(parts.volumes.clone())))?;
+    handlers.register(Arc::new(ServerJobs(parts.servers.clone())))?;
     let (queue, node) = (parts.queue.clone(), parts.node.clone());
     let runner = JobRunner::new(queue, node, handlers, config.jobs.concurrency, per_kind);
     let workers = vec![
@@ -647,6 +670,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         images: parts.images.clone(),
         identity: parts.identity.clone(),
         volumes: parts.volumes.clone(),
+        servers: parts.servers.clone(),
         metadefs: parts.metadefs.clone(),
         public_url: Arc::from(public_url(&config, local)?),
         region: Arc::from(config.region.as_str()),

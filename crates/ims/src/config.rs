@@ -61,6 +61,43 @@ pub struct Config {
     pub volumes: VolumesConfig,
     /// The ZStack dialect.
     pub zstack: ZStackConfig,
+    /// Image servers and what runs them.
+    pub servers: ServersConfig,
+}
+
+/// `[servers]`: image servers (Workspace's image instances) and their compute driver.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServersConfig {
+    /// `auto` (QEMU where `qemu-system-x86_64` is installed, else `none`), `qemu` or
+    /// `none` (a server is its root volume; nothing boots).
+    pub driver: String,
+    /// Virtual CPUs per server.
+    pub vcpus: u32,
+    /// Guest memory per server, MiB.
+    pub memory_mib: u64,
+}
+
+/// The defaults of `[servers]` are the domain's ([`ims_domain::server::ServerLimits`]).
+impl Default for ServersConfig {
+    fn default() -> Self {
+        let d = ims_domain::server::ServerLimits::default();
+        ServersConfig {
+            driver: "auto".into(),
+            vcpus: d.vcpus,
+            memory_mib: d.memory_mib,
+        }
+    }
+}
+
+impl ServersConfig {
+    /// The VM size these keys describe.
+    pub fn limits(&self) -> ims_domain::server::ServerLimits {
+        ims_domain::server::ServerLimits {
+            vcpus: self.vcpus.clamp(1, 64),
+            memory_mib: self.memory_mib.clamp(64, 1 << 20),
+        }
+    }
 }
 
 /// `[zstack]`: sessions and api-jobs of the ZStack dialect.
@@ -476,6 +513,7 @@ impl Default for Config {
             transfers: TransfersConfig::default(),
             volumes: VolumesConfig::default(),
             zstack: ZStackConfig::default(),
+            servers: ServersConfig::default(),
         }
     }
 }

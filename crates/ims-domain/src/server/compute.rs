@@ -84,3 +84,42 @@ pub trait ComputeDriver: Send + Sync {
     /// this with the catalog to adopt VMs and remove strays.
     async fn list(&self) -> Result<Vec<(ServerId, VmStatus)>>;
 }
+
+/// The `none` driver, for machines without a hypervisor: a server is its root volume and
+/// nothing boots. Every call succeeds without effect; a server's VM is always `stopped`,
+/// and says why.
+pub struct NoBoot;
+
+/// What [`NoBoot`] says about every server.
+pub const NO_BOOT_DETAILS: &str = "no hypervisor: the none driver boots nothing";
+
+#[async_trait]
+impl ComputeDriver for NoBoot {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    async fn start(&self, _spec: &VmSpec) -> Result<VmStatus> {
+        self.status(ServerId::default()).await
+    }
+    async fn status(&self, _id: ServerId) -> Result<VmStatus> {
+        Ok(VmStatus {
+            state: VmState::Stopped,
+            details: NO_BOOT_DETAILS.into(),
+        })
+    }
+    async fn stop(&self, _id: ServerId) -> Result<()> {
+        Ok(())
+    }
+    async fn quiesce(&self, _id: ServerId) -> Result<()> {
+        Ok(())
+    }
+    async fn resume(&self, _id: ServerId) -> Result<()> {
+        Ok(())
+    }
+    async fn delete(&self, _id: ServerId) -> Result<()> {
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<(ServerId, VmStatus)>> {
+        Ok(Vec::new())
+    }
+}

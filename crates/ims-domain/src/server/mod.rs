@@ -8,12 +8,13 @@ pub mod model;
 pub mod repo;
 pub mod rules;
 pub mod service;
+pub mod views;
 
 use std::fmt;
 
 use uuid::Uuid;
 
-pub use compute::{ComputeDriver, VmDisk, VmSpec, VmState, VmStatus};
+pub use compute::{ComputeDriver, NoBoot, VmDisk, VmSpec, VmState, VmStatus};
 pub use jobs::{ServerJobs, ServerSweeper};
 pub use model::{
     AuthorizedAccount, ImageRef, ImageServer, RootVolumeSpec, ServerSettings, ServerStatus,
@@ -21,6 +22,7 @@ pub use model::{
 };
 pub use repo::{ServerQuery, ServerRepo};
 pub use service::{NewCapture, NewServer, ServerLimits, ServerPatch, ServerService};
+pub use views::{SERVER_JOB_KINDS, ServerJob, ServerJobFilter, SubJob};
 
 /// An image server's id: a UUID, shown hyphenated in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

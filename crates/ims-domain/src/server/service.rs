@@ -172,7 +172,12 @@ impl ServerService {
             updated_at: now,
             version: 0,
         };
-        let job = self.job(&server, JobKind::ServerCreate, &Caller::of(who))?;
+        let job = Self::new_job(
+            JobKind::ServerCreate,
+            &server.project_id,
+            Some(server.id),
+            &Caller::of(who),
+        )?;
         self.queue
             .enqueue_with(self.repo.insert(&server, &job))
             .await?;
@@ -230,13 +235,18 @@ impl ServerService {
         ))
     }
 
-    /// A job on `server`, asked for by `caller`.
-    pub(crate) fn job(&self, server: &ImageServer, kind: JobKind, caller: &Caller) -> Result<Job> {
-        let payload = serde_json::to_value(caller).map_err(Error::internal)?;
+    /// A new job of `kind` in `project`, on server `subject` if any.
+    fn new_job(
+        kind: JobKind,
+        project: &str,
+        subject: Option<ServerId>,
+        payload: &impl Serialize,
+    ) -> Result<Job> {
+        let payload = serde_json::to_value(payload).map_err(Error::internal)?;
         Ok(Job::new(
             kind,
-            &server.project_id,
-            Some(JobSubject::server(server.id)),
+            project,
+            subject.map(JobSubject::server),
             payload,
             now(),
         ))
@@ -318,14 +328,12 @@ impl ServerService {
             execute_sysprep: req.execute_sysprep,
             from: from.as_str().to_string(),
         };
-        let payload = serde_json::to_value(&capture).map_err(Error::internal)?;
-        let job = Job::new(
+        let job = Self::new_job(
             JobKind::ServerCapture,
             &server.project_id,
-            Some(JobSubject::server(server.id)),
-            payload,
-            now(),
-        );
+            Some(server.id),
+            &capture,
+        )?;
         self.queue
             .enqueue_with(self.repo.save(&server, from, Some(&job)))
             .await?;
