@@ -165,6 +165,18 @@ fn filtered(
     Ok(sql)
 }
 
+/// Orders and pages a filtered page statement.
+fn order_and_page(catalog: &Catalog, sql: &mut Sql, q: &Query) -> Result<()> {
+    if catalog.backend == crate::Backend::Sqlite
+        && q.sort.as_ref().is_none_or(|s| s.field == "created_at")
+    {
+        // As in image lists: a no-op range on the sort index's leading column makes
+        // SQLite walk that index and stop after the page instead of sorting every match.
+        sql.text.push_str(" AND i.created_at > ''");
+    }
+    map(catalog).order_and_page(sql, q)
+}
+
 pub(crate) async fn search(
     catalog: &Catalog,
     q: &Query,
@@ -175,14 +187,7 @@ pub(crate) async fn search(
     let ranges = name_ranges(catalog, q).await?;
     let filtered = |select: &str| filtered(catalog, select, q, scope, &ranges);
     crate::query::search(catalog, q, IMAGE_COLUMNS, filtered, async |mut sql| {
-        if catalog.backend == crate::Backend::Sqlite
-            && q.sort.as_ref().is_none_or(|s| s.field == "created_at")
-        {
-            // As in image lists: a no-op range on the sort index's leading column makes
-            // SQLite walk that index and stop after the page instead of sorting every match.
-            sql.text.push_str(" AND i.created_at > ''");
-        }
-        map(catalog).order_and_page(&mut sql, q)?;
+        order_and_page(catalog, &mut sql, q)?;
         let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql.text)), sql.args)
             .fetch_all(&catalog.pool)
             .await
@@ -195,6 +200,81 @@ pub(crate) async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ims_domain::query::{Condition, Page, Sort, SortDir};
+
+    /// The plan SQLite (the bundled version) chooses for the benchmark's page statement.
+    async fn plan(catalog: &Catalog, q: &Query, ranges: &[NameRange]) -> String {
+        let mut sql = filtered(catalog, IMAGE_COLUMNS, q, &ListScope::Everything, ranges).unwrap();
+        order_and_page(catalog, &mut sql, q).unwrap();
+        let rows = bind(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN QUERY PLAN {}",
+                sql.text
+            ))),
+            sql.args,
+        )
+        .fetch_all(&catalog.pool)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| col::<String>(r, "detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[tokio::test]
+    async fn sqlite_searches_a_narrow_name_prefix_through_its_range_and_others_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::connect(&crate::sqlite_url(&dir.path().join("c.sqlite")))
+            .await
+            .unwrap();
+        let text =
+            |f: &str, op, v: &str| Condition::new(f, op, vec![Value::Text(v.into())]).unwrap();
+        let q = Query {
+            conditions: vec![
+                text("name", Op::Like, "zsb-1%"),
+                text("disk_format", Op::Eq, "qcow2"),
+                text("properties.virtual_env_type", Op::Eq, "DataImage"),
+            ],
+            sort: Some(Sort {
+                field: "created_at".into(),
+                dir: SortDir::Desc,
+            }),
+            page: Page {
+                start: 0,
+                limit: 25,
+            },
+            count_only: false,
+            with_total: false,
+        };
+        // An empty catalog: the probe finds the range narrow.
+        let ranges = name_ranges(&catalog, &q).await.unwrap();
+        assert_eq!(ranges, vec![NameRange::of_like("zsb-1%").unwrap()]);
+        let through_range = plan(&catalog, &q, &ranges).await;
+        assert!(
+            through_range.contains("USING INDEX images_name_lower"),
+            "{through_range}"
+        );
+        let by_age = plan(&catalog, &q, &[]).await;
+        assert!(by_age.contains("USING INDEX images_created"), "{by_age}");
+        // One name more than PREFIX_RANGE_ROWS in the range (any case): too broad.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < {}) \
+             INSERT INTO images (id, name, status, visibility, created_at, updated_at) \
+             SELECT 'id-' || k, CASE k % 2 WHEN 0 THEN 'ZSB-1' ELSE 'zsb-1' END || k, \
+             'queued', 'private', '2026-01-01', '2026-01-01' FROM n",
+            PREFIX_RANGE_ROWS
+        )))
+        .execute(&catalog.pool)
+        .await
+        .unwrap();
+        assert_eq!(name_ranges(&catalog, &q).await.unwrap(), ranges);
+        sqlx::query("INSERT INTO images (id, name, status, visibility, created_at, updated_at) VALUES ('last', 'zSb-1x', 'queued', 'private', '2026-01-01', '2026-01-01')")
+            .execute(&catalog.pool)
+            .await
+            .unwrap();
+        assert_eq!(name_ranges(&catalog, &q).await.unwrap(), vec![]);
+    }
 
     #[test]
     fn name_ranges_fold_ascii_only_and_stop_at_wildcards() {
