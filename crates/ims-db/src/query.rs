@@ -129,6 +129,26 @@ pub(crate) async fn search<T>(
     Ok(Found { items, total })
 }
 
+/// The least string above every string that starts with `prefix`, in code point order
+/// (which is UTF-8 byte order, SQLite's `BINARY` and PostgreSQL's `C` collation): the
+/// prefix with its last character incremented, trailing `char::MAX`es dropped. `None`
+/// when nothing bounds them (an empty prefix, or one of `char::MAX`es only).
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value; surrogates are no chars, so 0xD7FF is followed by 0xE000.
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// A value as bound for a column of `kind`: integers given as text are parsed; anything
 /// else that does not fit is invalid input.
 fn arg(kind: Kind, field: &str, v: &Value) -> Result<Arg> {
@@ -205,6 +225,26 @@ mod tests {
         );
         assert_eq!(sql.args.len(), 4);
         assert!(matches!(sql.args[2], Arg::Int(7)));
+    }
+
+    #[test]
+    fn prefix_upper_bounds_are_above_every_extension_and_nothing_less() {
+        assert_eq!(prefix_upper_bound("zsb-1").as_deref(), Some("zsb-2"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound("ab\u{10FFFF}").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        for p in ["zsb-1", "a\u{D7FF}", "\u{7F}", "é", "x\u{FFFF}"] {
+            let hi = prefix_upper_bound(p).unwrap();
+            for tail in ["", "\u{10FFFF}\u{10FFFF}", "~", "\u{0}"] {
+                let s = format!("{p}{tail}");
+                assert!(s.as_str() >= p && s < hi, "{s:?} not in [{p:?}, {hi:?})");
+                assert_eq!(s.as_bytes() < hi.as_bytes(), s < hi, "byte order");
+            }
+        }
     }
 
     #[test]

@@ -63,6 +63,15 @@ pub enum Value {
     Time(OffsetDateTime),
 }
 
+/// The literal text every value matching the [`Op::Like`] pattern `pattern` starts with:
+/// everything before its first wildcard (`%` or `_`; patterns have no escape character).
+/// Empty when the pattern starts with a wildcard. Adapters use it to turn a prefix
+/// pattern into an index range; the pattern itself still decides what matches.
+pub fn like_prefix(pattern: &str) -> &str {
+    let end = pattern.find(['%', '_']).unwrap_or(pattern.len());
+    &pattern[..end]
+}
+
 /// One condition; all conditions of a query must hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -195,6 +204,16 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_prefixes_stop_at_the_first_wildcard() {
+        assert_eq!(like_prefix("zsb-1%"), "zsb-1");
+        assert_eq!(like_prefix("ab_c%"), "ab");
+        assert_eq!(like_prefix("%ab"), "");
+        assert_eq!(like_prefix("_ab"), "");
+        assert_eq!(like_prefix("exact"), "exact");
+        assert_eq!(like_prefix("ünï%"), "ünï");
+    }
 
     #[test]
     fn conditions_check_their_number_of_values() {

@@ -14,7 +14,10 @@
 //!
 //! Sessions live in the catalog (so any node can validate them), keyed by the SHA-256
 //! of the session id like tokens. Every authenticated call slides the expiry to now +
-//! the session lifetime.
+//! the session lifetime, but writes it only when that moves it by a tenth of the
+//! lifetime or a minute, whichever is less ([`SessionService::touch`]): a client's stream
+//! of calls reads its session and writes it at most once a minute, and a session may
+//! lapse up to that much earlier than on ZStack.
 
 use std::sync::Arc;
 use std::time::Duration;
