@@ -141,6 +141,7 @@ pub fn server(s: &ImageServer) -> Value {
         "update_time": time(s.updated_at),
         "enterprise_project_id": s.settings.enterprise_project_id.clone().unwrap_or_else(|| "0".into()),
         "root_volume": s.root_volume,
+        "volume_id": s.volume_id.map(|v| v.to_string()).unwrap_or_default(),
         "tags": s.tags,
         "status_details": s.status_details,
     });

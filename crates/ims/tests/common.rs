@@ -370,6 +370,17 @@ impl Api {
         r.json().await.unwrap()
     }
 
+    /// The image's data as `GET /v2/images/{id}/file` serves it.
+    pub async fn download(&self, id: &str) -> Vec<u8> {
+        let r = self
+            .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap().to_vec()
+    }
+
     pub async fn upload(&self, id: &str, data: Vec<u8>) -> reqwest::Response {
         self.req(reqwest::Method::PUT, &format!("/v2/images/{id}/file"))
             .header("content-type", "application/octet-stream")

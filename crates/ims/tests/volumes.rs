@@ -455,14 +455,7 @@ async fn the_ims_volume_mode_refuses_bad_volumes_and_kills_the_image_on_failure(
         (Some("raw"), Some(2 * MIB))
     );
     assert_eq!(shown["virtual_env_type"], "FusionCompute");
-    let data = api
-        .req(reqwest::Method::GET, &format!("/v2/images/{id}/file"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let data = api.download(id).await;
     assert_eq!(&data[..], &std::fs::read(&rfile).unwrap()[..]);
 }
 
