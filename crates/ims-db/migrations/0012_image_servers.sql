@@ -21,3 +21,4 @@ CREATE TABLE image_servers (
     version BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX image_servers_project ON image_servers (project_id, status, created_at);
+CREATE INDEX image_servers_volume ON image_servers (volume_id);

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use ims_domain::image::ImageId;
 use ims_domain::job::Job;
 use ims_domain::server::{ImageServer, ServerId, ServerQuery, ServerRepo, ServerStatus};
-use ims_domain::volume::VolumeId;
+use ims_domain::volume::{VolumeHolders, VolumeId};
 use ims_domain::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -215,6 +215,20 @@ impl ServerRepo for Catalog {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_each(&self.pool, from_row)
             .await
+    }
+}
+
+/// Running and capturing servers hold their root volumes.
+#[async_trait]
+impl VolumeHolders for Catalog {
+    async fn holder(&self, id: VolumeId) -> Result<Option<String>> {
+        sqlx::query(
+            "SELECT id FROM image_servers WHERE volume_id = $1 \
+             AND status IN ('ACTIVE', 'BUILT', 'BUILDING')",
+        )
+        .bind(id.to_string())
+        .fetch_opt(&self.pool, |row| col::<String>(row, "id"))
+        .await
     }
 }
 

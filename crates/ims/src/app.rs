@@ -402,7 +402,8 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         Arc::new(volume_store),
         images.clone(),
         config.volumes.settings(),
-    );
+    )
+    .with_holders(Arc::new(catalog.clone()));
     let identity = IdentityService::new(
         Arc::new(catalog.clone()),
         Duration::from_secs(config.token_ttl_secs),

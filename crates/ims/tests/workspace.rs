@@ -185,6 +185,18 @@ async fn the_seed_request_makes_a_server_that_is_captured_and_deleted() {
         .join("volumes")
         .join(volume["location"].as_str().unwrap());
     assert!(std::fs::metadata(&file).unwrap().len() < MIB);
+    // The running server holds its root volume: it cannot be deleted or grown under it.
+    for args in [
+        vec!["volume", "delete", vid],
+        vec!["volume", "resize", vid, "70G"],
+    ] {
+        let out = server.admin_output(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("root volume of image server"),
+            "{args:?}: {err}"
+        );
+    }
     qemu_io(
         &file,
         "qcow2",

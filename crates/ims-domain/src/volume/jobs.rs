@@ -137,9 +137,16 @@ fn data_origin(id: VolumeId) -> String {
 }
 
 impl VolumeService {
-    /// Refuses a change to volume `id` while an image is being made from it: the image
-    /// must be the volume's content at one moment, and the job reads it until it ends.
+    /// Refuses a change to volume `id` while an image server runs on it, or while an
+    /// image is being made from it: the image must be the volume's content at one
+    /// moment, and the job reads it until it ends.
     pub(crate) async fn check_not_being_read(&self, volume: &Volume) -> Result<()> {
+        if let Some(server) = self.holders.holder(volume.id).await? {
+            return Err(Error::Conflict(format!(
+                "Volume {} is the root volume of image server {server}; delete the server instead.",
+                volume.id
+            )));
+        }
         match self.images.image_reading_volume(volume).await? {
             Some(image) => Err(Error::Conflict(format!(
                 "Volume {} is being read into image {image}; try again when that ends.",

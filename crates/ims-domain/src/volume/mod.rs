@@ -17,7 +17,9 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::image::ImageId;
 
-pub use repo::{Admission, BlobPins, VolumeQuery, VolumeRepo, VolumeUsage};
+pub use repo::{
+    Admission, BlobPins, NoHolders, VolumeHolders, VolumeQuery, VolumeRepo, VolumeUsage,
+};
 pub use service::{NewImageFromVolume, NewVolume, VolumePatch, VolumeService, VolumeSettings};
 pub use store::{FlatData, StoreCapacity, VolumeStore};
 

@@ -102,6 +102,25 @@ pub trait BlobPins: Send + Sync {
     async fn pinned_keys(&self) -> Result<HashSet<String>>;
 }
 
+/// Who else holds volumes: a volume that is a running image server's root volume must not
+/// be deleted, resized or expunged under its VM.
+#[async_trait]
+pub trait VolumeHolders: Send + Sync {
+    /// The id of the image server that holds volume `id` now (running, or being
+    /// captured), if any.
+    async fn holder(&self, id: VolumeId) -> Result<Option<String>>;
+}
+
+/// Nothing holds volumes (a deployment without image servers; unit tests).
+pub struct NoHolders;
+
+#[async_trait]
+impl VolumeHolders for NoHolders {
+    async fn holder(&self, _id: VolumeId) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
 /// Nothing pins blobs (a deployment without volumes; unit tests).
 pub struct NoPins;
 

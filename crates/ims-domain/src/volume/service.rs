@@ -102,6 +102,7 @@ pub struct VolumeService {
     pub(crate) store: Arc<dyn VolumeStore>,
     pub(crate) images: ImageService,
     pub(crate) settings: VolumeSettings,
+    pub(crate) holders: Arc<dyn super::VolumeHolders>,
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -151,7 +152,15 @@ impl VolumeService {
             store,
             images,
             settings,
+            holders: Arc::new(super::NoHolders),
         }
+    }
+
+    /// Volumes `holders` hold (image servers' root volumes) refuse deletion, resizing and
+    /// expunging while held.
+    pub fn with_holders(mut self, holders: Arc<dyn super::VolumeHolders>) -> Self {
+        self.holders = holders;
+        self
     }
 
     /// The settings in force.
