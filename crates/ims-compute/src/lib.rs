@@ -1,0 +1,139 @@
+//! The embedded compute drivers behind [`ims_domain::server::ComputeDriver`]:
+//! - [`QemuDriver`] runs each image server as a QEMU process on its root volume, through
+//!   the one `qemu-system-x86_64` wrapper ([`QemuSystem`]) and a small QMP client
+//!   ([`Qmp`]); its VMs outlive ims and are adopted when it starts again;
+//! - [`NoneDriver`] boots nothing, for nodes without QEMU;
+//! - [`detect`] picks one from configuration and what the node has.
+
+mod driver;
+mod none;
+mod process;
+mod qmp;
+mod system;
+
+pub use driver::{QemuConfig, QemuDriver, vm_state};
+pub use none::{NONE_DETAILS, NoneDriver};
+pub use process::kill_leftovers;
+pub use qmp::{Qmp, QmpError};
+pub use system::{
+    Accel, LOG_FILE, LOG_MAX, Launch, PIDFILE, QMP_SOCKET, QemuSystem, ROOT_DEVICE,
+    ROOT_DEVICE_PATH, ROOT_NODE, Started, SystemError, SystemLimits, VNC_SOCKET, blockdev,
+};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ims_domain::server::ComputeDriver;
+use ims_domain::{Error, Result};
+use ims_volume::FsVolumeStore;
+
+/// The QEMU binary looked for on `PATH` when none is configured.
+pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
+
+/// Which driver the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriverChoice {
+    /// `qemu` when its binary is found and runs, else `none`.
+    #[default]
+    Auto,
+    /// `qemu`, or an error.
+    Qemu,
+    /// `none`.
+    None,
+}
+
+impl std::str::FromStr for DriverChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(DriverChoice::Auto),
+            "qemu" => Ok(DriverChoice::Qemu),
+            "none" => Ok(DriverChoice::None),
+            other => Err(format!(
+                "unknown compute driver {other:?} (auto, qemu, none)"
+            )),
+        }
+    }
+}
+
+/// The driver chosen, and why, for the start-up log and the server's status details.
+pub struct Detection {
+    /// The driver.
+    pub driver: Arc<dyn ComputeDriver>,
+    /// Why it was chosen (`qemu-system-x86_64 … with kvm`, `… not found on PATH`).
+    pub reason: String,
+}
+
+impl std::fmt::Debug for Detection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detection")
+            .field("driver", &self.driver.name())
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+/// The QEMU binary: `configured` if given (a path, or a name looked up on `PATH`),
+/// else [`QEMU_SYSTEM`] on `PATH`.
+pub fn find_binary(configured: Option<&Path>) -> Option<PathBuf> {
+    let wanted = configured.unwrap_or(Path::new(QEMU_SYSTEM));
+    if wanted.components().count() > 1 {
+        return wanted.is_file().then(|| wanted.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(wanted))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Picks the compute driver. `binary` overrides `config.binary` lookup when given;
+/// `run_dir` and `volumes` are the `qemu` driver's.
+pub async fn detect(
+    choice: DriverChoice,
+    binary: Option<&Path>,
+    mut config: QemuConfig,
+    run_dir: PathBuf,
+    volumes: Arc<FsVolumeStore>,
+) -> Result<Detection> {
+    if choice == DriverChoice::None {
+        return Ok(Detection {
+            driver: Arc::new(NoneDriver),
+            reason: "the none driver is configured".into(),
+        });
+    }
+    let missing = |reason: String| -> Result<Detection> {
+        if choice == DriverChoice::Qemu {
+            return Err(Error::NotSupported(format!(
+                "the qemu compute driver is configured, but {reason}"
+            )));
+        }
+        Ok(Detection {
+            driver: Arc::new(NoneDriver),
+            reason: format!("{reason}; image servers boot nothing"),
+        })
+    };
+    let Some(found) = find_binary(binary) else {
+        let name = binary
+            .unwrap_or(Path::new(QEMU_SYSTEM))
+            .display()
+            .to_string();
+        return missing(format!("{name} was not found"));
+    };
+    config.binary = found.clone();
+    match QemuDriver::new(config, run_dir, volumes).await {
+        Ok(driver) => {
+            let reason = format!(
+                "{} ({}) with {}",
+                found.display(),
+                driver.version(),
+                driver.accel()
+            );
+            Ok(Detection {
+                driver: Arc::new(driver),
+                reason,
+            })
+        }
+        Err(e) => missing(format!("{} does not run: {e}", found.display())),
+    }
+}
