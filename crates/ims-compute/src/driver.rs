@@ -19,11 +19,11 @@ use ims_domain::{Error, Result};
 use ims_volume::FsVolumeStore;
 use serde::{Deserialize, Serialize};
 
-use crate::process::{is_ours, kill_if_ours, live_pid, marker, wait_gone};
+use crate::process::{is_ours, kill_if_ours, live_pid, marker, settle, wait_gone};
 use crate::qmp::{Qmp, QmpError};
 use crate::system::{
-    Accel, LOG_FILE, Launch, PIDFILE, QMP_SOCKET, QemuSystem, SystemError, SystemLimits,
-    VNC_SOCKET, log_tail, open_log,
+    Accel, LOG_FILE, Launch, OPERATOR_QMP_SOCKET, PIDFILE, QMP_SOCKET, QemuSystem, SystemError,
+    SystemLimits, VNC_SOCKET, log_tail, open_log,
 };
 
 const STATE_FILE: &str = "state.json";
@@ -173,6 +173,12 @@ impl QemuDriver {
         self.server_dir(id).join(QMP_SOCKET)
     }
 
+    /// Server `id`'s operator QMP socket ([`OPERATOR_QMP_SOCKET`]): for tests and
+    /// operators (`human-monitor-command`, say), never used by the driver.
+    pub fn operator_qmp_socket(&self, id: ServerId) -> PathBuf {
+        self.server_dir(id).join(OPERATOR_QMP_SOCKET)
+    }
+
     /// The pid of server `id`'s QEMU, if one of ours runs.
     pub fn pid(&self, id: ServerId) -> Option<u32> {
         live_pid(&marker(&id.to_string()), &self.server_dir(id))
@@ -212,11 +218,12 @@ impl QemuDriver {
         std::fs::rename(&tmp, dir.join(STATE_FILE)).map_err(Error::internal)
     }
 
-    fn find(&self, id: ServerId) -> Found {
+    async fn find(&self, id: ServerId) -> Found {
         let dir = self.server_dir(id);
         if !dir.is_dir() {
             return Found::Nothing;
         }
+        settle(&dir).await;
         if let Some(pid) = live_pid(&marker(&id.to_string()), &dir) {
             return Found::Live(pid);
         }
@@ -229,7 +236,7 @@ impl QemuDriver {
     /// Removes what a process leaves when it ends (pidfile, sockets), keeping the state
     /// and the log.
     fn clear_runtime(dir: &Path) {
-        for name in [PIDFILE, QMP_SOCKET, VNC_SOCKET] {
+        for name in [PIDFILE, QMP_SOCKET, OPERATOR_QMP_SOCKET, VNC_SOCKET] {
             let _ = std::fs::remove_file(dir.join(name));
         }
     }
@@ -284,7 +291,7 @@ impl QemuDriver {
     }
 
     async fn status_locked(&self, id: ServerId) -> VmStatus {
-        match self.find(id) {
+        match self.find(id).await {
             Found::Nothing => Self::gone(),
             Found::Live(pid) => self.live_status(id, pid).await,
             Found::Stopped => VmStatus {
@@ -415,7 +422,7 @@ impl ComputeDriver for QemuDriver {
         }
         let lock = self.lock(spec.id);
         let _held = lock.lock().await;
-        if let Found::Live(pid) = self.find(spec.id) {
+        if let Found::Live(pid) = self.find(spec.id).await {
             let path = self.volumes.path(&spec.disk.location)?;
             let recorded = Self::read_state(&self.server_dir(spec.id)).map(|s| s.disk);
             if recorded.as_deref() != Some(path.as_path()) {
@@ -462,23 +469,26 @@ impl ComputeDriver for QemuDriver {
         let lock = self.lock(id);
         let _held = lock.lock().await;
         let dir = self.server_dir(id);
-        match self.find(id) {
+        match self.find(id).await {
             Found::Nothing | Found::Stopped => return Ok(()),
             Found::Live(pid) => self.shut_down(id, pid).await?,
             Found::Dead => {}
         }
         Self::clear_runtime(&dir);
-        let mut state = Self::read_state(&dir).ok_or_else(|| {
-            Error::internal(format!("server {id}'s directory has no readable state"))
-        })?;
-        state.stopped = true;
-        Self::write_state(&dir, &state)
+        match Self::read_state(&dir) {
+            Some(mut state) => {
+                state.stopped = true;
+                Self::write_state(&dir, &state)
+            }
+            // A start that never got as far as recording the VM: nothing to keep.
+            None => std::fs::remove_dir_all(&dir).map_err(Error::internal),
+        }
     }
 
     async fn quiesce(&self, id: ServerId) -> Result<()> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
-        match self.find(id) {
+        match self.find(id).await {
             // Nothing writes the disk of a VM that does not run.
             Found::Stopped => Ok(()),
             Found::Nothing => Err(Error::Gone(format!("server {id} has no VM"))),
@@ -502,7 +512,7 @@ impl ComputeDriver for QemuDriver {
     async fn resume(&self, id: ServerId) -> Result<()> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
-        match self.find(id) {
+        match self.find(id).await {
             Found::Stopped => Err(Error::Conflict(format!(
                 "server {id}'s VM is stopped; start it"
             ))),
@@ -524,7 +534,7 @@ impl ComputeDriver for QemuDriver {
     async fn delete(&self, id: ServerId) -> Result<()> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
-        if let Found::Live(pid) = self.find(id) {
+        if let Found::Live(pid) = self.find(id).await {
             self.kill(id, pid).await?;
         }
         match std::fs::remove_dir_all(self.server_dir(id)) {

@@ -16,8 +16,9 @@ pub use none::{NONE_DETAILS, NoneDriver};
 pub use process::kill_leftovers;
 pub use qmp::{Qmp, QmpError};
 pub use system::{
-    Accel, LOG_FILE, LOG_MAX, Launch, PIDFILE, QMP_SOCKET, QemuSystem, ROOT_DEVICE,
-    ROOT_DEVICE_PATH, ROOT_NODE, Started, SystemError, SystemLimits, VNC_SOCKET, blockdev,
+    Accel, LOG_FILE, LOG_MAX, Launch, OPERATOR_QMP_SOCKET, PIDFILE, QMP_SOCKET, QemuSystem,
+    ROOT_DEVICE, ROOT_DEVICE_PATH, ROOT_NODE, Started, SystemError, SystemLimits, VNC_SOCKET,
+    blockdev,
 };
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,33 @@ pub(crate) fn read_pid(dir: &Path) -> Option<u32> {
     text.trim().parse().ok().filter(|&p| p > 1)
 }
 
+/// Whether `pid` is on its way out: its memory is gone (empty command line) but it is
+/// not yet a zombie, so it may still hold its files and their locks (the disk's).
+/// Kernel threads look the same, but a QEMU's recorded pid is rarely reused by one, and
+/// waiting for it is bounded.
+pub(crate) fn exiting(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    let empty = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty());
+    empty && !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// Waits (up to five seconds) for a process of `dir`'s pidfile that is exiting to be
+/// done, so that a VM found dead has let go of its disk.
+pub(crate) async fn settle(dir: &Path) {
+    let Some(pid) = read_pid(dir) else { return };
+    for _ in 0..250 {
+        if !exiting(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Whether `pid` is the QEMU named `name` whose pidfile is in `dir`.
 pub(crate) fn is_ours(pid: u32, name: &str, dir: &Path) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -50,7 +77,7 @@ pub(crate) fn kill_if_ours(pid: u32, name: &str, dir: &Path) {
 pub(crate) async fn wait_gone(pid: u32, name: &str, dir: &Path, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if !is_ours(pid, name, dir) {
+        if !is_ours(pid, name, dir) && !exiting(pid) {
             return true;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -86,7 +113,7 @@ pub fn kill_leftovers(run_dir: &Path) -> usize {
         kill_if_ours(pid, &name, &dir);
         killed += 1;
         for _ in 0..250 {
-            if !is_ours(pid, &name, &dir) {
+            if !is_ours(pid, &name, &dir) && !exiting(pid) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -30,6 +30,9 @@ use crate::qmp::Qmp;
 pub const PIDFILE: &str = "qemu.pid";
 /// The QMP socket in the VM's directory.
 pub const QMP_SOCKET: &str = "qmp.sock";
+/// A second QMP socket in the VM's directory, for operators and tests: QEMU serves one
+/// client per socket at a time, so whoever uses this one never holds up ims's own.
+pub const OPERATOR_QMP_SOCKET: &str = "qmp-operator.sock";
 /// The VNC socket in the VM's directory.
 pub const VNC_SOCKET: &str = "vnc.sock";
 /// QEMU's standard output and error, in the VM's directory.
@@ -243,6 +246,7 @@ impl QemuSystem {
             return Err(SystemError::Refused(format!("bad VM name {:?}", vm.name)));
         }
         let qmp = socket_arg(vm.dir, QMP_SOCKET)?;
+        let operator = socket_arg(vm.dir, OPERATOR_QMP_SOCKET)?;
         let vnc = socket_arg(vm.dir, VNC_SOCKET)?;
         let accel = match self.accel {
             Accel::Kvm => "kvm".to_string(),
@@ -270,6 +274,7 @@ impl QemuSystem {
             ]);
         }
         push(&["-qmp", &format!("unix:{qmp},server=on,wait=off")]);
+        push(&["-qmp", &format!("unix:{operator},server=on,wait=off")]);
         push(&["-msg", "timestamp=on"]);
         args.push("-pidfile".into());
         args.push(vm.dir.join(PIDFILE).into());
