@@ -32,7 +32,7 @@ const DIR_MODE: u32 = 0o700;
 /// How the `qemu` driver runs VMs.
 #[derive(Debug, Clone)]
 pub struct QemuConfig {
-    /// The `qemu-system-x86_64` binary.
+    /// The `qemu-system-x86_64` binary: a path, or a name looked up on `PATH`.
     pub binary: PathBuf,
     /// The accelerator; `None` probes `/dev/kvm` once, when the driver is made.
     pub accel: Option<Accel>,
@@ -50,7 +50,7 @@ pub struct QemuConfig {
 impl Default for QemuConfig {
     fn default() -> Self {
         QemuConfig {
-            binary: "qemu-system-x86_64".into(),
+            binary: crate::QEMU_SYSTEM.into(),
             accel: None,
             limits: SystemLimits::default(),
             powerdown_timeout: Duration::from_secs(60),

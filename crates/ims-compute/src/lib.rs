@@ -28,7 +28,7 @@ use ims_domain::server::ComputeDriver;
 use ims_domain::{Error, Result};
 use ims_volume::FsVolumeStore;
 
-/// The QEMU binary looked for on `PATH` when none is configured.
+/// The QEMU binary looked for on `PATH` unless another is configured.
 pub const QEMU_SYSTEM: &str = "qemu-system-x86_64";
 
 /// Which driver the configuration asks for.
@@ -75,10 +75,9 @@ impl std::fmt::Debug for Detection {
     }
 }
 
-/// The QEMU binary: `configured` if given (a path, or a name looked up on `PATH`),
-/// else [`QEMU_SYSTEM`] on `PATH`.
-pub fn find_binary(configured: Option<&Path>) -> Option<PathBuf> {
-    let wanted = configured.unwrap_or(Path::new(QEMU_SYSTEM));
+/// The QEMU binary `wanted` names: itself if it is a path, else the first file of that
+/// name on `PATH`.
+pub fn find_binary(wanted: &Path) -> Option<PathBuf> {
     if wanted.components().count() > 1 {
         return wanted.is_file().then(|| wanted.to_path_buf());
     }
@@ -88,11 +87,11 @@ pub fn find_binary(configured: Option<&Path>) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Picks the compute driver. `binary` overrides `config.binary` lookup when given;
-/// `run_dir` and `volumes` are the `qemu` driver's.
+/// Picks the compute driver: `qemu` with `config` (its binary looked up as
+/// [`find_binary`] does), keeping its VMs in `run_dir` and resolving disks through
+/// `volumes`; or `none`, with the reason.
 pub async fn detect(
     choice: DriverChoice,
-    binary: Option<&Path>,
     mut config: QemuConfig,
     run_dir: PathBuf,
     volumes: Arc<FsVolumeStore>,
@@ -114,12 +113,8 @@ pub async fn detect(
             reason: format!("{reason}; image servers boot nothing"),
         })
     };
-    let Some(found) = find_binary(binary) else {
-        let name = binary
-            .unwrap_or(Path::new(QEMU_SYSTEM))
-            .display()
-            .to_string();
-        return missing(format!("{name} was not found"));
+    let Some(found) = find_binary(&config.binary) else {
+        return missing(format!("{} was not found", config.binary.display()));
     };
     config.binary = found.clone();
     match QemuDriver::new(config, run_dir, volumes).await {

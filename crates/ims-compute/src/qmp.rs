@@ -167,3 +167,83 @@ impl Qmp {
         serde_json::from_slice(&buf).map_err(|e| QmpError::Protocol(format!("bad JSON: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixListener;
+
+    /// A fake QEMU: greets, then answers each request with the scripted lines.
+    async fn serve(listener: UnixListener, script: Vec<Vec<String>>) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write
+            .write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\n")
+            .await
+            .unwrap();
+        for answers in script {
+            let Ok(Some(request)) = lines.next_line().await else {
+                return;
+            };
+            let id = serde_json::from_str::<Value>(&request).unwrap()["id"].clone();
+            for answer in answers {
+                let line = answer.replace("ID", &id.to_string());
+                write.write_all(line.as_bytes()).await.unwrap();
+                write.write_all(b"\n").await.unwrap();
+            }
+        }
+        // Hold the connection open (a hung QEMU) until the client goes.
+        let _ = lines.next_line().await;
+    }
+
+    fn socket() -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        (dir, path, listener)
+    }
+
+    #[tokio::test]
+    async fn events_are_skipped_and_errors_reported() {
+        let (_dir, path, listener) = socket();
+        let script = vec![
+            vec![r#"{"return": {}, "id": ID}"#.into()],
+            vec![
+                r#"{"event": "STOP", "timestamp": {}}"#.into(),
+                r#"{"return": {"status": "paused", "running": false}, "id": ID}"#.into(),
+            ],
+            vec![r#"{"error": {"class": "GenericError", "desc": "nope"}, "id": ID}"#.into()],
+            vec![],
+        ];
+        tokio::spawn(serve(listener, script));
+        let mut qmp = Qmp::connect(&path, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(qmp.run_state().await.unwrap(), "paused");
+        match qmp.execute("cont", None).await {
+            Err(QmpError::Command { class, desc, .. }) => {
+                assert_eq!((class.as_str(), desc.as_str()), ("GenericError", "nope"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // No answer: a bounded wait, then a timeout.
+        let began = std::time::Instant::now();
+        qmp.timeout = Duration::from_millis(200);
+        assert!(matches!(
+            qmp.execute("query-status", None).await,
+            Err(QmpError::Timeout(..))
+        ));
+        assert!(began.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_not_qmp_is_refused() {
+        let (_dir, path, listener) = socket();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(b"SSH-2.0-x\n").await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        assert!(Qmp::connect(&path, Duration::from_secs(2)).await.is_err());
+    }
+}

@@ -4,7 +4,7 @@
 //! started when it ends, failed or not.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -423,16 +423,11 @@ async fn detection_prefers_qemu_and_falls_back_to_none_with_a_reason() {
     let node = Node::new();
     let run = |choice, binary: Option<&'static str>| {
         let (run_dir, volumes) = (node.run_dir.clone(), node.volumes.clone());
-        async move {
-            detect(
-                choice,
-                binary.map(Path::new),
-                Node::config(),
-                run_dir,
-                volumes,
-            )
-            .await
+        let mut config = Node::config();
+        if let Some(binary) = binary {
+            config.binary = binary.into();
         }
+        async move { detect(choice, config, run_dir, volumes).await }
     };
     let found = run(DriverChoice::Auto, None).await.unwrap();
     assert_eq!(found.driver.name(), "qemu");
