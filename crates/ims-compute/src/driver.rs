@@ -320,10 +320,13 @@ impl QemuDriver {
         )))
     }
 
-    /// Asks the guest to power off, waits for it (or for QEMU to go), then ends QEMU.
+    /// Asks a running guest to power off, waits for it (or for QEMU to go), then ends
+    /// QEMU. A guest that does not run (paused, say, its disk already flushed) cannot
+    /// answer the power button, so QEMU is ended at once.
     async fn shut_down(&self, id: ServerId, pid: u32) -> Result<()> {
         let (name, dir) = (marker(&id.to_string()), self.server_dir(id));
         if let Ok(mut qmp) = self.qmp(id).await
+            && qmp.run_state().await.is_ok_and(|s| s == "running")
             && qmp.execute("system_powerdown", None).await.is_ok()
         {
             let deadline = tokio::time::Instant::now() + self.config.powerdown_timeout;
