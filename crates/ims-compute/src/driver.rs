@@ -427,8 +427,13 @@ impl ComputeDriver for QemuDriver {
         let _held = lock.lock().await;
         if let Found::Live(pid) = self.find(spec.id).await {
             let path = self.volumes.path(&spec.disk.location)?;
-            let recorded = Self::read_state(&self.server_dir(spec.id)).map(|s| s.disk);
-            if recorded.as_deref() != Some(path.as_path()) {
+            let Some(recorded) = Self::read_state(&self.server_dir(spec.id)).map(|s| s.disk) else {
+                // ims stopped between starting QEMU and recording it: what it runs is
+                // unknown, so it goes and the VM starts afresh.
+                self.kill(spec.id, pid).await?;
+                return self.start_fresh(spec).await;
+            };
+            if recorded != path {
                 return Err(Error::Conflict(format!(
                     "server {} runs a VM on another disk",
                     spec.id

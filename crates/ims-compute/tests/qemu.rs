@@ -515,3 +515,22 @@ async fn a_process_without_the_marker_is_never_signalled() {
     stranger.kill().unwrap();
     stranger.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_vm_started_but_never_recorded_is_replaced() {
+    let node = Node::new();
+    let driver = node.driver().await;
+    let id = ServerId::new();
+    let spec = spec(id, node.overlay_disk().await);
+    driver.start(&spec).await.unwrap();
+    let first = driver.pid(id).unwrap();
+    // As if ims died between starting QEMU and writing its state.
+    std::fs::remove_file(driver.server_dir(id).join("state.json")).unwrap();
+    let driver = node.driver().await;
+    assert_eq!(driver.start(&spec).await.unwrap().state, VmState::Running);
+    let second = driver.pid(id).unwrap();
+    assert_ne!(first, second);
+    assert!(!alive(first));
+    driver.delete(id).await.unwrap();
+    assert!(!alive(second));
+}
