@@ -184,6 +184,22 @@ impl QemuDriver {
         live_pid(&marker(&id.to_string()), &self.server_dir(id))
     }
 
+    /// The resident memory of server `id`'s QEMU in bytes (`VmRSS`), if one of ours
+    /// runs: what a VM costs the node besides ims itself.
+    pub fn rss(&self, id: ServerId) -> Option<u64> {
+        let pid = self.pid(id)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+        Some(kib << 10)
+    }
+
     /// A QMP session with server `id`'s QEMU.
     pub async fn qmp(&self, id: ServerId) -> Result<Qmp> {
         Qmp::connect(&self.qmp_socket(id), self.config.qmp_timeout)

@@ -173,6 +173,23 @@ async fn a_vm_runs_is_adopted_quiesced_with_its_writes_on_disk_and_stopped() {
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
     assert_eq!(fields[3], pid.to_string(), "session id: {stat}");
 
+    let rss = driver.rss(id).unwrap();
+    eprintln!(
+        "QEMU resident memory with a 64 MiB guest: {} MiB",
+        rss >> 20
+    );
+    assert!(rss > MIB);
+    // The log is bounded: past its limit a status call empties it.
+    let log = dir.join(ims_compute::LOG_FILE);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .set_len(ims_compute::LOG_MAX + 1)
+        .unwrap();
+    driver.status(id).await.unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+
     // Started again (a job rerun): the same process.
     assert_eq!(driver.start(&spec).await.unwrap().state, VmState::Running);
     assert_eq!(driver.pid(id), Some(pid));
