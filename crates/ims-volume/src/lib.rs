@@ -97,7 +97,10 @@ impl FsVolumeStore {
         Ok(self.blobs.join(key))
     }
 
-    fn disk(
+    /// The qemu description of a volume: its file, its format and the backing file ims
+    /// recorded for it (resolved here from the blob key, never read from the header). A
+    /// hypervisor attaches the volume with exactly this chain.
+    pub fn disk(
         &self,
         location: &str,
         format: VolumeFormat,
