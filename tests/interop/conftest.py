@@ -531,11 +531,33 @@ def finish_setup(server: Server) -> None:
     server.all_clouds_yaml.write_text(yaml.safe_dump({"clouds": clouds}))
 
 
+def vm_processes(server: Server) -> list[int]:
+    """Pids of the QEMU processes of `server`'s image servers (their command lines name
+    a pidfile under `<data-dir>/servers/`)."""
+    marker = str(server.data_dir / "servers") + "/"
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "qemu-system" in cmdline and marker in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
 def stop_and_check(server: Server) -> None:
     code = server.stop()
+    # VMs outlive ims on purpose (a restart adopts them); the suite's must be gone by now.
+    stray = vm_processes(server)
+    for pid in stray:
+        os.kill(pid, signal.SIGKILL)
     assert code is not None, f"ims did not exit within {STOP_TIMEOUT}s of SIGTERM:\n{server.log_tail()}"
     assert code in (0, -signal.SIGTERM, 128 + signal.SIGTERM), (
         f"ims exited with {code} after SIGTERM:\n{server.log_tail()}")
+    assert not stray, f"QEMU processes left running after the tests: {stray}"
 
 
 # --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ use ims_domain::metadefs::MetadefService;
 use ims_domain::outbound::FetchLimits;
 use ims_domain::pipeline::HashAlgo;
 use ims_domain::sealing::Sealer;
-use ims_domain::server::{ComputeDriver, NoBoot, ServerJobs, ServerService, ServerSweeper};
+use ims_domain::server::{ComputeDriver, ServerJobs, ServerService, ServerSweeper};
 use ims_domain::service::SharingLimits;
 use ims_domain::service::attributes::AttributeLimits;
 use ims_domain::service::identity::{IdentityService, random_hex};
@@ -112,6 +112,11 @@ pub struct Node {
 const CLI_PREFIX: &str = "cli-";
 
 impl Node {
+    /// Whether this is a CLI process (`ims admin`, `ims bucket`), not a server.
+    pub fn is_cli(&self) -> bool {
+        self.id.starts_with(CLI_PREFIX)
+    }
+
     /// The server's identity: `node_id` from the configuration, else `<data-dir>/node-id`
     /// (created on first start).
     pub fn server(config: &Config) -> Result<Node> {
@@ -391,15 +396,15 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     )
     // Volumes are overlays on image blobs: those blobs outlive their images.
     .with_blob_pins(Arc::new(catalog.clone()));
-    let volume_store = FsVolumeStore::open(
+    let volume_store = Arc::new(FsVolumeStore::open(
         config.data_dir.join("volumes"),
         config.data_dir.join("images"),
         node.scratch_dir(&config.data_dir),
         qemu,
-    )?;
+    )?);
     let volumes = VolumeService::new(
         Arc::new(catalog.clone()),
-        Arc::new(volume_store),
+        volume_store.clone(),
         images.clone(),
         config.volumes.settings(),
     )
@@ -416,7 +421,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         Arc::new(catalog.clone()),
         Arc::new(catalog.clone()),
         volumes.clone(),
-        compute_driver(config)?,
+        compute_driver(config, node, volume_store).await?,
         queue.clone(),
         config.servers.limits(),
     );
@@ -432,12 +437,31 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     })
 }
 
-/// The compute driver `[servers] driver` names.
-fn compute_driver(config: &Config) -> Result<Arc<dyn ComputeDriver>> {
-    match config.servers.driver.as_str() {
-        "none" | "auto" => Ok(Arc::new(NoBoot)),
-        other => anyhow::bail!("servers.driver: unknown driver {other:?} (auto, qemu or none)"),
+/// The compute driver `[servers] driver` names, for the server; VMs live under
+/// `<data-dir>/servers/`. A CLI process runs no jobs and never touches VMs: it gets the
+/// `none` driver without looking for QEMU.
+async fn compute_driver(
+    config: &Config,
+    node: &Node,
+    volumes: Arc<FsVolumeStore>,
+) -> Result<Arc<dyn ComputeDriver>> {
+    let choice: ims_compute::DriverChoice = config
+        .servers
+        .driver
+        .parse()
+        .map_err(|e| anyhow::anyhow!("servers.driver: {e}"))?;
+    if node.is_cli() {
+        return Ok(Arc::new(ims_compute::NoneDriver));
     }
+    let detection = ims_compute::detect(
+        choice,
+        ims_compute::QemuConfig::default(),
+        config.data_dir.join("servers"),
+        volumes,
+    )
+    .await?;
+    tracing::info!(driver = detection.driver.name(), reason = %detection.reason, "compute driver");
+    Ok(detection.driver)
 }
 
 fn auth_url(config: &Config) -> String {

@@ -10,6 +10,8 @@ pub mod disk;
 pub mod signed;
 #[path = "common/sources.rs"]
 pub mod sources;
+#[path = "common/workspace.rs"]
+pub mod workspace;
 #[path = "common/zstack.rs"]
 pub mod zstack;
 
@@ -324,6 +326,8 @@ impl Drop for Server {
     fn drop(&mut self) {
         // The process first: the database is dropped after it (field order), unused.
         self.kill();
+        // VMs outlive ims on purpose (a restart adopts them); a test's must not.
+        ims_compute::kill_leftovers(&self.dir.join("servers"));
     }
 }
 

@@ -7,12 +7,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-use common::disk::{qemu_io, run};
+use common::disk::qemu_io;
 use common::signed::Signer;
+use common::workspace::{add_administrator, ended, image};
 use common::{Api, Server};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,26 +18,6 @@ const MIB: u64 = 1 << 20;
 
 fn env() -> Vec<(&'static str, &'static str)> {
     vec![("IMS_SERVERS__DRIVER", "none")]
-}
-
-/// A qcow2 image of 64 MiB whose first MiB is 0x11, uploaded through Glance, with
-/// `extra` attributes; its id.
-async fn image(api: &Api, dir: &Path, name: &str, extra: Value) -> String {
-    let file = dir.join(format!("{name}.qcow2"));
-    run(Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&file)
-        .arg("64M"));
-    qemu_io(&file, "qcow2", &["write -P 0x11 0 1M".into()]);
-    let mut body = json!({"name": name, "disk_format": "qcow2", "container_format": "bare"});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let created = api.create(body).await;
-    let id = created["id"].as_str().unwrap().to_string();
-    let r = api.upload(&id, std::fs::read(&file).unwrap()).await;
-    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
-    id
 }
 
 /// The seed's example body (`CreateImageServerReq`), pointed at `image`.
@@ -70,19 +47,6 @@ fn seed_body(image: &str) -> Value {
     })
 }
 
-/// Polls a Workspace job until it ends; the final job.
-async fn ended(signer: &Signer, job_id: &str) -> Value {
-    let path = format!("/v1/{}/image-server-jobs/{job_id}", signer.project);
-    common::wait_until(Duration::from_secs(60), || async {
-        let (status, job) = get(signer, &path).await;
-        match job["status"].as_str() {
-            Some("SUCCESS" | "FAILED") if status == 200 => Ok(job),
-            _ => Err(format!("{status} {job}")),
-        }
-    })
-    .await
-}
-
 /// A signed GET: status and JSON body.
 async fn get(signer: &Signer, path: &str) -> (u16, Value) {
     signer.send(Method::GET, path, None).await
@@ -90,20 +54,6 @@ async fn get(signer: &Signer, path: &str) -> (u16, Value) {
 
 fn servers_path(signer: &Signer) -> String {
     format!("/v1/{}/image-servers", signer.project)
-}
-
-fn setup_user(server: &Server) {
-    server.admin(&[
-        "user",
-        "create",
-        "administrator",
-        "--password",
-        "Secret-pass1",
-        "--project",
-        "admin",
-        "--role",
-        "member",
-    ]);
 }
 
 #[tokio::test]
@@ -115,10 +65,11 @@ async fn the_seed_request_makes_a_server_that_is_captured_and_deleted() {
         &api,
         work.path(),
         "base",
+        "64M",
         json!({"__os_version": "Ubuntu 22.04 server 64bit"}),
     )
     .await;
-    setup_user(&server);
+    add_administrator(&server);
     let signer = Signer::new(&server, "admin", "admin");
 
     let (status, created) = signer
@@ -319,15 +270,16 @@ async fn bad_inputs_get_their_wks_codes_and_leave_nothing_behind() {
     let server = Server::start(&env()).await;
     let api = Api::new(&server, server.admin_token().await);
     let work = tempfile::tempdir().unwrap();
-    let source = image(&api, work.path(), "base", json!({"min_disk": 20})).await;
+    let source = image(&api, work.path(), "base", "64M", json!({"min_disk": 20})).await;
     let data = image(
         &api,
         work.path(),
         "data",
+        "64M",
         json!({"virtual_env_type": "DataImage"}),
     )
     .await;
-    setup_user(&server);
+    add_administrator(&server);
     server.add_member("p2", "bob", "Secret-pass1");
     let signer = Signer::new(&server, "admin", "admin");
     let path = servers_path(&signer);

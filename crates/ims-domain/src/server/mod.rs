@@ -14,7 +14,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-pub use compute::{ComputeDriver, NoBoot, VmDisk, VmSpec, VmState, VmStatus};
+pub use compute::{ComputeDriver, VmDisk, VmSpec, VmState, VmStatus};
 pub use jobs::{ServerJobs, ServerSweeper};
 pub use model::{
     AuthorizedAccount, ImageRef, ImageServer, RootVolumeSpec, ServerSettings, ServerStatus,

@@ -1,0 +1,194 @@
+//! Image servers on the `qemu` driver through the real binary: the server's VM is a real
+//! QEMU process running its root volume; bytes written through the VM's monitor end up
+//! in the captured image; the VM outlives an ims restart and is adopted; QEMU dying under
+//! an active server leaves it `ERROR` with the reason; deleting it leaves no process.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::disk::{qemu_io, run};
+use common::signed::Signer;
+use common::workspace::{add_administrator, ended, image};
+use common::{Api, Server};
+use ims_compute::{OPERATOR_QMP_SOCKET, PIDFILE, Qmp, ROOT_DEVICE_PATH};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("IMS_SERVERS__DRIVER", "qemu"),
+        ("IMS_SERVERS__MEMORY_MIB", "128"),
+    ]
+}
+
+fn body(image: &str) -> Value {
+    json!({
+        "name": "qemu-server",
+        "image_ref": {"id": image, "image_type": "private"},
+        "vpc_id": "vpc", "subnet_id": "subnet", "product_id": "workspace.x86",
+        "authorize_accounts": [{"account": "administrator", "account_type": "USER"}],
+        "root_volume": {"type": "SSD", "size": 10}
+    })
+}
+
+async fn show(signer: &Signer, id: &str) -> (u16, Value) {
+    let path = format!("/v1/{}/image-servers/{id}", signer.project);
+    signer.send(Method::GET, &path, None).await
+}
+
+fn server_dir(server: &Server, id: &str) -> PathBuf {
+    server.dir.join("servers").join(id)
+}
+
+/// The pid of the server's QEMU, if its pidfile is there.
+fn qemu_pid(server: &Server, id: &str) -> Option<i32> {
+    std::fs::read_to_string(server_dir(server, id).join(PIDFILE))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+}
+
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Creates a server on `image` and waits for it; its id.
+async fn active_server(server: &Server, signer: &Signer, image: &str) -> String {
+    add_administrator(server);
+    let path = format!("/v1/{}/image-servers", signer.project);
+    let (status, created) = signer.send(Method::POST, &path, Some(body(image))).await;
+    assert_eq!(status, 200, "{created}");
+    let job = ended(signer, created["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_server_runs_in_qemu_is_customised_through_its_monitor_and_captured() {
+    let mut server = Server::start(&env()).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "1G", json!({})).await;
+    let signer = Signer::new(&server, "admin", "admin");
+    let id = active_server(&server, &signer, &source).await;
+    let (_, shown) = show(&signer, &id).await;
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert!(
+        shown["status_details"]
+            .as_str()
+            .unwrap()
+            .starts_with("qemu"),
+        "{shown}"
+    );
+    let pid = qemu_pid(&server, &id).expect("a QEMU process");
+    assert!(alive(pid));
+
+    // Bytes written by the guest's disk device, through the VM's monitor.
+    let mut qmp = Qmp::connect(
+        &server_dir(&server, &id).join(OPERATOR_QMP_SOCKET),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let out = qmp
+        .human(&format!(
+            "qemu-io -d {ROOT_DEVICE_PATH} \"write -P 0xab 2M 64k\""
+        ))
+        .await
+        .unwrap();
+    assert!(!out.contains("failed") && !out.contains("rror"), "{out}");
+    drop(qmp);
+
+    // ims restarts; the VM keeps running and is adopted.
+    server.kill();
+    server.spawn().await;
+    assert!(alive(pid), "the VM died with ims");
+    let (_, shown) = show(&signer, &id).await;
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+
+    let path = format!(
+        "/v1/{}/image-servers/{id}/actions/recreate-image",
+        signer.project
+    );
+    let (status, capture) = signer
+        .send(Method::POST, &path, Some(json!({"name": "from-qemu"})))
+        .await;
+    assert_eq!(status, 200, "{capture}");
+    let job = ended(&signer, capture["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(qemu_pid(&server, &id), Some(pid), "the same VM, resumed");
+    let made = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = work.path().join("made.qcow2");
+    std::fs::write(&out, api.download(&made).await).unwrap();
+    qemu_io(
+        &out,
+        "qcow2",
+        &["read -P 0x11 0 1M".into(), "read -P 0xab 2M 64k".into()],
+    );
+
+    // Deleting stops the VM and removes its directory.
+    let path = format!("/v1/{}/image-servers/actions/batch-delete", signer.project);
+    let (_, deleted) = signer
+        .send(Method::PATCH, &path, Some(json!({"items": [id]})))
+        .await;
+    let job = ended(&signer, deleted["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    common::wait_until(Duration::from_secs(10), || async {
+        if alive(pid) {
+            Err(format!("QEMU {pid} still runs"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(!server_dir(&server, &id).exists());
+}
+
+#[tokio::test]
+async fn qemu_dying_under_an_active_server_leaves_it_error_with_the_reason() {
+    let mut server = Server::start(&env()).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "1G", json!({})).await;
+    let signer = Signer::new(&server, "admin", "admin");
+    let id = active_server(&server, &signer, &source).await;
+    let pid = qemu_pid(&server, &id).expect("a QEMU process");
+    run(Command::new("kill").args(["-KILL", &pid.to_string()]));
+    common::wait_until(Duration::from_secs(10), || async {
+        if alive(pid) {
+            Err("still alive".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // The start-up recovery of the next ims (or the periodic sweep) notices.
+    server.kill();
+    server.spawn().await;
+    let (_, shown) = show(&signer, &id).await;
+    assert_eq!(shown["status"], "ERROR", "{shown}");
+    assert!(
+        shown["status_details"].as_str().unwrap().contains("gone"),
+        "{shown}"
+    );
+    // An ERROR server can be deleted; its volume goes with it.
+    let path = format!("/v1/{}/image-servers/actions/batch-delete", signer.project);
+    let (status, deleted) = signer
+        .send(Method::PATCH, &path, Some(json!({"items": [id]})))
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(
+        ended(&signer, deleted["job_id"].as_str().unwrap()).await["status"],
+        "SUCCESS"
+    );
+    let volumes = server.admin(&["volume", "list"]);
+    assert!(volumes.trim().is_empty(), "{volumes}");
+}
