@@ -46,11 +46,25 @@ impl Fixtures {
 
     /// Runs qemu-img with paths relative to the fixture dir.
     fn qemu_img(&self, args: &[&str]) -> PathBuf {
-        let out = Command::new("qemu-img")
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .expect("qemu-img is installed by scripts/test");
+        let run = || {
+            Command::new("qemu-img")
+                .current_dir(self.dir.path())
+                .args(args)
+                .output()
+                .expect("qemu-img is installed by scripts/test")
+        };
+        let mut out = run();
+        // QEMU 7.2 (Debian's, beside its qemu-system) times its first PBKDF round for a
+        // LUKS key in whole milliseconds of thread CPU time and gives up when that reads
+        // 0 ("Unable to get accurate CPU usage"); later versions retry. So do we.
+        for _ in 0..50 {
+            if out.status.success()
+                || !String::from_utf8_lossy(&out.stderr).contains("accurate CPU usage")
+            {
+                break;
+            }
+            out = run();
+        }
         assert!(
             out.status.success(),
             "qemu-img {args:?}: {}",

@@ -136,6 +136,16 @@ async fn the_seed_request_makes_a_server_that_is_captured_and_deleted() {
         .join("volumes")
         .join(volume["location"].as_str().unwrap());
     assert!(std::fs::metadata(&file).unwrap().len() < MIB);
+    // Nor made into an image behind its back (a capture pauses the guest first).
+    let (status, body) = signer
+        .send(
+            Method::POST,
+            "/v2/cloudimages/action",
+            Some(json!({"name": "sneaky", "volume_id": vid, "os_version": "Ubuntu 22.04 server 64bit"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("recreate-image"), "{body}");
     // The running server holds its root volume: it cannot be deleted or grown under it.
     for args in [
         vec!["volume", "delete", vid],

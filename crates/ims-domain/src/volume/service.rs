@@ -585,6 +585,14 @@ impl VolumeService {
                 volume.id, volume.status
             )));
         }
+        // A server's disk is captured through the server, which pauses its guest first.
+        if let Some(server) = self.holders.holder(volume.id).await? {
+            return Err(Error::Conflict(format!(
+                "Volume {} is the root volume of running image server {server}; capture the \
+                 server (recreate-image) instead.",
+                volume.id
+            )));
+        }
         self.images.start_image_from_volume(&volume, req).await
     }
 }
