@@ -234,11 +234,20 @@ type HashJob = crate::workers::Job<Result<Hasher>>;
 
 /// md5 and the secure hash of one pass. OpenSSL's assembly MD5 and SHA-512 cost about a
 /// third less CPU per byte than pure Rust here, which is what bounds an upload on two
-/// cores; each chunk is hashed by two jobs on the hashing pool, one per digest.
+/// cores; chunks are hashed by two jobs on the hashing pool, one per digest.
+///
+/// Hashing may fall up to [`HASH_BACKLOG`] chunks behind the store: while one batch is
+/// hashed, the next chunks go on to the store and wait in the backlog, and the next batch
+/// hashes them all. So a moment of slow writing does not idle the hashers and a moment of
+/// slow hashing does not idle the disk (on two cores both happen all the time).
 struct Hashes {
     idle: Option<(Hasher, Hasher)>,
     running: Option<(HashJob, HashJob)>,
+    backlog: Vec<Bytes>,
 }
+
+/// Chunks (of [`CHUNK_SIZE`]) that may wait for hashing: 8 MiB per transfer.
+const HASH_BACKLOG: usize = 8;
 
 impl Hashes {
     fn new(algo: HashAlgo) -> Result<Self> {
@@ -252,20 +261,32 @@ impl Hashes {
         Ok(Hashes {
             idle: Some((md5, secure)),
             running: None,
+            backlog: Vec::new(),
         })
     }
 
-    /// Waits for the previous chunk's hashing, then starts this chunk's and returns, so
-    /// the hashing of one chunk overlaps the arrival (and writing) of the next.
+    /// Queues `chunk`. While a batch is being hashed, it waits in the backlog (so this
+    /// returns at once) until the backlog is full; then, or when nothing is being hashed,
+    /// the previous batch is awaited and the backlog becomes the next batch.
     async fn feed(&mut self, chunk: Bytes) -> Result<()> {
+        self.backlog.push(chunk);
+        if self.running.is_some() && self.backlog.len() < HASH_BACKLOG {
+            return Ok(());
+        }
         let (md5, secure) = self.settle().await?;
+        self.start(md5, secure);
+        Ok(())
+    }
+
+    /// Hashes the backlog on the pool, one job per digest.
+    fn start(&mut self, md5: Hasher, secure: Hasher) {
+        let batch = std::sync::Arc::new(std::mem::take(&mut self.backlog));
         let pool = crate::workers::hashing();
-        let other = chunk.clone();
+        let other = std::sync::Arc::clone(&batch);
         self.running = Some((
-            pool.submit(move || update(md5, &chunk)),
+            pool.submit(move || update(md5, &batch)),
             pool.submit(move || update(secure, &other)),
         ));
-        Ok(())
     }
 
     async fn settle(&mut self) -> Result<(Hasher, Hasher)> {
@@ -280,14 +301,20 @@ impl Hashes {
 
     /// The hex digests, once every chunk is hashed.
     async fn finish(mut self) -> Result<(String, String)> {
+        if !self.backlog.is_empty() {
+            let (md5, secure) = self.settle().await?;
+            self.start(md5, secure);
+        }
         let (mut md5, mut secure) = self.settle().await?;
         let hex = |h: &mut Hasher| h.finish().map(hex::encode).map_err(Error::internal);
         Ok((hex(&mut md5)?, hex(&mut secure)?))
     }
 }
 
-fn update(mut hasher: Hasher, chunk: &[u8]) -> Result<Hasher> {
-    hasher.update(chunk).map_err(Error::internal)?;
+fn update(mut hasher: Hasher, chunks: &[Bytes]) -> Result<Hasher> {
+    for chunk in chunks {
+        hasher.update(chunk).map_err(Error::internal)?;
+    }
     Ok(hasher)
 }
 

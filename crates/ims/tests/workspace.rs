@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::disk::qemu_io;
+use std::process::Command;
+
+use common::disk::{qemu_io, run};
 use common::signed::Signer;
 use common::workspace::{add_administrator, ended, image};
 use common::{Api, Server};
@@ -450,4 +452,106 @@ fn rand_u128() -> u128 {
         .unwrap()
         .as_nanos();
     t ^ u128::from(N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) << 64
+}
+
+#[tokio::test]
+async fn sources_that_cannot_boot_and_busy_servers_are_refused() {
+    // No worker takes create jobs here: a new server stays CREATING.
+    let mut env = env();
+    env.push(("IMS_JOBS__PER_KIND", "{ server_create = 0 }"));
+    let server = Server::start(&env).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "64M", json!({})).await;
+    add_administrator(&server);
+    server.add_member("p2", "bob", "Secret-pass1");
+    let signer = Signer::new(&server, "admin", "admin");
+    let path = servers_path(&signer);
+
+    // An image without data yet (queued), an ISO, another project's private image.
+    let queued = api
+        .create(json!({"name": "empty", "disk_format": "qcow2", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("readme.txt"), b"boot me").unwrap();
+    let iso_file = work.path().join("disc.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(&iso_file)
+        .arg(&tree));
+    let iso = api
+        .create(json!({"name": "disc", "disk_format": "iso", "container_format": "bare"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = api.upload(&iso, std::fs::read(&iso_file).unwrap()).await;
+    assert_eq!(r.status(), 204);
+    for (what, id) in [("queued", queued.as_str()), ("an ISO", iso.as_str())] {
+        let (status, answer) = signer.send(Method::POST, &path, Some(seed_body(id))).await;
+        assert_eq!(
+            (status, answer["error_code"].as_str()),
+            (400, Some("WKS.00211102")),
+            "{what}: {answer}"
+        );
+    }
+    // Another project's private image does not exist for a member of p2.
+    let bob = Signer::new(&server, "bob", "p2");
+    let mut body = seed_body(&source);
+    body["authorize_accounts"][0]["account"] = json!("bob");
+    let (status, answer) = bob
+        .send(Method::POST, &servers_path(&bob), Some(body))
+        .await;
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (404, Some("WKS.00211902")),
+        "{answer}"
+    );
+
+    // A server still CREATING can be neither captured nor deleted.
+    let (status, created) = signer
+        .send(Method::POST, &path, Some(seed_body(&source)))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job_path = format!(
+        "/v1/{}/image-server-jobs/{}",
+        signer.project,
+        created["job_id"].as_str().unwrap()
+    );
+    let (_, job) = get(&signer, &job_path).await;
+    assert_eq!(job["status"], "WAITING", "{job}");
+    let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, shown) = get(&signer, &format!("{path}/{id}")).await;
+    assert_eq!(shown["status"], "CREATING");
+    let (status, answer) = signer
+        .send(
+            Method::POST,
+            &format!("{path}/{id}/actions/recreate-image"),
+            Some(json!({"name": "early"})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error_code"].clone()),
+        (409, json!("WKS.00211103")),
+        "{answer}"
+    );
+    let (status, answer) = signer
+        .send(
+            Method::PATCH,
+            &format!("{path}/actions/batch-delete"),
+            Some(json!({"items": [id]})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error_code"].clone()),
+        (409, json!("WKS.00211103")),
+        "{answer}"
+    );
 }

@@ -192,3 +192,52 @@ async fn qemu_dying_under_an_active_server_leaves_it_error_with_the_reason() {
     let volumes = server.admin(&["volume", "list"]);
     assert!(volumes.trim().is_empty(), "{volumes}");
 }
+
+/// QEMU processes running server `id`'s VM.
+fn vm_count(server: &Server, id: &str) -> usize {
+    let marker = server_dir(server, id).display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn ims_killed_during_a_create_finishes_it_with_exactly_one_vm() {
+    let mut env = env();
+    env.push(("IMS_JOBS__LEASE_SECS", "3"));
+    let mut server = Server::start(&env).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "1G", json!({})).await;
+    add_administrator(&server);
+    let signer = Signer::new(&server, "admin", "admin");
+    let path = format!("/v1/{}/image-servers", signer.project);
+    let (status, created) = signer.send(Method::POST, &path, Some(body(&source))).await;
+    assert_eq!(status, 200, "{created}");
+    // A crash somewhere in the create (before, during or after QEMU's start).
+    server.kill();
+    server.spawn().await;
+    let job = ended(&signer, created["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, shown) = show(&signer, &id).await;
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert_eq!(vm_count(&server, &id), 1, "one VM for the server, not two");
+    let volumes = server.admin(&["volume", "list"]);
+    assert_eq!(volumes.lines().count(), 1, "one root volume: {volumes}");
+}
