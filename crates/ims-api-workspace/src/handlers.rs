@@ -72,6 +72,14 @@ fn number(
     }
 }
 
+/// Workspace's paging: `offset` (default 0) and `limit` 1–100 (default 10).
+fn page(q: &HashMap<String, String>) -> Res<(u64, u64)> {
+    Ok((
+        number(q, "offset", 0..=u64::from(u32::MAX), 0)?,
+        number(q, "limit", 1..=100, 10)?,
+    ))
+}
+
 /// `POST /v1/{project_id}/image-servers` → `{"job_id"}`.
 pub async fn create(
     State(svc): State<Services>,
@@ -98,12 +106,13 @@ pub async fn list(
         }
         None => None,
     };
+    let (offset, limit) = page(&q)?;
     let query = ServerQuery {
         project_id: String::new(),
         name_contains: q.get("server_name").cloned().filter(|n| !n.is_empty()),
         id,
-        offset: number(&q, "offset", 0..=u64::from(u32::MAX), 0)?,
-        limit: number(&q, "limit", 1..=100, 10)?,
+        offset,
+        limit,
     };
     let (servers, count) = svc.servers.list(&caller.who, query).await?;
     let items: Vec<Value> = servers.iter().map(wire::server).collect();
@@ -206,8 +215,7 @@ pub async fn list_jobs(
 ) -> Res<Json<Value>> {
     caller.check_project(&project_id)?;
     let filter = job_filter(&q)?;
-    let offset = number(&q, "offset", 0..=u64::from(u32::MAX), 0)?;
-    let limit = number(&q, "limit", 1..=100, 10)?;
+    let (offset, limit) = page(&q)?;
     let (jobs, count) = svc
         .servers
         .jobs(&caller.who, &filter, offset, limit)
@@ -246,9 +254,13 @@ pub async fn list_sub_jobs(
 ) -> Res<Json<Value>> {
     caller.check_project(&project_id)?;
     let all = sub_jobs(&svc, &caller, &q).await?;
-    let offset = number(&q, "offset", 0..=u64::from(u32::MAX), 0)? as usize;
-    let limit = number(&q, "limit", 1..=100, 10)? as usize;
-    let items: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+    let (offset, limit) = page(&q)?;
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .cloned()
+        .collect();
     Ok(Json(json!({"count": all.len(), "items": items})))
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ims_blob::private_dir;
 use ims_domain::server::{ComputeDriver, ServerId, VmSpec, VmState, VmStatus};
 use ims_domain::{Error, Result};
 use ims_volume::FsVolumeStore;
@@ -27,7 +28,6 @@ use crate::system::{
 };
 
 const STATE_FILE: &str = "state.json";
-const DIR_MODE: u32 = 0o700;
 
 /// How the `qemu` driver runs VMs.
 #[derive(Debug, Clone)]
@@ -93,15 +93,6 @@ pub struct QemuDriver {
     config: QemuConfig,
     version: String,
     locks: Mutex<HashMap<ServerId, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
 }
 
 fn system_err(e: SystemError) -> Error {

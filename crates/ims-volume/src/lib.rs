@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use ims_blob::private_dir;
 use ims_domain::volume::{Backing, FlatData, StoreCapacity, VolumeFormat, VolumeId, VolumeStore};
 use ims_domain::{Error, Result};
 use ims_format::Format;
 use ims_format::flatten::{FlattenError, Flattener, Layer};
 use ims_qemu::{ConvertError, Disk, QemuImg};
 
-/// Volume files and directories are the service's alone.
+/// Volume files are the service's alone (directories: `ims_blob::private_dir`).
 const FILE_MODE: u32 = 0o600;
-const DIR_MODE: u32 = 0o700;
 
 /// Volumes as files in one directory.
 #[derive(Debug, Clone)]
@@ -45,15 +45,6 @@ fn qemu_err(e: ConvertError) -> Error {
         }
         other => Error::internal(other),
     }
-}
-
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
 }
 
 impl FsVolumeStore {

@@ -54,6 +54,18 @@ fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Waits (at most 10 s) for process `pid` to be gone.
+async fn wait_dead(pid: i32) {
+    common::wait_until(Duration::from_secs(10), || async {
+        if alive(pid) {
+            Err(format!("process {pid} still runs"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
+
 /// Creates a server on `image` and waits for it; its id.
 async fn active_server(server: &Server, signer: &Signer, image: &str) -> String {
     add_administrator(server);
@@ -141,14 +153,7 @@ async fn a_server_runs_in_qemu_is_customised_through_its_monitor_and_captured() 
         .await;
     let job = ended(&signer, deleted["job_id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
-    common::wait_until(Duration::from_secs(10), || async {
-        if alive(pid) {
-            Err(format!("QEMU {pid} still runs"))
-        } else {
-            Ok(())
-        }
-    })
-    .await;
+    wait_dead(pid).await;
     assert!(!server_dir(&server, &id).exists());
 }
 
@@ -162,14 +167,7 @@ async fn qemu_dying_under_an_active_server_leaves_it_error_with_the_reason() {
     let id = active_server(&server, &signer, &source).await;
     let pid = qemu_pid(&server, &id).expect("a QEMU process");
     run(Command::new("kill").args(["-KILL", &pid.to_string()]));
-    common::wait_until(Duration::from_secs(10), || async {
-        if alive(pid) {
-            Err("still alive".to_string())
-        } else {
-            Ok(())
-        }
-    })
-    .await;
+    wait_dead(pid).await;
     // The start-up recovery of the next ims (or the periodic sweep) notices.
     server.kill();
     server.spawn().await;
