@@ -106,6 +106,10 @@ where
             zs.calls
                 .link_call(&id, Some(&job_id), Some(&image_id))
                 .await?;
+            if zs.settings.job_wait.is_zero() {
+                // As above: 202 first, even for a job that ended already.
+                return Ok(Answer::Pending { id });
+            }
             let deadline = tokio::time::Instant::now() + zs.settings.job_wait;
             let linked = ApiCall {
                 job_id: Some(job_id),

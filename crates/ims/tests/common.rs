@@ -191,6 +191,15 @@ impl Server {
     }
 
     /// SIGKILL, as a crash.
+    /// Sets (or, with `None`, removes) a variable of the environment that the next
+    /// [`Server::spawn`] starts ims with.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_string(), value.to_string()));
+        }
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();

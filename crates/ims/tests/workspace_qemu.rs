@@ -213,8 +213,10 @@ fn vm_count(server: &Server, id: &str) -> usize {
 
 #[tokio::test]
 async fn ims_killed_during_a_create_finishes_it_with_exactly_one_vm() {
+    const HOLD: &str = "IMS_JOBS__PER_KIND";
     let mut env = env();
     env.push(("IMS_JOBS__LEASE_SECS", "3"));
+    env.push((HOLD, "{ server_create = 0 }"));
     let mut server = Server::start(&env).await;
     let api = Api::new(&server, server.admin_token().await);
     let work = tempfile::tempdir().unwrap();
@@ -222,20 +224,32 @@ async fn ims_killed_during_a_create_finishes_it_with_exactly_one_vm() {
     add_administrator(&server);
     let signer = Signer::new(&server, "admin", "admin");
     let path = format!("/v1/{}/image-servers", signer.project);
-    let (status, created) = signer.send(Method::POST, &path, Some(body(&source))).await;
-    assert_eq!(status, 200, "{created}");
-    // A crash somewhere in the create (before, during or after QEMU's start).
-    server.kill();
-    server.spawn().await;
-    let job = ended(&signer, created["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
-    let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, shown) = show(&signer, &id).await;
-    assert_eq!(shown["status"], "ACTIVE", "{shown}");
-    assert_eq!(vm_count(&server, &id), 1, "one VM for the server, not two");
-    let volumes = server.admin(&["volume", "list"]);
-    assert_eq!(volumes.lines().count(), 1, "one root volume: {volumes}");
+    // The first crash comes before the job ran (no worker takes it); the others at
+    // moments along the create (the volume's row, its overlay, QEMU's start, the save).
+    let kill_after_ms = [None, Some(0), Some(20), Some(60), Some(150)];
+    for (round, delay) in kill_after_ms.into_iter().enumerate() {
+        let (status, created) = signer.send(Method::POST, &path, Some(body(&source))).await;
+        assert_eq!(status, 200, "{created}");
+        if let Some(ms) = delay {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        server.kill();
+        server.set_env(HOLD, None);
+        server.spawn().await;
+        let job = ended(&signer, created["job_id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "SUCCESS", "round {round}: {job}");
+        let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, shown) = show(&signer, &id).await;
+        assert_eq!(shown["status"], "ACTIVE", "round {round}: {shown}");
+        assert_eq!(vm_count(&server, &id), 1, "round {round}: one VM, not two");
+        let volumes = server.admin(&["volume", "list"]);
+        assert_eq!(
+            volumes.lines().count(),
+            round + 1,
+            "one root volume per server: {volumes}"
+        );
+    }
 }

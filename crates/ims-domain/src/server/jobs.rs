@@ -46,6 +46,10 @@ impl ServerService {
             .ok_or_else(|| Error::internal("an image server without a root volume id"))?;
         match self.volumes.repo.get(id).await? {
             Some(v) if v.status == VolumeStatus::Ready => Ok(v),
+            // An earlier attempt stopped between the volume's row and its overlay.
+            Some(v) if v.status == VolumeStatus::Creating => {
+                self.volumes.resume_from_image(v).await
+            }
             Some(v) => Err(Error::Gone(format!("The root volume is {}", v.status))),
             None => {
                 let req = NewVolume {

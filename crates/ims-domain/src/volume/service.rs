@@ -273,15 +273,41 @@ impl VolumeService {
         // Written (and so pinning the blob) before the blob is checked again: an image
         // deleted in between either sees this volume and keeps its blob, or is seen here.
         self.insert(&volume).await?;
-        let still = self.images.repo.get(image.id).await?;
+        self.make_overlay(volume).await
+    }
+
+    /// Finishes a volume from an image that a crash left `creating`: its overlay is
+    /// made again (it holds nothing yet) and the volume becomes `ready`. For the job
+    /// that made the volume, on its rerun; anything else is refused.
+    pub async fn resume_from_image(&self, volume: Volume) -> Result<Volume> {
+        if volume.status != VolumeStatus::Creating || volume.backing.is_none() {
+            return Err(Error::Gone(format!("The volume is {}", volume.status)));
+        }
+        if let Some(location) = &volume.location {
+            // What the cut-short attempt left, if anything, is an empty overlay.
+            self.store.delete(location).await?;
+        }
+        self.make_overlay(volume).await
+    }
+
+    /// Makes the overlay of a `creating` volume on its image's blob, if the image still
+    /// has that blob, and records the outcome.
+    async fn make_overlay(&self, mut volume: Volume) -> Result<Volume> {
+        let backing = volume
+            .backing
+            .clone()
+            .ok_or_else(|| Error::internal("an overlay volume without a backing"))?;
+        let still = self.images.repo.get(backing.image_id).await?;
         let made = if still.is_some_and(|i| {
             i.status == ImageStatus::Active && i.data.location.as_deref() == Some(&backing.blob_key)
         }) {
-            self.store.create_overlay(volume.id, size, &backing).await
+            self.store
+                .create_overlay(volume.id, volume.size, &backing)
+                .await
         } else {
             Err(Error::Conflict(format!(
                 "Image {} was deleted meanwhile.",
-                image.id
+                backing.image_id
             )))
         };
         self.finish_create(&mut volume, made).await?;
