@@ -80,7 +80,8 @@ fn not_found_message(kind: Entity, id: &str) -> String {
         | Entity::Token
         | Entity::Credential
         | Entity::Volume
-        | Entity::Server => format!("No {kind} found with ID {id}"),
+        | Entity::Server
+        | Entity::Key => format!("No {kind} found with ID {id}"),
     }
 }
 

@@ -43,6 +43,8 @@ fn not_found_code(kind: Entity) -> (StatusCode, &'static str) {
         Entity::Object => (S::BAD_REQUEST, "IMG.0057"),
         // A volume is named in a request body (`volume_id`): a bad parameter.
         Entity::Volume | Entity::Server => (S::BAD_REQUEST, "IMG.0001"),
+        // A `cmk_id` that does not exist (or is another project's).
+        Entity::Key => (S::BAD_REQUEST, "IMG.0095"),
         Entity::Job
         | Entity::Task
         | Entity::Member
@@ -74,6 +76,8 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidInput(_) => (S::BAD_REQUEST, "IMG.0001"),
         Error::InvalidField { field, .. } => (S::BAD_REQUEST, field_code(field)),
         Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),
+        // The KMS key is not enabled (disabled, or pending deletion).
+        Error::KeyUnusable { .. } => (S::BAD_REQUEST, "IMG.0097"),
         Error::Unauthenticated(_) => (S::UNAUTHORIZED, "APIGW.0301"),
         Error::Conflict(_) | Error::AlreadyExists { .. } => (S::BAD_REQUEST, "IMG.0046"),
         Error::QuotaExceeded(_) => (S::BAD_REQUEST, "IMG.0015"),

@@ -77,6 +77,7 @@ fn noun(kind: Entity) -> &'static str {
         | Entity::MetadefAssociation
         | Entity::Volume
         | Entity::Server
+        | Entity::Key
         | Entity::MetadefMarker => kind.noun(),
     }
 }

@@ -102,6 +102,7 @@ fn resource_type(kind: Entity) -> &'static str {
         Entity::Image | Entity::ImageData => "ImageVO",
         Entity::Volume => "VolumeVO",
         Entity::Server => "VmInstanceVO",
+        Entity::Key => "KmsKeyVO",
         Entity::Job | Entity::Task => "LongJobVO",
         Entity::Project => "AccountVO",
         Entity::User => "UserVO",
@@ -150,7 +151,9 @@ impl From<Error> for ZsError {
             // Callers without write rights are refused before any operation (ID.1002,
             // in `calls`); what the domain still forbids is a state that does not
             // allow the operation.
-            Error::Forbidden(m) => ZsError::api("SYS.1006", m),
+            Error::Forbidden(m) | Error::KeyUnusable { message: m, .. } => {
+                ZsError::api("SYS.1006", m)
+            }
             Error::Unauthenticated(m) => ZsError::api("ID.1001", m),
             Error::QuotaExceeded(m) => ZsError::api("ID.1003", m),
             Error::Conflict(m) | Error::Gone(m) | Error::Throttled(m) | Error::Unavailable(m) => {

@@ -10,6 +10,7 @@ mod identity;
 mod image_search;
 mod images;
 mod jobs;
+mod keys;
 mod listing;
 mod metadefs;
 mod query;

@@ -63,3 +63,17 @@ async fn lock_owner(tx: &mut Transaction<'_, Any>, owner: &str) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Serialises the quota-checked writes of `project` until `tx` ends (volumes, keys): the
+/// first statement writes, so SQLite takes its write lock before anything is read, and
+/// PostgreSQL holds the lock row until the transaction ends.
+pub(crate) async fn lock_project(tx: &mut Transaction<'_, Any>, project: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO project_quota_locks (project_id, creates) VALUES ($1, 1) \
+         ON CONFLICT (project_id) DO UPDATE SET creates = project_quota_locks.creates + 1",
+    )
+    .bind(project)
+    .affected(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -91,13 +91,7 @@ async fn locked_usage(
     project: &str,
     except: Option<VolumeId>,
 ) -> Result<VolumeUsage> {
-    sqlx::query(
-        "INSERT INTO project_quota_locks (project_id, creates) VALUES ($1, 1) \
-         ON CONFLICT (project_id) DO UPDATE SET creates = project_quota_locks.creates + 1",
-    )
-    .bind(project)
-    .affected(&mut **tx)
-    .await?;
+    crate::quota::lock_project(tx, project).await?;
     let sql = format!(
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM volumes \
          WHERE project_id = $1 AND id <> $2 AND status IN {HOLDING}"

@@ -67,6 +67,16 @@ pub enum Error {
     /// project); it may retry once some finishes.
     #[error("{0}")]
     Throttled(String),
+    /// A KMS key exists, but its state forbids the use (disabled, pending deletion).
+    #[error("{message}")]
+    KeyUnusable {
+        /// The key's id.
+        id: String,
+        /// Its state (`disabled`, `pending_deletion`).
+        state: &'static str,
+        /// What to tell the caller.
+        message: String,
+    },
     /// A transient backend failure, or the service is saturated; the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -129,6 +139,8 @@ pub enum Entity {
     Volume,
     /// An image server.
     Server,
+    /// A KMS key.
+    Key,
 }
 
 impl Entity {
@@ -161,6 +173,7 @@ impl Entity {
             Entity::MetadefMarker => "metadef marker",
             Entity::Volume => "volume",
             Entity::Server => "image server",
+            Entity::Key => "key",
         }
     }
 }

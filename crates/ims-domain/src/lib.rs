@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod image;
 pub mod job;
+pub mod key;
 pub mod metadefs;
 pub mod outbound;
 pub mod pipeline;

@@ -33,6 +33,8 @@ pub struct Services {
     pub volumes: ims_domain::volume::VolumeService,
     /// Image-server use cases.
     pub servers: ims_domain::server::ServerService,
+    /// The key management service.
+    pub keys: Arc<ims_domain::key::KeyService>,
     /// Metadata definitions (Glance's metadefs catalog).
     pub metadefs: MetadefService,
     /// The base URL (scheme://host:port) of links, `Location` and the service catalog:
@@ -103,6 +105,8 @@ pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {
         E::NotFound { .. } => S::NOT_FOUND,
         E::InvalidInput(_) | E::InvalidField { .. } => S::BAD_REQUEST,
         E::Forbidden(_) => S::FORBIDDEN,
+        // The image's data is sealed under a key its owner disabled or is deleting.
+        E::KeyUnusable { .. } => S::FORBIDDEN,
         E::Unauthenticated(_) => S::UNAUTHORIZED,
         E::Conflict(_) | E::AlreadyExists { .. } => S::CONFLICT,
         E::QuotaExceeded(_) | E::TooLarge(_) => S::PAYLOAD_TOO_LARGE,

@@ -17,6 +17,7 @@ use ims_domain::context::Node as NodeContext;
 use ims_domain::identity::session::SessionService;
 use ims_domain::job::maintenance::JobLeases;
 use ims_domain::job::{JobHandlers, JobQueue, JobRunner, Maintenance};
+use ims_domain::key::{BuiltinBackend, KeyService, KeySettings, KeySweeper};
 use ims_domain::listing::ListLimits;
 use ims_domain::metadefs::MetadefService;
 use ims_domain::outbound::FetchLimits;
@@ -90,6 +91,8 @@ pub struct Parts {
     pub volumes: VolumeService,
     /// Image-server use cases.
     pub servers: ServerService,
+    /// The key management service.
+    pub keys: Arc<KeyService>,
     /// The job queue the services enqueue on and the runner takes from.
     pub queue: JobQueue,
     /// This process as its leases name it.
@@ -192,7 +195,10 @@ fn credential_sealer(config: &Config) -> Result<Sealer> {
         Some(key) => (key.clone(), "credential_key".to_string()),
         None => {
             let path = config.data_dir.join("credential.key");
-            (load_or_create_key(&path)?, path.display().to_string())
+            (
+                load_or_create_key(&path, "every stored AK/SK")?,
+                path.display().to_string(),
+            )
         }
     };
     Sealer::from_hex(key.trim()).map_err(|e| {
@@ -202,9 +208,55 @@ fn credential_sealer(config: &Config) -> Result<Sealer> {
     })
 }
 
-/// Reads `credential.key`, creating it only when it does not exist. Any other failure
-/// stops the start: a fresh key would make every stored AK/SK unusable.
-fn load_or_create_key(path: &Path) -> Result<String> {
+/// The built-in KMS's backend with its master key: `[kms] master_key`, else the file
+/// `[kms] master_key_file` (a mounted secret, which must exist), else a 0600
+/// `kms-master.key` in the data dir, made on the first start.
+fn kms_backend(config: &Config) -> Result<BuiltinBackend> {
+    let (key, source) = match (&config.kms.master_key, &config.kms.master_key_file) {
+        (Some(key), _) => (key.clone(), "kms.master_key".to_string()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the KMS master key file {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, None) => {
+            let path = config.data_dir.join("kms-master.key");
+            (
+                load_or_create_key(&path, "every KMS key and encrypted image")?,
+                path.display().to_string(),
+            )
+        }
+    };
+    BuiltinBackend::from_hex(key.trim())
+        .map_err(|e| anyhow::anyhow!("{source}: {e}; refusing to start"))
+}
+
+/// The key service, after checking that the master key is the one the catalog's keys
+/// are sealed with.
+async fn key_service(config: &Config, catalog: &Catalog) -> Result<Arc<KeyService>> {
+    let builtin = Arc::new(kms_backend(config)?);
+    KeyService::check_master(catalog, &builtin)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; refusing to start (restore the master key the keys were made under)"
+            )
+        })?;
+    let settings = KeySettings {
+        max_keys_per_project: config.kms.max_keys_per_project,
+    };
+    Ok(Arc::new(KeyService::new(
+        Arc::new(catalog.clone()),
+        builtin,
+        Vec::new(),
+        settings,
+    )))
+}
+
+/// Reads a key file (`credential.key`, `kms-master.key`), creating it only when it does
+/// not exist. Any other failure stops the start: a fresh key would make `sealed` (what the
+/// key seals) unusable.
+fn load_or_create_key(path: &Path, sealed: &str) -> Result<String> {
     use std::io::ErrorKind;
     match std::fs::read_to_string(path) {
         Ok(key) => Ok(key),
@@ -217,7 +269,7 @@ fn load_or_create_key(path: &Path) -> Result<String> {
             Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
         },
         Err(e) => Err(anyhow::anyhow!(
-            "cannot read {}: {e}; refusing to start, since a new key would make every stored AK/SK unusable (fix the file or its permissions, or set credential_key)",
+            "cannot read {}: {e}; refusing to start, since a new key would make {sealed} unusable (fix the file or its permissions, or configure the key)",
             path.display()
         )),
     }
@@ -425,6 +477,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         queue.clone(),
         config.servers.limits(),
     );
+    let keys = key_service(config, &catalog).await?;
     Ok(Parts {
         catalog,
         images,
@@ -432,6 +485,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         metadefs,
         volumes,
         servers,
+        keys,
         queue,
         node: this_node,
     })
@@ -543,6 +597,7 @@ pub fn router(services: Services, zstack: ims_api_zstack::ZStack) -> Router {
         .merge(ims_api_ims::router())
         .merge(ims_api_zstack::router(zstack))
         .merge(ims_api_workspace::router())
+        .merge(ims_api_kms::router())
         .fallback(not_found)
         .with_state(services)
         .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
@@ -666,6 +721,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         .with(Arc::new(ImageSweeper(parts.images.clone())))
         .with(Arc::new(VolumeSweeper(parts.volumes.clone())))
         .with(Arc::new(ServerSweeper(parts.servers.clone())))
+        .with(Arc::new(KeySweeper(parts.keys.clone())))
         .with(Arc::new(TokenPurge(parts.identity.clone())));
     maintenance.recover().await.context("start-up recovery")?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -696,6 +752,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         identity: parts.identity.clone(),
         volumes: parts.volumes.clone(),
         servers: parts.servers.clone(),
+        keys: parts.keys.clone(),
         metadefs: parts.metadefs.clone(),
         public_url: Arc::from(public_url(&config, local)?),
         region: Arc::from(config.region.as_str()),

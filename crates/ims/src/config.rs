@@ -63,6 +63,31 @@ pub struct Config {
     pub zstack: ZStackConfig,
     /// Image servers and what runs them.
     pub servers: ServersConfig,
+    /// The key management service.
+    pub kms: KmsConfig,
+}
+
+/// `[kms]`: the built-in key management service and its master key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmsConfig {
+    /// The master key (64 hex digits) sealing every key of the built-in KMS, given
+    /// directly (for example through `IMS_KMS__MASTER_KEY`).
+    pub master_key: Option<String>,
+    /// A file holding the master key (a mounted secret); used when `master_key` is unset.
+    pub master_key_file: Option<PathBuf>,
+    /// Keys one project may hold.
+    pub max_keys_per_project: u64,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        KmsConfig {
+            master_key: None,
+            master_key_file: None,
+            max_keys_per_project: ims_domain::key::KeySettings::default().max_keys_per_project,
+        }
+    }
 }
 
 /// `[servers]`: image servers (Workspace's image instances) and their compute driver.
@@ -514,6 +539,7 @@ impl Default for Config {
             volumes: VolumesConfig::default(),
             zstack: ZStackConfig::default(),
             servers: ServersConfig::default(),
+            kms: KmsConfig::default(),
         }
     }
 }
@@ -648,7 +674,17 @@ fn known_keys() -> Vec<String> {
         keys.push(k);
     }
     // Optional keys are absent from the serialized defaults.
-    keys.extend(["public_url", "database_url", "credential_key", "node_id"].map(String::from));
+    keys.extend(
+        [
+            "public_url",
+            "database_url",
+            "credential_key",
+            "node_id",
+            "kms__master_key",
+            "kms__master_key_file",
+        ]
+        .map(String::from),
+    );
     keys
 }
 

@@ -200,6 +200,32 @@ impl Server {
         }
     }
 
+    /// Runs `ims serve` on this data dir (and catalog) with `env` added, for a start that
+    /// must be refused: its output once it exits (a start that serves instead fails the
+    /// test after 30 s).
+    pub async fn refused_start(&self, env: &[(&str, &str)]) -> std::process::Output {
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_ims"))
+                .kill_on_drop(true)
+                .args(["serve", "--data-dir"])
+                .arg(&self.dir)
+                .args(["--listen", "127.0.0.1:0"])
+                .envs(
+                    self.database
+                        .as_ref()
+                        .map(|d| ("IMS_DATABASE_URL".to_string(), d.url.clone())),
+                )
+                .envs(env.iter().copied())
+                .output(),
+        )
+        .await
+        .expect("ims serve exits instead of serving")
+        .unwrap();
+        assert!(!out.status.success(), "the start was not refused");
+        out
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();

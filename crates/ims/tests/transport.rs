@@ -733,25 +733,7 @@ async fn l2_an_unreadable_credential_key_stops_the_start_and_stays_untouched() {
     // Not UTF-8: reading it fails with something other than "not found".
     let garbage: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x41, 0x42];
     std::fs::write(&path, &garbage).unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_ims"))
-            .kill_on_drop(true)
-            .args(["serve", "--data-dir"])
-            .arg(&server.dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .envs(
-                server
-                    .database
-                    .as_ref()
-                    .map(|d| ("IMS_DATABASE_URL".to_string(), d.url.clone())),
-            )
-            .output(),
-    )
-    .await
-    .expect("ims serve exits instead of serving")
-    .unwrap();
-    assert!(!out.status.success());
+    let out = server.refused_start(&[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("credential.key"), "{stderr}");
     assert!(stderr.contains("refusing to start"), "{stderr}");
