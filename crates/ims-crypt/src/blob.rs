@@ -35,12 +35,15 @@ pub fn open_blob(key: &DataKey, object: &[u8], plaintext_len: u64) -> Result<Vec
         ));
     }
     let cipher = SegmentCipher::new(key, &header);
-    let mut body = object[HEADER_LEN..].to_vec();
     let unit = cipher.segment_size() + TAG_LEN;
+    // One segment's scratch space: opening happens in place, the input stays untouched.
+    let mut scratch = Vec::with_capacity(unit);
     let mut out = Vec::with_capacity(plaintext_len as usize);
-    for (i, seg) in body.chunks_mut(unit).enumerate() {
+    for (i, seg) in object[HEADER_LEN..].chunks(unit).enumerate() {
+        scratch.clear();
+        scratch.extend_from_slice(seg);
         let last = layout.is_last(i as u64);
-        out.extend_from_slice(cipher.open_in_place(i as u32, last, seg)?);
+        out.extend_from_slice(cipher.open_in_place(i as u32, last, &mut scratch)?);
     }
     Ok(out)
 }

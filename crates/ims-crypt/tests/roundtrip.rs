@@ -141,3 +141,27 @@ fn decryption_emits_each_segment_as_it_arrives() {
         assert_eq!(pulled.load(Ordering::SeqCst), 2);
     });
 }
+
+#[test]
+fn streams_are_send_and_sync_for_server_bodies() {
+    fn check<T: Send + Sync + Unpin + 'static>(_: &T) {}
+    let input = stream::iter(Vec::<io::Result<Bytes>>::new());
+    check(&encrypt_stream(&key(), &header(), input));
+    let input = stream::iter(Vec::<io::Result<Bytes>>::new());
+    check(&decrypt_object_stream(&key(), 0, None, input).unwrap());
+    let input = stream::iter(Vec::<io::Result<Bytes>>::new());
+    check(&decrypt_stream(&key(), &header(), 0, None, input).unwrap());
+}
+
+#[test]
+fn encryptor_reports_the_plaintext_length_at_the_end() {
+    let plain = Rng::new(5).bytes(2 * S + 3);
+    let mut rng = Rng::new(6);
+    let mut enc = Box::pin(encrypt_stream(
+        &key(),
+        &header(),
+        random_stream(&plain, &mut rng, 999),
+    ));
+    block_on(async { while enc.next().await.is_some() {} });
+    assert_eq!(enc.plaintext_len(), plain.len() as u64);
+}
