@@ -18,6 +18,30 @@
 //! plaintext ranges to object byte ranges; [`encrypt_stream`], [`decrypt_stream`] and
 //! [`decrypt_object_stream`] adapt any `Stream<Item = io::Result<Bytes>>` in bounded
 //! memory without needing an async runtime; [`seal_blob`] / [`open_blob`] work on slices.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use futures::{executor::block_on, stream, TryStreamExt};
+//! use ims_crypt::{DataKey, Header, Layout, decrypt_stream, encrypt_stream};
+//!
+//! let key = DataKey::generate()?;
+//! let header = Header::new(*b"0123456789abcdef")?;
+//! let plain = vec![42u8; 200_000];
+//! let input = stream::iter([Ok(Bytes::from(plain.clone()))]);
+//! let parts: Vec<Bytes> = block_on(encrypt_stream(&key, &header, input).try_collect())?;
+//! let object: Vec<u8> = parts.concat();
+//!
+//! // Read plaintext bytes 70_000 ..= 140_000: header from bytes 0..64, then one ranged fetch.
+//! let header = Header::decode(&object[..64])?;
+//! let layout = Layout::new(plain.len() as u64, header.seg_log2())?;
+//! let plan = layout.range(70_000, 140_000)?;
+//! let fetched = Bytes::copy_from_slice(&object[plan.ciphertext.start as usize..plan.ciphertext.end as usize]);
+//! let dec = decrypt_stream(&key, &header, layout.plaintext_len(), Some(70_000..=140_000),
+//!                          stream::iter([Ok(fetched)]))?;
+//! let got: Vec<Bytes> = block_on(dec.try_collect())?;
+//! assert_eq!(got.concat(), plain[70_000..=140_000]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod blob;
 mod decrypt;
