@@ -103,6 +103,7 @@ fn field_code(field: &str) -> &'static str {
         "os_type" => "IMG.0122",
         "tags" => "IMG.0115",
         "cmk_id" => "IMG.0095",
+        "cmk_id_unchanged" => "IMG.0096",
         "storage_class" => "IMG.0069",
         "bucket_url" => "IMG.0075",
         "file_format" => "IMG.0072",

@@ -4,12 +4,11 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures::Stream;
 
 use crate::header::Header;
-use crate::segment::{SegmentCipher, TAG_LEN};
-use crate::{CryptError, DataKey};
+use crate::{DataKey, Sealer};
 
 /// Encrypts a stream of plaintext chunks of any sizes into an IMSE v1 object.
 ///
@@ -21,16 +20,12 @@ pub fn encrypt_stream<S>(key: &DataKey, header: &Header, input: S) -> EncryptStr
 where
     S: Stream<Item = io::Result<Bytes>>,
 {
-    let cipher = SegmentCipher::new(key, header);
-    let seg = cipher.segment_size();
+    let sealer = Sealer::new(key, header);
     EncryptStream {
         input: Box::pin(input),
-        cipher,
-        header: Some(header.encode()),
-        buf: BytesMut::with_capacity(seg + TAG_LEN),
+        header: Some(sealer.header()),
+        sealer,
         pending: Bytes::new(),
-        index: 0,
-        plaintext_len: 0,
         input_done: false,
         done: false,
     }
@@ -39,14 +34,11 @@ where
 /// The stream returned by [`encrypt_stream`].
 pub struct EncryptStream<S> {
     input: Pin<Box<S>>,
-    cipher: SegmentCipher,
-    header: Option<[u8; crate::HEADER_LEN]>,
-    /// Plaintext of the segment being filled; sealed in place, then handed out.
-    buf: BytesMut,
+    /// The segment being filled, sealed in place, then handed out.
+    sealer: Sealer,
+    header: Option<Bytes>,
     /// The unconsumed rest of the current input chunk.
     pending: Bytes,
-    index: u64,
-    plaintext_len: u64,
     input_done: bool,
     done: bool,
 }
@@ -54,32 +46,22 @@ pub struct EncryptStream<S> {
 impl<S> EncryptStream<S> {
     /// Plaintext bytes consumed so far; the blob's length once the stream has ended.
     pub fn plaintext_len(&self) -> u64 {
-        self.plaintext_len
+        self.sealer.plaintext_len()
     }
 
     /// Seals the buffered segment and hands it out with its tag appended.
     fn seal(&mut self, last: bool) -> io::Result<Bytes> {
-        let index =
-            u32::try_from(self.index).map_err(|_| CryptError::TooLarge(self.plaintext_len))?;
-        let fresh = BytesMut::with_capacity(self.cipher.segment_size() + TAG_LEN);
-        let mut seg = std::mem::replace(&mut self.buf, fresh);
-        let tag = self.cipher.seal_in_place(index, last, &mut seg);
-        seg.extend_from_slice(&tag);
-        self.index += 1;
-        Ok(seg.freeze())
+        Ok(self.sealer.seal(last)?)
     }
 
     /// Moves input into the segment buffer; returns a sealed segment when one is
     /// complete and known not to be the last.
     fn absorb(&mut self) -> Option<io::Result<Bytes>> {
-        let room = self.cipher.segment_size() - self.buf.len();
-        if room == 0 {
+        if self.sealer.room() == 0 {
             return Some(self.seal(false));
         }
-        let n = room.min(self.pending.len());
-        self.buf.extend_from_slice(&self.pending[..n]);
+        let n = self.sealer.absorb(&self.pending);
         self.pending.advance(n);
-        self.plaintext_len += n as u64;
         None
     }
 }
@@ -93,7 +75,7 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(h) = this.header.take() {
-            return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&h))));
+            return Poll::Ready(Some(Ok(h)));
         }
         loop {
             if this.done {

@@ -50,6 +50,7 @@ mod error;
 mod header;
 mod key;
 mod layout;
+mod sealer;
 mod segment;
 
 pub use blob::{open_blob, seal_blob};
@@ -62,4 +63,5 @@ pub use header::{
 };
 pub use key::{DATA_KEY_LEN, DataKey};
 pub use layout::{Layout, SegmentRange, plaintext_len_from_ciphertext_len};
+pub use sealer::Sealer;
 pub use segment::{SegmentCipher, TAG_LEN};

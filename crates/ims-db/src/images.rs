@@ -20,7 +20,7 @@ use crate::{Catalog, db_err};
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
      i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
      i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until, \
-     i.properties_json, i.tags_json, i.version";
+     i.properties_json, i.tags_json, i.version, i.sealing";
 
 /// Largest number of child rows in one multi-row INSERT (3 parameters each for properties;
 /// both backends accept far more, this only keeps single statements reasonable).
@@ -71,6 +71,12 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
             checksum: get_s("checksum")?,
             hash_algo: get_s("os_hash_algo")?,
             hash_value: get_s("os_hash_value")?,
+            sealing: get_s("sealing")?
+                .map(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| Error::internal(format!("bad images.sealing: {e}")))
+                })
+                .transpose()?,
         },
         tags,
         properties,
@@ -199,7 +205,7 @@ impl Catalog {
     }
 }
 
-/// Binds the 22 non-key image columns in the order both INSERT and UPDATE use; the last
+/// Binds the 23 non-key image columns in the order both INSERT and UPDATE use; the last
 /// two are the JSON copies of properties and tags.
 macro_rules! bind_image {
     ($q:expr, $img:expr) => {{
@@ -231,6 +237,12 @@ macro_rules! bind_image {
             // Maps and sets of strings always serialize; NULL would only mean "read the tables".
             .bind(serde_json::to_string(&img.properties).ok())
             .bind(serde_json::to_string(&img.tags).ok())
+            .bind(
+                img.data
+                    .sealing
+                    .as_ref()
+                    .and_then(|s| serde_json::to_string(s).ok()),
+            )
     }};
 }
 
@@ -244,8 +256,8 @@ impl Catalog {
         let q = sqlx::query(
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
-             os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, id, \
-             version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
+             os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, sealing, \
+             id, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)",
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
@@ -280,7 +292,7 @@ impl Catalog {
              disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
              virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
              updated_at=$18, lease_owner=$19, lease_until=$20, properties_json=$21, tags_json=$22, \
-             version = version + 1 WHERE id=$23 AND status=$24 AND version=$25",
+             sealing=$23, version = version + 1 WHERE id=$24 AND status=$25 AND version=$26",
         );
         let done = bind_image!(q, image)
             .bind(image.id.to_string())
@@ -458,6 +470,17 @@ impl ImageRepo for Catalog {
             .await
             .map_err(db_err)?;
         self.images_from_rows(&rows).await
+    }
+
+    async fn blob_users(&self, key: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM images WHERE location = $1 AND status <> 'deleted'",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(to_u64(n))
     }
 
     async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>> {

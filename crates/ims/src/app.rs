@@ -430,6 +430,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         QemuLimits::default(),
         config.jobs.concurrency.max(1),
     );
+    let keys = key_service(config, &catalog).await?;
     let images = ImageService::new(
         Arc::new(catalog.clone()),
         queue.clone(),
@@ -447,7 +448,8 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         image_settings(config)?,
     )
     // Volumes are overlays on image blobs: those blobs outlive their images.
-    .with_blob_pins(Arc::new(catalog.clone()));
+    .with_blob_pins(Arc::new(catalog.clone()))
+    .with_keys(keys.clone());
     let volume_store = Arc::new(FsVolumeStore::open(
         config.data_dir.join("volumes"),
         config.data_dir.join("images"),
@@ -477,7 +479,6 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         queue.clone(),
         config.servers.limits(),
     );
-    let keys = key_service(config, &catalog).await?;
     Ok(Parts {
         catalog,
         images,

@@ -116,8 +116,11 @@ async fn a_node_paused_past_its_job_lease_writes_nothing_more() {
         Some(db) => db.url.clone(),
         None => ims_db::sqlite_url(&first.dir.join("catalog.sqlite")),
     };
+    // Every node of a cluster has the same KMS master key (docs/CONFIG.md, [kms]).
+    let master = std::fs::read_to_string(first.dir.join("kms-master.key")).unwrap();
     let mut second_env = env.to_vec();
     second_env.push(("IMS_DATABASE_URL", &catalog));
+    second_env.push(("IMS_KMS__MASTER_KEY", master.trim()));
     let second = Server::start(&second_env).await;
     let api2 = Api::new(&second, token);
 

@@ -26,11 +26,11 @@ pub const READ_ONLY: &[&str] = &[
     "schema",
     "stores",
 ];
-/// Properties only the service writes, recording where an image's data came from:
-/// setting one is `Forbidden`, removing one changes nothing (as for derived attributes).
-/// A volume is held while an importing image of its project names it here, so a caller
-/// must not be able to forge or erase that record.
-pub const SERVICE_SET: &[&str] = &["__data_origin"];
+/// Properties only the service writes, recording where an image's data came from and
+/// how it is encrypted: setting one is `Forbidden`, removing one changes nothing (as for
+/// derived attributes). A volume is held while an importing image of its project names
+/// it in `__data_origin`, so a caller must not be able to forge or erase that record.
+pub const SERVICE_SET: &[&str] = &["__data_origin", "__system__cmkid", "__system_encrypted"];
 /// Attributes reserved for internal use; setting one is `Forbidden`.
 pub const RESERVED: &[&str] = &["location", "deleted", "deleted_at", "locations"];
 /// Base attributes: always present, never removable.

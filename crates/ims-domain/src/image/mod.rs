@@ -189,6 +189,19 @@ pub struct ImageData {
     pub hash_algo: Option<String>,
     /// The secure hash hex digest (`os_hash_value`).
     pub hash_value: Option<String>,
+    /// How the blob is encrypted at rest, when it is (an image with a customer's KMS
+    /// key). Set before any byte is stored, and kept with the data it describes.
+    pub sealing: Option<Sealing>,
+}
+
+/// An encrypted blob's key: the KMS key its data key is wrapped under and the wrapped
+/// data key (as [`crate::key::WrappedDataKey`] hex). The data key itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sealing {
+    /// The KMS key (Huawei's `cmk_id`).
+    pub key_id: String,
+    /// The data key, wrapped under `key_id`.
+    pub wrapped_key: String,
 }
 
 /// The image aggregate as the catalog stores it.

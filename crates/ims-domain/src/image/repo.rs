@@ -98,6 +98,8 @@ pub trait ImageRepo: Send + Sync {
     ) -> Result<Vec<Image>>;
     /// Id, status and data location of every image that is not deleted.
     async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>>;
+    /// How many images that are not deleted hold the blob `key` as their data.
+    async fn blob_users(&self, key: &str) -> Result<u64>;
 
     /// The membership status of `project` in image `id`.
     async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>>;

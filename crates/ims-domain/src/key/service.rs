@@ -367,3 +367,116 @@ impl crate::job::Sweeper for KeySweeper {
         Ok(())
     }
 }
+
+/// What image data keys are bound to besides their project and key.
+const IMAGE_DATA: &[u8] = b"ims image data v1";
+
+/// Data keys of encrypted images. The image service has checked who may use the image;
+/// these check the key: it must be `project_id`'s and enabled.
+impl KeyService {
+    /// A key of `project_id` (the image's owner) named by a request's `cmk_id`: a
+    /// malformed id or another project's key is not found.
+    async fn project_key(&self, project_id: &str, id: &str) -> Result<Key> {
+        KeyId::parse(id)
+            .map(|key_id| self.repo.get(key_id))
+            .ok_or_else(|| Error::not_found(Entity::Key, id))?
+            .await?
+            .filter(|k| k.project_id == project_id)
+            .ok_or_else(|| Error::not_found(Entity::Key, id))
+    }
+
+    /// Checks that `project_id` has the enabled key `id`, for an image about to be
+    /// encrypted under it.
+    pub async fn check_usable(&self, project_id: &str, id: &str) -> Result<KeyId> {
+        let key = self.project_key(project_id, id).await?;
+        if key.state != KeyState::Enabled {
+            return Err(unusable(&key));
+        }
+        Ok(key.id)
+    }
+
+    /// A fresh data key for an image of `project_id`, and its wrapping under the key
+    /// `id`.
+    pub async fn new_image_key(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<(ims_crypt::DataKey, crate::image::Sealing)> {
+        let key = self.project_key(project_id, id).await?;
+        if key.state != KeyState::Enabled {
+            return Err(unusable(&key));
+        }
+        let data_key = ims_crypt::DataKey::generate().map_err(Error::internal)?;
+        let sealing = self.seal_image_key(&key, &data_key).await?;
+        Ok((data_key, sealing))
+    }
+
+    /// The data key of an image of `project_id` sealed as `sealing`; refused while its
+    /// key is not enabled.
+    pub async fn open_image_key(
+        &self,
+        project_id: &str,
+        sealing: &crate::image::Sealing,
+    ) -> Result<ims_crypt::DataKey> {
+        let key = self.project_key(project_id, &sealing.key_id).await?;
+        if key.state != KeyState::Enabled {
+            return Err(unusable(&key));
+        }
+        let wrapped = WrappedDataKey::from_hex(&sealing.wrapped_key)?;
+        if wrapped.key_id != key.id {
+            return Err(Error::internal("an image's data key names another key"));
+        }
+        let plain = self
+            .backend(&key)?
+            .unwrap(
+                &key,
+                &wrapped.wrapped,
+                &binding(&key.project_id, key.id, IMAGE_DATA),
+            )
+            .await
+            .map_err(|_| Error::internal("an image's data key does not open under its key"))?;
+        ims_crypt::DataKey::from_slice(&plain)
+            .ok_or_else(|| Error::internal("an image's data key has the wrong length"))
+    }
+
+    /// The same data key wrapped under another key `to` of `to_project` (a copy with a
+    /// new `cmk_id`): both keys must be enabled.
+    pub async fn rewrap_image_key(
+        &self,
+        from_project: &str,
+        sealing: &crate::image::Sealing,
+        to_project: &str,
+        to: &str,
+    ) -> Result<crate::image::Sealing> {
+        let data_key = self.open_image_key(from_project, sealing).await?;
+        let key = self.project_key(to_project, to).await?;
+        if key.state != KeyState::Enabled {
+            return Err(unusable(&key));
+        }
+        self.seal_image_key(&key, &data_key).await
+    }
+
+    /// `data_key` wrapped under `key`, as an image records it.
+    async fn seal_image_key(
+        &self,
+        key: &Key,
+        data_key: &ims_crypt::DataKey,
+    ) -> Result<crate::image::Sealing> {
+        let wrapped = self
+            .backend(key)?
+            .wrap(
+                key,
+                data_key.expose_secret(),
+                &binding(&key.project_id, key.id, IMAGE_DATA),
+            )
+            .await?;
+        Ok(crate::image::Sealing {
+            key_id: key.id.to_string(),
+            wrapped_key: WrappedDataKey {
+                key_id: key.id,
+                wrapped,
+            }
+            .to_hex(),
+        })
+    }
+}

@@ -310,7 +310,7 @@ impl ServerService {
     ) -> Result<(ImageServer, Job)> {
         let mut server = self.get(who, id).await?;
         policy::check_owner_writes(who, &server, Entity::Server)?;
-        check_naming(&req.name, req.description.as_deref(), None)?;
+        check_naming(&req.name, req.description.as_deref())?;
         let from = server.status;
         if !matches!(from, ServerStatus::Active | ServerStatus::Built) {
             return Err(Error::Conflict(format!(

@@ -11,6 +11,7 @@ use crate::error::Result;
 
 pub mod bucket;
 pub mod remote;
+pub mod sealed;
 
 /// A stream of data chunks from a blob or a request body.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;

@@ -39,7 +39,13 @@ impl ImageService {
         req: NewImageFromVolume,
         origin: String,
     ) -> Result<Image> {
-        check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
+        check_naming(&req.name, req.description.as_deref())?;
+        if req.cmk_id.is_some() {
+            return Err(Error::field(
+                "cmk_id",
+                "Images made from volumes cannot be encrypted yet.",
+            ));
+        }
         let id = req.image_id.unwrap_or_default();
         let mut image = Image::new(id, Some(volume.project_id.clone()), now());
         image.name = Some(req.name);

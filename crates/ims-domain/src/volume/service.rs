@@ -247,6 +247,13 @@ impl VolumeService {
             ));
         }
         let image = self.images.get(who, image_ref).await?;
+        if image.data.sealing.is_some() {
+            // A volume is an overlay read in place by qemu, which cannot read sealed data.
+            return Err(Error::NotSupported(format!(
+                "Image {} is encrypted; volumes cannot be made from encrypted images yet.",
+                image.id
+            )));
+        }
         let (ImageStatus::Active, Some(key)) = (image.status, image.data.location.clone()) else {
             return Err(Error::Conflict(format!(
                 "Image {} is {} and has no data to make a volume from.",
@@ -516,28 +523,13 @@ impl VolumeService {
     }
 
     /// Removes the blob `volume` was an overlay on if nothing needs it any more: no
-    /// volume holding data is backed by it and its image no longer names it (deleted).
+    /// volume holding data is backed by it and no image that is not deleted names it.
     /// An image deleted concurrently sees this volume gone and removes the blob itself.
     async fn release_backing(&self, volume: &Volume) {
         let Some(backing) = &volume.backing else {
             return;
         };
-        let unused = async {
-            if self.repo.backs(&backing.blob_key).await? {
-                return Ok(false);
-            }
-            let image = self.images.repo.get(backing.image_id).await?;
-            Ok::<_, Error>(!image.is_some_and(|i| {
-                i.data.location.as_deref() == Some(&backing.blob_key)
-                    && !matches!(i.status, ImageStatus::Deleted | ImageStatus::Killed)
-            }))
-        };
-        match unused.await {
-            Ok(true) => self.images.delete_blob(&backing.blob_key).await,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(blob.key = %backing.blob_key, error = %e,
-                "could not tell whether a backing blob is still used; orphan collection decides later"),
-        }
+        self.images.release_blob(&backing.blob_key).await;
     }
 
     /// Grows a ready volume to `new_size` bytes (rounded up to 512) within the project's

@@ -147,12 +147,10 @@ impl ImageService {
                 source.status
             )));
         }
-        let location = source
-            .data
-            .location
-            .clone()
-            .ok_or_else(|| Error::Gone("The source image has no data".into()))?;
-        let data = self.blobs.read(&location, None).await?;
+        if source.data.location.is_none() {
+            return Err(Error::Gone("The source image has no data".into()));
+        }
+        let data = self.read_data(&source, None).await?;
         self.fill_image_as(
             target,
             data,

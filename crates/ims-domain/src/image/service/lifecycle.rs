@@ -85,7 +85,7 @@ impl ImageService {
         image.updated_at = now();
         self.repo.save(&image, expected, None).await?;
         if let Some(key) = partial {
-            self.delete_blob(&key).await;
+            self.release_blob(&key).await;
         }
         Ok(())
     }

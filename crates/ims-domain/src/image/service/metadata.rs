@@ -175,6 +175,9 @@ pub struct ImageService {
     pub(crate) transfers: Arc<super::upload_limits::TransferGate>,
     /// Who else reads blobs (volumes backed by them): their data outlives the image.
     pub(crate) pins: Arc<dyn crate::volume::BlobPins>,
+    /// The key service encrypted images' data keys are wrapped by; without it, images
+    /// with a `cmk_id` are refused.
+    pub(crate) keys: Option<Arc<crate::key::KeyService>>,
 }
 
 pub(crate) use crate::context::now;
@@ -206,6 +209,7 @@ impl ImageService {
             )),
             settings: Arc::new(settings),
             pins: Arc::new(crate::volume::repo::NoPins),
+            keys: None,
         }
     }
 
@@ -213,6 +217,12 @@ impl ImageService {
     /// orphaned (volumes that are overlays on it).
     pub fn with_blob_pins(mut self, pins: Arc<dyn crate::volume::BlobPins>) -> Self {
         self.pins = pins;
+        self
+    }
+
+    /// Encrypted images' data keys are wrapped by `keys`.
+    pub fn with_keys(mut self, keys: Arc<crate::key::KeyService>) -> Self {
+        self.keys = Some(keys);
         self
     }
 
@@ -377,17 +387,7 @@ impl ImageService {
         image.updated_at = now();
         self.repo.save(&image, expected, None).await?;
         if let Some(key) = location {
-            // Asked after the save: a volume made from the image meanwhile either pins
-            // the blob by now or finds the image deleted and gives up.
-            match self.pins.pinned(&key).await {
-                Ok(false) => self.delete_blob(&key).await,
-                Ok(true) => {
-                    tracing::info!(image.id = %image.id, blob.key = %key, "image deleted; its blob stays while volumes use it")
-                }
-                Err(e) => {
-                    tracing::warn!(blob.key = %key, error = %e, "could not tell whether volumes use a blob; orphan collection decides later")
-                }
-            }
+            self.release_blob(&key).await;
         }
         Ok(())
     }
@@ -505,6 +505,25 @@ impl ImageService {
             "You are over your image count quota of {} images",
             limit.unwrap_or_default()
         )))
+    }
+
+    /// Deletes blob `key` unless an image that is not deleted (a copy shares its
+    /// source's blob) or a volume (an overlay on it) still holds it. Called once the
+    /// caller's own hold is gone from the catalog: a copy or a volume made meanwhile
+    /// either holds the blob by then, or finds its source gone and gives up.
+    pub(crate) async fn release_blob(&self, key: &str) {
+        let held = async {
+            Ok::<_, Error>(self.repo.blob_users(key).await? > 0 || self.pins.pinned(key).await?)
+        };
+        match held.await {
+            Ok(false) => self.delete_blob(key).await,
+            Ok(true) => {
+                tracing::info!(blob.key = %key, "a blob stays while other images or volumes hold it")
+            }
+            Err(e) => {
+                tracing::warn!(blob.key = %key, error = %e, "could not tell whether a blob is still held; orphan collection decides later")
+            }
+        }
     }
 
     /// Deletes a blob, logging (not failing) on error: orphan collection retries later.

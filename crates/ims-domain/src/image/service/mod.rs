@@ -4,6 +4,7 @@
 //! list, update, delete, (de)activate); each other file adds the use cases of one concern.
 
 pub mod bucket_jobs;
+pub mod encryption;
 pub mod glance_download;
 mod import;
 mod lifecycle;

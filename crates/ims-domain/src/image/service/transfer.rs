@@ -123,7 +123,7 @@ impl ImageService {
     ) -> Result<Download> {
         let image = self.get(who, id).await?;
         policy::check_download(who, &image)?;
-        let (Some(key), Some(size)) = (image.data.location.clone(), image.data.size) else {
+        let (Some(_), Some(size)) = (image.data.location.as_ref(), image.data.size) else {
             return Ok(Download {
                 image,
                 body: None,
@@ -131,7 +131,7 @@ impl ImageService {
             });
         };
         let range = range.map(|r| r.resolve(size)).transpose()?;
-        let body = self.blobs.read(&key, range).await?;
+        let body = self.read_data(&image, range).await?;
         Ok(Download {
             image,
             body: Some(body),
@@ -257,7 +257,7 @@ impl ImageService {
             cap: self.settings.size_cap,
             expected,
         };
-        let mut writer = self.blobs.writer(key).await?;
+        let mut writer = self.blob_writer(image, key).await?;
         let inspect = self.settings.inspect_formats;
         let passed = pipeline::pump(
             stream,

@@ -1,11 +1,14 @@
 //! Copying an image within the region (Huawei IMS `POST /v1/cloudimages/{id}/copy`): a
-//! new image with the source's formats and attributes, filled by a durable job that
-//! streams the source's data through the one pipeline (hashed and inspected again).
+//! new image with the source's formats and attributes and, in O(1), the source's data:
+//! the copy refers to the same blob (which lives until its last image or volume goes),
+//! with the source's data key, or that key re-wrapped under the copy's `cmk_id`. Only a
+//! plain source copied into an encrypted image is streamed (and encrypted) again.
 
 use serde::{Deserialize, Serialize};
 
 use super::file_import::check_naming;
 use crate::error::{Error, Result};
+use crate::image::service::encryption::{CMK_ATTRIBUTE, ENCRYPTED_ATTRIBUTE};
 use crate::image::service::metadata::{ImageService, now};
 use crate::image::{DiskFormat, Image, ImageId, ImageStatus, Visibility};
 use crate::job::{Job, JobKind};
@@ -22,13 +25,18 @@ pub struct ImageCopy {
     pub name: String,
     /// Its description (replaces the source's).
     pub description: Option<String>,
-    /// A KMS key id; encryption is not available yet, so any key is refused.
+    /// The KMS key the copy is encrypted under; without it, the copy keeps the source's
+    /// encryption (or its lack).
     pub cmk_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CopyPayload {
     source: String,
+    /// The copy shares the source's blob (same data key); otherwise it is streamed.
+    /// Absent in copies queued before sharing existed: those are streamed.
+    #[serde(default)]
+    share: bool,
 }
 
 impl ImageService {
@@ -42,7 +50,7 @@ impl ImageService {
     ) -> Result<Job> {
         let source = self.get(who, source_id).await?;
         policy::check_modify(who, &source)?;
-        check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
+        check_naming(&req.name, req.description.as_deref())?;
         if source.status != ImageStatus::Active || source.data.location.is_none() {
             return Err(Error::Conflict(format!(
                 "Image {} is {} and cannot be copied",
@@ -72,32 +80,121 @@ impl ImageService {
             Some(d) => copy.properties.insert("__description".into(), d),
             None => copy.properties.remove("__description"),
         };
+        let share = self
+            .copy_sealing(&source, &mut copy, req.cmk_id.as_deref())
+            .await?;
         let payload = serde_json::to_value(CopyPayload {
             source: source.id.to_string(),
+            share,
         })
         .map_err(Error::internal)?;
         self.start_image_job(&mut copy, JobKind::ImageCopy, payload)
             .await
     }
 
-    /// The worker's part: stream the source's data into a fresh blob of the copy.
+    /// Decides the copy's encryption: the source's, or the source's data key re-wrapped
+    /// under `cmk_id` (both share the blob), or a new data key for a plain source copied
+    /// under `cmk_id` (streamed). Returns whether the copy shares the source's blob.
+    async fn copy_sealing(
+        &self,
+        source: &Image,
+        copy: &mut Image,
+        cmk_id: Option<&str>,
+    ) -> Result<bool> {
+        for attribute in [CMK_ATTRIBUTE, ENCRYPTED_ATTRIBUTE] {
+            copy.properties.remove(attribute);
+        }
+        let Some(cmk_id) = cmk_id else {
+            if source.data.sealing.is_some() && copy.owner != source.owner {
+                return Err(Error::Forbidden(
+                    "An encrypted image can only be copied by its own project.".into(),
+                ));
+            }
+            copy.data.sealing = source.data.sealing.clone();
+            if let Some(sealing) = &copy.data.sealing {
+                copy.properties
+                    .insert(CMK_ATTRIBUTE.into(), sealing.key_id.clone());
+                copy.properties
+                    .insert(ENCRYPTED_ATTRIBUTE.into(), "1".into());
+            }
+            return Ok(true);
+        };
+        let Some(sealing) = &source.data.sealing else {
+            self.encrypt_under(copy, cmk_id).await?;
+            return Ok(false);
+        };
+        if copy.owner != source.owner {
+            return Err(Error::Forbidden(
+                "An encrypted image can only be copied by its own project.".into(),
+            ));
+        }
+        if sealing.key_id.eq_ignore_ascii_case(cmk_id) {
+            return Err(Error::field(
+                "cmk_id_unchanged",
+                "The KMS key must differ from the key of the image.",
+            ));
+        }
+        let owner = source.owner.as_deref().unwrap_or_default();
+        let target = copy.owner.clone().unwrap_or_default();
+        let keys = self.key_service()?;
+        keys.check_usable(&target, cmk_id).await?;
+        let rewrapped = keys
+            .rewrap_image_key(owner, sealing, &target, cmk_id)
+            .await?;
+        copy.properties
+            .insert(CMK_ATTRIBUTE.into(), rewrapped.key_id.clone());
+        copy.properties
+            .insert(ENCRYPTED_ATTRIBUTE.into(), "1".into());
+        copy.data.sealing = Some(rewrapped);
+        Ok(true)
+    }
+
+    /// The worker's part: the copy takes the source's blob (O(1)), or, for a plain source
+    /// copied into an encrypted image, the source's data streamed into a fresh blob.
     pub(crate) async fn run_copy(&self, job: &Job) -> Result<()> {
         let (payload, id): (CopyPayload, ImageId) = job.decode()?;
         let source_id =
             ImageId::parse(&payload.source).ok_or_else(|| Error::internal("bad copy source"))?;
-        let source = self
-            .repo
-            .get(source_id)
-            .await?
-            .filter(|s| s.status == ImageStatus::Active)
-            .ok_or_else(|| Error::Gone("The source image is no longer available".into()))?;
-        let location = source
-            .data
-            .location
-            .clone()
-            .ok_or_else(|| Error::Gone("The source image has no data".into()))?;
-        let stream = self.blobs.read(&location, None).await?;
-        self.fill_image(id, stream, source.data.size, |_, _| Ok(()))
-            .await
+        let source = self.active_source(source_id, None).await?;
+        if !payload.share {
+            let stream = self.read_data(&source, None).await?;
+            return self
+                .fill_image(id, stream, source.data.size, |_, _| Ok(()))
+                .await;
+        }
+        let location = source.data.location.clone().unwrap_or_default();
+        // First the copy names the blob (so a deletion of the source from now on sees it
+        // in use), then the source is checked again: if it went meanwhile, its deletion
+        // may not have seen the copy and the blob cannot be trusted.
+        let mut copy = self.importing(id).await?;
+        if copy.data.location.as_deref() != Some(location.as_str()) {
+            adopt_data(&mut copy, &source);
+            copy.updated_at = now();
+            crate::job::lease::confirm().await?;
+            self.repo.save(&copy, ImageStatus::Importing, None).await?;
+        }
+        self.active_source(source_id, Some(&location)).await?;
+        self.activate(id, |current| {
+            adopt_data(current, &source);
+            Ok(())
+        })
+        .await
     }
+
+    /// The active source image `id` (holding `location`, when given), or `Gone`.
+    async fn active_source(&self, id: ImageId, location: Option<&str>) -> Result<Image> {
+        self.repo
+            .get(id)
+            .await?
+            .filter(|s| s.status == ImageStatus::Active && s.data.location.is_some())
+            .filter(|s| location.is_none_or(|l| s.data.location.as_deref() == Some(l)))
+            .ok_or_else(|| Error::Gone("The source image is no longer available".into()))
+    }
+}
+
+/// The source's data, as the copy's own (its encryption stays the copy's).
+fn adopt_data(copy: &mut Image, source: &Image) {
+    let sealing = copy.data.sealing.take();
+    copy.data = source.data.clone();
+    copy.data.sealing = sealing;
 }

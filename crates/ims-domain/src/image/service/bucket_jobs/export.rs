@@ -107,13 +107,13 @@ impl ImageService {
             .await?
             .filter(|i| i.status == ImageStatus::Active)
             .ok_or_else(|| Error::Gone("The image is no longer active".into()))?;
-        let (Some(location), Some(disk)) = (image.data.location.clone(), image.disk_format) else {
+        let (Some(_), Some(disk)) = (image.data.location.as_ref(), image.disk_format) else {
             return Err(Error::Gone("The image has no data".into()));
         };
         let from = content_format(disk)?;
         let to = ims_format::Format::parse(&payload.format)
             .ok_or_else(|| Error::internal("bad export format"))?;
-        let mut data = self.blobs.read(&location, None).await?;
+        let mut data = self.read_data(&image, None).await?;
         if from != to {
             data = self.converter.convert(data, from, to).await?;
         }

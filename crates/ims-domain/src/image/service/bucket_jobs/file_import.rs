@@ -85,11 +85,7 @@ pub(crate) struct FileImport {
 
 /// IMS's rules for a new image's name and description. Also refuses any `cmk_id`
 /// (`InvalidField`): KMS keys, and so image encryption, do not exist yet.
-pub(crate) fn check_naming(
-    name: &str,
-    description: Option<&str>,
-    cmk_id: Option<&str>,
-) -> Result<()> {
+pub(crate) fn check_naming(name: &str, description: Option<&str>) -> Result<()> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(Error::field(
             "name",
@@ -102,12 +98,6 @@ pub(crate) fn check_naming(
         return Err(Error::field(
             "description",
             "The description is at most 1024 characters, without line breaks or angle brackets.",
-        ));
-    }
-    if let Some(key) = cmk_id {
-        return Err(Error::field(
-            "cmk_id",
-            format!("The KMS key {key} is unknown: image encryption is not available yet."),
         ));
     }
     Ok(())
@@ -125,7 +115,7 @@ pub(crate) fn check_quick_name(name: &str) -> Result<()> {
 }
 
 fn check_request(req: &DataImageFromFile) -> Result<ObjectRef> {
-    check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
+    check_naming(&req.name, req.description.as_deref())?;
     if req.quick {
         check_quick_name(&req.name)?;
     }
@@ -232,6 +222,9 @@ impl ImageService {
         self.check_import_object(&caller, &object, req.quick)
             .await?;
         let mut image = Image::new(ImageId::new(), Some(who.project_id.clone()), now());
+        if let Some(cmk_id) = &req.cmk_id {
+            self.encrypt_under(&mut image, cmk_id).await?;
+        }
         image.name = Some(req.name);
         image.visibility = crate::image::Visibility::Private;
         image.min_disk = req.min_disk;
@@ -413,13 +406,6 @@ mod tests {
                 ..req()
             }),
             "image_url"
-        );
-        assert_eq!(
-            field(DataImageFromFile {
-                cmk_id: Some("k".into()),
-                ..req()
-            }),
-            "cmk_id"
         );
         assert_eq!(
             field(DataImageFromFile {

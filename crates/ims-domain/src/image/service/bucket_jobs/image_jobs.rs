@@ -167,6 +167,12 @@ impl ImageService {
         image.transition(ImageStatus::Killed)?;
         image.lease = None;
         image.updated_at = now();
-        self.repo.save(&image, ImageStatus::Importing, None).await
+        // A copy may already name its source's blob; a killed image holds nothing.
+        let named = image.data.location.take();
+        self.repo.save(&image, ImageStatus::Importing, None).await?;
+        if let Some(key) = named {
+            self.release_blob(&key).await;
+        }
+        Ok(())
     }
 }

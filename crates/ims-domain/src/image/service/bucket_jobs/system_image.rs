@@ -84,7 +84,7 @@ pub struct SystemImageFromFile {
 }
 
 fn check(req: &SystemImageFromFile) -> Result<ObjectRef> {
-    check_naming(&req.name, req.description.as_deref(), req.cmk_id.as_deref())?;
+    check_naming(&req.name, req.description.as_deref())?;
     if req.data_images.len() > MAX_DATA_IMAGES {
         return Err(Error::field(
             "data_images",
@@ -178,7 +178,11 @@ impl ImageService {
             discard_image_on_failure: false,
         })
         .map_err(Error::internal)?;
+        let cmk_id = req.cmk_id.clone();
         let mut image = system_image(who, req, &object);
+        if let Some(cmk_id) = &cmk_id {
+            self.encrypt_under(&mut image, cmk_id).await?;
+        }
         if batch.is_empty() {
             return self
                 .start_image_job(&mut image, JobKind::SystemImageFromFile, payload)
