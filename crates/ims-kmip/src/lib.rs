@@ -10,4 +10,14 @@
 //!
 //! Tested against PyKMIP 0.11.0 on loopback (`tests/pykmip.rs`, `scripts/pykmip-server`).
 
+mod ciphertext;
+mod client;
+mod error;
+mod proto;
+mod tls;
 pub mod ttlv;
+
+pub use ciphertext::{CipherMode, Ciphertext, MalformedCiphertext};
+pub use client::{CipherPreference, KmipClient, KmipConfig, TlsInfo};
+pub use error::{KmipError, State};
+pub use proto::{ProtocolVersion, reason};
