@@ -118,6 +118,8 @@ pub struct KmipClient {
 const GCM_NONCE: usize = 12;
 const GCM_TAG: usize = 16;
 const CBC_IV: usize = 16;
+/// How long closing a connection may take once the response is read.
+const CLOSE_WAIT: Duration = Duration::from_millis(100);
 
 impl KmipClient {
     /// Checks the configuration and talks to the server once (Discover Versions), so that
@@ -497,8 +499,9 @@ impl KmipClient {
             stream.write_all(request).await.map_err(lost)?;
             stream.flush().await.map_err(lost)?;
             let response = self.read_message(&mut stream).await?;
-            // close_notify, for an orderly end; the answer is in hand whatever happens.
-            let _ = stream.shutdown().await;
+            // close_notify, for an orderly end. The answer is in hand whatever happens, so a
+            // peer that stops reading costs at most a moment, not the call.
+            let _ = tokio::time::timeout(CLOSE_WAIT, stream.shutdown()).await;
             Ok((response, info))
         };
         self.bounded(self.request_timeout, "the call", work).await
