@@ -9,9 +9,9 @@ pub enum CipherMode {
     /// AES-GCM with a 16-byte tag, computed and checked by the server (KMIP 1.4).
     AesGcm,
     /// AES-CBC with PKCS#5 padding and a random IV, for servers without GCM. The plaintext
-    /// is followed by its SHA-256 before encryption, and decrypt checks it: CBC has no
-    /// authentication, and this catches altered or misattributed ciphertexts (it is not a
-    /// MAC against someone who knows the plaintext).
+    /// is followed by a SHA-256 of the additional data and the plaintext before encryption,
+    /// and decrypt checks it: CBC has no authentication, and this catches altered or
+    /// misattributed ciphertexts (it is not a MAC against someone who knows the plaintext).
     AesCbcPkcs5Sha256,
 }
 
@@ -165,18 +165,32 @@ impl Ciphertext {
     }
 }
 
-/// The CBC plaintext: the data followed by its SHA-256.
-pub(crate) fn with_check(plaintext: &[u8]) -> Zeroizing<Vec<u8>> {
+/// The SHA-256 that binds a CBC plaintext to its additional data: the additional data's
+/// length (u64, big-endian), the additional data, the plaintext.
+fn check(aad: &[u8], plaintext: &[u8]) -> [u8; CBC_CHECK_LEN] {
+    let mut h = Sha256::new();
+    h.update((aad.len() as u64).to_be_bytes());
+    h.update(aad);
+    h.update(plaintext);
+    h.finalize().into()
+}
+
+/// The CBC plaintext: the data followed by its check.
+pub(crate) fn with_check(plaintext: &[u8], aad: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(plaintext.len() + CBC_CHECK_LEN));
     out.extend_from_slice(plaintext);
-    out.extend_from_slice(&Sha256::digest(plaintext));
+    out.extend_from_slice(&check(aad, plaintext));
     out
 }
 
-/// Strips and verifies the check `with_check` added; `None` if it does not match.
-pub(crate) fn strip_check(mut decrypted: Zeroizing<Vec<u8>>) -> Option<Zeroizing<Vec<u8>>> {
+/// Strips and verifies the check `with_check` added; `None` if it does not match (the
+/// ciphertext was altered, or the additional data differs).
+pub(crate) fn strip_check(
+    mut decrypted: Zeroizing<Vec<u8>>,
+    aad: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
     let n = decrypted.len().checked_sub(CBC_CHECK_LEN)?;
-    let digest = Sha256::digest(&decrypted[..n]);
+    let digest = check(aad, &decrypted[..n]);
     // Constant time, so a caller probing with altered ciphertexts learns nothing from timing.
     let diff = digest
         .iter()
@@ -272,16 +286,28 @@ mod tests {
 
     #[test]
     fn the_cbc_check_catches_any_change() {
-        let sealed = with_check(b"a data key of 32 bytes, exactly!");
+        let key = b"a data key of 32 bytes, exactly!";
+        let sealed = with_check(key, b"image-1");
         assert_eq!(sealed.len(), 32 + CBC_CHECK_LEN);
-        let back = strip_check(sealed.clone()).unwrap();
-        assert_eq!(back.as_slice(), b"a data key of 32 bytes, exactly!");
+        let back = strip_check(sealed.clone(), b"image-1").unwrap();
+        assert_eq!(back.as_slice(), key);
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x20;
-            assert!(strip_check(bad).is_none(), "flip at {i}");
+            assert!(strip_check(bad, b"image-1").is_none(), "flip at {i}");
         }
-        assert!(strip_check(Zeroizing::new(vec![0; 31])).is_none());
+        assert!(strip_check(Zeroizing::new(vec![0; 31]), b"").is_none());
+    }
+
+    #[test]
+    fn the_cbc_check_binds_the_additional_data() {
+        let sealed = with_check(b"k", b"image-1");
+        assert!(strip_check(sealed.clone(), b"image-2").is_none());
+        assert!(strip_check(sealed.clone(), b"").is_none());
+        // The length prefix keeps the boundary between additional data and data.
+        let a = with_check(b"bc", b"a");
+        assert!(strip_check(Zeroizing::new([b"b".as_slice(), &a[2..]].concat()), b"ab").is_none());
+        assert_eq!(with_check(b"", b"").len(), CBC_CHECK_LEN);
     }
 
     #[test]

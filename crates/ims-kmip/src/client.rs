@@ -245,15 +245,27 @@ impl KmipClient {
     /// Encrypts `plaintext` with the key, inside the KMS: AES-GCM if the server does it,
     /// otherwise AES-CBC (see [`CipherPreference`]). The IV is random, made here.
     pub async fn encrypt(&self, uid: &str, plaintext: &[u8]) -> Result<Ciphertext, KmipError> {
+        self.encrypt_with_aad(uid, plaintext, &[]).await
+    }
+
+    /// [`Self::encrypt`], bound to additional data (e.g. the ids of the image and project a
+    /// wrapped key belongs to): decrypting needs the same bytes. GCM authenticates them in
+    /// the KMS; CBC folds them into its SHA-256 check.
+    pub async fn encrypt_with_aad(
+        &self,
+        uid: &str,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Ciphertext, KmipError> {
         if self.try_gcm() {
-            match self.encrypt_gcm(uid, plaintext).await {
+            match self.encrypt_gcm(uid, plaintext, aad).await {
                 Err(e) if self.preference == CipherPreference::Auto && refuses_gcm(&e) => {
                     self.gcm_refused.store(true, Ordering::Relaxed);
                 }
                 result => return self.explained(uid, result, |s| s == State::Active).await,
             }
         }
-        let result = self.encrypt_cbc(uid, plaintext).await;
+        let result = self.encrypt_cbc(uid, plaintext, aad).await;
         self.explained(uid, result, |s| s == State::Active).await
     }
 
@@ -264,9 +276,20 @@ impl KmipClient {
         uid: &str,
         ciphertext: &Ciphertext,
     ) -> Result<Zeroizing<Vec<u8>>, KmipError> {
+        self.decrypt_with_aad(uid, ciphertext, &[]).await
+    }
+
+    /// Decrypts what [`Self::encrypt_with_aad`] made; other additional data fails as an
+    /// altered ciphertext does.
+    pub async fn decrypt_with_aad(
+        &self,
+        uid: &str,
+        ciphertext: &Ciphertext,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmipError> {
         let result = match ciphertext.mode() {
-            CipherMode::AesGcm => self.decrypt_gcm(uid, ciphertext).await,
-            CipherMode::AesCbcPkcs5Sha256 => self.decrypt_cbc(uid, ciphertext).await,
+            CipherMode::AesGcm => self.decrypt_gcm(uid, ciphertext, aad).await,
+            CipherMode::AesCbcPkcs5Sha256 => self.decrypt_cbc(uid, ciphertext, aad).await,
         };
         let result = result.map_err(|e| match e {
             KmipError::Refused {
@@ -316,20 +339,23 @@ impl KmipClient {
     }
 
     /// GCM needs KMIP 1.4: earlier versions have no field for the authentication tag.
-    async fn encrypt_gcm(&self, uid: &str, plaintext: &[u8]) -> Result<Ciphertext, KmipError> {
+    async fn encrypt_gcm(
+        &self,
+        uid: &str,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Ciphertext, KmipError> {
         let iv = random::<GCM_NONCE>()?;
         let params = crypto_params(value::MODE_GCM, None, Some(GCM_TAG));
+        let mut fields = vec![
+            uid_item(uid),
+            params,
+            Item::bytes(tag::DATA, plaintext),
+            Item::bytes(tag::IV_COUNTER_NONCE, &iv),
+        ];
+        fields.extend(aad_item(aad));
         let payload = self
-            .call(
-                ProtocolVersion::V1_4,
-                op::ENCRYPT,
-                vec![
-                    uid_item(uid),
-                    params,
-                    Item::bytes(tag::DATA, plaintext),
-                    Item::bytes(tag::IV_COUNTER_NONCE, &iv),
-                ],
-            )
+            .call(ProtocolVersion::V1_4, op::ENCRYPT, fields)
             .await?;
         let (data, iv) = encrypted(&payload, &iv)?;
         let tag = match proto::bytes(&payload, tag::AUTHENTICATED_ENCRYPTION_TAG) {
@@ -347,10 +373,15 @@ impl KmipClient {
             .map_err(|e| KmipError::Protocol(e.to_string()))
     }
 
-    async fn encrypt_cbc(&self, uid: &str, plaintext: &[u8]) -> Result<Ciphertext, KmipError> {
+    async fn encrypt_cbc(
+        &self,
+        uid: &str,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Ciphertext, KmipError> {
         let iv = random::<CBC_IV>()?;
         let params = crypto_params(value::MODE_CBC, Some(value::PADDING_PKCS5), None);
-        let sealed = ciphertext::with_check(plaintext);
+        let sealed = ciphertext::with_check(plaintext, aad);
         let payload = self
             .call(
                 ProtocolVersion::V1_2,
@@ -372,21 +403,23 @@ impl KmipClient {
         &self,
         uid: &str,
         ct: &Ciphertext,
+        aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KmipError> {
         let params = crypto_params(value::MODE_GCM, None, Some(GCM_TAG));
-        let tag = ct.tag().unwrap_or_default();
+        let mut fields = vec![
+            uid_item(uid),
+            params,
+            Item::bytes(tag::DATA, ct.data()),
+            Item::bytes(tag::IV_COUNTER_NONCE, ct.iv()),
+        ];
+        // The specification's order: additional data, then the tag.
+        fields.extend(aad_item(aad));
+        fields.push(Item::bytes(
+            tag::AUTHENTICATED_ENCRYPTION_TAG,
+            ct.tag().unwrap_or_default(),
+        ));
         let payload = self
-            .call(
-                ProtocolVersion::V1_4,
-                op::DECRYPT,
-                vec![
-                    uid_item(uid),
-                    params,
-                    Item::bytes(tag::DATA, ct.data()),
-                    Item::bytes(tag::IV_COUNTER_NONCE, ct.iv()),
-                    Item::bytes(tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
-                ],
-            )
+            .call(ProtocolVersion::V1_4, op::DECRYPT, fields)
             .await?;
         decrypted(&payload)
     }
@@ -395,6 +428,7 @@ impl KmipClient {
         &self,
         uid: &str,
         ct: &Ciphertext,
+        aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KmipError> {
         let params = crypto_params(value::MODE_CBC, Some(value::PADDING_PKCS5), None);
         let payload = self
@@ -409,7 +443,7 @@ impl KmipClient {
                 ],
             )
             .await?;
-        ciphertext::strip_check(decrypted(&payload)?).ok_or(KmipError::Integrity)
+        ciphertext::strip_check(decrypted(&payload)?, aad).ok_or(KmipError::Integrity)
     }
 
     /// Servers answer a key in the wrong state with Permission Denied or Illegal Operation
@@ -596,6 +630,11 @@ fn encode(
 fn outcome(response: &[u8], operation: u32) -> Result<Outcome, KmipError> {
     let message = ttlv::decode(response).map_err(|e| KmipError::Protocol(e.to_string()))?;
     proto::parse_response(message, operation).map_err(KmipError::Protocol)
+}
+
+/// The GCM additional data, if any (KMIP 1.4).
+fn aad_item(aad: &[u8]) -> Option<Item> {
+    (!aad.is_empty()).then(|| Item::bytes(tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, aad))
 }
 
 fn uid_item(uid: &str) -> Item {

@@ -11,6 +11,7 @@ pub(crate) mod tag {
     pub const ATTRIBUTE: Tag = Tag(0x420008);
     pub const ATTRIBUTE_NAME: Tag = Tag(0x42000A);
     pub const ATTRIBUTE_VALUE: Tag = Tag(0x42000B);
+    pub const AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA: Tag = Tag(0x4200FE);
     pub const AUTHENTICATED_ENCRYPTION_TAG: Tag = Tag(0x4200FF);
     pub const BATCH_COUNT: Tag = Tag(0x42000D);
     pub const BATCH_ITEM: Tag = Tag(0x42000F);

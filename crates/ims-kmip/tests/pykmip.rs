@@ -221,6 +221,33 @@ async fn a_tampered_ciphertext_does_not_decrypt() {
 }
 
 #[tokio::test]
+async fn additional_data_binds_the_ciphertext() {
+    for cipher in [CipherPreference::Gcm, CipherPreference::Cbc] {
+        let c = client(cipher).await;
+        let uid = active_key(&c, "aad").await;
+        let dek = data_key();
+        let ct = c
+            .encrypt_with_aad(&uid, &dek, b"project-1/image-1")
+            .await
+            .unwrap();
+        let back = c.decrypt_with_aad(&uid, &ct, b"project-1/image-1").await;
+        assert_eq!(back.unwrap().as_slice(), dek.as_slice(), "{cipher:?}");
+        for other in [b"project-1/image-2".as_slice(), b""] {
+            match c.decrypt_with_aad(&uid, &ct, other).await {
+                Err(KmipError::Integrity | KmipError::Refused { .. }) => {}
+                wrong => panic!("{cipher:?} with {other:?}: {wrong:?}"),
+            }
+        }
+        // And the other way: a ciphertext without additional data does not take some.
+        let plain = c.encrypt(&uid, &dek).await.unwrap();
+        assert!(
+            c.decrypt_with_aad(&uid, &plain, b"x").await.is_err(),
+            "{cipher:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_revoked_key_is_refused_as_wrong_state() {
     let c = client(CipherPreference::Auto).await;
     let uid = active_key(&c, "revoke").await;
