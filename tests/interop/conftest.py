@@ -441,6 +441,15 @@ def ims_sdk(server: Server, user: str = "demo2", project: str = "demo2"):
     return ImsClient.new_builder().with_credentials(credentials).with_endpoints([server.url]).build()
 
 
+def kms_sdk(server: Server, user: str = "demo2", project: str = "demo2"):
+    """A huaweicloudsdkkms client signing with a fresh AK/SK of `user`, for `project`."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkkms.v2 import KmsClient
+    ak, sk = server.admin("credential", "create", "--user", user).stdout.split()
+    credentials = BasicCredentials(ak, sk, server.project_ids[project])
+    return KmsClient.new_builder().with_credentials(credentials).with_endpoint(server.url).build()
+
+
 # --------------------------------------------------------------------------------------
 # IMS helpers shared by the huaweicloudsdkims tests
 

@@ -18,17 +18,7 @@ from huaweicloudsdkkms.v2 import (CancelKeyDeletionRequest, CreateDatakeyRequest
                                   ListKeysRequest, ListKeysRequestBody, OperateKeyRequestBody,
                                   ScheduleKeyDeletionRequestBody)
 
-from conftest import unique
-
-
-def kms_sdk(server, user="demo2", project="demo2"):
-    """A huaweicloudsdkkms client signing with a fresh AK/SK of `user`."""
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkkms.v2 import KmsClient
-    ak, sk = server.admin("credential", "create", "--user", user).stdout.split()
-    credentials = BasicCredentials(ak, sk, server.project_ids[project])
-    return (KmsClient.new_builder().with_credentials(credentials)
-            .with_endpoint(server.url).build())
+from conftest import kms_sdk, unique
 
 
 @pytest.fixture(scope="module")
