@@ -34,6 +34,7 @@ pub enum CipherPreference {
 }
 
 /// Where the KMS is and how to authenticate to it.
+#[derive(Clone)]
 pub struct KmipConfig {
     /// Host name or IP address; it must match the server certificate.
     pub host: String,

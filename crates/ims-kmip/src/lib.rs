@@ -10,6 +10,7 @@
 //!
 //! Tested against PyKMIP 0.11.0 on loopback (`tests/pykmip.rs`, `scripts/pykmip-server`).
 
+pub mod backend;
 mod ciphertext;
 mod client;
 mod error;
@@ -17,6 +18,7 @@ mod proto;
 mod tls;
 pub mod ttlv;
 
+pub use backend::KmipBackend;
 pub use ciphertext::{CipherMode, Ciphertext, MalformedCiphertext};
 pub use client::{CipherPreference, KmipClient, KmipConfig, TlsInfo};
 pub use error::{KmipError, State};

@@ -245,11 +245,36 @@ async fn key_service(config: &Config, catalog: &Catalog) -> Result<Arc<KeyServic
     let settings = KeySettings {
         max_keys_per_project: config.kms.max_keys_per_project,
     };
-    Ok(Arc::new(KeyService::new(
-        Arc::new(catalog.clone()),
-        builtin,
-        Vec::new(),
-        settings,
+    let repo = Arc::new(catalog.clone());
+    let service = match config.kms.backend.as_str() {
+        "builtin" => KeyService::new(repo, builtin, Vec::new(), settings),
+        // Keys made before stay with the built-in backend.
+        "kmip" => KeyService::new(
+            repo,
+            Arc::new(kmip_backend(config)?),
+            vec![builtin],
+            settings,
+        ),
+        other => anyhow::bail!("kms.backend: '{other}' is neither builtin nor kmip"),
+    };
+    Ok(Arc::new(service))
+}
+
+/// The KMIP backend `[kms] kmip_*` describe; its certificate files must be readable.
+fn kmip_backend(config: &Config) -> Result<ims_kmip::KmipBackend> {
+    let kms = &config.kms;
+    let read = |name: &str, path: &Option<std::path::PathBuf>| -> Result<Vec<u8>> {
+        let path = path
+            .as_ref()
+            .with_context(|| format!("kms.backend = \"kmip\" needs kms.{name}"))?;
+        std::fs::read(path).with_context(|| format!("reading kms.{name} {}", path.display()))
+    };
+    Ok(ims_kmip::KmipBackend::new(ims_kmip::KmipConfig::new(
+        kms.kmip_host.clone(),
+        kms.kmip_port,
+        read("kmip_ca_file", &kms.kmip_ca_file)?,
+        read("kmip_cert_file", &kms.kmip_cert_file)?,
+        read("kmip_key_file", &kms.kmip_key_file)?,
     )))
 }
 

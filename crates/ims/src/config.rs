@@ -78,6 +78,19 @@ pub struct KmsConfig {
     pub master_key_file: Option<PathBuf>,
     /// Keys one project may hold.
     pub max_keys_per_project: u64,
+    /// Where new keys are made: `builtin` (sealed in the catalog) or `kmip` (an external
+    /// KMS over KMIP; the material never leaves it).
+    pub backend: String,
+    /// The KMIP server's host name or IP address (it must match its certificate).
+    pub kmip_host: String,
+    /// The KMIP server's port.
+    pub kmip_port: u16,
+    /// PEM file of the CA that signs the KMIP server's certificate.
+    pub kmip_ca_file: Option<PathBuf>,
+    /// PEM file of ims's client certificate for the KMIP server.
+    pub kmip_cert_file: Option<PathBuf>,
+    /// PEM file of that certificate's private key.
+    pub kmip_key_file: Option<PathBuf>,
 }
 
 impl Default for KmsConfig {
@@ -86,6 +99,12 @@ impl Default for KmsConfig {
             master_key: None,
             master_key_file: None,
             max_keys_per_project: ims_domain::key::KeySettings::default().max_keys_per_project,
+            backend: "builtin".into(),
+            kmip_host: "127.0.0.1".into(),
+            kmip_port: 5696,
+            kmip_ca_file: None,
+            kmip_cert_file: None,
+            kmip_key_file: None,
         }
     }
 }
@@ -682,6 +701,9 @@ fn known_keys() -> Vec<String> {
             "node_id",
             "kms__master_key",
             "kms__master_key_file",
+            "kms__kmip_ca_file",
+            "kms__kmip_cert_file",
+            "kms__kmip_key_file",
         ]
         .map(String::from),
     );

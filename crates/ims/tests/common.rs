@@ -6,6 +6,8 @@
 // Directory modules beside this file: `common.rs` is also a test target of its own.
 #[path = "common/disk.rs"]
 pub mod disk;
+#[path = "common/encryption.rs"]
+pub mod encryption;
 #[path = "common/signed.rs"]
 pub mod signed;
 #[path = "common/sources.rs"]
