@@ -104,6 +104,7 @@ fn field_code(field: &str) -> &'static str {
         "tags" => "IMG.0115",
         "cmk_id" => "IMG.0095",
         "cmk_id_unchanged" => "IMG.0096",
+        "encrypted_image" => "IMG.0098",
         "storage_class" => "IMG.0069",
         "bucket_url" => "IMG.0075",
         "file_format" => "IMG.0072",

@@ -39,6 +39,43 @@ async fn encrypted_images_are_sealed_copied_in_place_and_governed_by_their_key()
     let blobs = server.stored_files();
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 
+    // An encrypted image stays with its project: no members, no community or public.
+    server.add_member("p2", "bob", "Secret-pass1");
+    let other_project = server.project_id("p2");
+    let r = common::patch(
+        &api,
+        &id,
+        json!([{"op": "replace", "path": "/visibility", "value": "shared"}]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = api
+        .req(Method::POST, &format!("/v2/images/{id}/members"))
+        .json(&json!({"member": other_project}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = common::patch(
+        &api,
+        &id,
+        json!([{"op": "replace", "path": "/visibility", "value": "community"}]),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let (status, refused) = signer
+        .send(
+            Method::POST,
+            "/v1/cloudimages/members",
+            Some(json!({"images": [id], "projects": [other_project]})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("IMG.0098")),
+        "{refused}"
+    );
+
     // Whole, and by ranges at every boundary.
     assert!(
         api.download(&id).await == data,
@@ -160,4 +197,79 @@ async fn a_tampered_blob_never_yields_altered_bytes() {
     let (status, got) = ranged(&api, &id, 0, SEGMENT - 1).await;
     assert_eq!(status, 206);
     assert!(got == data[..SEGMENT]);
+}
+
+/// SIGKILL during an encrypted import (mid-stream) and before a copy's job ran: after the
+/// restart both finish, the data reads back, and the store holds exactly one blob.
+#[tokio::test]
+async fn encrypted_imports_and_copies_survive_a_crash() {
+    use md5::Digest as _;
+    const HOLD: &str = "IMS_JOBS__PER_KIND";
+    let (mut server, signer, api, _, key) =
+        setup_with(&[("IMS_JOBS__LEASE_SECS", "3"), (HOLD, "{ image_copy = 0 }")]).await;
+    // 384 MiB, written and hashed in 1 MiB blocks, each block different.
+    let path = server.dir.join("buckets/enc/big.raw");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut hasher = md5::Md5::new();
+    let pattern = content();
+    for n in 0u64..384 {
+        let mut block: Vec<u8> = pattern.iter().cycle().take(1 << 20).copied().collect();
+        block[..8].copy_from_slice(&n.to_le_bytes());
+        hasher.update(&block);
+        std::io::Write::write_all(&mut file, &block).unwrap();
+    }
+    std::io::Write::flush(&mut file).unwrap();
+    drop(file);
+    let md5 = hex::encode(hasher.finalize());
+
+    let (status, created) = signer
+        .send(
+            Method::POST,
+            "/v1/cloudimages/dataimages/action",
+            Some(
+                json!({"name": "big", "image_url": "enc:big.raw", "min_disk": 40,
+                        "cmk_id": key}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job_path = format!(
+        "/v1/cloudimages/job/{}",
+        created["job_id"].as_str().unwrap()
+    );
+    common::wait_until(std::time::Duration::from_secs(60), || async {
+        let (_, job) = signer.send(Method::GET, &job_path, None).await;
+        let progress = job["entities"]["process_percent"].as_f64().unwrap_or(0.0);
+        if job["status"] == "RUNNING" && progress > 0.0 {
+            Ok(())
+        } else {
+            Err(format!("not streaming yet: {job}"))
+        }
+    })
+    .await;
+    server.kill();
+    server.spawn().await;
+    let job = job_end(&signer, &created).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let id = image_of(&job);
+    assert_eq!(api.show(&id).await["checksum"], md5.as_str());
+    let read = hex::encode(md5::Md5::digest(api.download(&id).await));
+    assert_eq!(read, md5, "the image reads back");
+    assert_eq!(
+        server.stored_files().len(),
+        1,
+        "{:?}",
+        server.stored_files()
+    );
+
+    // A copy whose job has not run when ims dies; it runs after the restart.
+    let (status, copied) = copy(&signer, &id, json!({"name": "c"})).await;
+    assert_eq!(status, 200, "{copied}");
+    server.kill();
+    server.set_env(HOLD, None);
+    server.spawn().await;
+    let copy_id = image_of(&job_end(&signer, &copied).await);
+    let read = hex::encode(md5::Md5::digest(api.download(&copy_id).await));
+    assert_eq!(read, md5, "the copy reads back");
+    assert_eq!(server.stored_files().len(), 1, "the copy shares the blob");
 }

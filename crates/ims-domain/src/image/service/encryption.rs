@@ -15,6 +15,19 @@ pub const CMK_ATTRIBUTE: &str = "__system__cmkid";
 /// Huawei's attribute marking an image encrypted (`"1"`).
 pub const ENCRYPTED_ATTRIBUTE: &str = "__system_encrypted";
 
+/// An encrypted image stays with its project, as in Huawei IMS: its data key opens only
+/// under the owner's key, and ims has no KMS grants to let another project use that key.
+/// So it can be neither shared with members nor made public or community.
+pub(crate) fn check_shareable(image: &Image) -> Result<()> {
+    if image.data.sealing.is_some() {
+        return Err(Error::field(
+            "encrypted_image",
+            "An encrypted image cannot be shared.",
+        ));
+    }
+    Ok(())
+}
+
 impl ImageService {
     pub(crate) fn key_service(&self) -> Result<&crate::key::KeyService> {
         self.keys

@@ -12,6 +12,7 @@ impl ImageService {
     pub async fn add_member(&self, who: &Principal, id: &str, member_id: &str) -> Result<Member> {
         let image = self.get(who, id).await?;
         policy::check_member_owner(who, &image)?;
+        super::encryption::check_shareable(&image)?;
         if member_id.is_empty() || member_id.len() > 255 {
             return Err(Error::invalid("member must be 1 to 255 characters"));
         }

@@ -476,6 +476,9 @@ impl ImageService {
         if image.visibility == Visibility::Public && image.owner.is_none() {
             return Err(Error::invalid("A public image needs an owner"));
         }
+        if matches!(image.visibility, Visibility::Public | Visibility::Community) {
+            super::encryption::check_shareable(image)?;
+        }
         crate::text::check_image(image)?;
         huawei::validate(image)?;
         huawei::refresh(image);

@@ -97,6 +97,9 @@ impl ImageService {
         let mut record = SharingRecord::default();
         for id in &images {
             let image = self.get(who, id).await?;
+            if matches!(change, SharingChange::Add) {
+                super::encryption::check_shareable(&image)?;
+            }
             self.plan_sharing(who, image, &projects, change, &mut batch)
                 .await?;
             record
