@@ -8,6 +8,7 @@ mod common;
 
 use common::Server;
 use common::encryption::*;
+use common::signed::Signer;
 use reqwest::Method;
 use serde_json::json;
 
@@ -39,8 +40,41 @@ async fn encrypted_images_are_sealed_copied_in_place_and_governed_by_their_key()
     let blobs = server.stored_files();
     assert_eq!(blobs.len(), 1, "{blobs:?}");
 
-    // An encrypted image stays with its project: no members, no community or public.
+    // Another project's key, and a key pending deletion, are refused for new images.
     server.add_member("p2", "bob", "Secret-pass1");
+    let bob = Signer::new(&server, "bob", "p2");
+    let bobs_key = new_key(&bob, "bobs").await;
+    let (status, refused) = signer
+        .send(
+            Method::POST,
+            "/v1/cloudimages/dataimages/action",
+            Some(
+                json!({"name": "x", "image_url": "enc:disk.raw", "min_disk": 40,
+                        "cmk_id": bobs_key}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("IMG.0095")),
+        "{refused}"
+    );
+    let doomed = new_key(&signer, "doomed").await;
+    let (status, _) = kms(
+        &signer,
+        "schedule-key-deletion",
+        json!({"key_id": doomed, "pending_days": "7"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, refused) = copy(&signer, &id, json!({"name": "x", "cmk_id": doomed})).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("IMG.0097")),
+        "{refused}"
+    );
+
+    // An encrypted image stays with its project: no members, no community or public.
     let other_project = server.project_id("p2");
     let r = common::patch(
         &api,
