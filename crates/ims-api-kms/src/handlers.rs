@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::{FromRequest, Path, Request, State};
 use ims_domain::Error;
-use ims_domain::key::WrappedDataKey;
 use ims_domain::key::rules::datakey_bytes;
+use ims_domain::key::{KeyChange, WrappedDataKey};
 use ims_domain::principal::Principal;
 use ims_http::Services;
 use serde::Deserialize;
@@ -196,23 +196,37 @@ pub async fn describe_key(
     Ok(Json(json!({"key_info": wire::details(&key, &svc.region)})))
 }
 
+/// Applies a state change to the key the body names; a key in the wrong state for it is
+/// `conflict` (the operation's own code). Returns the key and its id and state as KMS
+/// shows them.
+async fn change_key(
+    svc: &Services,
+    project_id: &str,
+    req: &Signed,
+    change: KeyChange,
+    conflict: &'static str,
+) -> Result<Value, KmsError> {
+    req.check_project(project_id)?;
+    let body: KeyRef = req.parse()?;
+    let key = svc
+        .keys
+        .change(&req.who, &body.key_id, change)
+        .await
+        .map_err(|e| KmsError::state(e, conflict))?;
+    Ok(json!({
+        "key_id": key.id.to_string(),
+        "key_state": wire::state_code(key.state),
+    }))
+}
+
 /// `POST …/enable-key` (only a disabled key: `KMS.1201` otherwise).
 pub async fn enable_key(
     State(svc): State<Services>,
     Path(project_id): Path<String>,
     req: Signed,
 ) -> Res {
-    req.check_project(&project_id)?;
-    let body: KeyRef = req.parse()?;
-    let key = svc
-        .keys
-        .enable(&req.who, &body.key_id)
-        .await
-        .map_err(|e| KmsError::state(e, "KMS.1201"))?;
-    Ok(Json(json!({"key_info": {
-        "key_id": key.id.to_string(),
-        "key_state": wire::state_code(key.state),
-    }})))
+    let key = change_key(&svc, &project_id, &req, KeyChange::Enable, "KMS.1201").await?;
+    Ok(Json(json!({ "key_info": key })))
 }
 
 /// `POST …/disable-key` (only an enabled key: `KMS.1301` otherwise).
@@ -221,17 +235,8 @@ pub async fn disable_key(
     Path(project_id): Path<String>,
     req: Signed,
 ) -> Res {
-    req.check_project(&project_id)?;
-    let body: KeyRef = req.parse()?;
-    let key = svc
-        .keys
-        .disable(&req.who, &body.key_id)
-        .await
-        .map_err(|e| KmsError::state(e, "KMS.1301"))?;
-    Ok(Json(json!({"key_info": {
-        "key_id": key.id.to_string(),
-        "key_state": wire::state_code(key.state),
-    }})))
+    let key = change_key(&svc, &project_id, &req, KeyChange::Disable, "KMS.1301").await?;
+    Ok(Json(json!({ "key_info": key })))
 }
 
 /// `POST …/schedule-key-deletion` (`pending_days` 7–1096; `KMS.1402` when pending).
@@ -240,19 +245,12 @@ pub async fn schedule_key_deletion(
     Path(project_id): Path<String>,
     req: Signed,
 ) -> Res {
-    req.check_project(&project_id)?;
-    let body: KeyRef = req.parse()?;
     let days = small(req.number("pending_days")?, "pending_days")?
         .ok_or_else(|| KmsError::bad("KMS.0204", "pending_days is required."))?;
-    let key = svc
-        .keys
-        .schedule_deletion(&req.who, &body.key_id, days)
-        .await
-        .map_err(|e| KmsError::state(e, "KMS.1402"))?;
-    Ok(Json(json!({
-        "key_id": key.id.to_string(),
-        "key_state": wire::state_code(key.state),
-    })))
+    let change = KeyChange::ScheduleDeletion { days };
+    Ok(Json(
+        change_key(&svc, &project_id, &req, change, "KMS.1402").await?,
+    ))
 }
 
 /// `POST …/cancel-key-deletion` (`KMS.1501` unless pending deletion); the key comes
@@ -262,17 +260,10 @@ pub async fn cancel_key_deletion(
     Path(project_id): Path<String>,
     req: Signed,
 ) -> Res {
-    req.check_project(&project_id)?;
-    let body: KeyRef = req.parse()?;
-    let key = svc
-        .keys
-        .cancel_deletion(&req.who, &body.key_id)
-        .await
-        .map_err(|e| KmsError::state(e, "KMS.1501"))?;
-    Ok(Json(json!({
-        "key_id": key.id.to_string(),
-        "key_state": wire::state_code(key.state),
-    })))
+    let change = KeyChange::CancelDeletion;
+    Ok(Json(
+        change_key(&svc, &project_id, &req, change, "KMS.1501").await?,
+    ))
 }
 
 /// Makes a data key for `create-datakey` and its variant without plaintext.

@@ -64,14 +64,7 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
 impl From<Error> for WksError {
     fn from(e: Error) -> Self {
         let (status, code) = code_of(&e);
-        let message = match &e {
-            // Details go to the log, never to callers.
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                "Internal service error.".to_string()
-            }
-            other => other.to_string(),
-        };
+        let message = ims_http::caller_message(&e);
         WksError::new(status, code, message)
     }
 }

@@ -96,6 +96,18 @@ pub async fn authenticate(
     svc.identity.principal(token).await
 }
 
+/// What a caller is told of `e`: its own words, except for an internal error, whose
+/// details go to the log only (Huawei-style dialects: Workspace, KMS).
+pub fn caller_message(e: &ims_domain::Error) -> String {
+    match e {
+        ims_domain::Error::Internal(detail) => {
+            tracing::error!(error = %detail, "internal error");
+            "Internal service error.".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The HTTP status OpenStack-style APIs (Glance, Keystone) give each domain error.
 /// Exhaustive, so a new error kind does not compile until it is mapped.
 pub fn openstack_status(e: &ims_domain::Error) -> axum::http::StatusCode {

@@ -20,7 +20,7 @@ pub use backend::KeyBackend;
 pub use builtin::BuiltinBackend;
 pub use datakey::WrappedDataKey;
 pub use repo::{KeyPage, KeyQuery, KeyRepo};
-pub use service::{KeyService, KeySettings, KeySweeper, NewKey};
+pub use service::{KeyChange, KeyService, KeySettings, KeySweeper, NewKey};
 
 crate::string_enum! {
     /// A key's state. Cryptographic use needs `Enabled`; a disabled key comes back with

@@ -31,6 +31,22 @@ impl Default for KeySettings {
     }
 }
 
+/// A change of a key's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Disabled → enabled.
+    Enable,
+    /// Enabled → disabled.
+    Disable,
+    /// Enabled or disabled → pending deletion, destroyed after `days` days.
+    ScheduleDeletion {
+        /// The waiting period (7–1096).
+        days: u32,
+    },
+    /// Pending deletion → disabled.
+    CancelDeletion,
+}
+
 /// A create-key request.
 #[derive(Debug, Clone, Default)]
 pub struct NewKey {
@@ -219,6 +235,17 @@ impl KeyService {
         self.repo.save(&key).await?;
         key.version += 1;
         Ok(key)
+    }
+
+    /// Applies `change` to the caller's key `id` (the state a change needs is checked;
+    /// another state is a `Conflict`).
+    pub async fn change(&self, who: &Principal, id: &str, change: KeyChange) -> Result<Key> {
+        match change {
+            KeyChange::Enable => self.enable(who, id).await,
+            KeyChange::Disable => self.disable(who, id).await,
+            KeyChange::ScheduleDeletion { days } => self.schedule_deletion(who, id, days).await,
+            KeyChange::CancelDeletion => self.cancel_deletion(who, id).await,
+        }
     }
 
     /// Enables a disabled key.
@@ -434,7 +461,14 @@ impl KeyService {
                 &binding(&key.project_id, key.id, IMAGE_DATA),
             )
             .await
-            .map_err(|_| Error::internal("an image's data key does not open under its key"))?;
+            .map_err(|e| match e {
+                // A stored data key that does not open is damage, not the caller's fault;
+                // an unreachable KMS stays `Unavailable` (503, and jobs retry).
+                Error::InvalidField { .. } => {
+                    Error::internal("an image's data key does not open under its key")
+                }
+                other => other,
+            })?;
         ims_crypt::DataKey::from_slice(&plain)
             .ok_or_else(|| Error::internal("an image's data key has the wrong length"))
     }
