@@ -127,13 +127,54 @@ impl FsVolumeStore {
     }
 }
 
-/// Removes a scratch file when dropped.
+/// Removes a scratch file (or a volume file still being made) when dropped, unless kept.
 struct Scratch(PathBuf);
+
+impl Scratch {
+    /// The file stays: it is done.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Writes `content` to a new private file at `path`, leaving holes where it is zero (an
+/// image's unused space stays unallocated), and syncs it. The stream must hold exactly
+/// the size it announced: a short one is a damaged source, not a smaller volume.
+async fn write_sparse(path: &Path, mut content: FlatData) -> Result<()> {
+    use futures::TryStreamExt;
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .await
+        .map_err(io_err)?;
+    let mut written = 0u64;
+    while let Some(chunk) = content.stream.try_next().await.map_err(io_err)? {
+        if chunk.iter().all(|&b| b == 0) {
+            file.seek(std::io::SeekFrom::Current(chunk.len() as i64))
+                .await
+                .map_err(io_err)?;
+        } else {
+            file.write_all(&chunk).await.map_err(io_err)?;
+        }
+        written += chunk.len() as u64;
+    }
+    if written != content.size {
+        return Err(Error::internal(format!(
+            "the image's data ended after {written} of {} bytes",
+            content.size
+        )));
+    }
+    file.set_len(written).await.map_err(io_err)?;
+    file.sync_all().await.map_err(io_err)
 }
 
 fn stream_file(file: std::fs::File) -> ims_domain::ports::ByteStream {
@@ -228,6 +269,47 @@ impl VolumeStore for FsVolumeStore {
     async fn create_overlay(&self, id: VolumeId, size: u64, backing: &Backing) -> Result<String> {
         self.create(id, VolumeFormat::Qcow2, size, Some(backing))
             .await
+    }
+
+    async fn create_from_content(
+        &self,
+        id: VolumeId,
+        size: u64,
+        content: FlatData,
+        format: VolumeFormat,
+    ) -> Result<String> {
+        let location = self.location_of(id, VolumeFormat::Qcow2);
+        let disk = self.disk(&location, VolumeFormat::Qcow2, None)?;
+        let made = Scratch(disk.path.clone());
+        match format {
+            // Already a volume's layout: written in place, then checked like any volume.
+            VolumeFormat::Qcow2 => write_sparse(&disk.path, content).await?,
+            VolumeFormat::Raw => {
+                private_dir(&self.scratch).map_err(io_err)?;
+                let raw = Scratch(
+                    self.scratch
+                        .join(format!("content-{}", uuid::Uuid::new_v4().simple())),
+                );
+                write_sparse(&raw.0, content).await?;
+                let source = Disk {
+                    path: raw.0.clone(),
+                    format: Format::Raw,
+                    backing: None,
+                };
+                self.qemu
+                    .flatten(&source, &disk.path, Format::Qcow2, |_| {})
+                    .await
+                    .map_err(qemu_err)?;
+                std::fs::set_permissions(&disk.path, std::fs::Permissions::from_mode(FILE_MODE))
+                    .map_err(io_err)?;
+            }
+        }
+        let info = self.qemu.info(&disk).await.map_err(qemu_err)?;
+        if info.virtual_size < size {
+            self.qemu.resize(&disk, size).await.map_err(qemu_err)?;
+        }
+        made.keep();
+        Ok(location)
     }
 
     async fn resize(

@@ -6,9 +6,13 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::Server;
+use common::disk::run;
 use common::encryption::*;
 use common::signed::Signer;
+use common::zstack::Zs;
 use reqwest::Method;
 use serde_json::json;
 
@@ -196,6 +200,128 @@ async fn encrypted_images_are_sealed_copied_in_place_and_governed_by_their_key()
         .unwrap();
     assert_eq!(r.status(), 204);
     assert!(server.stored_files().is_empty(), "the last image freed it");
+}
+
+/// A volume's whole content as raw bytes (`qemu-img convert`), and whether it names a
+/// backing file.
+fn volume_content(server: &Server, id: &str) -> (Vec<u8>, bool) {
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.admin(&["volume", "show", id])).unwrap();
+    assert_eq!(shown["status"], "ready", "{shown}");
+    let file = server
+        .dir
+        .join("volumes")
+        .join(shown["location"].as_str().unwrap());
+    let info = run(Command::new("qemu-img")
+        .args(["info", "--output=json", "-f", "qcow2"])
+        .arg(&file));
+    let raw = file.with_extension("raw-copy");
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", "qcow2", "-O", "raw"])
+        .arg(&file)
+        .arg(&raw));
+    let bytes = std::fs::read(&raw).unwrap();
+    std::fs::remove_file(&raw).unwrap();
+    (bytes, info.contains("backing-filename"))
+}
+
+/// `got` is `want` followed by zeros only.
+fn holds(got: &[u8], want: &[u8]) -> bool {
+    got.len() >= want.len()
+        && got[..want.len()] == *want
+        && got[want.len()..].iter().all(|&b| b == 0)
+}
+
+#[tokio::test]
+async fn a_volume_from_an_encrypted_image_is_a_decrypted_copy_made_while_its_key_is_enabled() {
+    let (server, signer, api, data, key) = setup().await;
+    let raw_image = image_of(&sealed_image(&signer, &key).await);
+    // A qcow2 system image too: its bytes are the volume's layout already.
+    let writes = ["write -P 0x5c 1M 64k".to_string()];
+    let qcow2_image = sealed_system_image(&server, &signer, "enc", "8M", &writes, &key).await;
+    let blobs = server.stored_files();
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+
+    // The key disabled: no volume, in ZStack's terms and the admin CLI's; nothing made.
+    let zs = Zs::admin(&server).await;
+    let from_template = |image: &str| {
+        format!(
+            "/volumes/data/from/data-volume-templates/{}",
+            image.replace('-', "")
+        )
+    };
+    let (status, _) = kms(&signer, "disable-key", json!({"key_id": key})).await;
+    assert_eq!(status, 200);
+    let r = zs
+        .send_settled(
+            Method::POST,
+            &from_template(&raw_image),
+            json!({"params": {"name": "refused"}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (503, "SYS.1006"), "{}", r.text);
+    assert!(r.text.contains("disabled"), "{}", r.text);
+    let out = server.admin_output(&[
+        "volume",
+        "create",
+        "--name",
+        "x",
+        "--from-image",
+        &qcow2_image,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        server.admin(&["volume", "list"]).is_empty(),
+        "a refused volume was made"
+    );
+
+    // Enabled again: each volume holds the image's bytes, copied, with no backing file.
+    let (status, _) = kms(&signer, "enable-key", json!({"key_id": key})).await;
+    assert_eq!(status, 200);
+    let r = zs
+        .send_settled(
+            Method::POST,
+            &from_template(&raw_image),
+            json!({"params": {"name": "from-raw"}}),
+        )
+        .await;
+    let volume = r.inventory()["uuid"].as_str().unwrap().to_string();
+    let (bytes, backed) = volume_content(&server, &volume);
+    assert!(!backed, "a copy has no backing file");
+    assert!(holds(&bytes, &data), "the raw image's volume differs");
+    let volume = server.admin(&[
+        "volume",
+        "create",
+        "--name",
+        "from-qcow2",
+        "--from-image",
+        &qcow2_image,
+        "--size",
+        "16777216",
+    ]);
+    let volume = volume.trim();
+    let (bytes, backed) = volume_content(&server, volume);
+    assert!(!backed);
+    assert_eq!(bytes.len(), 16 << 20, "grown to the size asked for");
+    let mut want = vec![0u8; 2 << 20];
+    want[1 << 20..(1 << 20) + 65536].fill(0x5c);
+    assert!(holds(&bytes, &want), "the qcow2 image's volume differs");
+    assert_eq!(
+        server.stored_files(),
+        blobs,
+        "the image blobs are untouched"
+    );
+
+    // The volumes do not pin the images' blobs: they go with their images.
+    for image in [&raw_image, &qcow2_image] {
+        let r = api
+            .req(Method::DELETE, &format!("/v2/images/{image}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    assert!(server.stored_files().is_empty());
 }
 
 #[tokio::test]

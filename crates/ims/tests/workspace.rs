@@ -492,29 +492,16 @@ async fn sources_that_cannot_boot_and_busy_servers_are_refused() {
     let r = api.upload(&iso, std::fs::read(&iso_file).unwrap()).await;
     assert_eq!(r.status(), 204);
     // An encrypted system image (a cmk_id on the IMS file import).
-    let bucket = server.dir.join("buckets/wks");
-    std::fs::create_dir_all(&bucket).unwrap();
-    run(Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(bucket.join("sys.qcow2"))
-        .arg("64M"));
     let key = common::encryption::new_key(&signer, "wks").await;
-    let (status, made) = signer
-        .send(
-            Method::POST,
-            "/v2/cloudimages/action",
-            Some(
-                json!({"name": "sealed-sys", "image_url": "wks:sys.qcow2", "min_disk": 1,
-                        "os_version": "Ubuntu 22.04 server 64bit", "cmk_id": key}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 200, "{made}");
-    let sealed = common::encryption::image_of(&common::encryption::job_end(&signer, &made).await);
+    let sealed =
+        common::encryption::sealed_system_image(&server, &signer, "wks", "64M", &[], &key).await;
+    // Its key disabled: its data cannot be read, so no root volume can be made from it.
+    let (status, _) = common::encryption::kms(&signer, "disable-key", json!({"key_id": key})).await;
+    assert_eq!(status, 200);
     for (what, id) in [
         ("queued", queued.as_str()),
         ("an ISO", iso.as_str()),
-        ("encrypted", sealed.as_str()),
+        ("encrypted under a disabled key", sealed.as_str()),
     ] {
         let (status, answer) = signer.send(Method::POST, &path, Some(seed_body(id))).await;
         assert_eq!(

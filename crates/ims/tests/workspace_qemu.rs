@@ -158,6 +158,38 @@ async fn a_server_runs_in_qemu_is_customised_through_its_monitor_and_captured() 
 }
 
 #[tokio::test]
+async fn a_server_boots_from_a_decrypted_copy_of_an_encrypted_image() {
+    let server = Server::start(&env()).await;
+    let signer = Signer::new(&server, "admin", "admin");
+    let key = common::encryption::new_key(&signer, "servers").await;
+    let writes = ["write -P 0x3c 4M 64k".to_string()];
+    let image =
+        common::encryption::sealed_system_image(&server, &signer, "wks", "64M", &writes, &key)
+            .await;
+
+    let id = active_server(&server, &signer, &image).await;
+    let mut qmp = Qmp::connect(
+        &server_dir(&server, &id).join(OPERATOR_QMP_SOCKET),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // The guest's disk reads the image's bytes in the clear.
+    for (check, pattern) in [("4M 64k", "0x3c"), ("0 1M", "0")] {
+        let out = qmp
+            .human(&format!(
+                "qemu-io -d {ROOT_DEVICE_PATH} \"read -P {pattern} {check}\""
+            ))
+            .await
+            .unwrap();
+        assert!(
+            !out.contains("failed") && !out.contains("rror"),
+            "{check}: {out}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn qemu_dying_under_an_active_server_leaves_it_error_with_the_reason() {
     let mut server = Server::start(&env()).await;
     let api = Api::new(&server, server.admin_token().await);

@@ -201,16 +201,9 @@ impl ServerService {
                 format!("Image {} is not a system-disk image.", image.id),
             ));
         }
-        if image.data.sealing.is_some() {
-            // Root volumes are overlays QEMU reads in place; it cannot read sealed data.
-            return Err(Error::field(
-                field,
-                format!(
-                    "Image {} is encrypted; servers cannot be made from encrypted images yet.",
-                    image.id
-                ),
-            ));
-        }
+        // An encrypted image's root volume is a decrypted copy, made only while its key
+        // is enabled.
+        self.images.check_readable(&image).await?;
         let root = u64::from(req.root_volume.size) * GIB;
         let least = image.data.virtual_size.or(image.data.size).unwrap_or(0);
         if u64::from(req.root_volume.size) < image.min_disk || root < least {

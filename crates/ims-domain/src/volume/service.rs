@@ -21,6 +21,8 @@ const EDIT_ATTEMPTS: usize = 3;
 /// A create makes only a file header (qemu-img is given two minutes); a volume still
 /// `creating` after this long was abandoned by a process that died.
 const STALE_CREATE: time::Duration = time::Duration::minutes(10);
+/// How often a volume being filled with a copy shows it is still being made.
+const CREATE_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Everything configurable about volumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,13 +249,6 @@ impl VolumeService {
             ));
         }
         let image = self.images.get(who, image_ref).await?;
-        if image.data.sealing.is_some() {
-            // A volume is an overlay read in place by qemu, which cannot read sealed data.
-            return Err(Error::NotSupported(format!(
-                "Image {} is encrypted; volumes cannot be made from encrypted images yet.",
-                image.id
-            )));
-        }
         let (ImageStatus::Active, Some(key)) = (image.status, image.data.location.clone()) else {
             return Err(Error::Conflict(format!(
                 "Image {} is {} and has no data to make a volume from.",
@@ -275,26 +270,81 @@ impl VolumeService {
         }
         let mut volume = self.new_volume(who, &req, size, VolumeFormat::Qcow2)?;
         volume.source_image = Some(image.id);
-        volume.backing = Some(backing.clone());
         volume.location = Some(self.store.location_of(volume.id, VolumeFormat::Qcow2));
+        if image.data.sealing.is_some() {
+            // qemu cannot read a sealed blob in place: the volume gets a decrypted copy,
+            // made only while the image's key is enabled.
+            self.images.check_readable(&image).await?;
+            self.insert(&volume).await?;
+            return self.copy_image(volume).await;
+        }
+        volume.backing = Some(backing);
         // Written (and so pinning the blob) before the blob is checked again: an image
         // deleted in between either sees this volume and keeps its blob, or is seen here.
         self.insert(&volume).await?;
         self.make_overlay(volume).await
     }
 
-    /// Finishes a volume from an image that a crash left `creating`: its overlay is
-    /// made again (it holds nothing yet) and the volume becomes `ready`. For the job
-    /// that made the volume, on its rerun; anything else is refused.
+    /// Finishes a volume from an image that a crash left `creating`: its overlay (or
+    /// copy) is made again (it holds nothing the guest wrote yet) and the volume becomes
+    /// `ready`. For the job that made the volume, on its rerun; anything else is refused.
     pub async fn resume_from_image(&self, volume: Volume) -> Result<Volume> {
-        if volume.status != VolumeStatus::Creating || volume.backing.is_none() {
+        if volume.status != VolumeStatus::Creating || volume.source_image.is_none() {
             return Err(Error::Gone(format!("The volume is {}", volume.status)));
         }
         if let Some(location) = &volume.location {
-            // What the cut-short attempt left, if anything, is an empty overlay.
+            // What the cut-short attempt left, if anything, is an empty overlay or part
+            // of a copy.
             self.store.delete(location).await?;
         }
-        self.make_overlay(volume).await
+        if volume.backing.is_some() {
+            self.make_overlay(volume).await
+        } else {
+            self.copy_image(volume).await
+        }
+    }
+
+    /// Fills a `creating` volume with a decrypted copy of its (encrypted) image, if the
+    /// image is still active, and records the outcome. O(image size), unlike an overlay.
+    async fn copy_image(&self, mut volume: Volume) -> Result<Volume> {
+        let image_id = volume
+            .source_image
+            .ok_or_else(|| Error::internal("a copied volume without an image"))?;
+        let made = match self.images.repo.get(image_id).await? {
+            Some(image) if image.status == ImageStatus::Active => {
+                self.write_copy(&mut volume, &image).await
+            }
+            _ => Err(Error::Conflict(format!(
+                "Image {image_id} was deleted meanwhile."
+            ))),
+        };
+        self.finish_create(&mut volume, made).await?;
+        Ok(volume)
+    }
+
+    /// Streams `image`'s data in the clear into the new volume's file. A copy may take
+    /// longer than [`STALE_CREATE`]: the volume's row is touched meanwhile, so the sweeper
+    /// leaves a live copy alone; a copy whose row was swept stops.
+    async fn write_copy(&self, volume: &mut Volume, image: &Image) -> Result<String> {
+        let format = backing_format(image)?;
+        let content = super::FlatData {
+            stream: self.images.read_data(image, None).await?,
+            size: image.data.size.unwrap_or(0),
+        };
+        let copy = self
+            .store
+            .create_from_content(volume.id, volume.size, content, format);
+        tokio::pin!(copy);
+        loop {
+            tokio::select! {
+                made = &mut copy => return made,
+                () = tokio::time::sleep(CREATE_HEARTBEAT) => {
+                    volume.updated_at = now();
+                    self.repo.save(volume, VolumeStatus::Creating).await?;
+                    volume.version += 1;
+                }
+            }
+        }
     }
 
     /// Makes the overlay of a `creating` volume on its image's blob, if the image still

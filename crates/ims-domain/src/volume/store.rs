@@ -36,6 +36,17 @@ pub trait VolumeStore: Send + Sync {
     /// Makes a qcow2 overlay of `size` bytes on `backing`, without copying it; returns
     /// its location. The backing file is named by the adapter and passed with its format.
     async fn create_overlay(&self, id: VolumeId, size: u64, backing: &Backing) -> Result<String>;
+    /// Makes a qcow2 volume of `size` bytes holding a copy of `content` (an image's data,
+    /// in the clear, laid out as `format`); returns its location. For an image a volume
+    /// cannot be an overlay on (an encrypted one, whose blob qemu cannot read). Nothing
+    /// of a copy that fails is left.
+    async fn create_from_content(
+        &self,
+        id: VolumeId,
+        size: u64,
+        content: FlatData,
+        format: VolumeFormat,
+    ) -> Result<String>;
     /// Grows the volume at `location` to `size` bytes (never shrinks).
     async fn resize(
         &self,

@@ -92,6 +92,45 @@ pub async fn sealed_image(signer: &Signer, cmk_id: &str) -> Value {
     job_end(signer, &created).await
 }
 
+/// A system-disk image encrypted under `cmk_id`, imported through IMS from a qcow2 file
+/// of `size` made in bucket `bucket` with `writes` (qemu-io commands) applied; its id.
+pub async fn sealed_system_image(
+    server: &Server,
+    signer: &Signer,
+    bucket: &str,
+    size: &str,
+    writes: &[String],
+    cmk_id: &str,
+) -> String {
+    let dir = server.dir.join("buckets").join(bucket);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sys.qcow2");
+    super::disk::run(
+        std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&file)
+            .arg(size),
+    );
+    if !writes.is_empty() {
+        super::disk::qemu_io(&file, "qcow2", writes);
+    }
+    let (status, made) = signer
+        .send(
+            Method::POST,
+            "/v2/cloudimages/action",
+            Some(
+                json!({"name": "sealed-sys", "image_url": format!("{bucket}:sys.qcow2"),
+                        "min_disk": 1, "os_version": "Ubuntu 22.04 server 64bit",
+                        "cmk_id": cmk_id}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+    let job = job_end(signer, &made).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    image_of(&job)
+}
+
 /// `GET …/file` of image `id`, optionally with a `Range` header.
 pub async fn get_file(api: &Api, id: &str, range: Option<(usize, usize)>) -> reqwest::Response {
     try_get_file(api, id, range).await.unwrap()

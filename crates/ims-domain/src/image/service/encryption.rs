@@ -50,6 +50,18 @@ impl ImageService {
         Ok(())
     }
 
+    /// Checks that `image`'s data can be read now: for an encrypted image, that its
+    /// key is enabled (`KeyUnusable` otherwise), before anything is made from it.
+    pub(crate) async fn check_readable(&self, image: &Image) -> Result<()> {
+        if let Some(sealing) = &image.data.sealing {
+            let owner = image.owner.as_deref().unwrap_or_default();
+            self.key_service()?
+                .check_usable(owner, &sealing.key_id)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A writer for `image`'s new blob `key`: sealing for an encrypted image.
     pub(crate) async fn blob_writer(
         &self,
