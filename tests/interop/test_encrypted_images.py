@@ -90,7 +90,10 @@ def test_seed_000_and_003_with_cmk_ids_and_the_key_governing_access(
     assert status != 0
     again = CopyImageInRegionRequest(image_id=source, body=CopyImageInRegionRequestBody(
         name="blocked", cmk_id=other))
-    assert code(lambda: client.copy_image_in_region(again)) == (400, "IMG.0097")
+    assert code(lambda: client.copy_image_in_region(again)) == (400, "IMG.0102")
+    plain = CopyImageInRegionRequest(image_id=source, body=CopyImageInRegionRequestBody(
+        name="blocked-too"))
+    assert code(lambda: client.copy_image_in_region(plain)) == (400, "IMG.0102")
     assert saved(ims, copy, tmp_path) == (0, data_file)
     kms.enable_key(EnableKeyRequest(body=OperateKeyRequestBody(key_id=key)))
     assert saved(ims, source, tmp_path) == (0, data_file)

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ims_domain::{Entity, Error};
+use ims_domain::{Entity, Error, KeyRole};
 use serde_json::json;
 
 /// An error in IMS's shape.
@@ -76,7 +76,17 @@ fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidInput(_) => (S::BAD_REQUEST, "IMG.0001"),
         Error::InvalidField { field, .. } => (S::BAD_REQUEST, field_code(field)),
         Error::Forbidden(_) => (S::FORBIDDEN, "IMG.0026"),
-        // The KMS key is not enabled (disabled, or pending deletion).
+        // The image's own key: gone (IMG.0101) or not enabled (IMG.0102).
+        Error::KeyUnusable {
+            role: KeyRole::Image,
+            state: "deleted",
+            ..
+        } => (S::BAD_REQUEST, "IMG.0101"),
+        Error::KeyUnusable {
+            role: KeyRole::Image,
+            ..
+        } => (S::BAD_REQUEST, "IMG.0102"),
+        // The KMS key named is not enabled (disabled, or pending deletion).
         Error::KeyUnusable { .. } => (S::BAD_REQUEST, "IMG.0097"),
         Error::Unauthenticated(_) => (S::UNAUTHORIZED, "APIGW.0301"),
         Error::Conflict(_) | Error::AlreadyExists { .. } => (S::BAD_REQUEST, "IMG.0046"),

@@ -67,13 +67,17 @@ pub enum Error {
     /// project); it may retry once some finishes.
     #[error("{0}")]
     Throttled(String),
-    /// A KMS key exists, but its state forbids the use (disabled, pending deletion).
+    /// A KMS key's state forbids the use (disabled, pending deletion; for an image's
+    /// own key also destroyed).
     #[error("{message}")]
     KeyUnusable {
         /// The key's id.
         id: String,
-        /// Its state (`disabled`, `pending_deletion`).
+        /// Its state (`disabled`, `pending_deletion`, or `deleted` for an image's key
+        /// that no longer exists).
         state: &'static str,
+        /// Which key of the operation it is.
+        role: KeyRole,
         /// What to tell the caller.
         message: String,
     },
@@ -219,3 +223,14 @@ impl Error {
 
 /// Result alias used throughout the domain.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which key of an operation a [`Error::KeyUnusable`] is about: Huawei IMS tells the key a
+/// caller names (IMG.0097) from the key an existing image is encrypted under (IMG.0101,
+/// IMG.0102).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// The key the caller named (`cmk_id`).
+    Named,
+    /// The key an existing image's data is encrypted under.
+    Image,
+}

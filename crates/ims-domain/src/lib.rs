@@ -30,4 +30,4 @@ pub use identity::{principal, sealing};
 pub use image::{huawei, listing, member};
 pub use storage::bucket;
 
-pub use error::{Entity, Error, Result};
+pub use error::{Entity, Error, KeyRole, Result};

@@ -172,11 +172,15 @@ async fn encrypted_images_are_sealed_copied_in_place_and_governed_by_their_key()
         (status, refused["error"]["code"].as_str()),
         (400, Some("IMG.0097"))
     );
-    let (status, refused) = copy(&signer, &id, json!({"name": "y", "cmk_id": other})).await;
-    assert_eq!(
-        (status, refused["error"]["code"].as_str()),
-        (400, Some("IMG.0097"))
-    );
+    // The source's own key is not enabled: IMG.0102, with or without a new key.
+    for body in [json!({"name": "y", "cmk_id": other}), json!({"name": "z"})] {
+        let (status, refused) = copy(&signer, &id, body).await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (400, Some("IMG.0102")),
+            "{refused}"
+        );
+    }
     assert!(api.download(&rekeyed).await == data);
     let (status, _) = kms(&signer, "enable-key", json!({"key_id": key})).await;
     assert_eq!(status, 200);
@@ -321,6 +325,50 @@ async fn a_volume_from_an_encrypted_image_is_a_decrypted_copy_made_while_its_key
             .unwrap();
         assert_eq!(r.status(), 204);
     }
+    assert!(server.stored_files().is_empty());
+}
+
+#[tokio::test]
+async fn an_image_whose_key_was_destroyed_is_refused_with_img_0101() {
+    let (mut server, signer, api, data, key) = setup().await;
+    if server.database.is_some() {
+        // The deletion date is moved below with the sqlite3 tool.
+        return;
+    }
+    let id = image_of(&sealed_image(&signer, &key).await);
+    assert!(api.download(&id).await == data);
+    let (status, _) = kms(
+        &signer,
+        "schedule-key-deletion",
+        json!({"key_id": key, "pending_days": "7"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A week later: the start-up sweep destroys the key.
+    server.kill();
+    run(Command::new("sqlite3")
+        .arg(server.dir.join("catalog.sqlite"))
+        .arg(format!(
+            "UPDATE kms_keys SET deletion_at = '2000-01-01T00:00:00.000000Z' WHERE id = '{key}'"
+        )));
+    server.spawn().await;
+    let (status, gone) = kms(&signer, "describe-key", json!({"key_id": key})).await;
+    assert_eq!(status, 404, "{gone}");
+
+    let (status, refused) = copy(&signer, &id, json!({"name": "orphan"})).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("IMG.0101")),
+        "{refused}"
+    );
+    assert_eq!(get_file(&api, &id, None).await.status(), 403);
+    // The image itself can still be deleted, and its blob goes with it.
+    let r = api
+        .req(Method::DELETE, &format!("/v2/images/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     assert!(server.stored_files().is_empty());
 }
 

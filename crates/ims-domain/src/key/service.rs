@@ -12,7 +12,7 @@ use super::datakey::binding;
 use super::rules::{self, AES_256, ENCRYPT_DECRYPT};
 use super::{BuiltinBackend, Key, KeyBackend, KeyId, KeyPage, KeyQuery, KeyRepo, KeyState};
 use crate::context::now;
-use crate::error::{Entity, Error, Result};
+use crate::error::{Entity, Error, KeyRole, Result};
 use crate::policy::{check_writer, owns};
 use crate::principal::Principal;
 
@@ -73,16 +73,21 @@ pub struct KeyService {
 }
 
 /// A key's state as an error for a use it forbids.
-fn unusable(key: &Key) -> Error {
+fn unusable(key: &Key, role: KeyRole) -> Error {
     let what = match key.state {
         KeyState::Enabled => "enabled",
         KeyState::Disabled => "disabled",
         KeyState::PendingDeletion => "pending deletion",
     };
+    let whose = match role {
+        KeyRole::Named => "Key",
+        KeyRole::Image => "The image's key",
+    };
     Error::KeyUnusable {
         id: key.id.to_string(),
         state: key.state.as_str(),
-        message: format!("Key {} is {what}.", key.id),
+        role,
+        message: format!("{whose} {} is {what}.", key.id),
     }
 }
 
@@ -288,7 +293,7 @@ impl KeyService {
     async fn usable(&self, who: &Principal, id: &str) -> Result<Key> {
         let key = self.get(who, id).await?;
         if key.state != KeyState::Enabled {
-            return Err(unusable(&key));
+            return Err(unusable(&key, KeyRole::Named));
         }
         Ok(key)
     }
@@ -386,6 +391,11 @@ impl crate::job::Sweeper for KeySweeper {
         "keys"
     }
 
+    /// Keys whose date passed while the node was down go at once, not a sweep later.
+    async fn recover(&self) -> Result<()> {
+        self.sweep().await
+    }
+
     async fn sweep(&self) -> Result<()> {
         let destroyed = self.0.destroy_due().await?;
         if destroyed > 0 {
@@ -417,7 +427,7 @@ impl KeyService {
     pub async fn check_usable(&self, project_id: &str, id: &str) -> Result<KeyId> {
         let key = self.project_key(project_id, id).await?;
         if key.state != KeyState::Enabled {
-            return Err(unusable(&key));
+            return Err(unusable(&key, KeyRole::Named));
         }
         Ok(key.id)
     }
@@ -431,11 +441,32 @@ impl KeyService {
     ) -> Result<(ims_crypt::DataKey, crate::image::Sealing)> {
         let key = self.project_key(project_id, id).await?;
         if key.state != KeyState::Enabled {
-            return Err(unusable(&key));
+            return Err(unusable(&key, KeyRole::Named));
         }
         let data_key = ims_crypt::DataKey::generate().map_err(Error::internal)?;
         let sealing = self.seal_image_key(&key, &data_key).await?;
         Ok((data_key, sealing))
+    }
+
+    /// The enabled key an image of `project_id` is encrypted under; a key in another
+    /// state, or one destroyed since (`deleted`), is `KeyUnusable` for the image.
+    pub async fn image_key(&self, project_id: &str, id: &str) -> Result<Key> {
+        let key = match self.project_key(project_id, id).await {
+            Ok(key) => key,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::KeyUnusable {
+                    id: id.to_string(),
+                    state: "deleted",
+                    role: KeyRole::Image,
+                    message: format!("The image's key {id} no longer exists."),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if key.state != KeyState::Enabled {
+            return Err(unusable(&key, KeyRole::Image));
+        }
+        Ok(key)
     }
 
     /// The data key of an image of `project_id` sealed as `sealing`; refused while its
@@ -445,10 +476,7 @@ impl KeyService {
         project_id: &str,
         sealing: &crate::image::Sealing,
     ) -> Result<ims_crypt::DataKey> {
-        let key = self.project_key(project_id, &sealing.key_id).await?;
-        if key.state != KeyState::Enabled {
-            return Err(unusable(&key));
-        }
+        let key = self.image_key(project_id, &sealing.key_id).await?;
         let wrapped = WrappedDataKey::from_hex(&sealing.wrapped_key)?;
         if wrapped.key_id != key.id {
             return Err(Error::internal("an image's data key names another key"));
@@ -485,7 +513,7 @@ impl KeyService {
         let data_key = self.open_image_key(from_project, sealing).await?;
         let key = self.project_key(to_project, to).await?;
         if key.state != KeyState::Enabled {
-            return Err(unusable(&key));
+            return Err(unusable(&key, KeyRole::Named));
         }
         self.seal_image_key(&key, &data_key).await
     }

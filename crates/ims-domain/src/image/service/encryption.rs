@@ -56,7 +56,7 @@ impl ImageService {
         if let Some(sealing) = &image.data.sealing {
             let owner = image.owner.as_deref().unwrap_or_default();
             self.key_service()?
-                .check_usable(owner, &sealing.key_id)
+                .image_key(owner, &sealing.key_id)
                 .await?;
         }
         Ok(())

@@ -110,6 +110,8 @@ impl ImageService {
                     "An encrypted image can only be copied by its own project.".into(),
                 ));
             }
+            // The copy shares the data key: only while the source's key is enabled.
+            self.check_readable(source).await?;
             copy.data.sealing = source.data.sealing.clone();
             if let Some(sealing) = &copy.data.sealing {
                 copy.properties
