@@ -131,4 +131,7 @@ async fn keys_held_by_a_kmip_server_encrypt_images() {
         (503, Some("KMS.0102")),
         "{refused}"
     );
+    // An image read minutes ago stays readable: its data key is cached (the check of the
+    // key's state, above, never is).
+    assert!(api.download(&id).await == data);
 }

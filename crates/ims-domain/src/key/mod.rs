@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod builtin;
+mod cache;
 pub mod datakey;
 pub mod repo;
 pub mod rules;

@@ -70,6 +70,8 @@ pub struct KeyService {
     /// Every backend a stored key may name.
     backends: Vec<Arc<dyn KeyBackend>>,
     settings: KeySettings,
+    /// Image data keys already unwrapped (the state check is never cached).
+    unwrapped: super::cache::DataKeyCache,
 }
 
 /// A key's state as an error for a use it forbids.
@@ -107,6 +109,7 @@ impl KeyService {
             default_backend,
             backends,
             settings,
+            unwrapped: Default::default(),
         }
     }
 
@@ -477,6 +480,9 @@ impl KeyService {
         sealing: &crate::image::Sealing,
     ) -> Result<ims_crypt::DataKey> {
         let key = self.image_key(project_id, &sealing.key_id).await?;
+        if let Some(cached) = self.unwrapped.get(&sealing.wrapped_key) {
+            return Ok(cached);
+        }
         let wrapped = WrappedDataKey::from_hex(&sealing.wrapped_key)?;
         if wrapped.key_id != key.id {
             return Err(Error::internal("an image's data key names another key"));
@@ -497,8 +503,10 @@ impl KeyService {
                 }
                 other => other,
             })?;
-        ims_crypt::DataKey::from_slice(&plain)
-            .ok_or_else(|| Error::internal("an image's data key has the wrong length"))
+        let data_key = ims_crypt::DataKey::from_slice(&plain)
+            .ok_or_else(|| Error::internal("an image's data key has the wrong length"))?;
+        self.unwrapped.put(&sealing.wrapped_key, &data_key);
+        Ok(data_key)
     }
 
     /// The same data key wrapped under another key `to` of `to_project` (a copy with a
