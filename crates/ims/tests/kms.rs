@@ -48,7 +48,8 @@ mod kmip;
 /// With `[kms] backend = "kmip"` against PyKMIP on loopback: keys are made in the KMIP
 /// server, data keys are wrapped by it, an encrypted data image and its copy under a
 /// second key read back, the key's state governs reads, and a KMIP server that went away
-/// gives a clear 503 quickly instead of a hang.
+/// gives a clear 503 quickly instead of a hang: images read recently stay readable (their
+/// data keys are cached), and a job that needs the KMS retries, then fails with the reason.
 #[tokio::test]
 async fn keys_held_by_a_kmip_server_encrypt_images() {
     use common::encryption::*;
@@ -59,7 +60,7 @@ async fn keys_held_by_a_kmip_server_encrypt_images() {
     let state = dir.path().to_str().unwrap();
     let vars = kmip::run_script(&[state]);
     let port = kmip::var(&vars, "PYKMIP_PORT").to_string();
-    let (server, signer, api, data, key) = setup_with(&[
+    let (mut server, signer, api, data, key) = setup_with(&[
         ("IMS_KMS__BACKEND", "kmip"),
         ("IMS_KMS__KMIP_HOST", "127.0.0.1"),
         ("IMS_KMS__KMIP_PORT", &port),
@@ -115,6 +116,25 @@ async fn keys_held_by_a_kmip_server_encrypt_images() {
     assert_eq!(status, 200);
     assert!(api.download(&id).await == data);
 
+    // A data image whose job is held, then ims restarted (its key cache empty) and the
+    // image read again, so that its data key is cached.
+    const HOLD: &str = "IMS_JOBS__PER_KIND";
+    server.kill();
+    server.set_env(HOLD, Some("{ data_image_from_file = 0 }"));
+    server.spawn().await;
+    assert!(api.download(&id).await == data);
+    let (status, held) = signer
+        .send(
+            reqwest::Method::POST,
+            "/v1/cloudimages/dataimages/action",
+            Some(
+                json!({"name": "late", "image_url": "enc:disk.raw", "min_disk": 40,
+                        "cmk_id": key}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{held}");
+
     // The KMIP server gone: a clear, quick refusal.
     kmip::run_script(&["stop", state]);
     let (status, refused) = wait_until(std::time::Duration::from_secs(30), || async {
@@ -134,4 +154,24 @@ async fn keys_held_by_a_kmip_server_encrypt_images() {
     // An image read minutes ago stays readable: its data key is cached (the check of the
     // key's state, above, never is).
     assert!(api.download(&id).await == data);
+
+    // The held job runs now: it cannot open its data key, retries as for any transient
+    // failure, then fails with the reason, and its image is killed, holding nothing.
+    server.kill();
+    server.set_env(HOLD, None);
+    let blobs = server.stored_files();
+    server.spawn().await;
+    let job = job_end(&signer, &held).await;
+    assert_eq!(job["status"], "FAIL", "{job}");
+    assert_eq!(job["error_code"], "IMG.0061", "{job}");
+    assert!(
+        job["fail_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("KMIP server"),
+        "{job}"
+    );
+    let late = image_of(&job);
+    assert_eq!(api.show(&late).await["status"], "killed");
+    assert_eq!(server.stored_files(), blobs, "the failed job left data");
 }
