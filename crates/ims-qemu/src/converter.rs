@@ -1,6 +1,8 @@
 //! The domain's `Converter` port on top of [`QemuImg`]: the input is spooled to a
-//! scratch file, converted, and the output streamed back from a file that is already
-//! unlinked, so no scratch data outlives the stream, whatever happens to it.
+//! scratch file, converted, and the output streamed back. Both files are unlinked the
+//! moment they are made (qemu-img reaches them through inherited descriptors), so the data
+//! of a conversion, the plaintext of an encrypted image included, never has a name on
+//! disk and nothing of it outlives the stream or a crash.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +11,9 @@ use futures::StreamExt;
 use ims_domain::ports::{ByteStream, Converter};
 use ims_domain::{Error, Result};
 use ims_format::Format;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use crate::{Conversion, ConvertError, QemuImg};
+use crate::{ConvertError, QemuImg};
 
 /// Conversions through qemu-img, with scratch files under one directory.
 #[derive(Debug, Clone)]
@@ -31,12 +33,23 @@ impl QemuConverter {
         }
     }
 
-    /// A new scratch file's path (its directory created if missing).
-    fn scratch_file(&self, what: &str) -> Result<PathBuf> {
+    /// A new, empty scratch file that has no name: made (0600) in the scratch directory
+    /// and unlinked at once, so it lives only as long as its descriptors.
+    fn anonymous_file(&self, what: &str) -> Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
         std::fs::create_dir_all(&self.scratch).map_err(Error::internal)?;
-        Ok(self
+        let path = self
             .scratch
-            .join(format!("{what}-{}", uuid::Uuid::new_v4().simple())))
+            .join(format!("{what}-{}", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(Error::internal)?;
+        std::fs::remove_file(&path).map_err(Error::internal)?;
+        Ok(file)
     }
 }
 
@@ -52,15 +65,6 @@ pub fn empty_scratch(scratch: &Path) -> Result<()> {
     std::fs::create_dir_all(scratch).map_err(Error::internal)
 }
 
-/// Removes a scratch file when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn domain_error(e: ConvertError) -> Error {
     match e {
         ConvertError::Refused(reason) => Error::UnsupportedMedia(reason),
@@ -74,34 +78,28 @@ fn domain_error(e: ConvertError) -> Error {
 #[async_trait]
 impl Converter for QemuConverter {
     async fn convert(&self, mut data: ByteStream, from: Format, to: Format) -> Result<ByteStream> {
-        let input = Scratch(self.scratch_file("in")?);
-        let mut file = tokio::fs::File::create(&input.0)
-            .await
-            .map_err(Error::internal)?;
+        let input = self.anonymous_file("in")?;
+        let mut writer = tokio::fs::File::from_std(input.try_clone().map_err(Error::internal)?);
         while let Some(chunk) = data.next().await {
             let chunk =
                 chunk.map_err(|e| Error::Unavailable(format!("reading the image data: {e}")))?;
-            file.write_all(&chunk).await.map_err(Error::internal)?;
+            writer.write_all(&chunk).await.map_err(Error::internal)?;
         }
-        file.flush().await.map_err(Error::internal)?;
-        drop(file);
-        let output = Scratch(self.scratch_file("out")?);
-        let job = Conversion {
-            input: input.0.clone(),
-            input_format: from,
-            output: output.0.clone(),
-            output_format: to,
-        };
+        writer.flush().await.map_err(Error::internal)?;
+        drop(writer);
+        let output = self.anonymous_file("out")?;
         self.qemu
-            .convert(&job, |_| {})
+            .convert_files(&input, from, &output, to)
             .await
             .map_err(domain_error)?;
         drop(input);
-        // Open, then unlink: the data stays readable until the stream is dropped.
-        let file = std::fs::File::open(&output.0).map_err(Error::internal)?;
-        drop(output);
+        let mut output = tokio::fs::File::from_std(output);
+        output
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(Error::internal)?;
         Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
-            tokio::fs::File::from_std(file),
+            output,
             1 << 20,
         )))
     }

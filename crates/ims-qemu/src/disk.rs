@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ims_format::{Format, Report};
 
-use crate::{ConvertError, QemuImg, read_tail, remove};
+use crate::{ConvertError, QemuImg, qemu_name, read_tail, remove};
 
 /// Metadata calls (create, resize, info) finish in well under a second; anything
 /// longer is a hung process.
@@ -38,10 +38,6 @@ pub struct DiskInfo {
     pub virtual_size: u64,
     /// Bytes the file occupies on disk.
     pub actual_size: u64,
-}
-
-fn qemu_name(format: Format) -> Result<&'static str, ConvertError> {
-    format.qemu_name().ok_or(ConvertError::Unsupported(format))
 }
 
 /// A path as an `--image-opts` value: text, with commas doubled (keyval escaping).
@@ -176,7 +172,7 @@ impl QemuImg {
         match self.quick(args).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                remove(&disk.path).await;
+                remove(Some(&disk.path)).await;
                 Err(e)
             }
         }
@@ -234,10 +230,11 @@ impl QemuImg {
         disk.check().await?;
         let out_name = qemu_name(format)?;
         let opts = disk.image_opts()?;
-        self.run_convert(output, &mut progress, |cmd| {
+        self.run_convert(Some(output), &mut progress, |cmd| {
             cmd.args(["convert", "-p", "-O", out_name, "--image-opts"])
                 .arg(opts)
                 .arg(output);
+            Ok(())
         })
         .await?;
         crate::check_off_runtime(output, format)

@@ -118,23 +118,18 @@ impl QemuImg {
         job: &Conversion,
         mut progress: impl FnMut(f32),
     ) -> Result<Report, ConvertError> {
-        let out_name = job
-            .output_format
-            .qemu_name()
-            .ok_or(ConvertError::Unsupported(job.output_format))?;
-        let in_name = job
-            .input_format
-            .qemu_name()
-            .ok_or(ConvertError::Unsupported(job.input_format))?;
+        let out_name = qemu_name(job.output_format)?;
+        let in_name = qemu_name(job.input_format)?;
         check_off_runtime(&job.input, job.input_format)
             .await
             .map_err(ConvertError::Refused)?;
-        self.run_convert(&job.output, &mut progress, |cmd| {
+        self.run_convert(Some(&job.output), &mut progress, |cmd| {
             cmd.args(["convert", "-p", "-f", in_name, "-O", out_name])
                 .args(output_options(job.output_format))
                 .arg("--")
                 .arg(&job.input)
                 .arg(&job.output);
+            Ok(())
         })
         .await?;
         check_off_runtime(&job.output, job.output_format)
@@ -142,15 +137,58 @@ impl QemuImg {
             .map_err(ConvertError::BadOutput)
     }
 
+    /// [`QemuImg::convert`] between two files that have no name on disk (scratch files
+    /// unlinked as soon as they were made): qemu-img gets them as inherited descriptors
+    /// 3 and 4 and opens them as `/dev/fd/3` and `/dev/fd/4`, so plaintext it works on
+    /// never has a path another process could open, and a crash leaves nothing behind.
+    pub async fn convert_files(
+        &self,
+        input: &std::fs::File,
+        input_format: Format,
+        output: &std::fs::File,
+        output_format: Format,
+    ) -> Result<Report, ConvertError> {
+        use command_fds::{CommandFdExt, FdMapping};
+        use std::os::fd::AsRawFd;
+        let out_name = qemu_name(output_format)?;
+        let in_name = qemu_name(input_format)?;
+        let own = |f: &std::fs::File| PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+        check_off_runtime(&own(input), input_format)
+            .await
+            .map_err(ConvertError::Refused)?;
+        let mappings = vec![
+            FdMapping {
+                parent_fd: input.try_clone()?.into(),
+                child_fd: 3,
+            },
+            FdMapping {
+                parent_fd: output.try_clone()?.into(),
+                child_fd: 4,
+            },
+        ];
+        self.run_convert(None, &mut |_| {}, |cmd| {
+            cmd.args(["convert", "-f", in_name, "-O", out_name])
+                .args(output_options(output_format))
+                .args(["--", "/dev/fd/3", "/dev/fd/4"]);
+            cmd.fd_mappings(mappings)
+                .map_err(|e| ConvertError::Io(std::io::Error::other(e.to_string())))?;
+            Ok(())
+        })
+        .await?;
+        check_off_runtime(&own(output), output_format)
+            .await
+            .map_err(ConvertError::BadOutput)
+    }
+
     /// Runs a `qemu-img convert -p` writing `output` (its arguments added by `args`) in a
     /// free slot under the time limit, feeding its progress to `progress`; on timeout or
-    /// failure the partial `output` is removed so no half-written file is mistaken for a
-    /// result.
+    /// failure the partial `output` file (if it has a name) is removed so no
+    /// half-written file is mistaken for a result.
     pub(crate) async fn run_convert(
         &self,
-        output: &Path,
+        output: Option<&Path>,
         progress: &mut impl FnMut(f32),
-        args: impl FnOnce(&mut Command),
+        args: impl FnOnce(&mut Command) -> Result<(), ConvertError>,
     ) -> Result<(), ConvertError> {
         let _slot = self
             .slots
@@ -158,7 +196,7 @@ impl QemuImg {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut cmd = self.command();
-        args(&mut cmd);
+        args(&mut cmd)?;
         let mut child = cmd.spawn()?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let run = async {
@@ -197,6 +235,11 @@ impl QemuImg {
             .kill_on_drop(true);
         cmd
     }
+}
+
+/// qemu's name of `format`, which must have a driver.
+fn qemu_name(format: Format) -> Result<&'static str, ConvertError> {
+    format.qemu_name().ok_or(ConvertError::Unsupported(format))
 }
 
 /// Output options: VMDK is written stream-optimised, the subformat ims itself accepts
@@ -271,8 +314,10 @@ async fn read_tail(stream: Option<impl AsyncRead + Unpin>) -> String {
     String::from_utf8_lossy(&tail).trim().to_string()
 }
 
-async fn remove(path: &Path) {
-    let _ = tokio::fs::remove_file(path).await;
+async fn remove(path: Option<&Path>) {
+    if let Some(path) = path {
+        let _ = tokio::fs::remove_file(path).await;
+    }
 }
 
 #[cfg(test)]

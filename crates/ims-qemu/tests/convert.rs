@@ -231,3 +231,53 @@ async fn conversions_wait_for_a_free_slot() {
         "{log:?}"
     );
 }
+
+/// The converter spools and converts through files that have no name: while it reads its
+/// input, and after it answered, the scratch directory is empty; the output it streams
+/// holds the input's content.
+#[tokio::test]
+async fn the_converter_leaves_no_named_scratch_file() {
+    use futures::StreamExt;
+    use ims_domain::ports::Converter;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let scratch = dir.path().join("scratch");
+    let converter =
+        ims_qemu::QemuConverter::new(QemuImg::new("qemu-img", Limits::default(), 2), &scratch);
+    let named = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    for format in [Format::Qcow2, Format::Vmdk, Format::Vhdx] {
+        let data = std::fs::read(&src).unwrap();
+        let seen_named = Arc::new(AtomicUsize::new(0));
+        let (check, at) = (Arc::clone(&seen_named), scratch.clone());
+        let chunks: Vec<std::io::Result<bytes::Bytes>> = data
+            .chunks(1 << 20)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let input = futures::stream::iter(chunks).inspect(move |_| {
+            check.fetch_add(named(&at), Ordering::Relaxed);
+        });
+        let mut out = converter
+            .convert(Box::pin(input), Format::Raw, format)
+            .await
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(
+            seen_named.load(Ordering::Relaxed),
+            0,
+            "{format}: a named input"
+        );
+        assert_eq!(named(&scratch), 0, "{format}: a named output");
+        let path = dir.path().join(format!("streamed.{format}"));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = out.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        std::fs::write(&path, bytes).unwrap();
+        assert!(
+            same_content(&src, "raw", &path, format.qemu_name().unwrap()),
+            "{format}"
+        );
+    }
+}

@@ -143,19 +143,24 @@ impl Drop for Scratch {
     }
 }
 
-/// Writes `content` to a new private file at `path`, leaving holes where it is zero (an
-/// image's unused space stays unallocated), and syncs it. The stream must hold exactly
-/// the size it announced: a short one is a damaged source, not a smaller volume.
-async fn write_sparse(path: &Path, mut content: FlatData) -> Result<()> {
-    use futures::TryStreamExt;
-    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
-    let mut file = tokio::fs::OpenOptions::new()
+/// A new private file at `path`, for writing.
+async fn create_file(path: &Path) -> Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)
         .await
-        .map_err(io_err)?;
+        .map_err(io_err)
+}
+
+/// Writes `content` to `file`, leaving holes where it is zero (an image's unused space
+/// stays unallocated), and syncs it. The stream must hold exactly the size it announced:
+/// a short one is a damaged source, not a smaller volume.
+async fn write_sparse(mut file: tokio::fs::File, mut content: FlatData) -> Result<std::fs::File> {
+    use futures::TryStreamExt;
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
     let mut written = 0u64;
     while let Some(chunk) = content.stream.try_next().await.map_err(io_err)? {
         if chunk.iter().all(|&b| b == 0) {
@@ -174,7 +179,41 @@ async fn write_sparse(path: &Path, mut content: FlatData) -> Result<()> {
         )));
     }
     file.set_len(written).await.map_err(io_err)?;
-    file.sync_all().await.map_err(io_err)
+    file.sync_all().await.map_err(io_err)?;
+    Ok(file.into_std().await)
+}
+
+/// Writes `raw` (a raw disk) to a new qcow2 file at `path` with the format engine's
+/// flattener: no qemu-img, no scratch copy.
+async fn raw_to_qcow2(raw: std::fs::File, path: &Path) -> Result<()> {
+    let out = create_file(path).await?.into_std().await;
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let flat = Flattener::new(vec![Layer::raw(raw)?])?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        let mut failed = None;
+        flat.write(&mut |chunk| match out.write_all(&chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(FlattenError::Io(e));
+        }
+        let out = out
+            .into_inner()
+            .map_err(|e| FlattenError::Io(e.into_error()))?;
+        out.sync_all()?;
+        Ok(())
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| match e {
+        FlattenError::Io(e) => io_err(e),
+        other => Error::internal(other),
+    })
 }
 
 fn stream_file(file: std::fs::File) -> ims_domain::ports::ByteStream {
@@ -283,25 +322,20 @@ impl VolumeStore for FsVolumeStore {
         let made = Scratch(disk.path.clone());
         match format {
             // Already a volume's layout: written in place, then checked like any volume.
-            VolumeFormat::Qcow2 => write_sparse(&disk.path, content).await?,
+            VolumeFormat::Qcow2 => {
+                write_sparse(create_file(&disk.path).await?, content).await?;
+            }
+            // Spooled to a file that has no name (unlinked at once), then laid out as
+            // qcow2 by the flattener.
             VolumeFormat::Raw => {
                 private_dir(&self.scratch).map_err(io_err)?;
-                let raw = Scratch(
-                    self.scratch
-                        .join(format!("content-{}", uuid::Uuid::new_v4().simple())),
-                );
-                write_sparse(&raw.0, content).await?;
-                let source = Disk {
-                    path: raw.0.clone(),
-                    format: Format::Raw,
-                    backing: None,
-                };
-                self.qemu
-                    .flatten(&source, &disk.path, Format::Qcow2, |_| {})
-                    .await
-                    .map_err(qemu_err)?;
-                std::fs::set_permissions(&disk.path, std::fs::Permissions::from_mode(FILE_MODE))
-                    .map_err(io_err)?;
+                let spool = self
+                    .scratch
+                    .join(format!("content-{}", uuid::Uuid::new_v4().simple()));
+                let file = create_file(&spool).await?;
+                tokio::fs::remove_file(&spool).await.map_err(io_err)?;
+                let raw = write_sparse(file, content).await?;
+                raw_to_qcow2(raw, &disk.path).await?;
             }
         }
         let info = self.qemu.info(&disk).await.map_err(qemu_err)?;
