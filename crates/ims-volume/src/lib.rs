@@ -27,6 +27,8 @@ const FILE_MODE: u32 = 0o600;
 pub struct FsVolumeStore {
     root: PathBuf,
     blobs: PathBuf,
+    /// Whether `blobs` holds the images' data (false when the image store is remote).
+    overlays: bool,
     scratch: PathBuf,
     qemu: QemuImg,
 }
@@ -62,9 +64,16 @@ impl FsVolumeStore {
         Ok(FsVolumeStore {
             root,
             blobs: blobs.into(),
+            overlays: true,
             scratch: scratch.into(),
             qemu,
         })
+    }
+
+    /// The image store is not a local directory: volumes from images are copies.
+    pub fn without_overlays(mut self) -> Self {
+        self.overlays = false;
+        self
     }
 
     /// The file of `location`, which must be one this store made.
@@ -82,6 +91,9 @@ impl FsVolumeStore {
     /// The image store's file of a blob key (slash-free, not hidden, as the blob store
     /// names them).
     fn blob_path(&self, key: &str) -> Result<PathBuf> {
+        if !self.overlays {
+            return Err(Error::internal("image blobs are not local: no overlays"));
+        }
         if key.is_empty() || key.starts_with('.') || key.contains(['/', '\0']) {
             return Err(Error::internal(format!("bad blob key {key:?}")));
         }
@@ -276,6 +288,10 @@ async fn stream_flat(disk: &Disk) -> Result<Option<FlatData>> {
 
 #[async_trait]
 impl VolumeStore for FsVolumeStore {
+    fn overlays_on_images(&self) -> bool {
+        self.overlays
+    }
+
     fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String {
         format!("{id}.{format}")
     }

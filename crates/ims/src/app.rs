@@ -430,6 +430,31 @@ pub fn bucket_router(config: &Config, node: &str) -> Result<(BucketRouter, FsBuc
     Ok((router, local))
 }
 
+/// The image store `[image_stores] default` names: `<data-dir>/images/`, or a bucket of an
+/// S3-compatible store whose upload journal is `node`'s.
+fn image_store(config: &Config, node: &str) -> Result<Arc<dyn ims_domain::ports::BlobStore>> {
+    let Some((name, store)) = config.image_stores.remote() else {
+        return Ok(Arc::new(FsBlobStore::open(
+            config.data_dir.join("images"),
+            node,
+        )?));
+    };
+    let s3 = ims_blob::S3BlobStore::new(ims_blob::S3BlobSettings {
+        name: name.to_string(),
+        endpoint: store.endpoint.clone(),
+        region: store.region.clone(),
+        bucket: store.bucket.clone(),
+        prefix: store.prefix.clone(),
+        access_key_id: store.access_key_id.clone(),
+        secret_access_key: store.secret_access_key.clone(),
+        node: node.to_string(),
+        part_size: store.part_size_mib << 20,
+        concurrency: store.concurrency,
+    })
+    .map_err(|e| anyhow::anyhow!("image_stores.stores.{name}: {e}"))?;
+    Ok(Arc::new(s3))
+}
+
 /// Opens the catalog (creating the data dir) and builds the services for a process that
 /// is `node`. Nothing here cleans up: that is the server's start-up recovery alone.
 pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
@@ -446,7 +471,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     let catalog = Catalog::connect_with(&url, config.database.pool_settings())
         .await
         .context("opening the catalog")?;
-    let blobs = FsBlobStore::open(config.data_dir.join("images"), &node.id)?;
+    let blobs = image_store(config, &node.id)?;
     let lease = Duration::from_secs(config.jobs.lease_secs.max(3));
     let this_node = NodeContext::new(node.id.clone(), lease);
     let queue = JobQueue::new(Arc::new(catalog.clone()));
@@ -460,7 +485,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         Arc::new(catalog.clone()),
         queue.clone(),
         this_node.clone(),
-        Arc::new(blobs),
+        blobs,
         Arc::new(http_source(config)),
         ims_domain::bucket::Buckets::new(
             Arc::new(bucket_router(config, &node.id)?.0),
@@ -475,12 +500,16 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     // Volumes are overlays on image blobs: those blobs outlive their images.
     .with_blob_pins(Arc::new(catalog.clone()))
     .with_keys(keys.clone());
-    let volume_store = Arc::new(FsVolumeStore::open(
+    let mut volume_store = FsVolumeStore::open(
         config.data_dir.join("volumes"),
         config.data_dir.join("images"),
         node.scratch_dir(&config.data_dir),
         qemu,
-    )?);
+    )?;
+    if config.image_stores.remote().is_some() {
+        volume_store = volume_store.without_overlays();
+    }
+    let volume_store = Arc::new(volume_store);
     let volumes = VolumeService::new(
         Arc::new(catalog.clone()),
         volume_store.clone(),

@@ -51,6 +51,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Where buckets live: the embedded directories or S3/OBS stores.
     pub buckets: BucketsConfig,
+    /// Where image data lives: `<data-dir>/images/` or an S3-compatible bucket.
+    pub image_stores: ImageStoresConfig,
     /// Connection and request-body limits.
     pub http: HttpConfig,
     /// Password-check limits.
@@ -419,6 +421,108 @@ pub struct BucketsConfig {
     pub owners: std::collections::BTreeMap<String, String>,
 }
 
+/// `[image_stores]`: where image data is stored.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageStoresConfig {
+    /// The store new image data goes to: `local` (`<data-dir>/images/`) or the name of a
+    /// store under `[image_stores.stores]`.
+    pub default: String,
+    /// Object stores for image data, by name.
+    pub stores: std::collections::BTreeMap<String, ImageStoreConfig>,
+}
+
+impl Default for ImageStoresConfig {
+    fn default() -> Self {
+        ImageStoresConfig {
+            default: LOCAL_STORE.into(),
+            stores: Default::default(),
+        }
+    }
+}
+
+/// `[image_stores.stores.<name>]`: image data in one bucket of an S3-compatible store.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageStoreConfig {
+    /// `s3` (Ceph RGW, MinIO, AWS, OBS's S3 API).
+    pub kind: StoreKind,
+    /// Base URL, `http(s)://host[:port]`.
+    pub endpoint: String,
+    /// Signing region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The bucket holding the image data; it must exist.
+    pub bucket: String,
+    /// Prepended to every object ims writes there.
+    #[serde(default = "default_image_prefix")]
+    pub prefix: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key; never printed, never serialized.
+    #[serde(skip_serializing, deserialize_with = "secret")]
+    pub secret_access_key: ims_blob::Secret,
+    /// MiB per part of a multipart upload (at least 5).
+    #[serde(default = "default_part_mib")]
+    pub part_size_mib: usize,
+    /// Parts of one upload in flight at once.
+    #[serde(default = "default_part_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_image_prefix() -> String {
+    "images/".into()
+}
+
+fn default_part_mib() -> usize {
+    16
+}
+
+fn default_part_concurrency() -> usize {
+    2
+}
+
+impl ImageStoresConfig {
+    /// Refuses a default that names no store, and stores that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if self.default != LOCAL_STORE && !self.stores.contains_key(&self.default) {
+            anyhow::bail!(
+                "image_stores.default: no store named {:?} (use \"{LOCAL_STORE}\" or a name under [image_stores.stores])",
+                self.default
+            );
+        }
+        for (name, store) in &self.stores {
+            if name == LOCAL_STORE {
+                anyhow::bail!("image_stores.stores.{LOCAL_STORE}: the name is reserved");
+            }
+            if name != &self.default {
+                anyhow::bail!(
+                    "image_stores.stores.{name}: only the default store is used (several image stores at once are not offered yet)"
+                );
+            }
+            if store.kind != StoreKind::S3 {
+                anyhow::bail!("image_stores.stores.{name}.kind: only \"s3\" is offered");
+            }
+            if store.access_key_id.is_empty() || store.secret_access_key.expose().is_empty() {
+                anyhow::bail!(
+                    "image_stores.stores.{name}: access_key_id and secret_access_key are required"
+                );
+            }
+            if store.part_size_mib < 5 {
+                anyhow::bail!("image_stores.stores.{name}.part_size_mib: at least 5");
+            }
+        }
+        Ok(())
+    }
+
+    /// The default store's settings, or `None` for `local`.
+    pub fn remote(&self) -> Option<(&str, &ImageStoreConfig)> {
+        self.stores
+            .get_key_value(&self.default)
+            .map(|(n, s)| (n.as_str(), s))
+    }
+}
+
 /// The name of the embedded store (`<data-dir>/buckets/`).
 pub const LOCAL_STORE: &str = "local";
 
@@ -552,6 +656,7 @@ impl Default for Config {
             glance_download: GlanceDownloadConfig::default(),
             jobs: JobsConfig::default(),
             buckets: BucketsConfig::default(),
+            image_stores: ImageStoresConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             transfers: TransfersConfig::default(),
@@ -677,6 +782,7 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
         .try_into()
         .context("invalid configuration")?;
     config.buckets.validate()?;
+    config.image_stores.validate()?;
     Ok(config)
 }
 
@@ -856,6 +962,58 @@ mod tests {
         let f = dir.path().join("ims.toml");
         std::fs::write(&f, toml).unwrap();
         load(Some(&f), std::iter::empty())
+    }
+
+    #[test]
+    fn image_stores_must_name_a_usable_default() {
+        let store = |name: &str, extra: &str| {
+            format!(
+                "[image_stores.stores.{name}]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+                 bucket = \"img\"\naccess_key_id = \"AK\"\nsecret_access_key = \"SK\"\n{extra}"
+            )
+        };
+        let ok = load_str(&format!(
+            "[image_stores]\ndefault = \"s3\"\n{}",
+            store("s3", "")
+        ))
+        .unwrap();
+        let (name, s3) = ok.image_stores.remote().unwrap();
+        assert_eq!(
+            (name, s3.prefix.as_str(), s3.part_size_mib),
+            ("s3", "images/", 16)
+        );
+        assert!(load_str("").unwrap().image_stores.remote().is_none());
+        for (bad, why) in [
+            (
+                "[image_stores]\ndefault = \"nowhere\"\n".to_string(),
+                "no store named",
+            ),
+            (
+                format!(
+                    "[image_stores]\ndefault = \"s3\"\n{}",
+                    store("s3", "part_size_mib = 4\n")
+                ),
+                "at least 5",
+            ),
+            (
+                format!(
+                    "[image_stores]\ndefault = \"s3\"\n{}{}",
+                    store("s3", ""),
+                    store("other", "")
+                ),
+                "only the default store",
+            ),
+            (
+                format!(
+                    "[image_stores]\ndefault = \"local\"\n{}",
+                    store("local", "")
+                ),
+                "reserved",
+            ),
+        ] {
+            let err = format!("{:#}", load_str(&bad).unwrap_err());
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     const EAST: &str = "[buckets.stores.east]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:8014\"\naccess_key_id = \"AK\"\nsecret_access_key = \"top-secret-sk\"\nbuckets = [\"image-test\"]\n";

@@ -401,6 +401,23 @@ impl Api {
         r.json().await.unwrap()
     }
 
+    /// A new `queued` image of `disk_format` (`bare` container) named `name`; its id.
+    pub async fn new_image(&self, name: &str, disk_format: &str) -> String {
+        let made = self
+            .create(serde_json::json!({"name": name, "disk_format": disk_format, "container_format": "bare"}))
+            .await;
+        made["id"].as_str().unwrap().to_string()
+    }
+
+    /// `DELETE /v2/images/{id}`; its status.
+    pub async fn delete(&self, id: &str) -> reqwest::StatusCode {
+        self.req(reqwest::Method::DELETE, &format!("/v2/images/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     pub async fn show(&self, id: &str) -> Value {
         let r = self
             .req(reqwest::Method::GET, &format!("/v2/images/{id}"))

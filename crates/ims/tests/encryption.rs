@@ -318,12 +318,7 @@ async fn a_volume_from_an_encrypted_image_is_a_decrypted_copy_made_while_its_key
 
     // The volumes do not pin the images' blobs: they go with their images.
     for image in [&raw_image, &qcow2_image] {
-        let r = api
-            .req(Method::DELETE, &format!("/v2/images/{image}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204);
+        assert_eq!(api.delete(image).await, 204);
     }
     assert!(server.stored_files().is_empty());
 }
@@ -363,12 +358,7 @@ async fn an_image_whose_key_was_destroyed_is_refused_with_img_0101() {
     );
     assert_eq!(get_file(&api, &id, None).await.status(), 403);
     // The image itself can still be deleted, and its blob goes with it.
-    let r = api
-        .req(Method::DELETE, &format!("/v2/images/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(api.delete(&id).await, 204);
     assert!(server.stored_files().is_empty());
 }
 

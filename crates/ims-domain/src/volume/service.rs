@@ -271,9 +271,9 @@ impl VolumeService {
         let mut volume = self.new_volume(who, &req, size, VolumeFormat::Qcow2)?;
         volume.source_image = Some(image.id);
         volume.location = Some(self.store.location_of(volume.id, VolumeFormat::Qcow2));
-        if image.data.sealing.is_some() {
-            // qemu cannot read a sealed blob in place: the volume gets a decrypted copy,
-            // made only while the image's key is enabled.
+        if image.data.sealing.is_some() || !self.store.overlays_on_images() {
+            // qemu cannot read a sealed or remote blob in place: the volume gets a
+            // (decrypted) copy, made only while the image's key is enabled.
             self.images.check_readable(&image).await?;
             self.insert(&volume).await?;
             return self.copy_image(volume).await;

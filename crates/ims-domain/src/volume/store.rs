@@ -33,12 +33,16 @@ pub trait VolumeStore: Send + Sync {
     fn location_of(&self, id: VolumeId, format: VolumeFormat) -> String;
     /// Makes an empty (sparse) volume of `size` bytes; returns its location.
     async fn create_blank(&self, id: VolumeId, format: VolumeFormat, size: u64) -> Result<String>;
+    /// Whether volumes can be overlays on image blobs here (the image store is a local
+    /// directory). When not, a volume from an image is a copy of its data.
+    fn overlays_on_images(&self) -> bool;
     /// Makes a qcow2 overlay of `size` bytes on `backing`, without copying it; returns
     /// its location. The backing file is named by the adapter and passed with its format.
     async fn create_overlay(&self, id: VolumeId, size: u64, backing: &Backing) -> Result<String>;
     /// Makes a qcow2 volume of `size` bytes holding a copy of `content` (an image's data,
     /// in the clear, laid out as `format`); returns its location. For an image a volume
-    /// cannot be an overlay on (an encrypted one, whose blob qemu cannot read). Nothing
+    /// cannot be an overlay on (an encrypted one, whose blob qemu cannot read, or any
+    /// image when [`VolumeStore::overlays_on_images`] is false). Nothing
     /// of a copy that fails is left.
     async fn create_from_content(
         &self,
