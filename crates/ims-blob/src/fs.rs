@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream};
+use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream, StoredBlob};
 use ims_domain::workers::{self, Job};
 use ims_domain::{Error, Result};
 
@@ -110,7 +110,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn keys(&self) -> Result<Vec<String>> {
+    async fn keys(&self) -> Result<Vec<StoredBlob>> {
         let root = self.root.clone();
         blocking(move || {
             let mut keys = Vec::new();
@@ -118,7 +118,14 @@ impl BlobStore for FsBlobStore {
                 let entry = entry.map_err(io_err)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if entry.file_type().map_err(io_err)?.is_file() && check_key(&name).is_ok() {
-                    keys.push(name);
+                    let written = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .map_err(io_err)?;
+                    keys.push(StoredBlob {
+                        key: name,
+                        written: written.into(),
+                    });
                 }
             }
             Ok(keys)
@@ -443,7 +450,11 @@ mod tests {
         let mut w = store.writer("b").await.unwrap();
         w.write(Bytes::from_static(b"partial")).await.unwrap();
         w.abort().await;
-        assert_eq!(store.keys().await.unwrap(), vec!["a".to_string()]);
+        let listed = store.keys().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].key, "a");
+        let age = time::OffsetDateTime::now_utc() - listed[0].written;
+        assert!(age.abs() < time::Duration::minutes(1), "{age}");
         assert_eq!(
             std::fs::read_dir(dir.path().join(".tmp")).unwrap().count(),
             0

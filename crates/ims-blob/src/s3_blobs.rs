@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream};
+use ims_domain::ports::{BlobStore, BlobWriter, ByteRange, ByteStream, StoredBlob};
 use ims_domain::{Entity, Error, Result};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde::{Deserialize, Serialize};
@@ -270,8 +270,9 @@ impl Inner {
         }
     }
 
-    /// Every object under `prefix`, with the listing's continuation followed.
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    /// Every object under `prefix` and when it was written, with the listing's
+    /// continuation followed.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, time::OffsetDateTime)>> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -289,7 +290,22 @@ impl Inner {
                 .map_err(|e| self.unavailable("listing blobs", e))?;
             let page = rusty_s3::actions::ListObjectsV2::parse_response(&body)
                 .map_err(|e| Error::internal(format!("an unreadable listing: {e}")))?;
-            keys.extend(page.contents.into_iter().map(|c| c.key));
+            for c in page.contents {
+                let written = c
+                    .last_modified
+                    .as_deref()
+                    .and_then(|t| {
+                        time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    })
+                    .ok_or_else(|| {
+                        Error::internal(format!("a listing without the time {} was written", c.key))
+                    })?;
+                keys.push((c.key, written));
+            }
             match page.next_continuation_token {
                 Some(next) => token = Some(next),
                 None => return Ok(keys),
@@ -423,7 +439,7 @@ impl BlobStore for S3BlobStore {
         self.inner.delete(&self.object(key)?).await
     }
 
-    async fn keys(&self) -> Result<Vec<String>> {
+    async fn keys(&self) -> Result<Vec<StoredBlob>> {
         let prefix = &self.inner.prefix;
         let journal = format!("{prefix}{UPLOADS}");
         Ok(self
@@ -431,15 +447,19 @@ impl BlobStore for S3BlobStore {
             .list(prefix)
             .await?
             .into_iter()
-            .filter(|k| !k.starts_with(&journal))
-            .filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_string))
-            .filter(|k| check_key(k).is_ok())
+            .filter(|(k, _)| !k.starts_with(&journal))
+            .filter_map(|(k, written)| {
+                let key = k.strip_prefix(prefix.as_str())?.to_string();
+                check_key(&key)
+                    .is_ok()
+                    .then_some(StoredBlob { key, written })
+            })
             .collect())
     }
 
     async fn recover(&self) -> Result<u64> {
         let mut aborted = 0;
-        for entry in self.inner.list(&self.journal_prefix()).await? {
+        for (entry, _) in self.inner.list(&self.journal_prefix()).await? {
             let url = self
                 .inner
                 .bucket

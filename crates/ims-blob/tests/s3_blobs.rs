@@ -48,6 +48,19 @@ async fn write(
     w
 }
 
+/// The keys the store lists, sorted.
+async fn names(store: &S3BlobStore) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
 async fn read(store: &S3BlobStore, key: &str, range: Option<ByteRange>) -> Vec<u8> {
     let mut s = store.read(key, range).await.unwrap();
     let mut out = Vec::new();
@@ -96,9 +109,15 @@ async fn blobs_of_every_size_round_trip_and_leave_no_upload_behind() {
         .await,
         vec![big[last as usize]]
     );
-    let mut keys = store.keys().await.unwrap();
-    keys.sort();
-    assert_eq!(keys, ["big", "small"]);
+    let listed = store.keys().await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    assert!(
+        listed
+            .iter()
+            .all(|b| (now - b.written).abs() < time::Duration::minutes(1)),
+        "{listed:?}"
+    );
+    assert_eq!(names(&store).await, ["big", "small"]);
     assert!(server.root.join("images/blobs/big").is_file());
     assert!(leftovers(&server).is_empty(), "{:?}", leftovers(&server));
 
@@ -108,7 +127,7 @@ async fn blobs_of_every_size_round_trip_and_leave_no_upload_behind() {
         store.read("small", None).await,
         Err(Error::NotFound { .. })
     ));
-    assert_eq!(store.keys().await.unwrap(), ["big"]);
+    assert_eq!(names(&store).await, ["big"]);
 }
 
 #[tokio::test]

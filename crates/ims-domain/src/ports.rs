@@ -7,4 +7,4 @@ pub use crate::image::repo::{ImageRepo, Lease, SharingBatch, SizeClaim, Usage};
 pub use crate::job::repo::JobRepo;
 pub use crate::storage::bucket::{BucketRepo, BucketSource, ObjectInfo};
 pub use crate::storage::remote::RemoteSource;
-pub use crate::storage::{BlobStore, BlobWriter, ByteRange, ByteStream, Converter};
+pub use crate::storage::{BlobStore, BlobWriter, ByteRange, ByteStream, Converter, StoredBlob};

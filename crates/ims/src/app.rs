@@ -773,7 +773,7 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
             parts.queue.clone(),
             parts.node.clone(),
         )))
-        .with(Arc::new(ImageSweeper(parts.images.clone())))
+        .with(Arc::new(ImageSweeper::new(parts.images.clone())))
         .with(Arc::new(VolumeSweeper(parts.volumes.clone())))
         .with(Arc::new(ServerSweeper(parts.servers.clone())))
         .with(Arc::new(KeySweeper(parts.keys.clone())))

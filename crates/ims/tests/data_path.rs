@@ -196,3 +196,32 @@ async fn sigkill_during_upload_loses_nothing_and_strands_nothing() {
     );
     assert_eq!(api.show(&id).await["status"], "active");
 }
+
+/// Start-up collects blobs no image references only once they are old: a young one may be
+/// another node's, committed a moment before its catalog save.
+#[tokio::test]
+async fn only_old_orphaned_blobs_are_collected() {
+    let mut server = Server::start(&[]).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let id = api.new_image("kept", "raw").await;
+    assert_eq!(api.upload(&id, data(1000)).await.status(), 204);
+    server.kill();
+    let images = server.dir.join("images");
+    let (old, young) = (
+        images.join("orphan-old.data.1"),
+        images.join("orphan-young.data.1"),
+    );
+    std::fs::write(&old, b"left by a crash long ago").unwrap();
+    std::fs::write(&young, b"another node's, not yet in the catalog").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    server.spawn().await;
+    assert!(!old.exists(), "an old orphan was kept");
+    assert!(young.exists(), "a young orphan was collected");
+    assert!(api.download(&id).await == data(1000));
+}

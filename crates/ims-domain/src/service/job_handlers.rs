@@ -61,7 +61,39 @@ impl JobHandler for ImageJobs {
 }
 
 /// Puts right the image transfers and blobs a crash or a dead node left behind.
-pub struct ImageSweeper(pub ImageService);
+pub struct ImageSweeper {
+    svc: ImageService,
+    /// When orphans were last collected: a listing of the whole store is too costly for
+    /// every sweep.
+    orphans_collected: std::sync::Mutex<std::time::Instant>,
+}
+
+/// How often the sweep collects orphaned blobs (start-up always does).
+const ORPHAN_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl ImageSweeper {
+    /// The sweeper of `svc`'s images.
+    pub fn new(svc: ImageService) -> Self {
+        ImageSweeper {
+            svc,
+            orphans_collected: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// Whether an hour passed since orphans were last collected (and if so, that they
+    /// are being collected now).
+    fn orphans_due(&self) -> bool {
+        let mut last = self
+            .orphans_collected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() < ORPHAN_SWEEP {
+            return false;
+        }
+        *last = std::time::Instant::now();
+        true
+    }
+}
 
 #[async_trait]
 impl Sweeper for ImageSweeper {
@@ -72,7 +104,7 @@ impl Sweeper for ImageSweeper {
     /// Resets this node's abandoned transfers, removes partial writes, and collects
     /// blobs no image references.
     async fn recover(&self) -> Result<()> {
-        let svc = &self.0;
+        let svc = &self.svc;
         let reset = svc.recover_transfers(true).await?;
         let partial = svc.blobs.recover().await?;
         let orphans = svc.collect_orphans().await?;
@@ -85,8 +117,16 @@ impl Sweeper for ImageSweeper {
         Ok(())
     }
 
-    /// Resets transfers whose node died.
+    /// Resets transfers whose node died; hourly, collects orphaned blobs (those a
+    /// crash left after start-up, and those too young to collect then).
     async fn sweep(&self) -> Result<()> {
-        self.0.recover_transfers(false).await.map(|_| ())
+        self.svc.recover_transfers(false).await?;
+        if self.orphans_due() {
+            let orphans = self.svc.collect_orphans().await?;
+            if orphans > 0 {
+                tracing::info!(blobs.orphaned = orphans, "orphaned blobs collected");
+            }
+        }
+        Ok(())
     }
 }

@@ -50,6 +50,15 @@ pub trait Converter: Send + Sync {
     ) -> Result<ByteStream>;
 }
 
+/// A committed blob, as a listing of the store shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its key.
+    pub key: String,
+    /// When it was written (the store's clock).
+    pub written: time::OffsetDateTime,
+}
+
 /// Image data storage. Keys are opaque, slash-free names chosen by the domain.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -59,8 +68,8 @@ pub trait BlobStore: Send + Sync {
     async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<ByteStream>;
     /// Deletes a blob; a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
-    /// Lists every committed key (for orphan collection).
-    async fn keys(&self) -> Result<Vec<String>>;
+    /// Lists every committed blob with when it was written (for orphan collection).
+    async fn keys(&self) -> Result<Vec<StoredBlob>>;
     /// Removes partial writes left by a crashed process of this node.
     async fn recover(&self) -> Result<u64>;
 }

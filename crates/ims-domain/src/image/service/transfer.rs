@@ -15,6 +15,10 @@ use crate::policy;
 use crate::ports::{ByteRange, ByteStream, Lease};
 use crate::principal::Principal;
 
+/// How old an unreferenced blob must be before orphan collection removes it: far longer
+/// than any commit takes to reach the catalog, and than clocks of nodes differ.
+pub const ORPHAN_GRACE: time::Duration = time::Duration::minutes(15);
+
 /// A fresh blob key for one attempt to write an image's data. Every attempt writes its
 /// own key, so a late or duplicate worker can never overwrite or delete data that
 /// another attempt committed; keys no image references are collected as orphans.
@@ -404,7 +408,9 @@ impl ImageService {
         Ok(reset)
     }
 
-    /// Deletes blobs no image references (left by a crash between store and catalog).
+    /// Deletes blobs no image references (left by a crash between store and catalog)
+    /// and written more than [`ORPHAN_GRACE`] ago: a younger one may be another node's,
+    /// committed a moment before its catalog save.
     pub async fn collect_orphans(&self) -> Result<usize> {
         let mut live: std::collections::HashSet<String> = self
             .repo
@@ -416,9 +422,10 @@ impl ImageService {
         // Blobs that volumes are overlays on stay, whatever became of their images.
         live.extend(self.pins.pinned_keys().await?);
         let mut removed = 0;
-        for key in self.blobs.keys().await? {
-            if !live.contains(&key) {
-                self.delete_blob(&key).await;
+        let before = now() - ORPHAN_GRACE;
+        for blob in self.blobs.keys().await? {
+            if blob.written < before && !live.contains(&blob.key) {
+                self.delete_blob(&blob.key).await;
                 removed += 1;
             }
         }
