@@ -19,6 +19,7 @@ Run: ``$(scripts/venv)/bin/python -m pytest -q tests/interop``
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import http.server
 import json
@@ -390,6 +391,7 @@ def start_server(base: Path, extra_env: dict[str, str] | None = None) -> Server:
     database_url = create_database()
     if database_url:
         env["IMS_DATABASE_URL"] = database_url
+    env.update(image_store_env())
     env.update(extra_env or {})
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -682,14 +684,12 @@ class S3Server:
 S3S_LISTENING = re.compile(r"server is running at (http://\S+)\s")
 
 
-@pytest.fixture(scope="session")
-def s3s(tmp_path_factory):
+def start_s3s(base: Path) -> S3Server:
     """s3s-fs on a loopback port it picks (``--port 0``; its log says which), checking
-    SigV4 with a key pair of its own."""
+    SigV4 with a key pair of its own; stop it with ``stop_s3s``."""
     if not S3S_FS.is_file():
         pytest.fail(f"s3s-fs not found at {S3S_FS}: run scripts/test (it installs it) or set "
                     "IMS_TEST_S3S_FS", pytrace=False)
-    base = tmp_path_factory.mktemp("s3s")
     root = base / "root"
     root.mkdir()
     log_path = base / "s3s.log"
@@ -715,16 +715,49 @@ def s3s(tmp_path_factory):
     except AssertionError:
         proc.kill()
         raise
+    return S3Server(endpoint=endpoint, root=root, access_key=access, secret_key=secret,
+                    proc=proc)
+
+
+def stop_s3s(server: S3Server) -> None:
+    server.proc.terminate()
     try:
-        yield S3Server(endpoint=endpoint, root=root, access_key=access, secret_key=secret,
-                       proc=proc)
+        server.proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3s(tmp_path_factory):
+    """s3s-fs for the tests of S3 buckets."""
+    server = start_s3s(tmp_path_factory.mktemp("s3s"))
+    try:
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_s3s(server)
+
+
+# With IMS_TEST_IMAGE_STORE=s3 every server keeps its image data in a bucket of its own
+# on one s3s-fs (started on first use, stopped at exit).
+IMAGE_STORE = os.environ.get("IMS_TEST_IMAGE_STORE", "").strip()
+_image_s3: S3Server | None = None
+
+
+def image_store_env() -> dict[str, str]:
+    """The environment that puts a new server's image data into the test S3 store."""
+    global _image_s3
+    if IMAGE_STORE != "s3":
+        return {}
+    if _image_s3 is None:
+        _image_s3 = start_s3s(Path(tempfile.mkdtemp(prefix="ims-interop-s3-")))
+        atexit.register(stop_s3s, _image_s3)
+    bucket = f"img-{secrets.token_hex(6)}"
+    _image_s3.bucket(bucket)
+    store = (f'{{ s3 = {{ kind = "s3", endpoint = "{_image_s3.endpoint}", region = "us-east-1", '
+             f'bucket = "{bucket}", part_size_mib = 5, access_key_id = "{_image_s3.access_key}", '
+             f'secret_access_key = "{_image_s3.secret_key}" }} }}')
+    return {"IMS_IMAGE_STORES__DEFAULT": "s3", "IMS_IMAGE_STORES__STORES": store}
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ use ims_domain::image::{Image, ImageStatus};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::ZStackSettings;
 use crate::wire::{date, zs_uuid};
+use crate::{ImageStoreView, ZStackSettings};
 
 /// The uuid of the one backup storage (ims's image store); fixed so that every node and
 /// every restart shows the same one.
@@ -83,7 +83,10 @@ pub(crate) fn image(img: &Image, settings: &ZStackSettings) -> Value {
         .data
         .location
         .as_ref()
-        .map(|key| settings.image_dir.join(key).display().to_string())
+        .map(|key| match &settings.image_store {
+            ImageStoreView::Local(dir) => dir.join(key).display().to_string(),
+            ImageStoreView::Remote(base) => format!("{base}{key}"),
+        })
         .unwrap_or_default();
     let mut inv = json!({
         "uuid": uuid,
@@ -145,12 +148,18 @@ fn started() -> String {
 
 /// The BackupStorageInventory of ims's image store.
 pub(crate) fn backup_storage(settings: &ZStackSettings) -> Value {
-    let (total, available) = capacity(&settings.image_dir);
+    let (total, available, url) = match &settings.image_store {
+        ImageStoreView::Local(dir) => {
+            let (total, available) = capacity(dir);
+            (total, available, dir.display().to_string())
+        }
+        ImageStoreView::Remote(base) => (0, 0, base.clone()),
+    };
     json!({
         "uuid": BACKUP_STORAGE_UUID,
         "name": "ims-image-store",
         "description": "the image store of ims",
-        "url": settings.image_dir.display().to_string(),
+        "url": url,
         "type": "ims",
         "state": "Enabled",
         "status": "Connected",

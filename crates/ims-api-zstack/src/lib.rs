@@ -49,10 +49,20 @@ pub struct ZStackSettings {
     pub job_wait: Duration,
     /// How long a finished api-job stays pollable.
     pub job_retention: Duration,
-    /// The directory holding image data (the one backup storage).
-    pub image_dir: PathBuf,
+    /// Where image data is (the one backup storage).
+    pub image_store: ImageStoreView,
     /// The directory volumes live in (the one primary storage).
     pub volume_dir: PathBuf,
+}
+
+/// The image store as ZStack's backup storage shows it.
+#[derive(Debug, Clone)]
+pub enum ImageStoreView {
+    /// A local directory: install paths are its files, capacity its filesystem's.
+    Local(PathBuf),
+    /// An object store: install paths are `s3://<bucket>/<prefix><key>` URLs (this
+    /// prefix), and its capacity is not known (reported as 0).
+    Remote(String),
 }
 
 /// What the dialect's handlers use.

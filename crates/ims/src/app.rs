@@ -631,7 +631,13 @@ pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_ap
         settings: ims_api_zstack::ZStackSettings {
             job_wait: Duration::from_millis(z.job_wait_ms),
             job_retention: Duration::from_secs(z.job_retention_secs),
-            image_dir: config.data_dir.join("images"),
+            image_store: match config.image_stores.remote() {
+                Some((_, s3)) => ims_api_zstack::ImageStoreView::Remote(format!(
+                    "s3://{}/{}",
+                    s3.bucket, s3.prefix
+                )),
+                None => ims_api_zstack::ImageStoreView::Local(config.data_dir.join("images")),
+            },
             volume_dir: config.data_dir.join("volumes"),
         },
     }

@@ -5,8 +5,8 @@
 //! administrators only, and buckets from before owners existed go to the admin project.
 
 mod common;
-#[path = "../../ims-blob/tests/support/s3s.rs"]
-mod s3s;
+
+use common::s3s;
 
 use common::Server;
 use common::signed::Signer;

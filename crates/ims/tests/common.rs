@@ -8,6 +8,8 @@
 pub mod disk;
 #[path = "common/encryption.rs"]
 pub mod encryption;
+#[path = "../../ims-blob/tests/support/s3s.rs"]
+pub mod s3s;
 #[path = "common/signed.rs"]
 pub mod signed;
 #[path = "common/sources.rs"]
@@ -33,8 +35,38 @@ pub struct Server {
     /// The catalog's PostgreSQL database when `IMS_TEST_DATABASE_URL` is set (created for
     /// this server, dropped with it); `None` on SQLite.
     pub database: Option<ScratchDatabase>,
+    /// The S3 server holding image data when `IMS_TEST_IMAGE_STORE=s3` (started for this
+    /// server); `None` with the embedded store.
+    pub image_store: Option<s3s::S3s>,
     env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// With `IMS_TEST_IMAGE_STORE=s3`, the suite keeps image data in s3s-fs: each server gets
+/// one of its own, named in the environment, unless the test configures stores itself.
+fn test_image_store(env: &mut Vec<(String, String)>) -> Option<s3s::S3s> {
+    if std::env::var("IMS_TEST_IMAGE_STORE").as_deref() != Ok("s3")
+        || env
+            .iter()
+            .any(|(k, _)| k == "IMS_CONFIG" || k.starts_with("IMS_IMAGE_STORES__"))
+    {
+        return None;
+    }
+    let s3 = s3s::S3s::start();
+    s3.bucket("images");
+    env.push(("IMS_IMAGE_STORES__DEFAULT".into(), "s3".into()));
+    env.push((
+        "IMS_IMAGE_STORES__STORES".into(),
+        format!(
+            "{{ s3 = {{ kind = \"s3\", endpoint = \"{}\", region = \"{}\", bucket = \"images\", \
+             part_size_mib = 5, access_key_id = \"{}\", secret_access_key = \"{}\" }} }}",
+            s3.endpoint,
+            s3s::REGION,
+            s3s::ACCESS_KEY,
+            s3s::SECRET_KEY
+        ),
+    ));
+    Some(s3)
 }
 
 /// A database of its own on the test PostgreSQL server.
@@ -133,12 +165,14 @@ impl Server {
         if let Some(db) = &database {
             env.push(("IMS_DATABASE_URL".into(), db.url.clone()));
         }
+        let image_store = test_image_store(&mut env);
         let mut s = Server {
             child: None,
             dir,
             url: String::new(),
             port: 0,
             database,
+            image_store,
             env,
             _tmp: Some(tmp),
         };
@@ -341,9 +375,29 @@ impl Server {
     }
 
     /// Files under the image store, temp files included.
+    /// Whether image data is in `<data-dir>/images/` (not in an S3 store).
+    pub fn local_images(&self) -> bool {
+        self.image_store.is_none()
+    }
+
+    /// The file behind a ZStack `installPath`: a path, or an `s3://bucket/key` URL of the
+    /// test's S3 store (s3s-fs keeps `bucket/key` under its root).
+    pub fn install_file(&self, install: &str) -> PathBuf {
+        match (install.strip_prefix("s3://"), &self.image_store) {
+            (Some(object), Some(s3)) => s3.root.join(object),
+            _ => PathBuf::from(install),
+        }
+    }
+
     pub fn stored_files(&self) -> Vec<String> {
         let mut out = Vec::new();
-        walk(&self.dir.join("images"), &mut out);
+        match &self.image_store {
+            Some(s3) => {
+                walk(&s3.root.join("images"), &mut out);
+                out.retain(|f| !f.contains("/.upload"));
+            }
+            None => walk(&self.dir.join("images"), &mut out),
+        }
         out.sort();
         out
     }
@@ -548,10 +602,17 @@ pub async fn wait_for<T>(
 }
 
 impl Server {
-    /// Bytes of writes in progress: the files under the image store's `.tmp` directory.
+    /// Bytes of writes in progress: the files under the image store's `.tmp` directory,
+    /// or the parts of multipart uploads in the S3 image store (not ims's journal).
     pub fn bytes_being_written(&self) -> u64 {
         let mut files = Vec::new();
-        walk(&self.dir.join("images/.tmp"), &mut files);
+        match &self.image_store {
+            Some(s3) => {
+                walk(&s3.root, &mut files);
+                files.retain(|f| f.contains(".upload") && !f.contains("/.uploads/"));
+            }
+            None => walk(&self.dir.join("images/.tmp"), &mut files),
+        }
         files
             .iter()
             .filter_map(|f| std::fs::metadata(f).ok())

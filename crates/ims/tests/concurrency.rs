@@ -204,13 +204,15 @@ async fn a_second_upload_to_one_image_gets_409_and_the_data_is_the_winners() {
 async fn deleting_an_image_during_its_upload_ends_the_upload_and_leaves_nothing() {
     let server = Server::start(&[]).await;
     let api = Api::new(&server, server.admin_token().await);
-    let (data, _) = two_bodies(2 << 20);
+    // More than one part of an S3 image store (5 MiB in the tests) goes first, so that
+    // bytes are in the store there too.
+    let (data, _) = two_bodies(12 << 20);
     let uploads = uploader(&api);
 
     // A delete while bytes are on disk: the upload answers 410 Gone, as Glance does.
     let id = raw_image(&api, "doomed").await;
     let upload = OpenUpload::start(&uploads, &id);
-    upload.send(&data[..1 << 20]).await;
+    upload.send(&data[..6 << 20]).await;
     common::wait_for(
         "uploaded bytes on disk",
         Duration::from_secs(20),
@@ -226,7 +228,7 @@ async fn deleting_an_image_during_its_upload_ends_the_upload_and_leaves_nothing(
     // The server may end the upload as soon as it notices; the rest may not be taken.
     let _ = upload
         .feed
-        .send(Ok(bytes::Bytes::from(data[1 << 20..].to_vec())))
+        .send(Ok(bytes::Bytes::from(data[6 << 20..].to_vec())))
         .await;
     let answer = upload.finish().await;
     assert_eq!(answer.status(), 410, "{:?}", answer.text().await);

@@ -202,6 +202,10 @@ async fn sigkill_during_upload_loses_nothing_and_strands_nothing() {
 #[tokio::test]
 async fn only_old_orphaned_blobs_are_collected() {
     let mut server = Server::start(&[]).await;
+    if !server.local_images() {
+        // Orphans are planted as files of the embedded store.
+        return;
+    }
     let api = Api::new(&server, server.admin_token().await);
     let id = api.new_image("kept", "raw").await;
     assert_eq!(api.upload(&id, data(1000)).await.status(), 204);

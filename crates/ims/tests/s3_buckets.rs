@@ -4,8 +4,8 @@
 //! target. Buckets not named by the S3 store stay in the embedded store.
 
 mod common;
-#[path = "../../ims-blob/tests/support/s3s.rs"]
-mod s3s;
+
+use common::s3s;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,8 +4,8 @@
 //! SIGKILL whose multipart upload the restart aborts.
 
 mod common;
-#[path = "../../ims-blob/tests/support/s3s.rs"]
-mod s3s;
+
+use common::s3s;
 
 use common::encryption::{MARKER, copy, image_of, job_end, new_key, sealed_image};
 use common::signed::Signer;

@@ -84,10 +84,17 @@ async fn a_data_image_from_a_volume_holds_what_was_written_into_the_volume() {
     assert_eq!(volume["size"], 128 * MIB);
     assert_eq!(volume["source_image"], image.as_str());
     let file = volume_file(&server, &volume);
-    assert!(
-        std::fs::metadata(&file).unwrap().len() < MIB,
-        "the volume copies the image"
-    );
+    if server.local_images() {
+        assert!(
+            std::fs::metadata(&file).unwrap().len() < MIB,
+            "the volume copies the image"
+        );
+    } else {
+        assert!(
+            volume["backing"].is_null(),
+            "an overlay on a remote blob: {volume}"
+        );
+    }
     let listed = server.admin(&["volume", "list"]);
     assert!(
         listed.contains(&format!("{vid} ready {} qcow2", 128 * MIB)),
@@ -161,6 +168,10 @@ async fn a_data_image_from_a_volume_holds_what_was_written_into_the_volume() {
 #[tokio::test]
 async fn an_image_keeps_its_blob_until_its_last_volume_is_expunged() {
     let server = Server::start(&[]).await;
+    if !server.local_images() {
+        // Volumes are copies when image data is in an object store: nothing pins a blob.
+        return;
+    }
     let api = Api::new(&server, server.admin_token().await);
     let work = tempfile::tempdir().unwrap();
     let image = qcow2_image(&api, work.path(), "base", 16).await;

@@ -203,8 +203,8 @@ async fn check_template(server: &Server, inv: &Value, vol: &Value, resource: &st
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0]["backupStorageUuid"], BS);
     assert_eq!(refs[0]["status"], "Ready");
-    let install = refs[0]["installPath"].as_str().unwrap();
-    assert!(Path::new(install).is_file(), "installPath {install}");
+    let install = server.install_file(refs[0]["installPath"].as_str().unwrap());
+    assert!(install.is_file(), "installPath {}", install.display());
     let (file, md5) = glance_save(server, resource, dir).await;
     assert_eq!(inv["md5Sum"], md5, "md5Sum is the md5 of the served bytes");
     assert_eq!(
