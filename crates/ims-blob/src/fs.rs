@@ -42,8 +42,9 @@ pub(crate) fn io_err(e: std::io::Error) -> Error {
     Error::internal(format!("blob store: {e}"))
 }
 
-/// Keys are opaque names chosen by the domain; refuse anything path-like.
-fn check_key(key: &str) -> Result<()> {
+/// Keys are opaque names chosen by the domain; refuse anything path-like. Every blob
+/// store checks its keys with this one rule.
+pub(crate) fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 200
         && !key.starts_with('.')

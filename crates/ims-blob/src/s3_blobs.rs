@@ -33,6 +33,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::fs::check_key;
 use crate::s3::Secret;
 
 /// Attempts of one request before it counts as failed.
@@ -102,21 +103,6 @@ impl std::fmt::Debug for S3BlobStore {
 struct Journal {
     key: String,
     upload_id: String,
-}
-
-/// Blob keys are opaque names chosen by the domain; anything path-like is refused.
-fn check_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= 200
-        && !key.starts_with('.')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::internal(format!("invalid blob key {key:?}")))
-    }
 }
 
 /// Whether a failed attempt is worth another.
@@ -241,16 +227,7 @@ impl Inner {
             .bucket
             .delete_object(Some(&self.credentials), object)
             .sign(URL_TTL);
-        let resp = self
-            .send("deleting a blob", || self.http.delete(url.clone()))
-            .await?;
-        match resp.status().as_u16() {
-            200..=299 | 404 => Ok(()),
-            status => Err(Error::internal(format!(
-                "deleting {object} in object storage store {}: {status}",
-                self.name
-            ))),
-        }
+        self.send_delete(&format!("deleting {object}"), url).await
     }
 
     async fn abort_upload(&self, object: &str, upload_id: &str) -> Result<()> {
@@ -258,13 +235,17 @@ impl Inner {
             .bucket
             .abort_multipart_upload(Some(&self.credentials), object, upload_id)
             .sign(URL_TTL);
-        let resp = self
-            .send("aborting an upload", || self.http.delete(url.clone()))
-            .await?;
+        self.send_delete(&format!("aborting the upload of {object}"), url)
+            .await
+    }
+
+    /// A DELETE of `url`; what is already gone (404) counts as done.
+    async fn send_delete(&self, what: &str, url: url::Url) -> Result<()> {
+        let resp = self.send(what, || self.http.delete(url.clone())).await?;
         match resp.status().as_u16() {
             200..=299 | 404 => Ok(()),
             status => Err(Error::internal(format!(
-                "aborting the upload of {object} in object storage store {}: {status}",
+                "{what} in object storage store {}: {status}",
                 self.name
             ))),
         }
@@ -334,6 +315,11 @@ impl Inner {
             })
             .await?;
         match resp.status().as_u16() {
+            // A store that ignored the Range would hand back the wrong bytes.
+            200 if range.is_some() => Err(Error::internal(format!(
+                "object storage store {} ignored a Range request",
+                self.name
+            ))),
             200..=299 => Ok(resp),
             404 => Err(Error::NotFound {
                 kind: Entity::ImageData,
