@@ -177,6 +177,7 @@ pub async fn recreate_image(
         name: req.name,
         description: req.description,
         execute_sysprep: req.execute_sysprep,
+        image_id: None,
     };
     let (_, job) = svc
         .servers

@@ -4,9 +4,9 @@
 //!
 //! Every ims volume is a ZStack `Data` volume on the one primary storage, `Enabled`, never
 //! attached (ims has no VMs yet), so `vmInstanceUuid`, `deviceId` and the attach dates are
-//! absent, as Gson leaves out null fields. CreateRootVolumeTemplateFromRootVolume exists
-//! but refuses every volume with SYS.1007 (not a root volume), as ZStack does for a data
-//! volume.
+//! absent, as Gson leaves out null fields. CreateRootVolumeTemplateFromRootVolume takes
+//! the root volume of a Workspace image server (captured through the server) and refuses
+//! any other volume with SYS.1007, as ZStack does for a data volume.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -395,8 +395,37 @@ async fn resize_volume(zs: &Zs, who: &Principal, uuid: &str, p: &Params<'_>) -> 
 
 // ---- templates from volumes ----
 
-/// CreateDataVolumeTemplateFromVolume (and the root variant, which no ims volume
-/// qualifies for): the image (`url` `volume://<volume uuid>`, DataVolumeTemplate) and the
+/// CreateRootVolumeTemplateFromRootVolume: the root volume of an image server is captured
+/// through the server (its guest paused while the disk is read), the same durable job as
+/// Workspace's recreate-image; any other volume is a data volume (SYS.1007).
+async fn capture_root_volume(
+    zs: &Zs,
+    who: &Principal,
+    volume: &str,
+    name: String,
+    description: Option<String>,
+    image_id: Option<ims_domain::image::ImageId>,
+) -> ZsResult<Outcome> {
+    let image_id = image_id.unwrap_or_default();
+    let req = ims_domain::server::NewCapture {
+        name,
+        description,
+        execute_sysprep: false,
+        image_id: Some(image_id),
+    };
+    let (_, job) = zs
+        .services
+        .servers
+        .capture_root_volume(who, volume, req)
+        .await?;
+    Ok(Outcome::Job {
+        job_id: job.id,
+        image_id: image_id.to_string(),
+    })
+}
+
+/// CreateDataVolumeTemplateFromVolume (the root variant goes to [`capture_root_volume`]):
+/// the image (`url` `volume://<volume uuid>`, DataVolumeTemplate) and the
 /// durable job streaming the volume's flattened content into it.
 async fn create_template(
     zs: &Zs,
@@ -412,13 +441,10 @@ async fn create_template(
     check_backup_storage(&p.strings("backupStorageUuids")?.unwrap_or_default())?;
     p.strings("tagUuids")?;
     let vid = volume_id(volume_uuid)?;
-    let volume = zs.services.volumes.get(who, &vid).await?;
     if api == Api::CreateRootVolumeTemplateFromRootVolume {
-        return Err(ZsError::invalid(format!(
-            "volume[uuid:{}] is not a root volume: its type is Data",
-            volume.id.simple()
-        )));
+        return capture_root_volume(zs, who, &vid, name, description, image_id).await;
     }
+    let volume = zs.services.volumes.get(who, &vid).await?;
     if volume.status != VolumeStatus::Ready {
         return Err(ZsError::api(
             "SYS.1006",

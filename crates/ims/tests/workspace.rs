@@ -54,6 +54,22 @@ async fn get(signer: &Signer, path: &str) -> (u16, Value) {
     signer.send(Method::GET, path, None).await
 }
 
+/// A server made from the seed's body on `source`, once its create job succeeded: its id
+/// and the ended job.
+async fn create_server(signer: &Signer, source: &str) -> (String, Value) {
+    let (status, created) = signer
+        .send(Method::POST, &servers_path(signer), Some(seed_body(source)))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job = ended(signer, created["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, job)
+}
+
 fn servers_path(signer: &Signer) -> String {
     format!("/v1/{}/image-servers", signer.project)
 }
@@ -74,22 +90,9 @@ async fn the_seed_request_makes_a_server_that_is_captured_and_deleted() {
     add_administrator(&server);
     let signer = Signer::new(&server, "admin", "admin");
 
-    let (status, created) = signer
-        .send(
-            Method::POST,
-            &servers_path(&signer),
-            Some(seed_body(&source)),
-        )
-        .await;
-    assert_eq!(status, 200, "{created}");
-    let job = ended(&signer, created["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let (id, job) = create_server(&signer, &source).await;
     assert_eq!(job["job_type"], "CREATE_SERVER");
     assert_eq!(job["sub_jobs_total"], 1);
-    let id = job["sub_jobs"][0]["job_resource_info"]["resource_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
         job["sub_jobs"][0]["job_resource_info"]["resource_name"],
         "Image task 0508"
@@ -567,4 +570,54 @@ async fn sources_that_cannot_boot_and_busy_servers_are_refused() {
         (409, json!("WKS.00211103")),
         "{answer}"
     );
+}
+
+/// ZStack's CreateRootVolumeTemplateFromRootVolume on an image server's root volume is the
+/// server's capture: the template is the captured image (a RootVolumeTemplate with the id
+/// asked for), the server ends `BUILT`; the data-volume route cannot read the same disk
+/// under its running guest, and a reused id is refused.
+#[tokio::test]
+async fn a_root_volume_becomes_a_zstack_root_volume_template() {
+    let server = Server::start(&env()).await;
+    let api = Api::new(&server, server.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "16M", json!({})).await;
+    add_administrator(&server);
+    let signer = Signer::new(&server, "admin", "admin");
+    let (id, _) = create_server(&signer, &source).await;
+    let (_, shown) = get(&signer, &format!("{}/{id}", servers_path(&signer))).await;
+    let volume = shown["volume_id"].as_str().unwrap().replace('-', "");
+
+    let zs = common::zstack::Zs::admin(&server).await;
+    let r = zs
+        .send_settled(
+            Method::POST,
+            &format!("/images/data-volume-templates/from/volumes/{volume}"),
+            json!({"params": {"name": "data-tpl"}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (503, "SYS.1006"), "{}", r.text);
+
+    let template = uuid_like().replace('-', "");
+    let path = format!("/images/root-volume-templates/from/volumes/{volume}");
+    let body = json!({"params": {"name": "root-tpl", "resourceUuid": template}});
+    let r = zs.send_settled(Method::POST, &path, body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let inv = r.inventory();
+    assert_eq!(inv["uuid"], template.as_str());
+    assert_eq!(inv["mediaType"], "RootVolumeTemplate");
+    assert_eq!(inv["status"], "Ready");
+    assert_eq!(inv["name"], "root-tpl");
+    let (_, shown) = get(&signer, &format!("{}/{id}", servers_path(&signer))).await;
+    assert_eq!(shown["status"], "BUILT", "{shown}");
+    let hyphenated = api.show(shown["image_id"].as_str().unwrap()).await;
+    assert_eq!(
+        hyphenated["id"].as_str().unwrap().replace('-', ""),
+        template
+    );
+    assert_eq!(hyphenated["status"], "active");
+
+    // The same id again: the image exists.
+    let r = zs.send_settled(Method::POST, &path, body).await;
+    assert_eq!((r.status, r.code()), (503, "SYS.1007"), "{}", r.text);
 }

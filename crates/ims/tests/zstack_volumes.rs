@@ -611,7 +611,7 @@ async fn bad_template_requests_get_their_error_and_make_nothing() {
         "SYS.1007",
     )
     .await;
-    // The root variant: every ims volume is a data volume.
+    // The root variant: a volume no image server holds is a data volume.
     let r = zs
         .post(
             &format!("/images/root-volume-templates/from/volumes/{v}"),

@@ -61,6 +61,8 @@ pub struct NewCapture {
     /// Whether the guest is to be generalised first (recorded: ims cannot run sysprep
     /// inside a guest).
     pub execute_sysprep: bool,
+    /// The new image's id, when the caller chose it (ZStack's `resourceUuid`).
+    pub image_id: Option<ImageId>,
 }
 
 /// The size of every server's VM.
@@ -321,11 +323,21 @@ impl ServerService {
                 server.id
             )));
         }
+        let image_id = match req.image_id {
+            Some(id) if self.images.repo.get(id).await?.is_some() => {
+                return Err(Error::AlreadyExists {
+                    kind: Entity::Image,
+                    id: id.to_string(),
+                });
+            }
+            Some(id) => id,
+            None => ImageId::new(),
+        };
         server.transition(ServerStatus::Building)?;
         server.updated_at = now();
         let capture = Capture {
             caller: Caller::of(who),
-            image_id: ImageId::new().to_string(),
+            image_id: image_id.to_string(),
             name: req.name,
             description: req.description,
             execute_sysprep: req.execute_sysprep,
@@ -342,6 +354,28 @@ impl ServerService {
             .await?;
         server.version += 1;
         Ok((server, job))
+    }
+
+    /// Captures the server whose root volume is `volume_id` (ZStack's root-volume
+    /// template): the same capture as [`ServerService::capture`]. A volume no server
+    /// holds is not a root volume (`InvalidInput`).
+    pub async fn capture_root_volume(
+        &self,
+        who: &Principal,
+        volume_id: &str,
+        req: NewCapture,
+    ) -> Result<(ImageServer, Job)> {
+        let volume = self.volumes.get(who, volume_id).await?;
+        let Some(server) = self.volumes.holders.holder(volume.id).await? else {
+            return Err(Error::field(
+                "rootVolumeUuid",
+                format!(
+                    "Volume {} is not the root volume of an image server.",
+                    volume.id
+                ),
+            ));
+        };
+        self.capture(who, &server, req).await
     }
 
     /// Deletes up to 20 servers of the caller's project (unknown ids are ignored): all
