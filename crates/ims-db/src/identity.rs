@@ -361,11 +361,90 @@ impl IdentityRepo for Catalog {
         Ok(done > 0)
     }
 
-    async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64> {
-        sqlx::query("DELETE FROM tokens WHERE expires_at < $1")
-            .bind(ts(now))
-            .affected(&self.pool)
+    async fn purge_tokens(
+        &self,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<u64> {
+        let mut purged = 0;
+        for (sql, at) in [
+            ("DELETE FROM tokens WHERE expires_at < $1", now),
+            ("DELETE FROM signature_uses WHERE expires_at < $1", now),
+            (
+                "DELETE FROM login_failures WHERE last_at < $1",
+                forget_before,
+            ),
+        ] {
+            purged += sqlx::query(sql).bind(ts(at)).affected(&self.pool).await?;
+        }
+        Ok(purged)
+    }
+
+    async fn signature_first_used(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<OffsetDateTime> {
+        // A row whose window closed (not yet purged) is taken over as a new first use.
+        let new = sqlx::query(
+            "INSERT INTO signature_uses (digest, first_used_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (digest) DO UPDATE SET first_used_at = $2, expires_at = $3 \
+             WHERE signature_uses.expires_at < $2",
+        )
+        .bind(digest)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .affected(&self.pool)
+        .await?;
+        if new > 0 {
+            return Ok(now);
+        }
+        let first = sqlx::query("SELECT first_used_at FROM signature_uses WHERE digest = $1")
+            .bind(digest)
+            .fetch_opt(&self.pool, |r| col::<String>(r, "first_used_at"))
+            .await?;
+        first.map_or(Ok(now), |t| parse_ts(&t))
+    }
+
+    async fn login_failures(&self, digest: &str) -> Result<Option<(u32, OffsetDateTime)>> {
+        sqlx::query("SELECT failures, last_at FROM login_failures WHERE digest = $1")
+            .bind(digest)
+            .fetch_opt(&self.pool, |r| {
+                let n = col::<i64>(r, "failures")?;
+                Ok((
+                    u32::try_from(n).unwrap_or(u32::MAX),
+                    parse_ts(&col::<String>(r, "last_at")?)?,
+                ))
+            })
             .await
+    }
+
+    async fn add_login_failure(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_failures (digest, failures, last_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (digest) DO UPDATE SET last_at = $2, failures = CASE \
+             WHEN login_failures.last_at < $3 THEN 1 ELSE login_failures.failures + 1 END",
+        )
+        .bind(digest)
+        .bind(ts(now))
+        .bind(ts(forget_before))
+        .affected(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, digest: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE digest = $1")
+            .bind(digest)
+            .affected(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn insert_credential(&self, c: &Credential) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Identity storage rules that matter once several nodes share one catalog (SQLite, or
 //! PostgreSQL with `IMS_TEST_DATABASE_URL`): bootstrap is all-or-nothing and happens once,
-//! grants are idempotent under concurrency, and the database's own errors mean the same
-//! thing on both engines.
+//! grants are idempotent under concurrency, the database's own errors mean the same
+//! thing on both engines, and what nodes share of repeated attempts (signature uses,
+//! password failures) counts once across them.
 
 mod support;
 
@@ -120,4 +121,75 @@ async fn text_the_database_cannot_store_is_invalid_input_not_an_internal_error()
     } else {
         assert!(found.unwrap().is_none());
     }
+}
+
+#[tokio::test]
+async fn a_signature_is_first_used_once_across_nodes_until_its_window_closes() {
+    let t = support::TestCatalog::new().await;
+    let db = &t.db;
+    let t0 = time::OffsetDateTime::now_utc();
+    let s = time::Duration::seconds;
+    let expires = t0 + s(900);
+    assert_eq!(
+        db.signature_first_used("sig", t0, expires).await.unwrap(),
+        t0
+    );
+    // Another node, later: the first use stands (to the stored precision).
+    let first = db
+        .signature_first_used("sig", t0 + s(5), expires)
+        .await
+        .unwrap();
+    assert!((first - t0).abs() < s(1), "{first} vs {t0}");
+    // Concurrent first uses of a new signature: exactly one of them is the first.
+    let (a, b) = tokio::join!(
+        db.signature_first_used("race", t0, expires),
+        db.signature_first_used("race", t0 + s(2), expires)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        (a - b).abs() < time::Duration::milliseconds(1),
+        "both callers see the same first use: {a} vs {b}"
+    );
+    // Once its window has closed the record is purged, and never blocks a new use.
+    let later = expires + s(1);
+    assert_eq!(
+        db.signature_first_used("sig", later, later + s(900))
+            .await
+            .unwrap(),
+        later
+    );
+    assert!(db.purge_tokens(later + s(901), later).await.unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn password_failures_count_across_nodes_and_are_forgotten() {
+    let t = support::TestCatalog::new().await;
+    let db = &t.db;
+    let t0 = time::OffsetDateTime::now_utc();
+    let s = time::Duration::seconds;
+    assert_eq!(db.login_failures("acct").await.unwrap(), None);
+    for i in 0..4 {
+        let at = t0 + s(i);
+        db.add_login_failure("acct", at, at - s(900)).await.unwrap();
+    }
+    let (a, b) = tokio::join!(
+        db.add_login_failure("acct", t0 + s(5), t0 - s(900)),
+        db.add_login_failure("acct", t0 + s(6), t0 - s(900))
+    );
+    a.unwrap();
+    b.unwrap();
+    let (n, last) = db.login_failures("acct").await.unwrap().unwrap();
+    assert_eq!(n, 6, "concurrent failures are all counted");
+    assert!(last >= t0 && last <= t0 + s(6));
+    // A failure after the forget horizon starts the count again.
+    let much_later = t0 + s(3600);
+    db.add_login_failure("acct", much_later, much_later - s(900))
+        .await
+        .unwrap();
+    assert_eq!(db.login_failures("acct").await.unwrap().unwrap().0, 1);
+    db.clear_login_failures("acct").await.unwrap();
+    assert_eq!(db.login_failures("acct").await.unwrap(), None);
+    db.add_login_failure("old", t0, t0 - s(900)).await.unwrap();
+    db.purge_tokens(t0, t0 + s(1)).await.unwrap();
+    assert_eq!(db.login_failures("old").await.unwrap(), None);
 }

@@ -1,16 +1,14 @@
 //! Transport limits every dialect shares: how large a buffered request body may be, how
-//! many bytes all requests may buffer at once, how long a body may take, and which
-//! signatures were already used.
+//! many bytes all requests may buffer at once, and how long a body may take. (Which
+//! signatures were already used is kept in the catalog: `IdentityService::first_signature_use`.)
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::Method;
 use http_body_util::BodyExt;
 use ims_domain::{Error, Result};
-use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 /// The configurable limits (see `[http]` in docs/CONFIG.md).
@@ -29,9 +27,9 @@ pub struct HttpLimits {
     /// Whether Glance's `PATCH /v2/images/{id}` may use `UNSIGNED-PAYLOAD`
     /// (huaweicloudsdkims signs its json-patch content type that way).
     pub unsigned_json_patch: bool,
-    /// Signatures of state-changing requests remembered until their date leaves the
-    /// window; 0 turns the replay check off.
-    pub replay_cache_entries: usize,
+    /// Whether signatures of state-changing requests are recorded (in the catalog, for
+    /// every node) until their date leaves the window, and repeats refused.
+    pub replay_check: bool,
     /// How long after its first use a signature is still accepted again. SDKs date
     /// signatures to the second, so a client sending the same request twice within one
     /// second sends the same signature; later repeats are replays.
@@ -45,7 +43,7 @@ impl Default for HttpLimits {
             buffered_body_total: 64 << 20,
             body_timeout: Duration::from_secs(30),
             unsigned_json_patch: true,
-            replay_cache_entries: 100_000,
+            replay_check: true,
             replay_grace: Duration::from_secs(3),
         }
     }
@@ -57,20 +55,12 @@ pub struct Guard {
     /// The limits.
     pub limits: Arc<HttpLimits>,
     budget: Arc<Semaphore>,
-    seen: Arc<Mutex<HashMap<String, FirstUse>>>,
 }
 
 impl Default for Guard {
     fn default() -> Self {
         Guard::new(HttpLimits::default())
     }
-}
-
-/// When a signature was first accepted, and when it leaves the date window.
-#[derive(Debug, Clone, Copy)]
-struct FirstUse {
-    at: std::time::Instant,
-    expires: OffsetDateTime,
 }
 
 /// Permits count KiB, so a semaphore of `u32` permits covers any budget.
@@ -87,7 +77,6 @@ impl Guard {
         Guard {
             limits: Arc::new(limits),
             budget: Arc::new(Semaphore::new(budget)),
-            seen: Arc::default(),
         }
     }
 
@@ -126,47 +115,6 @@ impl Guard {
         tokio::time::timeout_at(deadline, read).await.map_err(|_| {
             Error::invalid("The request body did not arrive in time; send it at once.")
         })?
-    }
-
-    /// Records a verified signature of a state-changing request until it expires, and
-    /// refuses it when it comes again later than `replay_grace` after its first use: a
-    /// captured request cannot be sent again while its date is still inside the window.
-    /// The memory is this process's own (see docs/CONFIG.md).
-    pub fn first_use(&self, access: &str, signature: &str, expires: OffsetDateTime) -> Result<()> {
-        let cap = self.limits.replay_cache_entries;
-        if cap == 0 {
-            return Ok(());
-        }
-        let now = OffsetDateTime::now_utc();
-        let mut seen = self
-            .seen
-            .lock()
-            .map_err(|_| Error::internal("replay cache poisoned"))?;
-        if seen.len() >= cap {
-            seen.retain(|_, first| first.expires > now);
-        }
-        let key = format!("{access}:{signature}");
-        if let Some(first) = seen.get(&key).filter(|f| f.expires > now) {
-            if first.at.elapsed() <= self.limits.replay_grace {
-                return Ok(());
-            }
-            return Err(Error::Unauthenticated(
-                "Incorrect IAM authentication information: this signed request was already received; sign each request anew".into(),
-            ));
-        }
-        if seen.len() >= cap {
-            return Err(Error::Unavailable(
-                "too many signed requests in the signature window".into(),
-            ));
-        }
-        seen.insert(
-            key,
-            FirstUse {
-                at: std::time::Instant::now(),
-                expires,
-            },
-        );
-        Ok(())
     }
 }
 
@@ -222,32 +170,6 @@ mod tests {
         assert!(!is_data_upload(&Method::PATCH, "/v2/images/abc"));
         assert!(!is_data_upload(&Method::PUT, "/v2/images/abc/tags/file"));
         assert!(!is_data_upload(&Method::PUT, "/v2/images//file"));
-    }
-
-    #[test]
-    fn a_signature_is_accepted_once_until_it_expires() {
-        let guard = Guard::new(HttpLimits {
-            replay_grace: Duration::ZERO,
-            ..HttpLimits::default()
-        });
-        let later = OffsetDateTime::now_utc() + time::Duration::minutes(1);
-        assert!(guard.first_use("AK", "sig", later).is_ok());
-        assert!(matches!(
-            guard.first_use("AK", "sig", later),
-            Err(Error::Unauthenticated(_))
-        ));
-        assert!(guard.first_use("AK2", "sig", later).is_ok());
-        let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
-        assert!(guard.first_use("AK", "old", past).is_ok());
-        assert!(guard.first_use("AK", "old", past).is_ok());
-    }
-
-    #[test]
-    fn a_repeat_within_the_grace_is_the_same_second_not_a_replay() {
-        let guard = Guard::default();
-        let later = OffsetDateTime::now_utc() + time::Duration::minutes(1);
-        assert!(guard.first_use("AK", "sig", later).is_ok());
-        assert!(guard.first_use("AK", "sig", later).is_ok());
     }
 
     #[tokio::test]

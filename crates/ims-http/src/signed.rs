@@ -56,9 +56,11 @@ pub async fn authenticate_huawei(
         body_sha256: hash.as_deref(),
     };
     sdk_signing::verify(&received, &auth, &secret, now).map_err(unauthenticated)?;
-    if changes_state(&parts.method) {
-        svc.guard
-            .first_use(&auth.access, &auth.signature, expires)?;
+    if changes_state(&parts.method) && svc.guard.limits.replay_check {
+        let grace = svc.guard.limits.replay_grace;
+        svc.identity
+            .first_signature_use(&auth.access, &auth.signature, expires, grace)
+            .await?;
     }
     let project = header("x-project-id");
     let principal = svc

@@ -1,7 +1,11 @@
 //! AK/SK credentials: created for a user and shown once, then looked up by access key
 //! so a dialect can verify a request signature and act as the key's owner.
 
+use sha2::Digest;
+use time::OffsetDateTime;
+
 use super::service::IdentityService;
+use crate::context::now;
 use crate::error::{Error, Result};
 use crate::identity::Credential;
 use crate::principal::Principal;
@@ -98,6 +102,32 @@ impl IdentityService {
             .ok_or_else(unknown_key)?;
         let secret = self.sealer()?.open(&credential.sealed_secret)?;
         Ok((credential, secret))
+    }
+
+    /// Records the first use of a verified signature of a state-changing request until it
+    /// `expires` (leaves the date window), on every node alike, and refuses it when it
+    /// comes again later than `grace` after that first use: a captured request cannot be
+    /// sent again, to this node or another. A signature already out of its window is not
+    /// recorded (its date check refuses it).
+    pub async fn first_signature_use(
+        &self,
+        access: &str,
+        signature: &str,
+        expires: OffsetDateTime,
+        grace: std::time::Duration,
+    ) -> Result<()> {
+        let t = now();
+        if expires <= t {
+            return Ok(());
+        }
+        let digest = hex::encode(sha2::Sha256::digest(format!("{access}:{signature}")));
+        let first = self.repo.signature_first_used(&digest, t, expires).await?;
+        if t - first <= grace {
+            return Ok(());
+        }
+        Err(Error::Unauthenticated(
+            "Incorrect IAM authentication information: this signed request was already received; sign each request anew".into(),
+        ))
     }
 
     /// Who a verified signed request acts as: the key's owner, in the project the request

@@ -57,8 +57,31 @@ pub trait IdentityRepo: Send + Sync {
     async fn get_token(&self, digest: &str) -> Result<Option<TokenRecord>>;
     /// Revokes a token; `false` if unknown.
     async fn revoke_token(&self, digest: &str) -> Result<bool>;
-    /// Deletes tokens that expired before `now`.
-    async fn purge_tokens(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Deletes tokens that expired before `now`, signature uses whose window closed
+    /// and password failures last counted before `forget_before`.
+    async fn purge_tokens(&self, now: OffsetDateTime, forget_before: OffsetDateTime)
+    -> Result<u64>;
+    /// Records the first use of signature `digest` (valid until `expires`) at `now`, or
+    /// returns when it was first used if that was earlier, on any node.
+    async fn signature_first_used(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<OffsetDateTime>;
+    /// The consecutive failed password checks of account `digest`, and the last one's
+    /// time.
+    async fn login_failures(&self, digest: &str) -> Result<Option<(u32, OffsetDateTime)>>;
+    /// Counts one more failure of account `digest` at `now`, starting again from one
+    /// when the last was before `forget_before`.
+    async fn add_login_failure(
+        &self,
+        digest: &str,
+        now: OffsetDateTime,
+        forget_before: OffsetDateTime,
+    ) -> Result<()>;
+    /// Forgets account `digest`'s failures (a successful check).
+    async fn clear_login_failures(&self, digest: &str) -> Result<()>;
     /// Stores a new AK/SK credential.
     async fn insert_credential(&self, credential: &Credential) -> Result<()>;
     /// A credential by access key.

@@ -260,11 +260,13 @@ impl IdentityService {
                     .unwrap_or("")
             ),
         };
-        self.checks.check_backoff(&account)?;
+        self.checks.check_backoff(&*self.repo, &account).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matched = self.checks.verify(password.to_string(), hash).await?;
         let user = user.filter(|u| matched && u.enabled);
-        self.checks.record(&account, user.is_some());
+        self.checks
+            .record(&*self.repo, &account, user.is_some())
+            .await?;
         user.ok_or_else(bad_credentials)
     }
 
@@ -308,7 +310,10 @@ impl IdentityService {
 
     /// Deletes expired tokens from the catalog.
     pub async fn purge_expired_tokens(&self) -> Result<u64> {
-        self.repo.purge_tokens(now()).await
+        let t = now();
+        self.repo
+            .purge_tokens(t, t - password_checks::FORGET_AFTER)
+            .await
     }
 
     /// Revokes a token.

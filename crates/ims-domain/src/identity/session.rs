@@ -159,7 +159,11 @@ impl SessionService {
         text::check("accountName", account)?;
         text::check("password", password_digest)?;
         let account_key = format!("digest:{account}");
-        self.identity.checks.check_backoff(&account_key)?;
+        let repo = &*self.identity.repo;
+        self.identity
+            .checks
+            .check_backoff(repo, &account_key)
+            .await?;
         let user = self
             .identity
             .repo
@@ -177,7 +181,10 @@ impl SessionService {
             .verify(password_digest.to_ascii_lowercase(), verifier)
             .await?;
         let user = user.filter(|u| matched && has_verifier && u.enabled);
-        self.identity.checks.record(&account_key, user.is_some());
+        self.identity
+            .checks
+            .record(repo, &account_key, user.is_some())
+            .await?;
         let user = user.ok_or_else(wrong_password)?;
         let project = user.default_project_id.clone().ok_or_else(wrong_password)?;
         self.identity

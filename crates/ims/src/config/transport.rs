@@ -23,9 +23,9 @@ pub struct HttpConfig {
     /// Accept `UNSIGNED-PAYLOAD` on Glance's json-patch `PATCH /v2/images/{id}`, as
     /// huaweicloudsdkims' `glance_update_image` signs it. Off: that body must be hashed.
     pub unsigned_json_patch: bool,
-    /// Signatures of state-changing signed requests remembered (per node) to refuse
-    /// replays within the 15-minute window; 0 turns the check off.
-    pub replay_cache_entries: usize,
+    /// Whether signatures of state-changing signed requests are recorded in the catalog
+    /// (for every node) to refuse replays within the 15-minute window.
+    pub replay_check: bool,
     /// Seconds after its first use during which the same signature is still accepted
     /// (SDK signatures are dated to the second, so a client repeating a request within
     /// one second repeats its signature); later repeats are refused as replays.
@@ -46,7 +46,7 @@ impl Default for HttpConfig {
             buffered_body_total: d.buffered_body_total,
             body_timeout_secs: d.body_timeout.as_secs(),
             unsigned_json_patch: d.unsigned_json_patch,
-            replay_cache_entries: d.replay_cache_entries,
+            replay_check: d.replay_check,
             replay_grace_secs: d.replay_grace.as_secs(),
         }
     }
@@ -60,7 +60,7 @@ impl HttpConfig {
             buffered_body_total: self.buffered_body_total,
             body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
             unsigned_json_patch: self.unsigned_json_patch,
-            replay_cache_entries: self.replay_cache_entries,
+            replay_check: self.replay_check,
             replay_grace: Duration::from_secs(self.replay_grace_secs),
         }
     }

@@ -1,16 +1,20 @@
 //! Limits on password checks: argon2 costs about 20 MiB and tens of milliseconds per
 //! check, so checks run a few at a time, unknown users cost exactly what known ones do,
-//! and an account that keeps failing is made to wait.
+//! and an account that keeps failing is made to wait. Failures are counted in the catalog
+//! (by the SHA-256 of the account), so every node sees the same count and back-off.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sha2::Digest;
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
+use crate::context::now;
 use crate::error::{Error, Result};
+use crate::identity::repo::IdentityRepo;
 
 /// How password checks are limited (see `[auth]` in docs/CONFIG.md).
 #[derive(Debug, Clone)]
@@ -37,22 +41,12 @@ impl Default for PasswordLimits {
 }
 
 /// Failures are forgotten this long after the last one.
-const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Accounts (known or not) whose failures are remembered at most.
-const TRACKED_MAX: usize = 10_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    until: Option<Instant>,
-}
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// The shared state behind [`PasswordLimits`].
 pub(crate) struct PasswordChecks {
     limits: PasswordLimits,
     slots: Arc<Semaphore>,
-    failures: Mutex<HashMap<String, Failures>>,
     dummy: OnceLock<String>,
     /// argon2's working memory, one block array per slot, reused: allocating it per
     /// check left freed 20 MiB chunks cached in every thread's malloc arena.
@@ -68,23 +62,39 @@ impl PasswordChecks {
         PasswordChecks {
             limits,
             slots: Arc::new(Semaphore::new(slots)),
-            failures: Mutex::default(),
             dummy: OnceLock::new(),
             scratch: Mutex::default(),
         }
     }
 
     /// Refuses an account that is backing off, before any argon2 work is spent on it.
-    pub(crate) fn check_backoff(&self, account: &str) -> Result<()> {
-        let now = Instant::now();
-        let failures = self.failures.lock().map_err(Error::internal)?;
-        match failures.get(account).and_then(|f| f.until) {
-            Some(until) if until > now => Err(Error::Unauthenticated(format!(
-                "The request you have made requires authentication. Too many failed attempts: retry in {} s.",
-                (until - now).as_secs().max(1)
-            ))),
-            _ => Ok(()),
+    pub(crate) async fn check_backoff(&self, repo: &dyn IdentityRepo, account: &str) -> Result<()> {
+        let threshold = self.limits.failures_before_backoff;
+        if threshold == 0 {
+            return Ok(());
         }
+        let Some((count, last)) = repo.login_failures(&account_digest(account)).await? else {
+            return Ok(());
+        };
+        let t = now();
+        if count < threshold || t - last >= FORGET_AFTER {
+            return Ok(());
+        }
+        let until = last + self.backoff(count, threshold);
+        if until <= t {
+            return Ok(());
+        }
+        Err(Error::Unauthenticated(format!(
+            "The request you have made requires authentication. Too many failed attempts: retry in {} s.",
+            (until - t).whole_seconds().max(1)
+        )))
+    }
+
+    /// How long an account with `count` consecutive failures waits: from one second at
+    /// the threshold, doubling with each further failure, up to `backoff_max`.
+    fn backoff(&self, count: u32, threshold: u32) -> Duration {
+        let doublings = (count - threshold).min(16);
+        Duration::from_secs(1u64 << doublings).min(self.limits.backoff_max)
     }
 
     /// Whether `password` matches `phc`. Without a hash (unknown user) the password is
@@ -120,44 +130,28 @@ impl PasswordChecks {
     }
 
     /// Counts a failure (starting or lengthening the back-off) or clears the account.
-    pub(crate) fn record(&self, account: &str, ok: bool) {
-        let Ok(mut failures) = self.failures.lock() else {
-            return;
-        };
+    pub(crate) async fn record(
+        &self,
+        repo: &dyn IdentityRepo,
+        account: &str,
+        ok: bool,
+    ) -> Result<()> {
+        let digest = account_digest(account);
         if ok {
-            failures.remove(account);
-            return;
+            return repo.clear_login_failures(&digest).await;
         }
-        let threshold = self.limits.failures_before_backoff;
-        if threshold == 0 {
-            return;
+        if self.limits.failures_before_backoff == 0 {
+            return Ok(());
         }
-        let now = Instant::now();
-        if failures.len() >= TRACKED_MAX && !failures.contains_key(account) {
-            failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
-            if failures.len() >= TRACKED_MAX {
-                failures.retain(|_, f| f.until.is_some_and(|u| u > now));
-            }
-            if failures.len() >= TRACKED_MAX {
-                failures.clear();
-            }
-        }
-        let entry = failures.entry(account.to_string()).or_insert(Failures {
-            count: 0,
-            last: now,
-            until: None,
-        });
-        if now.duration_since(entry.last) >= FORGET_AFTER {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = now;
-        if entry.count >= threshold {
-            let doublings = (entry.count - threshold).min(16);
-            let wait = Duration::from_secs(1u64 << doublings).min(self.limits.backoff_max);
-            entry.until = Some(now + wait);
-        }
+        let t = now();
+        repo.add_login_failure(&digest, t, t - FORGET_AFTER).await
     }
+}
+
+/// What the catalog keys an account's failures by: its SHA-256, so names typed into a
+/// login form (sometimes a password by mistake) are not stored.
+fn account_digest(account: &str) -> String {
+    hex::encode(sha2::Sha256::digest(account.as_bytes()))
 }
 
 /// Whether `password` hashes to the PHC string `phc`, computed in `blocks` (grown to the
@@ -209,23 +203,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_starts_at_the_threshold_and_clears_on_success() {
+    fn backoff_doubles_from_one_second_up_to_the_maximum() {
         let checks = PasswordChecks::new(PasswordLimits {
             failures_before_backoff: 3,
+            backoff_max: Duration::from_secs(60),
             ..PasswordLimits::default()
         });
-        for _ in 0..2 {
-            checks.record("u", false);
-            assert!(checks.check_backoff("u").is_ok());
-        }
-        checks.record("u", false);
-        assert!(matches!(
-            checks.check_backoff("u"),
-            Err(Error::Unauthenticated(_))
-        ));
-        assert!(checks.check_backoff("other").is_ok());
-        checks.record("u", true);
-        assert!(checks.check_backoff("u").is_ok());
+        let waits: Vec<u64> = (3..11).map(|n| checks.backoff(n, 3).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(checks.backoff(u32::MAX, 3).as_secs(), 60);
     }
 
     #[tokio::test]
