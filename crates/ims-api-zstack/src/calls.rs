@@ -26,7 +26,7 @@ pub(crate) enum Answer {
 }
 
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    ims_domain::context::now()
 }
 
 /// A caller-chosen job uuid must be 32 characters (lower-cased; uuid form).

@@ -80,6 +80,17 @@ impl FsBlobStore {
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
+    async fn check(&self) -> Result<()> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(Error::Unavailable(format!(
+                "{} is not a directory",
+                self.root.display()
+            ))),
+            Err(e) => Err(Error::Unavailable(format!("{}: {e}", self.root.display()))),
+        }
+    }
+
     async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         let target = self.path(key)?;
         let temp = temp_path(&self.root, &self.node);

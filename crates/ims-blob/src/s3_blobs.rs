@@ -43,6 +43,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// How long a presigned URL stays valid: it is used at once, but a part may wait for a
 /// slot and a retry may come later.
 const URL_TTL: Duration = Duration::from_secs(3600);
+/// How long a health check waits for the store.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Where the journal of open multipart uploads lives, under the prefix.
 const UPLOADS: &str = ".uploads/";
 
@@ -391,6 +393,25 @@ fn resuming_body(
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    async fn check(&self) -> Result<()> {
+        let inner = &self.inner;
+        let mut action = inner.bucket.list_objects_v2(Some(&inner.credentials));
+        action.with_prefix(inner.prefix.clone());
+        action.with_max_keys(1);
+        let url = action.sign(URL_TTL);
+        let resp = inner
+            .http
+            .get(url)
+            .timeout(CHECK_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| inner.unavailable("checking the store", e.without_url()))?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(inner.unavailable("checking the store", s)),
+        }
+    }
+
     async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>> {
         let object = self.object(key)?;
         Ok(Box::new(S3BlobWriter {

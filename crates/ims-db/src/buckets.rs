@@ -11,7 +11,7 @@ use crate::codec::ts;
 use crate::sql::{Run, col};
 
 fn now() -> String {
-    ts(time::OffsetDateTime::now_utc())
+    ts(ims_domain::context::now())
 }
 
 impl Catalog {

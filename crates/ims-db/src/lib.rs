@@ -26,6 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ims_domain::{Error, Result};
+use sql::Run;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
@@ -141,6 +142,23 @@ impl Catalog {
         self.backend
     }
 
+    /// The database server's current time, UTC (the clock every node follows).
+    pub async fn database_time(&self) -> Result<time::OffsetDateTime> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS t",
+            Backend::Postgres => {
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS t"
+            }
+        };
+        let t = sqlx::query(sql)
+            .fetch_opt(&self.pool, |r| sql::col::<String>(r, "t"))
+            .await?
+            .ok_or_else(|| Error::internal("the database told no time"))?;
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::internal(format!("the database's time {t:?}: {e}")))
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
@@ -246,6 +264,13 @@ fn classify_code(code: &str) -> Option<Class> {
         // connection exceptions, insufficient resources (too many connections, disk full)
         c if c.starts_with("08") || c.starts_with("53") => Some(Class::Transient),
         _ => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl ims_domain::context::ReferenceClock for Catalog {
+    async fn reference_time(&self) -> Result<time::OffsetDateTime> {
+        self.database_time().await
     }
 }
 

@@ -193,3 +193,17 @@ async fn password_failures_count_across_nodes_and_are_forgotten() {
     db.purge_tokens(t0, t0 + s(1)).await.unwrap();
     assert_eq!(db.login_failures("old").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_database_tells_its_time_for_nodes_to_follow() {
+    let t = support::TestCatalog::new().await;
+    let before = time::OffsetDateTime::now_utc();
+    let db_time = t.db.database_time().await.unwrap();
+    let after = time::OffsetDateTime::now_utc();
+    // The database runs on this host in tests: its clock is this one, to the millisecond.
+    let slack = time::Duration::milliseconds(5);
+    assert!(
+        db_time >= before - slack && db_time <= after + slack,
+        "{before} <= {db_time} <= {after}"
+    );
+}

@@ -40,7 +40,7 @@ pub async fn authenticate_huawei(
     let auth = sdk_signing::parse_authorization(value).map_err(unauthenticated)?;
     let (parts, body) = req.into_parts();
     let header = |name: &str| header_text(&parts, name);
-    let now = time::OffsetDateTime::now_utc();
+    let now = ims_domain::context::now();
     let expires = sdk_signing::precheck(&auth, &header, now).map_err(unauthenticated)?;
     let (credential, secret) = svc.identity.credential_secret(&auth.access).await?;
     let (body, hash) = payload(svc, &parts, &auth, body).await?;

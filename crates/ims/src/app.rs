@@ -716,13 +716,36 @@ fn strip_minor_version(mut req: axum::extract::Request) -> axum::extract::Reques
     req
 }
 
+/// How long `/healthcheck` waits for the catalog and the store (a balancer's probe
+/// should hear an answer well within its own timeout).
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(4);
+
+async fn within_health_timeout(
+    check: impl Future<Output = ims_domain::Result<()>>,
+) -> ims_domain::Result<()> {
+    tokio::time::timeout(HEALTH_CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or_else(|_| Err(ims_domain::Error::Unavailable("no answer in time".into())))
+}
+
 async fn healthcheck(axum::extract::State(svc): axum::extract::State<Services>) -> Response {
-    match svc.images.ping().await {
-        Ok(()) => (StatusCode::OK, "OK").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "catalog unavailable").into_response()
-        }
+    let (catalog, store) = tokio::join!(
+        within_health_timeout(svc.images.ping()),
+        within_health_timeout(svc.images.check_store())
+    );
+    let failed = [("catalog", catalog), ("image store", store)]
+        .into_iter()
+        .filter_map(|(what, r)| {
+            r.err().map(|e| {
+                tracing::warn!(error = %e, "health check: the {what} is unavailable");
+                format!("{what} unavailable")
+            })
+        })
+        .collect::<Vec<_>>();
+    if failed.is_empty() {
+        (StatusCode::OK, "OK").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, failed.join("; ")).into_response()
     }
 }
 
@@ -771,10 +794,18 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     config.listen = local.to_string();
+    inject_test_clock_skew()?;
     let parts = open(&config, &node).await?;
+    // The catalog's clock first: bootstrap, recovery and leases compare times other
+    // nodes wrote.
+    let clock = ims_domain::context::ClockFollower(Arc::new(parts.catalog.clone()));
+    ims_domain::job::Sweeper::recover(&clock)
+        .await
+        .context("reading the catalog's clock")?;
     bootstrap(&config, &parts.identity).await?;
     crate::bucket::sync_owners(&config, &parts).await?;
     let maintenance = Maintenance::new(parts.node.lease)
+        .with(Arc::new(clock))
         .with(Arc::new(JobLeases::new(
             parts.queue.clone(),
             parts.node.clone(),
@@ -834,6 +865,23 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     }
     parts.catalog.close().await;
     tracing::info!("ims stopped");
+    Ok(())
+}
+
+/// `IMS_TEST_CLOCK_SKEW_SECS`: a fault for tests of clock skew between nodes: this
+/// host's clock reads that many seconds off, as a node without NTP would, and the
+/// catalog's clock corrects it.
+fn inject_test_clock_skew() -> Result<()> {
+    if let Ok(secs) = std::env::var("IMS_TEST_CLOCK_SKEW_SECS") {
+        let secs: i64 = secs
+            .parse()
+            .context("IMS_TEST_CLOCK_SKEW_SECS must be whole seconds")?;
+        ims_domain::context::inject_clock_skew(secs);
+        tracing::warn!(
+            secs,
+            "this node's clock is deliberately skewed (a test fault)"
+        );
+    }
     Ok(())
 }
 

@@ -169,3 +169,29 @@ async fn an_upload_cut_by_a_crash_leaves_no_multipart_upload() {
     let shown = api.show(&id).await;
     assert_eq!(shown["status"], "queued", "{shown}");
 }
+
+/// `/healthcheck` tells a load balancer whether this node can serve: with the object
+/// store stalled (SIGSTOP) it answers 503 naming the store, within its own time limit,
+/// and 200 again once the store answers.
+#[tokio::test]
+async fn the_health_check_reports_a_stalled_store() {
+    let s3 = S3s::start();
+    let work = tempfile::tempdir().unwrap();
+    let server = server_on(&s3, work.path()).await;
+    let health = || async {
+        let r = reqwest::get(format!("{}/healthcheck", server.url))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(health().await, (200, "OK".to_string()));
+    s3.signal("-STOP");
+    let asked = std::time::Instant::now();
+    let (status, text) = health().await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("image store unavailable"), "{text}");
+    assert!(!text.contains("catalog"), "{text}");
+    assert!(asked.elapsed() < std::time::Duration::from_secs(6));
+    s3.signal("-CONT");
+    assert_eq!(health().await, (200, "OK".to_string()));
+}

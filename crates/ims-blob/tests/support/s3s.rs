@@ -84,6 +84,15 @@ impl S3s {
         dir
     }
 
+    /// Sends `sig` (`-STOP`, `-CONT`) to the server: a stalled store, and its recovery.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} s3s-fs");
+    }
+
     /// Regular files under the root, relative to it, s3s-fs's own bookkeeping included.
     pub fn files(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -114,6 +123,9 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
 
 impl Drop for S3s {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

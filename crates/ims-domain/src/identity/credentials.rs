@@ -70,7 +70,7 @@ impl IdentityService {
             sealed_secret: self.sealer()?.seal(&secret)?,
             user_id: user.id,
             project_id,
-            created_at: time::OffsetDateTime::now_utc(),
+            created_at: now(),
         };
         self.repo.insert_credential(&credential).await?;
         Ok((credential, secret))

@@ -52,7 +52,7 @@ pub struct MetadefService {
 }
 
 fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    crate::context::now()
 }
 
 fn missing(kind: crate::Entity, id: &str) -> Error {

@@ -72,6 +72,8 @@ pub trait BlobStore: Send + Sync {
     async fn keys(&self) -> Result<Vec<StoredBlob>>;
     /// Removes partial writes left by a crashed process of this node.
     async fn recover(&self) -> Result<u64>;
+    /// Whether the store answers now: one quick request, no retries (health checks).
+    async fn check(&self) -> Result<()>;
 }
 
 /// A blob being written.

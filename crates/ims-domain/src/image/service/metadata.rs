@@ -231,6 +231,11 @@ impl ImageService {
         self.repo.ping().await
     }
 
+    /// Whether the image store answers now, for health checks.
+    pub async fn check_store(&self) -> Result<()> {
+        self.blobs.check().await
+    }
+
     /// The buckets, behind their access check.
     pub fn buckets(&self) -> &crate::bucket::Buckets {
         &self.buckets

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use time::OffsetDateTime;
-
 use super::metadata::{ImageService, now};
 use super::upload_limits::{SizeReservation, TransferPermit};
 use crate::error::{Error, Result};
@@ -367,7 +365,7 @@ impl ImageService {
             loop {
                 tokio::time::sleep(lease / 3).await;
                 match repo
-                    .renew_lease(id, &node, OffsetDateTime::now_utc() + lease)
+                    .renew_lease(id, &node, crate::context::now() + lease)
                     .await
                 {
                     Ok(true) => {}
