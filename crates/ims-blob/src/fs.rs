@@ -146,12 +146,34 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn recover(&self) -> Result<u64> {
-        let (tmp, prefix) = (self.root.join(".tmp"), format!("{}-", self.node));
+        let prefix = format!("{}-", self.node);
+        self.remove_temp_files(move |name, _| name.starts_with(&prefix))
+            .await
+    }
+
+    async fn abort_stale_writes(&self, before: time::OffsetDateTime) -> Result<u64> {
+        let before = std::time::SystemTime::from(before);
+        self.remove_temp_files(move |_, modified| modified < before)
+            .await
+    }
+}
+
+impl FsBlobStore {
+    /// Removes the temp files (partial writes) for which `stale(name, modified)` holds.
+    async fn remove_temp_files(
+        &self,
+        stale: impl Fn(&str, std::time::SystemTime) -> bool + Send + 'static,
+    ) -> Result<u64> {
+        let tmp = self.root.join(".tmp");
         blocking(move || {
             let mut removed = 0;
             for entry in std::fs::read_dir(tmp).map_err(io_err)? {
                 let entry = entry.map_err(io_err)?;
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let modified = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map_err(io_err)?;
+                if stale(&entry.file_name().to_string_lossy(), modified) {
                     std::fs::remove_file(entry.path()).map_err(io_err)?;
                     removed += 1;
                 }
@@ -515,5 +537,12 @@ mod tests {
         std::fs::write(dir.path().join(".tmp/n2-other"), b"x").unwrap();
         assert_eq!(store.recover().await.unwrap(), 1);
         assert!(dir.path().join(".tmp/n2-other").exists());
+        // Another node's partial write goes once it is older than the cut-off.
+        let now = time::OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        assert_eq!(store.abort_stale_writes(now - hour).await.unwrap(), 0);
+        assert!(dir.path().join(".tmp/n2-other").exists());
+        assert_eq!(store.abort_stale_writes(now + hour).await.unwrap(), 1);
+        assert!(!dir.path().join(".tmp/n2-other").exists());
     }
 }

@@ -465,8 +465,28 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn recover(&self) -> Result<u64> {
+        self.abort_journaled(&self.journal_prefix(), None).await
+    }
+
+    async fn abort_stale_writes(&self, before: time::OffsetDateTime) -> Result<u64> {
+        let every_node = format!("{}{UPLOADS}", self.inner.prefix);
+        self.abort_journaled(&every_node, Some(before)).await
+    }
+}
+
+impl S3BlobStore {
+    /// Aborts the multipart uploads journaled under `prefix` (those journaled before
+    /// `before`, if given) and removes their journal entries.
+    async fn abort_journaled(
+        &self,
+        prefix: &str,
+        before: Option<time::OffsetDateTime>,
+    ) -> Result<u64> {
         let mut aborted = 0;
-        for (entry, _) in self.inner.list(&self.journal_prefix()).await? {
+        for (entry, written) in self.inner.list(prefix).await? {
+            if before.is_some_and(|b| written >= b) {
+                continue;
+            }
             let url = self
                 .inner
                 .bucket

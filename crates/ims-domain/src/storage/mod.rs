@@ -72,6 +72,9 @@ pub trait BlobStore: Send + Sync {
     async fn keys(&self) -> Result<Vec<StoredBlob>>;
     /// Removes partial writes left by a crashed process of this node.
     async fn recover(&self) -> Result<u64>;
+    /// Removes partial writes of any node begun before `before`: those of a node that
+    /// died and never started again (its own [`BlobStore::recover`] never runs).
+    async fn abort_stale_writes(&self, before: time::OffsetDateTime) -> Result<u64>;
     /// Whether the store answers now: one quick request, no retries (health checks).
     async fn check(&self) -> Result<()>;
 }

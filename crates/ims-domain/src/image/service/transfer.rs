@@ -17,6 +17,11 @@ use crate::principal::Principal;
 /// than any commit takes to reach the catalog, and than clocks of nodes differ.
 pub const ORPHAN_GRACE: time::Duration = time::Duration::minutes(15);
 
+/// How old a partial write (a temp file, an open multipart upload) must be before any
+/// node removes it: longer than any upload takes, since a live node's writes are not
+/// told apart from a dead one's. A node that starts again removes its own at once.
+pub const STALE_WRITE: time::Duration = time::Duration::hours(24);
+
 /// A fresh blob key for one attempt to write an image's data. Every attempt writes its
 /// own key, so a late or duplicate worker can never overwrite or delete data that
 /// another attempt committed; keys no image references are collected as orphans.
@@ -408,8 +413,13 @@ impl ImageService {
 
     /// Deletes blobs no image references (left by a crash between store and catalog)
     /// and written more than [`ORPHAN_GRACE`] ago: a younger one may be another node's,
-    /// committed a moment before its catalog save.
+    /// committed a moment before its catalog save. Partial writes older than
+    /// [`STALE_WRITE`] go too (a node that died for good).
     pub async fn collect_orphans(&self) -> Result<usize> {
+        let stale = self.blobs.abort_stale_writes(now() - STALE_WRITE).await?;
+        if stale > 0 {
+            tracing::info!(stale, "removed partial writes of nodes gone for a day");
+        }
         let mut live: std::collections::HashSet<String> = self
             .repo
             .live_images()
