@@ -12,6 +12,10 @@ use crate::codec::{parse_ts, ts};
 use crate::sql::{Run, col, flag};
 use crate::{Catalog, db_err};
 
+/// The `kms_master` row (the table of check values of the keys that seal catalog data)
+/// holding a value sealed under the credential key.
+const SEALER_ROW: &str = "credential_key";
+
 fn s(row: &AnyRow, c: &str) -> Result<String> {
     col(row, c)
 }
@@ -445,6 +449,14 @@ impl IdentityRepo for Catalog {
             .affected(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn sealer_check(&self) -> Result<Option<String>> {
+        self.check_value(SEALER_ROW).await
+    }
+
+    async fn record_sealer_check(&self, check: &str) -> Result<String> {
+        self.record_check_value(SEALER_ROW, check).await
     }
 
     async fn insert_credential(&self, c: &Credential) -> Result<()> {

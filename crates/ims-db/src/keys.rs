@@ -183,23 +183,36 @@ impl KeyRepo for Catalog {
     }
 
     async fn master_check(&self) -> Result<Option<String>> {
-        sqlx::query("SELECT check_value FROM kms_master WHERE id = $1")
-            .bind(MASTER_ROW)
-            .fetch_opt(&self.pool, |row| col::<String>(row, "check_value"))
-            .await
+        self.check_value(MASTER_ROW).await
     }
 
     async fn record_master_check(&self, check: &str) -> Result<String> {
+        self.record_check_value(MASTER_ROW, check).await
+    }
+}
+
+impl Catalog {
+    /// The check value of the sealing key `row` names (`kms_master` holds one value
+    /// sealed under each key that seals catalog data), if recorded.
+    pub(crate) async fn check_value(&self, row: &str) -> Result<Option<String>> {
+        sqlx::query("SELECT check_value FROM kms_master WHERE id = $1")
+            .bind(row)
+            .fetch_opt(&self.pool, |r| col::<String>(r, "check_value"))
+            .await
+    }
+
+    /// Records `check` for `row` unless one is recorded; the recorded value (two nodes
+    /// starting together: the first value written is the one kept).
+    pub(crate) async fn record_check_value(&self, row: &str, check: &str) -> Result<String> {
         sqlx::query(
             "INSERT INTO kms_master (id, check_value) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(MASTER_ROW)
+        .bind(row)
         .bind(check)
         .affected(&self.pool)
         .await?;
-        // Two nodes starting together: the first value written is the one kept.
-        self.master_check()
+        self.check_value(row)
             .await?
-            .ok_or_else(|| Error::internal("the master key check was not recorded"))
+            .ok_or_else(|| Error::internal(format!("the {row} check was not recorded")))
     }
 }

@@ -524,6 +524,11 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     .with_sealer(credential_sealer(config)?)
     .with_password_limits(config.auth.password_limits())
     .with_sessions(Arc::new(catalog.clone()));
+    identity.check_sealer().await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; refusing to start (every node needs the same credential_key or credential.key)"
+        )
+    })?;
     let metadefs = MetadefService::new(Arc::new(catalog.clone()));
     let servers = ServerService::new(
         Arc::new(catalog.clone()),

@@ -53,20 +53,29 @@ fn test_image_store(env: &mut Vec<(String, String)>) -> Option<s3s::S3s> {
         return None;
     }
     let s3 = s3s::S3s::start();
-    s3.bucket("images");
-    env.push(("IMS_IMAGE_STORES__DEFAULT".into(), "s3".into()));
-    env.push((
-        "IMS_IMAGE_STORES__STORES".into(),
-        format!(
-            "{{ s3 = {{ kind = \"s3\", endpoint = \"{}\", region = \"{}\", bucket = \"images\", \
-             part_size_mib = 5, access_key_id = \"{}\", secret_access_key = \"{}\" }} }}",
-            s3.endpoint,
-            s3s::REGION,
-            s3s::ACCESS_KEY,
-            s3s::SECRET_KEY
-        ),
-    ));
+    env.extend(image_store_env(&s3));
     Some(s3)
+}
+
+/// The environment giving a server bucket `images` of `s3` (created here) as its one
+/// image store, named `s3`, with 5 MiB parts.
+pub fn image_store_env(s3: &s3s::S3s) -> [(String, String); 2] {
+    s3.bucket("images");
+    [
+        ("IMS_IMAGE_STORES__DEFAULT".into(), "s3".into()),
+        (
+            "IMS_IMAGE_STORES__STORES".into(),
+            format!(
+                "{{ s3 = {{ kind = \"s3\", endpoint = \"{}\", region = \"{}\", \
+                 bucket = \"images\", part_size_mib = 5, access_key_id = \"{}\", \
+                 secret_access_key = \"{}\" }} }}",
+                s3.endpoint,
+                s3s::REGION,
+                s3s::ACCESS_KEY,
+                s3s::SECRET_KEY
+            ),
+        ),
+    ]
 }
 
 /// A database of its own on the test PostgreSQL server.
@@ -260,6 +269,13 @@ impl Server {
         .unwrap();
         assert!(!out.status.success(), "the start was not refused");
         out
+    }
+
+    /// Sends `sig` (`-STOP`, `-CONT`, …) to the server process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
     }
 
     pub fn kill(&mut self) {

@@ -70,15 +70,6 @@ async fn wait_until(what: &str, secs: u64, mut done: impl AsyncFnMut() -> bool) 
     }
 }
 
-fn signal(server: &Server, sig: &str) {
-    let pid = server.child.as_ref().unwrap().id().to_string();
-    let status = std::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
 fn log(server: &Server) -> String {
     std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
 }
@@ -116,15 +107,18 @@ async fn a_node_paused_past_its_job_lease_writes_nothing_more() {
         Some(db) => db.url.clone(),
         None => ims_db::sqlite_url(&first.dir.join("catalog.sqlite")),
     };
-    // Every node of a cluster has the same KMS master key (docs/CONFIG.md, [kms]).
+    // Every node of a cluster has the same KMS master key and credential key
+    // (docs/DEPLOYMENT.md).
     let master = std::fs::read_to_string(first.dir.join("kms-master.key")).unwrap();
+    let credential = std::fs::read_to_string(first.dir.join("credential.key")).unwrap();
     let mut second_env = env.to_vec();
     second_env.push(("IMS_DATABASE_URL", &catalog));
     second_env.push(("IMS_KMS__MASTER_KEY", master.trim()));
+    second_env.push(("IMS_CREDENTIAL_KEY", credential.trim()));
     let second = Server::start(&second_env).await;
     let api2 = Api::new(&second, token);
 
-    signal(&first, "-STOP");
+    first.signal("-STOP");
     wait_until("the second node to take the job over", 30, async || {
         seen.requests.load(Ordering::SeqCst) >= 2
     })
@@ -145,7 +139,7 @@ async fn a_node_paused_past_its_job_lease_writes_nothing_more() {
         second.stored_files()
     );
 
-    signal(&first, "-CONT");
+    first.signal("-CONT");
     wait_until("the first node to notice its loss", 20, async || {
         log(&first).contains("lost the job lease")
     })

@@ -104,6 +104,25 @@ impl IdentityService {
         Ok((credential, secret))
     }
 
+    /// Checks that this node's credential key is the one the catalog's AK/SK secrets are
+    /// sealed with (every node of a cluster needs the same): a value sealed under the
+    /// first key is recorded, and must open under every later one. A node with another
+    /// key would answer every signed request with an error.
+    pub async fn check_sealer(&self) -> Result<()> {
+        const CHECK: &str = "ims credential key check";
+        let sealer = self.sealer()?;
+        let recorded = match self.repo.sealer_check().await? {
+            Some(check) => check,
+            None => self.repo.record_sealer_check(&sealer.seal(CHECK)?).await?,
+        };
+        match sealer.open(&recorded) {
+            Ok(opened) if opened == CHECK => Ok(()),
+            _ => Err(Error::invalid(
+                "the credential key is not the one this catalog's AK/SK secrets are sealed with",
+            )),
+        }
+    }
+
     /// Records the first use of a verified signature of a state-changing request until it
     /// `expires` (leaves the date window), on every node alike, and refuses it when it
     /// comes again later than `grace` after that first use: a captured request cannot be

@@ -82,6 +82,11 @@ pub trait IdentityRepo: Send + Sync {
     ) -> Result<()>;
     /// Forgets account `digest`'s failures (a successful check).
     async fn clear_login_failures(&self, digest: &str) -> Result<()>;
+    /// The check value sealed under the credential key, if one was recorded.
+    async fn sealer_check(&self) -> Result<Option<String>>;
+    /// Records `check` unless a value is recorded already; returns the recorded one (the
+    /// first of two nodes starting together wins).
+    async fn record_sealer_check(&self, check: &str) -> Result<String>;
     /// Stores a new AK/SK credential.
     async fn insert_credential(&self, credential: &Credential) -> Result<()>;
     /// A credential by access key.

@@ -40,13 +40,18 @@ impl Signer {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.prepare(method, path, body).send_to(&self.url).await
+    }
+
+    /// A request signed now, to be sent (and perhaps sent again) later.
+    pub fn prepare(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Prepared {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let date = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!(
                 "[year][month][day]T[hour][minute][second]Z"
             ))
             .unwrap();
-        let headers = [
+        let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("host", self.host.clone()),
             ("x-project-id", self.project.clone()),
@@ -78,23 +83,39 @@ impl Signer {
         let canonical = sdk_signing::canonical_request(&req, &auth).unwrap();
         let signature =
             sdk_signing::sign(&self.sk, &sdk_signing::string_to_sign(&date, &canonical));
-        let mut builder = reqwest::Client::new().request(method, format!("{}{path}", self.url));
-        for (k, v) in &headers {
+        let authorization = format!(
+            "SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}",
+            self.ak,
+            auth.signed_headers.join(";")
+        );
+        headers.push(("authorization", authorization));
+        Prepared {
+            method,
+            path: path.to_string(),
+            headers,
+            body,
+        }
+    }
+}
+
+/// A signed request, as it goes on the wire.
+pub struct Prepared {
+    method: reqwest::Method,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Prepared {
+    /// Sends it, byte for byte as signed, to the server at `url` (whatever its `Host`
+    /// header says, as through a load balancer). The status and JSON body.
+    pub async fn send_to(&self, url: &str) -> (u16, Value) {
+        let mut builder =
+            reqwest::Client::new().request(self.method.clone(), format!("{url}{}", self.path));
+        for (k, v) in &self.headers {
             builder = builder.header(*k, v);
         }
-        let r = builder
-            .header(
-                "authorization",
-                format!(
-                    "SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}",
-                    self.ak,
-                    auth.signed_headers.join(";")
-                ),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = builder.body(self.body.clone()).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
