@@ -159,6 +159,48 @@ def make_image(path: Path) -> None:
 # ims
 
 
+def start_image_store(work: Path, cleanup: Cleanup) -> dict[str, str]:
+    """With ``IMS_TEST_IMAGE_STORE=s3``: s3s-fs (``IMS_TEST_S3S_FS``, as scripts/test installs
+    it) on a loopback port it picks, and the environment that makes it ims's image store;
+    otherwise nothing (image data in the data directory)."""
+    if os.environ.get("IMS_TEST_IMAGE_STORE") != "s3":
+        return {}
+    binary = Path(os.environ.get("IMS_TEST_S3S_FS", REPO / ".tools" / "s3s" / "bin" / "s3s-fs"))
+    if not binary.is_file():
+        raise Failure(f"s3s-fs not found at {binary}: run scripts/test (it installs it)")
+    root = work / "s3" / "root"
+    (root / "images").mkdir(parents=True)
+    log_path = work / "s3s.log"
+    access, secret = "IMSTEMPESTACCESSKEY1", secrets.token_hex(20)
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [binary, "--host", "127.0.0.1", "--port", "0", "--access-key", access,
+             "--secret-key", secret, root],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "RUST_LOG": "s3s_fs=info"})
+
+    def stop():
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    cleanup.push("stop s3s-fs", stop)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not (found := re.search(r"server is running at (http://\S+)",
+                                  log_path.read_text(errors="replace"))):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise Failure(f"s3s-fs did not start:\n{tail(log_path)}")
+        time.sleep(0.05)
+    endpoint = found.group(1)
+    log(f"image data in s3s-fs at {endpoint}, bucket images")
+    store = (f'{{ s3 = {{ kind = "s3", endpoint = "{endpoint}", region = "us-east-1", '
+             f'bucket = "images", access_key_id = "{access}", secret_access_key = "{secret}" }} }}')
+    return {"IMS_IMAGE_STORES__DEFAULT": "s3", "IMS_IMAGE_STORES__STORES": store}
+
+
 def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None,
               cleanup: Cleanup) -> str:
     data_dir = work / "data"
@@ -175,6 +217,7 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
     env["IMS_REGION"] = REGION
     if database_url:
         env["IMS_DATABASE_URL"] = database_url
+    env.update(start_image_store(work, cleanup))
     log_path = work / "ims.log"
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
