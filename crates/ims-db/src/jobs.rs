@@ -16,7 +16,7 @@ use crate::sql::{self, Arg, SortDir, Sql};
 use crate::{Backend, Catalog, db_err};
 
 const JOB_COLUMNS: &str = "id, kind, status, project_id, subject_kind, subject_id, payload, progress, attempts, \
-     error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time";
+     error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time, pinned_node";
 
 fn subject_from_row(kind: Option<String>, id: Option<String>) -> Result<Option<JobSubject>> {
     match (kind, id) {
@@ -49,6 +49,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
         created_at: parse_ts(&req("created_at")?)?,
         begin_time: parse_ts_opt(s("begin_time")?)?,
         end_time: parse_ts_opt(s("end_time")?)?,
+        pinned_node: s("pinned_node")?,
     })
 }
 
@@ -56,8 +57,8 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
 pub(crate) async fn insert_job(tx: &mut Transaction<'_, Any>, job: &Job) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (id, kind, status, project_id, subject_kind, subject_id, image_id, payload, progress, \
-         attempts, error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+         attempts, error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time, \
+         pinned_node) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
     )
     .bind(&job.id)
     .bind(job.kind.as_str())
@@ -78,6 +79,7 @@ pub(crate) async fn insert_job(tx: &mut Transaction<'_, Any>, job: &Job) -> Resu
     .bind(ts(job.created_at))
     .bind(ts_opt(job.begin_time))
     .bind(ts_opt(job.end_time))
+    .bind(job.pinned_node.clone())
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -92,6 +94,7 @@ impl JobRepo for Catalog {
         now: OffsetDateTime,
         until: OffsetDateTime,
         skip: &[ims_domain::job::JobKind],
+        alive_since: OffsetDateTime,
     ) -> Result<Option<Job>> {
         // One statement on both engines; PostgreSQL also skips rows other nodes hold.
         let lock = if self.backend == Backend::Postgres {
@@ -113,7 +116,9 @@ impl JobRepo for Catalog {
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT j.id FROM jobs j WHERE \
              ((j.status = 'INIT' AND (j.not_before IS NULL OR j.not_before < $3)) \
-             OR (j.status = 'RUNNING' AND j.lease_until < $3)){skipped} ORDER BY \
+             OR (j.status = 'RUNNING' AND j.lease_until < $3)){skipped} \
+             AND (j.pinned_node IS NULL OR j.pinned_node = $1 OR NOT EXISTS \
+             (SELECT 1 FROM nodes n WHERE n.id = j.pinned_node AND n.last_seen >= $4)) ORDER BY \
              (SELECT COUNT(*) FROM jobs r WHERE r.project_id = j.project_id AND r.status = 'RUNNING' \
              AND r.lease_until >= $3), \
              (SELECT COALESCE(MAX(s.begin_time), '') FROM jobs s WHERE s.project_id = j.project_id), \
@@ -124,10 +129,38 @@ impl JobRepo for Catalog {
             .bind(owner)
             .bind(ts(until))
             .bind(ts(now))
+            .bind(ts(alive_since))
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn node_seen(&self, node: &str, at: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO nodes (id, last_seen) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = $2",
+        )
+        .bind(node)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn nodes_seen_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query("SELECT id FROM nodes WHERE last_seen >= $1")
+            .bind(ts(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(db_err))
+            .collect()
     }
 
     async fn heartbeat(

@@ -16,7 +16,8 @@ use crate::sql::{Arg, Run, Sql, col};
 use crate::{Catalog, db_err};
 
 const COLUMNS: &str = "id, project_id, name, description, image_ref, root_volume, volume_id, \
-     accounts, tags, settings, image_id, status, status_details, created_at, updated_at, version";
+     accounts, tags, settings, image_id, status, status_details, created_at, updated_at, version, \
+     node_id";
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(Error::internal)
@@ -54,10 +55,12 @@ fn from_row(row: &AnyRow) -> Result<ImageServer> {
         created_at: parse_ts(&req("created_at")?)?,
         updated_at: parse_ts(&req("updated_at")?)?,
         version: to_u64(col(row, "version")?),
+        node_id: s("node_id")?,
     })
 }
 
-/// The columns after `id` in [`COLUMNS`] order, up to `updated_at`, as arguments.
+/// The columns after `id` in [`COLUMNS`] order, up to `updated_at`, then `node_id`, as
+/// arguments.
 fn values(s: &ImageServer) -> Result<Vec<Arg>> {
     let text = |v: &str| Arg::Text(v.to_string());
     let opt = |v: Option<String>| v.map_or(Arg::Null, Arg::Text);
@@ -76,6 +79,7 @@ fn values(s: &ImageServer) -> Result<Vec<Arg>> {
         text(&s.status_details),
         Arg::Text(ts(s.created_at)),
         Arg::Text(ts(s.updated_at)),
+        opt(s.node_id.clone()),
     ])
 }
 
@@ -106,8 +110,8 @@ async fn save_in(
     ]);
     let sql = "UPDATE image_servers SET project_id=$1, name=$2, description=$3, image_ref=$4, \
          root_volume=$5, volume_id=$6, accounts=$7, tags=$8, settings=$9, image_id=$10, \
-         status=$11, status_details=$12, created_at=$13, updated_at=$14, version = version + 1 \
-         WHERE id=$15 AND status=$16 AND version=$17";
+         status=$11, status_details=$12, created_at=$13, updated_at=$14, node_id=$15, \
+         version = version + 1 WHERE id=$16 AND status=$17 AND version=$18";
     let done = crate::sql::bind(sqlx::query(sql), args)
         .affected(&mut **tx)
         .await?;
@@ -132,8 +136,8 @@ impl ServerRepo for Catalog {
         ]);
         let sql = "INSERT INTO image_servers (project_id, name, description, image_ref, \
              root_volume, volume_id, accounts, tags, settings, image_id, status, status_details, \
-             created_at, updated_at, id, version) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)";
+             created_at, updated_at, node_id, id, version) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)";
         crate::sql::bind(sqlx::query(sql), args)
             .affected(&mut *tx)
             .await?;

@@ -197,7 +197,7 @@ async fn a_transient_failure_waits_until_not_before_without_a_lease() {
     assert!(
         catalog
             .db
-            .claim("n2", early, early + lease, &[])
+            .claim("n2", early, early + lease, &[], early)
             .await
             .unwrap()
             .is_none()
@@ -205,7 +205,7 @@ async fn a_transient_failure_waits_until_not_before_without_a_lease() {
     let late = not_before + time::Duration::seconds(1);
     let again = catalog
         .db
-        .claim("n2", late, late + lease, &[])
+        .claim("n2", late, late + lease, &[], late)
         .await
         .unwrap();
     assert_eq!(again.map(|j| j.attempts), Some(2));
@@ -233,9 +233,19 @@ impl JobRepo for Pausable {
         now: time::OffsetDateTime,
         until: time::OffsetDateTime,
         skip: &[JobKind],
+        alive_since: time::OffsetDateTime,
     ) -> Result<Option<Job>> {
         self.gate().await;
-        self.inner.claim(owner, now, until, skip).await
+        self.inner.claim(owner, now, until, skip, alive_since).await
+    }
+    async fn node_seen(&self, node: &str, at: time::OffsetDateTime) -> Result<()> {
+        self.inner.node_seen(node, at).await
+    }
+    async fn nodes_seen_since(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Result<std::collections::HashSet<String>> {
+        self.inner.nodes_seen_since(since).await
     }
     async fn heartbeat(
         &self,
@@ -339,7 +349,7 @@ async fn a_worker_that_lost_its_lease_writes_nothing_more() {
     let t = now();
     let taken = catalog
         .db
-        .claim("n2", t, t + time::Duration::seconds(30), &[]);
+        .claim("n2", t, t + time::Duration::seconds(30), &[], t);
     let taken = taken.await.unwrap().expect("n2 takes the job over");
     assert_eq!(taken.id, job.id);
     pause.send(false).unwrap();

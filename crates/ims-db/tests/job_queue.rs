@@ -1,5 +1,5 @@
 //! The job queue on a real catalog (SQLite, or PostgreSQL with `IMS_TEST_DATABASE_URL`):
-//! claims, per-kind skips, retry times, leases.
+//! claims, per-kind skips, retry times, leases, jobs pinned to a node.
 
 mod support;
 
@@ -18,9 +18,16 @@ async fn claim(
     skip: &[JobKind],
 ) -> Option<Job> {
     let t = now + Duration::seconds(at);
-    db.claim(owner, t, t + Duration::seconds(20), skip)
-        .await
-        .unwrap()
+    // Nodes seen in the last minute are alive.
+    db.claim(
+        owner,
+        t,
+        t + Duration::seconds(20),
+        skip,
+        t - Duration::seconds(60),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -135,4 +142,55 @@ async fn claims_are_fair_between_projects_and_active_jobs_are_counted() {
     assert_eq!(after.project_id, "b", "b was served longer ago than a");
     assert_eq!(db.count_active(Some("a")).await.unwrap(), 2);
     assert_eq!(db.count_active(Some("c")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_pinned_job_waits_for_its_node_while_that_node_is_alive() {
+    let catalog = support::TestCatalog::new().await;
+    let db = &catalog.db;
+    let now = OffsetDateTime::now_utc();
+    let mut job = Job::new(
+        JobKind::ServerCapture,
+        "p",
+        None,
+        serde_json::json!({}),
+        now,
+    );
+    job.pinned_node = Some("n1".into());
+    db.record(&Job {
+        status: JobStatus::Init,
+        ..job.clone()
+    })
+    .await
+    .unwrap();
+    db.node_seen("n1", now).await.unwrap();
+    db.node_seen("n2", now).await.unwrap();
+    assert_eq!(
+        db.nodes_seen_since(now - Duration::seconds(1))
+            .await
+            .unwrap(),
+        ["n1".to_string(), "n2".to_string()].into()
+    );
+    assert!(
+        claim(db, "n2", now, 1, &[]).await.is_none(),
+        "pinned to n1, which is alive"
+    );
+    let mine = claim(db, "n1", now, 1, &[]).await.unwrap();
+    assert_eq!(mine.pinned_node.as_deref(), Some("n1"));
+    // n1 goes silent (last seen more than a minute ago) with the job's lease lapsed:
+    // any node takes it.
+    db.node_seen("n2", now + Duration::seconds(90))
+        .await
+        .unwrap();
+    assert!(
+        db.nodes_seen_since(now + Duration::seconds(30))
+            .await
+            .unwrap()
+            .contains("n2")
+    );
+    let taken = claim(db, "n2", now, 90, &[]).await.unwrap();
+    assert_eq!(
+        (taken.id, taken.lease_owner.as_deref()),
+        (job.id, Some("n2"))
+    );
 }

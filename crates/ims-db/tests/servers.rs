@@ -18,6 +18,7 @@ fn server(project: &str, name: &str, minute: i64) -> ImageServer {
     let at = OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minute);
     ImageServer {
         id: ServerId::new(),
+        node_id: Some("n1".into()),
         project_id: project.into(),
         name: name.into(),
         description: "d".into(),

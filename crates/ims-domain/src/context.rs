@@ -42,6 +42,12 @@ impl Node {
     pub fn lease_until(&self) -> OffsetDateTime {
         now() + self.lease
     }
+
+    /// The earliest last sighting of a node still taken to be alive: nodes record
+    /// themselves every sweep (one lease), so three leases without one mean it stopped.
+    pub fn alive_since(&self) -> OffsetDateTime {
+        now() - self.lease * 3
+    }
 }
 
 impl Default for Node {

@@ -537,6 +537,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         compute_driver(config, node, volume_store).await?,
         queue.clone(),
         config.servers.limits(),
+        this_node.clone(),
     );
     Ok(Parts {
         catalog,

@@ -69,6 +69,11 @@ async fn wait_dead(pid: i32) {
 /// Creates a server on `image` and waits for it; its id.
 async fn active_server(server: &Server, signer: &Signer, image: &str) -> String {
     add_administrator(server);
+    another_server(signer, image).await
+}
+
+/// Creates a server on `image` (the authorised account exists) and waits for it; its id.
+async fn another_server(signer: &Signer, image: &str) -> String {
     let path = format!("/v1/{}/image-servers", signer.project);
     let (status, created) = signer.send(Method::POST, &path, Some(body(image))).await;
     assert_eq!(status, 200, "{created}");
@@ -284,4 +289,86 @@ async fn ims_killed_during_a_create_finishes_it_with_exactly_one_vm() {
             "one root volume per server: {volumes}"
         );
     }
+}
+
+/// Two nodes on one catalog, each with the QEMU driver: a server whose VM runs on node A
+/// is left alone by node B's sweeps (B has no such VM), a capture asked through B runs
+/// on A (its job is pinned there: only A can pause the guest and read its disk), and once
+/// A stops answering for good, B marks the server `ERROR` with why and can delete it.
+#[tokio::test]
+async fn servers_on_another_node_are_left_to_it_and_captured_there() {
+    let mut env = env();
+    env.push(("IMS_JOBS__LEASE_SECS", "3"));
+    let mut a = Server::start(&env).await;
+    let api = Api::new(&a, a.admin_token().await);
+    let work = tempfile::tempdir().unwrap();
+    let source = image(&api, work.path(), "base", "64M", json!({})).await;
+    let signer = Signer::new(&a, "admin", "admin");
+    let first = active_server(&a, &signer, &source).await;
+    let second = another_server(&signer, &source).await;
+    let pids = [&first, &second].map(|id| qemu_pid(&a, id).expect("a QEMU process"));
+
+    let catalog = match &a.database {
+        Some(db) => db.url.clone(),
+        None => ims_db::sqlite_url(&a.dir.join("catalog.sqlite")),
+    };
+    let key = |file: &str| std::fs::read_to_string(a.dir.join(file)).unwrap();
+    let (master, credential) = (key("kms-master.key"), key("credential.key"));
+    env.extend([
+        ("IMS_DATABASE_URL", catalog.as_str()),
+        ("IMS_KMS__MASTER_KEY", master.trim()),
+        ("IMS_CREDENTIAL_KEY", credential.trim()),
+    ]);
+    let b = Server::start(&env).await;
+    let via_b = Signer {
+        url: b.url.clone(),
+        host: format!("127.0.0.1:{}", b.port),
+        ..signer
+    };
+    // Several of B's sweeps (one per 3 s lease).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    for id in [&first, &second] {
+        let (_, shown) = show(&via_b, id).await;
+        assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    }
+
+    let path = format!(
+        "/v1/{}/image-servers/{first}/actions/recreate-image",
+        via_b.project
+    );
+    let (status, capture) = via_b
+        .send(Method::POST, &path, Some(json!({"name": "captured-on-a"})))
+        .await;
+    assert_eq!(status, 200, "{capture}");
+    let job = ended(&via_b, capture["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let (_, shown) = show(&via_b, &first).await;
+    assert_eq!(shown["status"], "BUILT", "{shown}");
+    assert!(alive(pids[0]), "the VM runs on after its capture");
+
+    // Node A dies with its VMs (the machine is gone).
+    a.kill();
+    for pid in pids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        wait_dead(pid).await;
+    }
+    common::wait_until(Duration::from_secs(30), || async {
+        let (_, shown) = show(&via_b, &second).await;
+        match shown["status"].as_str() {
+            Some("ERROR") => Ok(shown),
+            _ => Err(format!("not marked yet: {shown}")),
+        }
+    })
+    .await;
+    let (_, shown) = show(&via_b, &second).await;
+    let details = shown["status_details"].as_str().unwrap();
+    assert!(details.contains("stopped answering"), "{details}");
+    let path = format!("/v1/{}/image-servers/actions/batch-delete", via_b.project);
+    let (_, deleted) = via_b
+        .send(Method::PATCH, &path, Some(json!({"items": [second]})))
+        .await;
+    let job = ended(&via_b, deleted["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let (status, _) = show(&via_b, &second).await;
+    assert_eq!(status, 404);
 }

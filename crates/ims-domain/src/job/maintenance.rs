@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::context::now;
 use tokio::sync::watch;
 
 use super::JobQueue;
@@ -98,11 +100,17 @@ impl Sweeper for JobLeases {
     }
 
     async fn recover(&self) -> Result<()> {
+        self.sweep().await?;
         let expired = self.queue.repo().expire_leases(&self.node.id).await?;
         tracing::info!(
             jobs.expired = expired,
             "released the jobs of this node's previous run"
         );
         Ok(())
+    }
+
+    /// Records that this node runs (jobs pinned to it wait for it while it does).
+    async fn sweep(&self) -> Result<()> {
+        self.queue.repo().node_seen(&self.node.id, now()).await
     }
 }

@@ -253,6 +253,9 @@ pub struct Job {
     pub begin_time: Option<OffsetDateTime>,
     /// When it reached `SUCCESS` or `FAIL`; `None` before.
     pub end_time: Option<OffsetDateTime>,
+    /// The node that must run it while that node is alive (an image server's VM runs
+    /// there); `None` for any node.
+    pub pinned_node: Option<String>,
 }
 
 impl Job {
@@ -281,6 +284,7 @@ impl Job {
             created_at: now,
             begin_time: None,
             end_time: None,
+            pinned_node: None,
         }
     }
 }

@@ -14,14 +14,22 @@ pub trait JobRepo: Send + Sync {
     /// its `not_before`), or running under a lapsed lease. Fair between projects: the
     /// project with the fewest running jobs first, then the one served longest ago, then
     /// the oldest job. Kinds in `skip` are left alone (their per-kind limit is reached
-    /// on this node).
+    /// on this node), and so are jobs pinned to another node seen since `alive_since`.
     async fn claim(
         &self,
         owner: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
         skip: &[JobKind],
+        alive_since: OffsetDateTime,
     ) -> Result<Option<Job>>;
+    /// Records that `node` runs at `at`.
+    async fn node_seen(&self, node: &str, at: OffsetDateTime) -> Result<()>;
+    /// The nodes seen at or after `since`.
+    async fn nodes_seen_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<std::collections::HashSet<String>>;
     /// Extends a lease and records progress; `false` if `owner` no longer holds it (the
     /// lease lapsed and another node claimed the job, or it was finished).
     async fn heartbeat(

@@ -126,7 +126,14 @@ impl JobRunner {
         let node = &self.work.node;
         let skip = self.saturated();
         let repo = self.work.queue.repo();
-        repo.claim(&node.id, now(), node.lease_until(), &skip).await
+        repo.claim(
+            &node.id,
+            now(),
+            node.lease_until(),
+            &skip,
+            node.alive_since(),
+        )
+        .await
     }
 }
 

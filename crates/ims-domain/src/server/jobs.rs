@@ -89,6 +89,7 @@ impl ServerService {
         let who = caller.principal(&server.project_id);
         let volume = self.root_volume(&who, &server).await?;
         let vm = self.compute.start(&self.spec(&server, &volume)?).await?;
+        server.node_id = Some(self.node.id.clone());
         server.transition(ServerStatus::Active)?;
         server.status_details = format!("{}: {}", self.compute.name(), vm.details);
         self.settle(&mut server, ServerStatus::Creating).await
@@ -271,18 +272,33 @@ impl ServerService {
                 strays += 1;
             }
         }
+        let alive = self
+            .queue
+            .repo()
+            .nodes_seen_since(self.node.alive_since())
+            .await?;
         let mut failed = 0;
         for mut server in servers {
             let from = server.status;
             if !matches!(from, ServerStatus::Active | ServerStatus::Built) {
                 continue;
             }
-            let vm = self.compute.status(server.id).await?;
-            if vm.state != VmState::Gone {
-                continue;
-            }
+            // Another live node's VM is that node's to check.
+            let details = match server.node_id.as_deref() {
+                Some(node) if node != self.node.id && alive.contains(node) => continue,
+                Some(node) if node != self.node.id => {
+                    format!("The node running its VM ({node}) stopped answering")
+                }
+                _ => {
+                    let vm = self.compute.status(server.id).await?;
+                    if vm.state != VmState::Gone {
+                        continue;
+                    }
+                    format!("The VM is gone: {}", vm.details)
+                }
+            };
             server.transition(ServerStatus::Error)?;
-            server.status_details = format!("The VM is gone: {}", vm.details);
+            server.status_details = details;
             server.updated_at = now();
             match self.repo.save(&server, from, None).await {
                 Ok(()) => failed += 1,

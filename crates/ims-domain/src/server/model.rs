@@ -187,6 +187,9 @@ pub struct ImageServer {
     pub updated_at: OffsetDateTime,
     /// The stored revision: every save compares it and moves it on.
     pub version: u64,
+    /// The node its VM runs on, once its create job started it there; `None` before
+    /// (and for servers made before nodes were recorded).
+    pub node_id: Option<String>,
 }
 
 impl ImageServer {

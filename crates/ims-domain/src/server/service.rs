@@ -10,7 +10,7 @@ use super::{
     AuthorizedAccount, ComputeDriver, ImageRef, ImageServer, RootVolumeSpec, ServerId, ServerQuery,
     ServerRepo, ServerSettings, ServerStatus, ServerTag,
 };
-use crate::context::now;
+use crate::context::{Node, now};
 use crate::error::{Entity, Error, Result};
 use crate::identity::repo::IdentityRepo;
 use crate::image::service::bucket_jobs::check_naming;
@@ -119,10 +119,12 @@ pub struct ServerService {
     pub(crate) compute: Arc<dyn ComputeDriver>,
     pub(crate) queue: JobQueue,
     pub(crate) limits: ServerLimits,
+    /// This node: VMs started here run here, and their servers say so.
+    pub(crate) node: Node,
 }
 
 impl ServerService {
-    /// Wires the use cases to their ports.
+    /// Wires the use cases to their ports, on `node`.
     pub fn new(
         repo: Arc<dyn ServerRepo>,
         identity: Arc<dyn IdentityRepo>,
@@ -130,6 +132,7 @@ impl ServerService {
         compute: Arc<dyn ComputeDriver>,
         queue: JobQueue,
         limits: ServerLimits,
+        node: Node,
     ) -> Self {
         ServerService {
             repo,
@@ -139,6 +142,7 @@ impl ServerService {
             compute,
             queue,
             limits,
+            node,
         }
     }
 
@@ -156,6 +160,7 @@ impl ServerService {
         self.check_account(who, &req.authorize_accounts[0]).await?;
         let now = now();
         let server = ImageServer {
+            node_id: None,
             id: ServerId::new(),
             project_id: who.project_id.clone(),
             name: req.name,
@@ -343,12 +348,14 @@ impl ServerService {
             execute_sysprep: req.execute_sysprep,
             from: from.as_str().to_string(),
         };
-        let job = Self::new_job(
+        let mut job = Self::new_job(
             JobKind::ServerCapture,
             &server.project_id,
             Some(server.id),
             &capture,
         )?;
+        // The guest is paused and its disk read where its VM runs.
+        job.pinned_node = server.node_id.clone();
         self.queue
             .enqueue_with(self.repo.save(&server, from, Some(&job)))
             .await?;
@@ -418,7 +425,10 @@ impl ServerService {
             recursive,
         };
         let payload = serde_json::to_value(&removal).map_err(Error::internal)?;
-        let job = Job::new(JobKind::ServerDelete, &who.project_id, None, payload, now());
+        let mut job = Job::new(JobKind::ServerDelete, &who.project_id, None, payload, now());
+        // Where the (first) VM runs; a VM elsewhere is removed by its own node's sweep
+        // once its server is gone.
+        job.pinned_node = servers.iter().find_map(|s| s.node_id.clone());
         let batch: Vec<(ImageServer, ServerStatus)> = servers
             .into_iter()
             .map(|mut s| {
