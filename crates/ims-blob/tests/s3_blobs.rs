@@ -1,6 +1,7 @@
 //! `S3BlobStore` against a real S3 server (s3s-fs on loopback): single-request and
 //! multipart blobs, ranged reads, listing and deletion, aborted and abandoned uploads, a
-//! killed writer's upload recovered from the journal, and an unreachable store.
+//! killed writer's upload recovered from the journal, a store answering 500s, and an
+//! unreachable store.
 
 #[path = "support/s3s.rs"]
 mod s3s;
@@ -208,4 +209,72 @@ async fn an_unreachable_store_is_unavailable_after_its_retries() {
     w.write(Bytes::from_static(b"abc")).await.unwrap();
     assert!(matches!(w.commit().await, Err(Error::Unavailable(_))));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A loopback proxy in front of `upstream` that answers the first `fail` connections with
+/// a 500 (as an overloaded store does), and pipes every later one through. Returns its
+/// endpoint and the count of connections it failed.
+async fn flaky_proxy(
+    upstream: &str,
+    fail: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = failed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                if counter.fetch_add(1, Ordering::SeqCst) < fail {
+                    let mut head = [0u8; 1024];
+                    let _ = client.read(&mut head).await;
+                    let _ = client
+                        .write_all(
+                            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+                counter.fetch_sub(1, Ordering::SeqCst);
+                if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (endpoint, failed)
+}
+
+#[tokio::test]
+async fn a_store_answering_500s_is_retried_and_then_unavailable() {
+    let server = S3s::start();
+    server.bucket("images");
+    // A few 500s: every request is retried until the store answers; the blob is whole.
+    let (endpoint, failed) = flaky_proxy(&server.endpoint, 2).await;
+    let store = store_at(&endpoint, "node-a");
+    let bytes = data(2 * PART + 7);
+    write(&store, "flaky", &bytes).await.commit().await.unwrap();
+    assert_eq!(failed.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(read(&store, "flaky", None).await, bytes);
+
+    // Nothing but 500s: the write fails as Unavailable (503 to clients, a retry for
+    // jobs) after its attempts, quickly, and leaves no object behind.
+    let (endpoint, _) = flaky_proxy(&server.endpoint, usize::MAX).await;
+    let down = store_at(&endpoint, "node-a");
+    let started = std::time::Instant::now();
+    let mut w = down.writer("never").await.unwrap();
+    w.write(Bytes::from_static(b"abc")).await.unwrap();
+    assert!(matches!(w.commit().await, Err(Error::Unavailable(_))));
+    assert!(matches!(
+        down.read("flaky", None).await,
+        Err(Error::Unavailable(_))
+    ));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(names(&store).await, ["flaky"]);
+    assert!(leftovers(&server).is_empty(), "{:?}", leftovers(&server));
 }
