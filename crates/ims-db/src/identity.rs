@@ -159,7 +159,7 @@ impl IdentityRepo for Catalog {
     }
 
     async fn bootstrap(&self, seed: &IdentitySeed) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // The domain row is the gate: a second node's insert waits for the first one's
         // transaction and then inserts nothing.
         let created =
@@ -253,7 +253,7 @@ impl IdentityRepo for Catalog {
     }
 
     async fn set_password(&self, user_id: &str, password_hash: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user_id)

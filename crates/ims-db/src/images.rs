@@ -340,7 +340,7 @@ impl ImageRepo for Catalog {
     }
 
     async fn insert(&self, image: &Image, job: Option<&Job>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         Self::insert_in(&mut tx, image, job).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -350,7 +350,7 @@ impl ImageRepo for Catalog {
         batch: &[(Image, Option<Job>)],
         max_images: Option<u64>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         if let Some(limit) = max_images {
             let owners: BTreeSet<&str> = batch
                 .iter()
@@ -386,7 +386,7 @@ impl ImageRepo for Catalog {
     }
 
     async fn save(&self, image: &Image, expected: ImageStatus, job: Option<&Job>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         Self::save_in(&mut tx, image, expected).await?;
         if let Some(job) = job {
             crate::jobs::insert_job(&mut tx, job).await?;
@@ -543,7 +543,7 @@ impl ImageRepo for Catalog {
     }
 
     async fn apply_sharing(&self, batch: &SharingBatch, job: &Job) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         for image in &batch.saves {
             Self::save_in(&mut tx, image, image.status).await?;
         }

@@ -185,7 +185,7 @@ impl JobRepo for Catalog {
     }
 
     async fn record(&self, job: &Job) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         insert_job(&mut tx, job).await?;
         tx.commit().await.map_err(db_err)
     }

@@ -61,7 +61,7 @@ fn values(k: &Key) -> Vec<Arg> {
 #[async_trait]
 impl KeyRepo for Catalog {
     async fn insert(&self, key: &Key, max_keys: u64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         crate::quota::lock_project(&mut tx, &key.project_id).await?;
         let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_keys WHERE project_id = $1")
             .bind(&key.project_id)

@@ -137,6 +137,20 @@ impl Catalog {
         migrate(&pool, backend).await?;
         Ok(Catalog { pool, backend })
     }
+    /// Starts a transaction that a cancelled caller cannot leave open. The `BEGIN` runs
+    /// in a task of its own: sqlx 0.9's PostgreSQL `begin` is not cancel-safe (a future
+    /// dropped while `BEGIN` is on the wire, as when a client hangs up mid-request,
+    /// returns the connection to the pool inside a transaction nothing ends, and every
+    /// later borrower's statements run in it), while a finished `begin` whose transaction
+    /// is dropped rolls back properly.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(Error::internal)?
+            .map_err(db_err)
+    }
+
     /// The engine behind this catalog.
     pub fn backend(&self) -> Backend {
         self.backend

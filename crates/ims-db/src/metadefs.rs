@@ -403,7 +403,7 @@ fn content_table(kind: ContentKind) -> &'static str {
 
 impl Catalog {
     async fn one_shot(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let n = exec(&mut tx, sql, args).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(n)
@@ -529,7 +529,7 @@ impl MetadefRepo for Catalog {
         c: &Contents,
         protect_new_types: bool,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -541,7 +541,7 @@ impl MetadefRepo for Catalog {
         c: &Contents,
         protect_new_types: bool,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         delete_namespace_in(&mut tx, old).await?;
         insert_namespace_in(&mut tx, n, c, protect_new_types).await?;
         tx.commit().await.map_err(db_err)
@@ -554,7 +554,7 @@ impl MetadefRepo for Catalog {
         add: &Contents,
         replace: &Contents,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let mut updates: Vec<Update> = updated.map(namespace_update).into_iter().collect();
         for a in &add.associations {
             insert_association_in(&mut tx, ns, a, false).await?;
@@ -593,7 +593,7 @@ impl MetadefRepo for Catalog {
     }
 
     async fn delete_namespace(&self, ns: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         delete_namespace_in(&mut tx, ns).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -623,7 +623,7 @@ impl MetadefRepo for Catalog {
     }
 
     async fn insert_object(&self, ns: &str, object: &MetaObject) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         insert_object_in(&mut tx, ns, object).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -666,7 +666,7 @@ impl MetadefRepo for Catalog {
     }
 
     async fn insert_property(&self, ns: &str, property: &Property) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         insert_property_in(&mut tx, ns, property).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -707,7 +707,7 @@ impl MetadefRepo for Catalog {
     }
 
     async fn insert_tags(&self, ns: &str, tags: &[Tag], append: bool) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         if !append {
             exec(&mut tx, content_table(ContentKind::Tags), vec![t(ns)]).await?;
         }
@@ -767,7 +767,7 @@ impl MetadefRepo for Catalog {
     }
 
     async fn insert_association(&self, ns: &str, association: &Association) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         insert_association_in(&mut tx, ns, association, false).await?;
         tx.commit().await.map_err(db_err)
     }

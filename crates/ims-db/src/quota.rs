@@ -12,7 +12,7 @@ use crate::{Catalog, db_err};
 impl Catalog {
     /// See [`ims_domain::ports::ImageRepo::reserve_size`].
     pub(crate) async fn claim_size(&self, claim: &SizeClaim<'_>) -> Result<Option<u64>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         lock_owner(&mut tx, claim.owner).await?;
         let used: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM images \

@@ -128,7 +128,7 @@ async fn save_in(
 #[async_trait]
 impl ServerRepo for Catalog {
     async fn insert(&self, server: &ImageServer, job: &Job) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let mut args = values(server)?;
         args.extend([
             Arg::Text(server.id.to_string()),
@@ -159,7 +159,7 @@ impl ServerRepo for Catalog {
         expected: ServerStatus,
         job: Option<&Job>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         save_in(&mut tx, server, expected).await?;
         if let Some(job) = job {
             crate::jobs::insert_job(&mut tx, job).await?;
@@ -168,7 +168,7 @@ impl ServerRepo for Catalog {
     }
 
     async fn save_all(&self, batch: &[(ImageServer, ServerStatus)], job: &Job) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         for (server, expected) in batch {
             save_in(&mut tx, server, *expected).await?;
         }

@@ -25,7 +25,7 @@ fn session(row: &AnyRow) -> Result<SessionRecord> {
 #[async_trait]
 impl SessionRepo for Catalog {
     async fn set_verifier(&self, user_id: &str, verifier: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(crate::db_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM password_verifiers WHERE user_id = $1")
             .bind(user_id)
             .affected(&mut *tx)

@@ -150,7 +150,7 @@ impl VolumeRepo for Catalog {
         volume: &Volume,
         quotas: VolumeQuotas,
     ) -> Result<Admission> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         if quotas.count.is_some() || quotas.size_total.is_some() {
             let used = locked_usage(&mut tx, &volume.project_id, None).await?;
             if quotas.count.is_some_and(|n| used.count + 1 > n) {
@@ -193,7 +193,7 @@ impl VolumeRepo for Catalog {
     }
 
     async fn save(&self, volume: &Volume, expected: VolumeStatus) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         save_in(&mut tx, volume, expected).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -204,7 +204,7 @@ impl VolumeRepo for Catalog {
         expected: VolumeStatus,
         size_total: Option<u64>,
     ) -> Result<Admission> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         if let Some(limit) = size_total {
             let used = locked_usage(&mut tx, &volume.project_id, Some(volume.id)).await?;
             if used.size_total.saturating_add(volume.size) > limit {

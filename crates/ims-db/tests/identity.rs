@@ -207,3 +207,36 @@ async fn the_database_tells_its_time_for_nodes_to_follow() {
         "{before} <= {db_time} <= {after}"
     );
 }
+
+/// A caller dropped while its transaction is beginning (a client that hangs up mid-request)
+/// must not leave the pooled connection inside a transaction: the next borrower's writes
+/// would run in it, invisible to every other connection, and hold its locks. One
+/// connection in the pool, callers cut short at many moments, and after each a write that
+/// another node (a second pool) must see.
+#[tokio::test]
+async fn a_caller_dropped_mid_transaction_leaves_no_transaction_open() {
+    use ims_domain::identity::session::SessionRepo;
+    use ims_domain::ports::JobRepo;
+    let t = support::TestCatalog::new().await;
+    let settings = ims_db::PoolSettings {
+        max_connections: Some(1),
+        ..ims_db::PoolSettings::default()
+    };
+    let db = Catalog::connect_with(&t.url, settings).await.unwrap();
+    let other = Catalog::connect(&t.url).await.unwrap();
+    let since = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    // Cuts spread over 0–1.5 ms (a loopback round trip is ~0.1 ms). Without the fix a cut
+    // around 0.1 ms left the connection inside a transaction within a few hundred tries.
+    for i in 0..400u64 {
+        let cut = std::time::Duration::from_micros((i * 7919) % 1500);
+        let _ = tokio::time::timeout(cut, db.set_verifier("nobody", "v")).await;
+        let probe = format!("probe-{i}");
+        db.node_seen(&probe, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert!(
+            other.nodes_seen_since(since).await.unwrap().contains(&probe),
+            "a write after a caller cut short at {cut:?} stayed in a transaction"
+        );
+    }
+}
