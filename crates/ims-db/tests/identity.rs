@@ -235,7 +235,11 @@ async fn a_caller_dropped_mid_transaction_leaves_no_transaction_open() {
             .await
             .unwrap();
         assert!(
-            other.nodes_seen_since(since).await.unwrap().contains(&probe),
+            other
+                .nodes_seen_since(since)
+                .await
+                .unwrap()
+                .contains(&probe),
             "a write after a caller cut short at {cut:?} stayed in a transaction"
         );
     }
