@@ -295,8 +295,18 @@ async fn a_killed_qemu_is_gone_and_its_leftovers_cleaned() {
     assert!(!dir.exists(), "leftovers remain");
     assert!(driver.list().await.unwrap().is_empty());
     assert!(driver.quiesce(id).await.is_err());
-    // And it can be started again.
-    assert_eq!(driver.start(&spec).await.unwrap().state, VmState::Running);
+    // And it can be started again, once the kernel has dropped the dead QEMU's image
+    // locks (their release can trail the process's exit by a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let started = loop {
+        match driver.start(&spec).await {
+            Err(e) if e.to_string().contains("lock") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(started.state, VmState::Running);
     driver.delete(id).await.unwrap();
 }
 
