@@ -159,6 +159,17 @@ def make_image(path: Path) -> None:
 # ims
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def start_image_store(work: Path, cleanup: Cleanup) -> dict[str, str]:
     """With ``IMS_TEST_IMAGE_STORE=s3``: s3s-fs (``IMS_TEST_S3S_FS``, as scripts/test installs
     it) on a loopback port it picks, and the environment that makes it ims's image store;
@@ -179,15 +190,7 @@ def start_image_store(work: Path, cleanup: Cleanup) -> dict[str, str]:
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": "s3s_fs=info"})
 
-    def stop():
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    cleanup.push("stop s3s-fs", stop)
+    cleanup.push("stop s3s-fs", lambda: stop_process(proc))
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while not (found := re.search(r"server is running at (http://\S+)",
                                   log_path.read_text(errors="replace"))):
@@ -225,16 +228,7 @@ def start_ims(binary: Path, work: Path, http_port: int, database_url: str | None
              "--addr-file", addr_file],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
-    def stop():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    cleanup.push("stop ims", stop)
+    cleanup.push("stop ims", lambda: stop_process(proc))
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while not addr_file.exists():
         if proc.poll() is not None:
