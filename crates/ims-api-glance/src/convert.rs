@@ -5,6 +5,7 @@ use ims_domain::job::{Job, JobKind, JobStatus};
 use ims_domain::member::Member;
 use ims_domain::outbound::{redact_url, redact_urls_in};
 use ims_domain::service::tasks::TASK_INPUT;
+use ims_domain::storage::Stores;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -22,8 +23,9 @@ pub fn glance_time(t: OffsetDateTime) -> String {
     )
 }
 
-/// An image: every base field (null when unset), links, then extra properties.
-pub fn image(img: &Image) -> Value {
+/// An image: every base field (null when unset), links, then extra properties, and
+/// `stores` when several stores are configured and some hold the data.
+pub fn image(img: &Image, stores: &Stores) -> Value {
     let mut m = Map::new();
     for (k, v) in &img.properties {
         m.insert(k.clone(), json!(v));
@@ -55,6 +57,9 @@ pub fn image(img: &Image) -> Value {
     });
     if let Value::Object(b) = base {
         m.extend(b);
+    }
+    if let Some(field) = stores.field(&img.data.stores) {
+        m.insert("stores".into(), json!(field));
     }
     Value::Object(m)
 }

@@ -82,6 +82,10 @@ fn not_found_message(kind: Entity, id: &str) -> String {
         | Entity::Volume
         | Entity::Server
         | Entity::Key => format!("No {kind} found with ID {id}"),
+        Entity::Store => match id.split_once('/') {
+            Some((store, image)) => format!("Image {image} is not stored in store {store}."),
+            None => format!("Store for identifier {id} not found"),
+        },
     }
 }
 

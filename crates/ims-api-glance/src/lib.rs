@@ -71,6 +71,11 @@ pub fn router() -> Router<Services> {
         )
         .route("/v2/info/import", get(info::import_info))
         .route("/v2/info/stores", get(info::stores_info))
+        .route("/v2/info/stores/detail", get(info::stores_detail))
+        .route(
+            "/v2/stores/{store}/{id}",
+            axum::routing::delete(images::delete_from_store),
+        )
         .route("/v2/info/usage", get(info::usage_info))
         .route("/v2/schemas/{name}", get(info::schema))
         .merge(metadefs::router())

@@ -37,7 +37,7 @@ impl ImsError {
 fn not_found_code(kind: Entity) -> (StatusCode, &'static str) {
     use StatusCode as S;
     match kind {
-        Entity::Image | Entity::ImageData => (S::NOT_FOUND, "IMG.0027"),
+        Entity::Image | Entity::ImageData | Entity::Store => (S::NOT_FOUND, "IMG.0027"),
         // A bucket or object named in a request body is a bad request in IMS.
         Entity::Bucket => (S::BAD_REQUEST, "IMG.0069"),
         Entity::Object => (S::BAD_REQUEST, "IMG.0057"),

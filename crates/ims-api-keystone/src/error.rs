@@ -78,6 +78,7 @@ fn noun(kind: Entity) -> &'static str {
         | Entity::Volume
         | Entity::Server
         | Entity::Key
+        | Entity::Store
         | Entity::MetadefMarker => kind.noun(),
     }
 }

@@ -100,6 +100,7 @@ fn truncate(details: &str) -> String {
 fn resource_type(kind: Entity) -> &'static str {
     match kind {
         Entity::Image | Entity::ImageData => "ImageVO",
+        Entity::Store => "ImageBackupStorageRefVO",
         Entity::Volume => "VolumeVO",
         Entity::Server => "VmInstanceVO",
         Entity::Key => "KmsKeyVO",

@@ -20,7 +20,7 @@ use crate::{Catalog, db_err};
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
      i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
      i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until, \
-     i.properties_json, i.tags_json, i.version, i.sealing";
+     i.properties_json, i.tags_json, i.version, i.sealing, i.stores";
 
 /// Largest number of child rows in one multi-row INSERT (3 parameters each for properties;
 /// both backends accept far more, this only keeps single statements reasonable).
@@ -77,6 +77,7 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
                         .map_err(|e| Error::internal(format!("bad images.sealing: {e}")))
                 })
                 .transpose()?,
+            stores: stores_of(get_s("stores")?),
         },
         tags,
         properties,
@@ -86,6 +87,18 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
         version: to_u64(get_i("version")?.unwrap_or(0)),
     };
     Ok((image, complete))
+}
+
+/// Decodes the `stores` column.
+fn stores_of(column: Option<String>) -> BTreeSet<String> {
+    column.map_or_else(BTreeSet::new, |list| {
+        list.split(',').map(str::to_string).collect()
+    })
+}
+
+/// The `stores` column: comma-joined ids, NULL for none.
+fn stores_column(stores: &BTreeSet<String>) -> Option<String> {
+    (!stores.is_empty()).then(|| stores.iter().cloned().collect::<Vec<_>>().join(","))
 }
 
 fn bad_json(text: &str, e: serde_json::Error) -> Error {
@@ -205,8 +218,7 @@ impl Catalog {
     }
 }
 
-/// Binds the 23 non-key image columns in the order both INSERT and UPDATE use; the last
-/// two are the JSON copies of properties and tags.
+/// Binds the 24 non-key image columns in the order both INSERT and UPDATE use.
 macro_rules! bind_image {
     ($q:expr, $img:expr) => {{
         let img = $img;
@@ -243,6 +255,7 @@ macro_rules! bind_image {
                     .as_ref()
                     .and_then(|s| serde_json::to_string(s).ok()),
             )
+            .bind(stores_column(&img.data.stores))
     }};
 }
 
@@ -257,7 +270,7 @@ impl Catalog {
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
              os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, sealing, \
-             id, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)",
+             stores, id, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)",
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
@@ -292,7 +305,7 @@ impl Catalog {
              disk_format=$7, container_format=$8, min_disk=$9, min_ram=$10, location=$11, size=$12, \
              virtual_size=$13, checksum=$14, os_hash_algo=$15, os_hash_value=$16, created_at=$17, \
              updated_at=$18, lease_owner=$19, lease_until=$20, properties_json=$21, tags_json=$22, \
-             sealing=$23, version = version + 1 WHERE id=$24 AND status=$25 AND version=$26",
+             sealing=$23, stores=$24, version = version + 1 WHERE id=$25 AND status=$26 AND version=$27",
         );
         let done = bind_image!(q, image)
             .bind(image.id.to_string())
@@ -472,27 +485,31 @@ impl ImageRepo for Catalog {
         self.images_from_rows(&rows).await
     }
 
-    async fn blob_users(&self, key: &str) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM images WHERE location = $1 AND status <> 'deleted'",
-        )
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(to_u64(n))
+    async fn blob_holders(&self, key: &str) -> Result<Vec<BTreeSet<String>>> {
+        sqlx::query("SELECT stores FROM images WHERE location = $1 AND status <> 'deleted'")
+            .bind(key)
+            .fetch_each(&self.pool, |r| Ok(stores_of(col(r, "stores")?)))
+            .await
     }
 
-    async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>> {
-        sqlx::query("SELECT id, status, location FROM images WHERE status <> 'deleted'")
-            .fetch_each(&self.pool, |r| {
-                Ok((
-                    parse_id(&col::<String>(r, "id")?)?,
-                    col::<String>(r, "status")?.parse()?,
-                    col(r, "location")?,
-                ))
-            })
-            .await
+    async fn live_blobs(&self) -> Result<Vec<(String, BTreeSet<String>)>> {
+        sqlx::query(
+            "SELECT location, stores FROM images WHERE status <> 'deleted' AND location IS NOT NULL",
+        )
+        .fetch_each(&self.pool, |r| {
+            Ok((col(r, "location")?, stores_of(col(r, "stores")?)))
+        })
+        .await
+    }
+
+    async fn place_unplaced(&self, store: &str) -> Result<u64> {
+        sqlx::query(
+            "UPDATE images SET stores = $1, version = version + 1 WHERE stores IS NULL \
+             AND location IS NOT NULL AND status IN ('active', 'deactivated')",
+        )
+        .bind(store)
+        .affected(&self.pool)
+        .await
     }
 
     async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>> {

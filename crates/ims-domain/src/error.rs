@@ -145,6 +145,9 @@ pub enum Entity {
     Server,
     /// A KMS key.
     Key,
+    /// An image store (Glance's multi-store), or an image's copy in one: the id is then
+    /// `<store>/<image id>`.
+    Store,
 }
 
 impl Entity {
@@ -178,6 +181,7 @@ impl Entity {
             Entity::Volume => "volume",
             Entity::Server => "image server",
             Entity::Key => "key",
+            Entity::Store => "image store",
         }
     }
 }

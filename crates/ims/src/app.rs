@@ -430,29 +430,74 @@ pub fn bucket_router(config: &Config, node: &str) -> Result<(BucketRouter, FsBuc
     Ok((router, local))
 }
 
-/// The image store `[image_stores] default` names: `<data-dir>/images/`, or a bucket of an
-/// S3-compatible store whose upload journal is `node`'s.
-fn image_store(config: &Config, node: &str) -> Result<Arc<dyn ims_domain::ports::BlobStore>> {
-    let Some((name, store)) = config.image_stores.remote() else {
-        return Ok(Arc::new(FsBlobStore::open(
-            config.data_dir.join("images"),
-            node,
-        )?));
-    };
-    let s3 = ims_blob::S3BlobStore::new(ims_blob::S3BlobSettings {
-        name: name.to_string(),
-        endpoint: store.endpoint.clone(),
-        region: store.region.clone(),
-        bucket: store.bucket.clone(),
-        prefix: store.prefix.clone(),
-        access_key_id: store.access_key_id.clone(),
-        secret_access_key: store.secret_access_key.clone(),
-        node: node.to_string(),
-        part_size: store.part_size_mib << 20,
-        concurrency: store.concurrency,
+/// The image stores `[image_stores]` names: `local` is `<data-dir>/images/`; S3 stores
+/// journal their uploads as `node`'s. Volumes may be overlays on blobs in `local`.
+fn image_stores(config: &Config, node: &str) -> Result<ims_domain::storage::Stores> {
+    let mut all = Vec::new();
+    for (name, settings) in config.image_stores.all() {
+        all.push(
+            image_store(config, node, name, settings)
+                .map_err(|e| anyhow::anyhow!("image_stores.stores.{name}: {e:#}"))?,
+        );
+    }
+    let stores = ims_domain::storage::Stores::new(all, &config.image_stores.default)?;
+    Ok(if config.image_stores.has_local() {
+        stores.with_overlays_in(crate::config::LOCAL_STORE)
+    } else {
+        stores
     })
-    .map_err(|e| anyhow::anyhow!("image_stores.stores.{name}: {e}"))?;
-    Ok(Arc::new(s3))
+}
+
+/// One image store.
+fn image_store(
+    config: &Config,
+    node: &str,
+    name: &str,
+    settings: Option<&crate::config::ImageStoreConfig>,
+) -> Result<ims_domain::storage::ImageStore> {
+    use crate::config::ImageStoreKind;
+    let (description, weight) = settings.map_or((None, 0), |s| (s.description.clone(), s.weight));
+    let store =
+        |kind: &str, properties: serde_json::Value, blobs| ims_domain::storage::ImageStore {
+            id: name.to_string(),
+            kind: kind.to_string(),
+            description: description.clone(),
+            weight,
+            properties: serde_json::from_value(properties).unwrap_or_default(),
+            blobs,
+        };
+    let s3 = match settings {
+        Some(s) if s.kind == ImageStoreKind::S3 => s,
+        _ => {
+            let dir = match settings.and_then(|s| s.path.clone()) {
+                Some(path) => path,
+                None => config.data_dir.join("images"),
+            };
+            let blobs = Arc::new(FsBlobStore::open(dir.clone(), node)?);
+            let properties = serde_json::json!({
+                "data_dir": dir, "chunk_size": 65536, "thin_provisioning": false,
+            });
+            return Ok(store("file", properties, blobs));
+        }
+    };
+    let blobs = ims_blob::S3BlobStore::new(ims_blob::S3BlobSettings {
+        name: name.to_string(),
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        bucket: s3.bucket.clone(),
+        prefix: s3.prefix.clone(),
+        access_key_id: s3.access_key_id.clone(),
+        secret_access_key: s3.secret_access_key.clone(),
+        node: node.to_string(),
+        part_size: s3.part_size_mib << 20,
+        concurrency: s3.concurrency,
+    })?;
+    let properties = serde_json::json!({
+        "s3_store_large_object_size": s3.part_size_mib,
+        "s3_store_large_object_chunk_size": s3.part_size_mib,
+        "s3_store_thread_pools": s3.concurrency,
+    });
+    Ok(store("s3", properties, Arc::new(blobs)))
 }
 
 /// Opens the catalog (creating the data dir) and builds the services for a process that
@@ -471,7 +516,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
     let catalog = Catalog::connect_with(&url, config.database.pool_settings())
         .await
         .context("opening the catalog")?;
-    let blobs = image_store(config, &node.id)?;
+    let stores = image_stores(config, &node.id)?;
     let lease = Duration::from_secs(config.jobs.lease_secs.max(3));
     let this_node = NodeContext::new(node.id.clone(), lease);
     let queue = JobQueue::new(Arc::new(catalog.clone()));
@@ -485,7 +530,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         Arc::new(catalog.clone()),
         queue.clone(),
         this_node.clone(),
-        blobs,
+        stores,
         Arc::new(http_source(config)),
         ims_domain::bucket::Buckets::new(
             Arc::new(bucket_router(config, &node.id)?.0),
@@ -506,7 +551,7 @@ pub async fn open(config: &Config, node: &Node) -> Result<Parts> {
         node.scratch_dir(&config.data_dir),
         qemu,
     )?;
-    if config.image_stores.remote().is_some() {
+    if !config.image_stores.has_local() {
         volume_store = volume_store.without_overlays();
     }
     let volume_store = Arc::new(volume_store);
@@ -642,7 +687,14 @@ pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_ap
                     "s3://{}/{}",
                     s3.bucket, s3.prefix
                 )),
-                None => ims_api_zstack::ImageStoreView::Local(config.data_dir.join("images")),
+                None => ims_api_zstack::ImageStoreView::Local(
+                    config
+                        .image_stores
+                        .stores
+                        .get(&config.image_stores.default)
+                        .and_then(|s| s.path.clone())
+                        .unwrap_or_else(|| config.data_dir.join("images")),
+                ),
             },
             volume_dir: config.data_dir.join("volumes"),
         },

@@ -421,14 +421,16 @@ pub struct BucketsConfig {
     pub owners: std::collections::BTreeMap<String, String>,
 }
 
-/// `[image_stores]`: where image data is stored.
+/// `[image_stores]`: where image data is stored. With two or more stores ims offers
+/// Glance's multi-store API (`/v2/info/stores`, `stores` on imports, `copy-image`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImageStoresConfig {
     /// The store new image data goes to: `local` (`<data-dir>/images/`) or the name of a
     /// store under `[image_stores.stores]`.
     pub default: String,
-    /// Object stores for image data, by name.
+    /// Image stores by name. `local` is a store when it is the default or listed here
+    /// (to give it a weight or description; it is always `<data-dir>/images/`).
     pub stores: std::collections::BTreeMap<String, ImageStoreConfig>,
 }
 
@@ -441,33 +443,59 @@ impl Default for ImageStoresConfig {
     }
 }
 
-/// `[image_stores.stores.<name>]`: image data in one bucket of an S3-compatible store.
+/// The backend of an image store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStoreKind {
+    /// A local (or mounted) directory.
+    File,
+    /// A bucket of an S3-compatible store (Ceph RGW, MinIO, AWS, OBS's S3 API).
+    S3,
+}
+
+/// `[image_stores.stores.<name>]`: one image store.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageStoreConfig {
-    /// `s3` (Ceph RGW, MinIO, AWS, OBS's S3 API).
-    pub kind: StoreKind,
-    /// Base URL, `http(s)://host[:port]`.
+    /// `file` or `s3`.
+    pub kind: ImageStoreKind,
+    /// What `/v2/info/stores` says about it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Preference: heavier stores are listed first in an image's `stores` and read first.
+    #[serde(default)]
+    pub weight: i64,
+    /// `file`: the directory (not for `local`, which is `<data-dir>/images/`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `s3`: base URL, `http(s)://host[:port]`.
+    #[serde(default)]
     pub endpoint: String,
-    /// Signing region.
+    /// `s3`: signing region.
     #[serde(default = "default_region")]
     pub region: String,
-    /// The bucket holding the image data; it must exist.
+    /// `s3`: the bucket holding the image data; it must exist.
+    #[serde(default)]
     pub bucket: String,
-    /// Prepended to every object ims writes there.
+    /// `s3`: prepended to every object ims writes there.
     #[serde(default = "default_image_prefix")]
     pub prefix: String,
-    /// Access key id.
+    /// `s3`: access key id.
+    #[serde(default)]
     pub access_key_id: String,
-    /// Secret access key; never printed, never serialized.
-    #[serde(skip_serializing, deserialize_with = "secret")]
+    /// `s3`: secret access key; never printed, never serialized.
+    #[serde(default = "no_secret", skip_serializing, deserialize_with = "secret")]
     pub secret_access_key: ims_blob::Secret,
-    /// MiB per part of a multipart upload (at least 5).
+    /// `s3`: MiB per part of a multipart upload (at least 5).
     #[serde(default = "default_part_mib")]
     pub part_size_mib: usize,
-    /// Parts of one upload in flight at once.
+    /// `s3`: parts of one upload in flight at once.
     #[serde(default = "default_part_concurrency")]
     pub concurrency: usize,
+}
+
+fn no_secret() -> ims_blob::Secret {
+    ims_blob::Secret::new("")
 }
 
 fn default_image_prefix() -> String {
@@ -492,34 +520,75 @@ impl ImageStoresConfig {
             );
         }
         for (name, store) in &self.stores {
-            if name == LOCAL_STORE {
-                anyhow::bail!("image_stores.stores.{LOCAL_STORE}: the name is reserved");
-            }
-            if name != &self.default {
-                anyhow::bail!(
-                    "image_stores.stores.{name}: only the default store is used (several image stores at once are not offered yet)"
-                );
-            }
-            if store.kind != StoreKind::S3 {
-                anyhow::bail!("image_stores.stores.{name}.kind: only \"s3\" is offered");
-            }
-            if store.access_key_id.is_empty() || store.secret_access_key.expose().is_empty() {
-                anyhow::bail!(
-                    "image_stores.stores.{name}: access_key_id and secret_access_key are required"
-                );
-            }
-            if store.part_size_mib < 5 {
-                anyhow::bail!("image_stores.stores.{name}.part_size_mib: at least 5");
-            }
+            store
+                .validate(name)
+                .map_err(|e| anyhow::anyhow!("image_stores.stores.{name}: {e}"))?;
         }
         Ok(())
     }
 
-    /// The default store's settings, or `None` for `local`.
+    /// Every store in name order, with its settings (`local` first, as `None`, when it
+    /// is the default and not listed).
+    pub fn all(&self) -> Vec<(&str, Option<&ImageStoreConfig>)> {
+        let mut all: Vec<(&str, Option<&ImageStoreConfig>)> = self
+            .stores
+            .iter()
+            .map(|(name, store)| (name.as_str(), Some(store)))
+            .collect();
+        if self.default == LOCAL_STORE && !self.stores.contains_key(LOCAL_STORE) {
+            all.insert(0, (LOCAL_STORE, None));
+        }
+        all
+    }
+
+    /// Whether `<data-dir>/images/` is one of the stores.
+    pub fn has_local(&self) -> bool {
+        self.default == LOCAL_STORE || self.stores.contains_key(LOCAL_STORE)
+    }
+
+    /// The default store's settings when it is in S3, or `None`.
     pub fn remote(&self) -> Option<(&str, &ImageStoreConfig)> {
         self.stores
             .get_key_value(&self.default)
+            .filter(|(_, s)| s.kind == ImageStoreKind::S3)
             .map(|(n, s)| (n.as_str(), s))
+    }
+}
+
+impl ImageStoreConfig {
+    fn validate(&self, name: &str) -> Result<()> {
+        let id_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && !name.starts_with("os_glance");
+        if !id_ok {
+            anyhow::bail!("a store name is 1 to 64 of a-z, 0-9, _ and -, not starting os_glance");
+        }
+        match self.kind {
+            ImageStoreKind::File if name == LOCAL_STORE && self.path.is_some() => {
+                anyhow::bail!("path: {LOCAL_STORE} is always <data-dir>/images/")
+            }
+            ImageStoreKind::File if name != LOCAL_STORE && self.path.is_none() => {
+                anyhow::bail!("path: a file store needs its directory")
+            }
+            ImageStoreKind::S3 if name == LOCAL_STORE => {
+                anyhow::bail!("kind: {LOCAL_STORE} is a file store")
+            }
+            ImageStoreKind::S3 if self.endpoint.is_empty() || self.bucket.is_empty() => {
+                anyhow::bail!("endpoint and bucket are required")
+            }
+            ImageStoreKind::S3
+                if self.access_key_id.is_empty() || self.secret_access_key.expose().is_empty() =>
+            {
+                anyhow::bail!("access_key_id and secret_access_key are required")
+            }
+            ImageStoreKind::S3 if self.part_size_mib < 5 => {
+                anyhow::bail!("part_size_mib: at least 5")
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -982,7 +1051,21 @@ mod tests {
             (name, s3.prefix.as_str(), s3.part_size_mib),
             ("s3", "images/", 16)
         );
-        assert!(load_str("").unwrap().image_stores.remote().is_none());
+        assert_eq!(
+            ok.image_stores.all().len(),
+            1,
+            "local is not a store unless named"
+        );
+        let empty = load_str("").unwrap();
+        assert!(empty.image_stores.remote().is_none());
+        assert_eq!(empty.image_stores.all()[0].0, "local");
+        let two = load_str(&format!(
+            "[image_stores]\ndefault = \"local\"\n{}",
+            store("s3", "weight = 5\n")
+        ))
+        .unwrap();
+        let names: Vec<_> = two.image_stores.all().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["local", "s3"]);
         for (bad, why) in [
             (
                 "[image_stores]\ndefault = \"nowhere\"\n".to_string(),
@@ -997,18 +1080,22 @@ mod tests {
             ),
             (
                 format!(
-                    "[image_stores]\ndefault = \"s3\"\n{}{}",
-                    store("s3", ""),
-                    store("other", "")
-                ),
-                "only the default store",
-            ),
-            (
-                format!(
                     "[image_stores]\ndefault = \"local\"\n{}",
                     store("local", "")
                 ),
-                "reserved",
+                "local is a file store",
+            ),
+            (
+                "[image_stores.stores.cold]\nkind = \"file\"\n".to_string(),
+                "needs its directory",
+            ),
+            (
+                "[image_stores.stores.local]\nkind = \"file\"\npath = \"/tmp\"\n".to_string(),
+                "always <data-dir>/images/",
+            ),
+            (
+                "[image_stores.stores.Cold]\nkind = \"file\"\npath = \"/tmp\"\n".to_string(),
+                "a store name is",
             ),
         ] {
             let err = format!("{:#}", load_str(&bad).unwrap_err());

@@ -43,7 +43,15 @@ fn source(headers: &HeaderMap, body: Body) -> GlanceResult<UploadSource> {
     Ok(UploadSource {
         stream: Box::pin(stream),
         declared_size: declared,
+        store: store_header(headers),
     })
+}
+
+/// `X-Image-Meta-Store`: the store an upload (or an import) writes to.
+fn store_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-image-meta-store")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
 }
 
 /// `PUT /v2/images/{id}/file`.
@@ -159,13 +167,58 @@ pub async fn import_image(
     raw: Bytes,
 ) -> GlanceResult<StatusCode> {
     let body = json_body(&headers, &raw, &["application/json"])?;
-    let mut req = decode_import(&body)?;
+    let multi = svc.images.stores().is_multi();
+    let mut req = decode_import(&body, multi)?;
+    if multi {
+        choose_stores(&mut req, &body, store_header(&headers))?;
+    }
     req.request_id = ims_http::request_id(&headers);
     svc.images.import(&who, &id, req).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
+/// The stores of a multi-store import: `all_stores`, `stores`, or the
+/// `X-Image-Meta-Store` header, with Glance's 400s for combining them. One deliberate
+/// difference: `stores` naming exactly the header's store is accepted, as openstacksdk's
+/// `import_image(store=…)` sends both.
+fn choose_stores(
+    req: &mut ImportRequest,
+    body: &Value,
+    header: Option<String>,
+) -> Result<(), Error> {
+    let listed = match body.get("stores") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| Error::invalid("'stores' must be a list of store identifiers"))?,
+        ),
+        Some(_) => {
+            return Err(Error::invalid(
+                "'stores' must be a list of store identifiers",
+            ));
+        }
+    };
+    if req.all_stores && (listed.is_some() || header.is_some()) {
+        return Err(Error::invalid(
+            "All_stores parameter can't be used with x-image-meta-store header or stores parameter",
+        ));
+    }
+    req.stores = match (listed, header) {
+        (Some(list), Some(h)) if list != [h.clone()] => {
+            return Err(Error::invalid(
+                "Stores parameter and x-image-meta-store header can't be both specified",
+            ));
+        }
+        (Some(list), _) => Some(list),
+        (None, header) => header.map(|h| vec![h]),
+    };
+    Ok(())
+}
+
+fn decode_import(body: &Value, multi_store: bool) -> Result<ImportRequest, Error> {
     let method = body
         .get("method")
         .ok_or_else(|| Error::invalid("Import request requires a 'method' field."))?;
@@ -182,7 +235,8 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
     }
     // With one store, Glance ignores `stores` and `all_stores` (and the
     // X-Image-Meta-Store header); only a request that lets some stores fail is refused.
-    if body.get("all_stores_must_succeed") == Some(&Value::Bool(false)) {
+    let allow_store_failures = body.get("all_stores_must_succeed") == Some(&Value::Bool(false));
+    if allow_store_failures && !multi_store {
         let uri = method.get("uri").and_then(Value::as_str).unwrap_or("None");
         return Err(Error::invalid(format!(
             "All_stores_must_succeed can only be set with enabled_backends {uri}"
@@ -201,6 +255,8 @@ fn decode_import(body: &Value) -> Result<ImportRequest, Error> {
         glance_image_id: text("glance_image_id")?,
         glance_region: text("glance_region")?,
         glance_service_interface: text("glance_service_interface")?,
+        all_stores: body.get("all_stores") == Some(&Value::Bool(true)),
+        allow_store_failures,
         ..ImportRequest::default()
     })
 }

@@ -35,7 +35,11 @@ pub async fn create_image(
     };
     let attrs: BTreeMap<String, Value> = body.into_iter().collect();
     let image = svc.images.create(&who, attrs).await?;
-    let mut resp = (StatusCode::CREATED, Json(convert::image(&image))).into_response();
+    let mut resp = (
+        StatusCode::CREATED,
+        Json(convert::image(&image, svc.images.stores())),
+    )
+        .into_response();
     let h = resp.headers_mut();
     let location = format!("{}/v2/images/{}", svc.base_url(&headers), image.id);
     h.insert(
@@ -49,7 +53,29 @@ pub async fn create_image(
             HeaderValue::from_str(&methods.join(",")).map_err(Error::internal)?,
         );
     }
+    let stores = svc.images.stores();
+    if stores.is_multi() {
+        let ids: Vec<&str> = stores.all().iter().map(|s| s.id.as_str()).collect();
+        h.insert(
+            "openstack-image-store-ids",
+            HeaderValue::from_str(&ids.join(",")).map_err(Error::internal)?,
+        );
+    }
     Ok(resp)
+}
+
+/// `DELETE /v2/stores/{store}/{id}`: 204 once the store no longer holds the image.
+pub async fn delete_from_store(
+    State(svc): State<Services>,
+    Caller(who): Caller,
+    Path((store, id)): Path<(String, String)>,
+    raw: Bytes,
+) -> GlanceResult<StatusCode> {
+    if !raw.is_empty() {
+        return Err(Error::invalid("This operation does not take a request body").into());
+    }
+    svc.images.delete_from_store(&who, &store, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v2/images/{id}`; non-UUID ids are 404 (clients look names up this way).
@@ -58,7 +84,10 @@ pub async fn get_image(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> GlanceResult<Json<Value>> {
-    Ok(Json(convert::image(&svc.images.get(&who, &id).await?)))
+    Ok(Json(convert::image(
+        &svc.images.get(&who, &id).await?,
+        svc.images.stores(),
+    )))
 }
 
 /// `GET /v2/images` with Glance's filters, sorting and pagination.
@@ -76,7 +105,10 @@ pub async fn list_images(
         .flatten();
     let (first, next) = query::page_links("/v2/images", &raw, next_marker.as_deref());
     let mut body = json!({
-        "images": images.iter().map(convert::image).collect::<Vec<_>>(),
+        "images": images
+            .iter()
+            .map(|i| convert::image(i, svc.images.stores()))
+            .collect::<Vec<_>>(),
         "first": first,
         "schema": "/v2/schemas/images",
     });
@@ -113,6 +145,7 @@ pub async fn update_image(
     let changes = decode_patch(body, draft)?;
     Ok(Json(convert::image(
         &svc.images.update(&who, &id, changes).await?,
+        svc.images.stores(),
     )))
 }
 

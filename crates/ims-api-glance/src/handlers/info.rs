@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use ims_domain::Error;
 use ims_http::Services;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Caller;
-use crate::error::GlanceResult;
+use crate::error::{GlanceError, GlanceResult};
 use crate::{convert, schemas};
 
 /// `GET /`: 300 with the version list (keystoneauth and tempest expect 300).
@@ -77,14 +77,55 @@ pub async fn import_info(State(svc): State<Services>, _: Caller) -> Json<Value> 
     )
 }
 
-/// `GET /v2/info/stores`: 404, as Glance answers without `enabled_backends`. ims has one
-/// store, and clients take a 200 here to mean that several are enabled (they then send
-/// `stores` with imports and wait for an image `stores` field that never comes).
-pub async fn stores_info(_: Caller) -> axum::response::Response {
-    crate::error::glance_body(
-        StatusCode::NOT_FOUND,
-        "Multi backend is not supported at this site.",
-    )
+/// `GET /v2/info/stores`: the stores, in configuration order; 404 with one store, as
+/// Glance answers without `enabled_backends` (clients take a 200 to mean several).
+pub async fn stores_info(State(svc): State<Services>, _: Caller) -> Response {
+    stores_body(&svc, |_| Map::new())
+}
+
+/// `GET /v2/info/stores/detail`: with each store's type, weight and settings; for
+/// administrators (and services), after the 404 of a single store.
+pub async fn stores_detail(State(svc): State<Services>, Caller(who): Caller) -> Response {
+    if svc.images.stores().is_multi() && !who.is_admin() && !who.has_role("service") {
+        return GlanceError::from(Error::Forbidden(String::new())).into_response();
+    }
+    stores_body(&svc, |store| {
+        let mut m = Map::new();
+        m.insert("type".into(), json!(store.kind));
+        m.insert("weight".into(), json!(store.weight));
+        m.insert("properties".into(), json!(store.properties));
+        m
+    })
+}
+
+fn stores_body(
+    svc: &Services,
+    detail: impl Fn(&ims_domain::storage::ImageStore) -> Map<String, Value>,
+) -> Response {
+    let stores = svc.images.stores();
+    if !stores.is_multi() {
+        return crate::error::glance_body(
+            StatusCode::NOT_FOUND,
+            "Multi backend is not supported at this site.",
+        );
+    }
+    let list: Vec<Value> = stores
+        .all()
+        .iter()
+        .map(|store| {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(store.id));
+            if let Some(d) = &store.description {
+                m.insert("description".into(), json!(d));
+            }
+            if store.id == stores.default_store().id {
+                m.insert("default".into(), json!("true"));
+            }
+            m.extend(detail(store));
+            Value::Object(m)
+        })
+        .collect();
+    Json(json!({ "stores": list })).into_response()
 }
 
 /// `GET /v2/info/usage`: sizes in MiB, limits -1 when unlimited.

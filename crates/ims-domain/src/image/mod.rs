@@ -192,6 +192,32 @@ pub struct ImageData {
     /// How the blob is encrypted at rest, when it is (an image with a customer's KMS
     /// key). Set before any byte is stored, and kept with the data it describes.
     pub sealing: Option<Sealing>,
+    /// The image stores holding a copy of the blob (the same key in each). Empty while
+    /// the data is only staged or still being copied by an import: it is then in the
+    /// default store, and no store lists it yet.
+    pub stores: BTreeSet<String>,
+}
+
+/// A blob an image held, taken from it to be released once the catalog no longer names
+/// it (see [`ImageData::take_blob`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBlob {
+    /// The key (the same in every store).
+    pub key: String,
+    /// The stores the image listed (empty: only the default store, unplaced data).
+    pub stores: BTreeSet<String>,
+}
+
+impl ImageData {
+    /// Takes the blob away from the image (its key and stores), for the caller to
+    /// release after saving the image without it.
+    pub fn take_blob(&mut self) -> Option<HeldBlob> {
+        let key = self.location.take()?;
+        Some(HeldBlob {
+            key,
+            stores: std::mem::take(&mut self.stores),
+        })
+    }
 }
 
 /// An encrypted blob's key: the KMS key its data key is wrapped under and the wrapped

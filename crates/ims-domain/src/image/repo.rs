@@ -1,6 +1,8 @@
 //! What the image aggregate needs from the catalog: images, their members, quotas and
 //! leases.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -96,10 +98,14 @@ pub trait ImageRepo: Send + Sync {
         now: OffsetDateTime,
         restarted_owner: Option<&str>,
     ) -> Result<Vec<Image>>;
-    /// Id, status and data location of every image that is not deleted.
-    async fn live_images(&self) -> Result<Vec<(ImageId, ImageStatus, Option<String>)>>;
-    /// How many images that are not deleted hold the blob `key` as their data.
-    async fn blob_users(&self, key: &str) -> Result<u64>;
+    /// The blob key and stores of every image that is not deleted and has data.
+    async fn live_blobs(&self) -> Result<Vec<(String, BTreeSet<String>)>>;
+    /// The stores of each image that is not deleted and holds the blob `key` as its
+    /// data (an empty set: the data is not placed in a store yet).
+    async fn blob_holders(&self, key: &str) -> Result<Vec<BTreeSet<String>>>;
+    /// Records `store` as the store of active and deactivated images whose data no store
+    /// lists (written before stores were recorded); returns how many.
+    async fn place_unplaced(&self, store: &str) -> Result<u64>;
 
     /// The membership status of `project` in image `id`.
     async fn membership(&self, id: ImageId, project: &str) -> Result<Option<MemberStatus>>;

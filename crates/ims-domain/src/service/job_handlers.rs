@@ -49,7 +49,8 @@ impl JobHandler for ImageJobs {
             return svc.discard_unfilled(id).await;
         }
         match (job.kind, job.image_id()) {
-            (JobKind::ImageImport | JobKind::RegisterImage, Some(id)) => svc.fail_import(id).await,
+            (JobKind::ImageImport, Some(_)) => svc.fail_import_job(job).await,
+            (JobKind::RegisterImage, Some(id)) => svc.fail_import(id, &Default::default()).await,
             (JobKind::TaskImport, Some(id)) => svc.fail_import_task(id).await,
             (
                 JobKind::DataImageFromFile | JobKind::SystemImageFromFile | JobKind::ImageCopy,
@@ -106,7 +107,11 @@ impl Sweeper for ImageSweeper {
     async fn recover(&self) -> Result<()> {
         let svc = &self.svc;
         let reset = svc.recover_transfers(true).await?;
-        let partial = svc.blobs.recover().await?;
+        let mut partial = 0;
+        for store in svc.stores().all() {
+            partial += store.blobs.recover().await?;
+        }
+        svc.place_unplaced().await?;
         let orphans = svc.collect_orphans().await?;
         tracing::info!(
             images.reset = reset,

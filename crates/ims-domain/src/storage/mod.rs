@@ -12,6 +12,9 @@ use crate::error::Result;
 pub mod bucket;
 pub mod remote;
 pub mod sealed;
+pub mod stores;
+
+pub use stores::{ImageStore, Stores};
 
 /// A stream of data chunks from a blob or a request body.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;

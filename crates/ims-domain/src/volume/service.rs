@@ -271,7 +271,10 @@ impl VolumeService {
         let mut volume = self.new_volume(who, &req, size, VolumeFormat::Qcow2)?;
         volume.source_image = Some(image.id);
         volume.location = Some(self.store.location_of(volume.id, VolumeFormat::Qcow2));
-        if image.data.sealing.is_some() || !self.store.overlays_on_images() {
+        if image.data.sealing.is_some()
+            || !self.store.overlays_on_images()
+            || !self.images.in_overlay_store(&image)
+        {
             // qemu cannot read a sealed or remote blob in place: the volume gets a
             // (decrypted) copy, made only while the image's key is enabled.
             self.images.check_readable(&image).await?;
@@ -579,7 +582,7 @@ impl VolumeService {
         let Some(backing) = &volume.backing else {
             return;
         };
-        self.images.release_blob(&backing.blob_key).await;
+        self.images.release_overlay_base(&backing.blob_key).await;
     }
 
     /// Grows a ready volume to `new_size` bytes (rounded up to 512) within the project's

@@ -62,18 +62,19 @@ impl ImageService {
         Ok(())
     }
 
-    /// A writer for `image`'s new blob `key`: sealing for an encrypted image.
+    /// A writer for `image`'s new blob `key` in `store`: sealing for an encrypted image.
     pub(crate) async fn blob_writer(
         &self,
         image: &Image,
         key: &str,
+        store: &crate::storage::ImageStore,
     ) -> Result<Box<dyn BlobWriter>> {
         let Some(sealing) = &image.data.sealing else {
-            return self.blobs.writer(key).await;
+            return store.blobs.writer(key).await;
         };
         let owner = image.owner.as_deref().unwrap_or_default();
         let data_key = self.key_service()?.open_image_key(owner, sealing).await?;
-        let writer = self.blobs.writer(key).await?;
+        let writer = store.blobs.writer(key).await?;
         Ok(Box::new(SealingWriter::new(
             writer,
             &data_key,
@@ -82,7 +83,8 @@ impl ImageService {
     }
 
     /// `image`'s data (or `range` of it) in the clear; for an encrypted image only while
-    /// its key is enabled.
+    /// its key is enabled. Read from the heaviest store holding it that answers: a store
+    /// that fails to open the blob is passed over for the next.
     pub(crate) async fn read_data(
         &self,
         image: &Image,
@@ -93,12 +95,31 @@ impl ImageService {
             .location
             .as_deref()
             .ok_or_else(|| Error::not_found(crate::Entity::ImageData, image.id.to_string()))?;
-        let Some(sealing) = &image.data.sealing else {
-            return self.blobs.read(location, range).await;
+        let data_key = match &image.data.sealing {
+            Some(sealing) => {
+                let owner = image.owner.as_deref().unwrap_or_default();
+                Some(self.key_service()?.open_image_key(owner, sealing).await?)
+            }
+            None => None,
         };
-        let owner = image.owner.as_deref().unwrap_or_default();
-        let data_key = self.key_service()?.open_image_key(owner, sealing).await?;
-        let size = image.data.size.unwrap_or(0);
-        read_sealed(self.blobs.as_ref(), location, &data_key, size, range).await
+        let mut last = None;
+        for store in self.stores.holding(&image.data.stores) {
+            let read = match &data_key {
+                None => store.blobs.read(location, range).await,
+                Some(data_key) => {
+                    let size = image.data.size.unwrap_or(0);
+                    read_sealed(store.blobs.as_ref(), location, data_key, size, range).await
+                }
+            };
+            match read {
+                Err(e) => {
+                    tracing::warn!(image.id = %image.id, store = %store.id, error = %e, "could not read from an image store; trying the next one holding the image");
+                    last = Some(e);
+                }
+                done => return done,
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::not_found(crate::Entity::ImageData, image.id.to_string())))
     }
 }

@@ -151,12 +151,13 @@ impl ImageService {
             return Err(Error::Gone("The source image has no data".into()));
         }
         let data = self.read_data(&source, None).await?;
-        self.fill_image_as(
+        self.receive_into(
             target,
             data,
             source.data.size,
             |image| adopt_source(&who, image, &source, settings),
             |_, _| Ok(()),
+            super::bucket_jobs::image_jobs::Arrival::Land,
         )
         .await
     }

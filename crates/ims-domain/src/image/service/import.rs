@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bucket_jobs::image_jobs::Arrival;
 use super::glance_download;
 use super::metadata::{ImageService, ImportMethod, now};
 use crate::error::{Error, Result};
@@ -40,17 +41,33 @@ pub struct ImportRequest {
     /// See [`crate::job::DISCARD_IMAGE_ON_FAILURE`]; never set by a Glance request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub discard_image_on_failure: bool,
+    /// The stores asked for (`stores`, or `X-Image-Meta-Store`); `None`: the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stores: Option<Vec<String>>,
+    /// Every store (`all_stores`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_stores: bool,
+    /// A store may fail without failing the import (`all_stores_must_succeed: false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_store_failures: bool,
+    /// The stores the job writes to, in order; set by [`ImageService::import`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// `copy-image`: the stores that held the image before (never rolled back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_stores: Vec<String>,
 }
 
 impl ImageService {
     /// Starts an import: the image moves to `importing` and a job is queued with it,
-    /// in one transaction. Returns the job id.
+    /// in one transaction (`copy-image` leaves it `active`). Returns the job id, `None`
+    /// when a `copy-image` found nothing left to copy.
     pub async fn import(
         &self,
         who: &Principal,
         id: &str,
         mut req: ImportRequest,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         req.user_id = Some(who.user_id.clone());
         let method: ImportMethod = req.method.parse().map_err(|_| {
             Error::invalid(format!("Import method {} is not supported", req.method))
@@ -61,6 +78,9 @@ impl ImageService {
             )));
         }
         let mut image = self.get(who, id).await?;
+        if method == ImportMethod::CopyImage {
+            return self.start_copy_to_stores(who, image, req).await;
+        }
         policy::check_modify(who, &image)?;
         image.require_formats()?;
         let expected = image.status;
@@ -93,11 +113,13 @@ impl ImageService {
                 }
                 glance_download::check_request(who, &mut req)?;
             }
-            ImportMethod::GlanceDirect => {}
+            ImportMethod::GlanceDirect | ImportMethod::CopyImage => {}
         }
         self.data_cap(image.owner.as_deref()).await?;
+        req.targets = self.import_targets(&req)?;
         self.check_job_slots(&who.project_id, 1).await?;
         image.transition(ImageStatus::Importing)?;
+        self.begin_store_progress(&mut image, &req.targets);
         image.updated_at = now();
         let job = self
             .enqueue(
@@ -108,54 +130,60 @@ impl ImageService {
                 &req,
             )
             .await?;
-        Ok(job.id)
+        Ok(Some(job.id))
     }
 
-    /// Runs an import job (called by the job runner under the job's lease). Safe to run
-    /// again after a crash: web-download writes a fresh blob key on every attempt (a lost
-    /// attempt's committed blob is an orphan that collection removes), glance-direct
-    /// adopts the staged blob, and the new blob is deleted when the final save fails.
+    /// Runs an import job (called by the job runner under the job's lease): the data
+    /// lands in the default store (glance-direct staged it there already), then goes to
+    /// the stores asked for. Safe to run again after a crash: data that landed is not
+    /// fetched again, stores written are skipped, and a lost attempt's blob is an orphan
+    /// that collection removes.
     pub(crate) async fn run_import(&self, job: &Job) -> Result<()> {
         let (req, id): (ImportRequest, ImageId) = job.decode()?;
-        let Some(image) = self
-            .repo
-            .get(id)
-            .await?
-            .filter(|i| i.status == ImageStatus::Importing)
-        else {
-            return Err(Error::Gone("The image is no longer importing".into()));
-        };
-        let (stream, expected) = match req.method.parse()? {
-            ImportMethod::GlanceDirect => return self.adopt_staged(image).await,
+        let method: ImportMethod = req.method.parse()?;
+        if method != ImportMethod::CopyImage {
+            self.land_import(job, &req, method, id).await?;
+        }
+        self.place_in_stores(job, &req).await
+    }
+
+    /// Brings an import's data into the default store, unless it is there.
+    async fn land_import(
+        &self,
+        job: &Job,
+        req: &ImportRequest,
+        method: ImportMethod,
+        id: ImageId,
+    ) -> Result<()> {
+        let image = self
+            .importing(id)
+            .await
+            .map_err(|_| Error::Gone("The image is no longer importing".into()))?;
+        if image.data.location.is_some() && image.data.checksum.is_some() {
+            return Ok(());
+        }
+        let landed = match method {
             ImportMethod::WebDownload => {
                 let uri = req.uri.as_deref().unwrap_or_default();
-                self.fetch(uri).await?
+                let (stream, expected) = self.fetch(uri).await?;
+                let (adopt, complete) = (|_: &mut _| Ok(()), |_: &mut _, _: &_| Ok(()));
+                self.receive_into(id, stream, expected, adopt, complete, Arrival::Land)
+                    .await
             }
-            ImportMethod::GlanceDownload => return self.run_glance_download(job, &req).await,
+            ImportMethod::GlanceDownload => self.run_glance_download(job, req).await,
+            ImportMethod::GlanceDirect | ImportMethod::CopyImage => {
+                Err(Error::Gone("The staged data is missing".into()))
+            }
         };
-        self.fill_image(id, stream, expected, |_, _| Ok(()))
-            .await
-            .map_err(|e| match e {
-                Error::Gone(_) => Error::Gone("The image was deleted during the import".into()),
-                other => other,
-            })
+        landed.map_err(|e| match e {
+            Error::Gone(_) => Error::Gone("The image was deleted during the import".into()),
+            other => other,
+        })
     }
 
-    /// glance-direct: the staged blob was hashed as it arrived, so it becomes the image's
-    /// data as it is, with no second read.
-    async fn adopt_staged(&self, mut image: crate::image::Image) -> Result<()> {
-        if image.data.location.is_none() || image.data.checksum.is_none() {
-            return Err(Error::Gone("The staged data is missing".into()));
-        }
-        image.transition(ImageStatus::Active)?;
-        image.lease = None;
-        self.finish_edit(&mut image)?;
-        crate::job::lease::confirm().await?;
-        self.repo.save(&image, ImageStatus::Importing, None).await
-    }
-
-    /// Cleans up after an import that failed for good: the image is queued again.
-    pub(crate) async fn fail_import(&self, image_id: ImageId) -> Result<()> {
+    /// Cleans up after an import that failed for good: the image is queued again, its
+    /// data released, and the stores it was importing to are no longer "importing".
+    pub(crate) async fn fail_import(&self, image_id: ImageId, req: &ImportRequest) -> Result<()> {
         let Some(mut image) = self
             .repo
             .get(image_id)
@@ -164,13 +192,25 @@ impl ImageService {
         else {
             return Ok(());
         };
-        let staged = image.data.location.take();
+        let mut landed = image.data.take_blob();
+        if let Some(held) = &mut landed {
+            // The landed copy is in the default store, whether or not it was placed there.
+            held.stores.insert(self.stores.default_store().id.clone());
+        }
         image.transition(ImageStatus::Queued)?;
         image.lease = None;
+        let targets: Vec<String> = req.targets.clone();
+        if let Some(importing) = image.properties.get_mut(super::stores::IMPORTING_TO) {
+            let left: Vec<&str> = importing
+                .split(',')
+                .filter(|s| !s.is_empty() && !targets.iter().any(|t| t == s))
+                .collect();
+            *importing = left.join(",");
+        }
         self.finish_edit(&mut image)?;
         self.repo.save(&image, ImageStatus::Importing, None).await?;
-        if let Some(staged) = staged {
-            self.delete_blob(&staged).await;
+        if let Some(held) = landed {
+            self.release_blob(&held).await;
         }
         Ok(())
     }

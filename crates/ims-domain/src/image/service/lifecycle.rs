@@ -79,13 +79,13 @@ impl ImageService {
         ) {
             return Ok(());
         }
-        let partial = image.data.location.take();
+        let partial = image.data.take_blob();
         image.status = ImageStatus::Deleted;
         image.lease = None;
         image.updated_at = now();
         self.repo.save(&image, expected, None).await?;
-        if let Some(key) = partial {
-            self.release_blob(&key).await;
+        if let Some(held) = partial {
+            self.release_blob(&held).await;
         }
         Ok(())
     }

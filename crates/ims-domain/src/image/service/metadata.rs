@@ -2,7 +2,7 @@
 //! insert), and the image metadata use cases: create, read, list, update, delete,
 //! (de)activate, tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,11 +11,11 @@ use super::tags::validate_tag;
 use crate::error::{Error, Result};
 use crate::huawei;
 use crate::image::attributes::{self, AttributeLimits, Mode};
-use crate::image::{Image, ImageId, ImageStatus, Visibility};
+use crate::image::{HeldBlob, Image, ImageId, ImageStatus, Visibility};
 use crate::listing::{ListLimits, ListQuery, ListScope};
 use crate::pipeline::HashAlgo;
 use crate::policy;
-use crate::ports::{BlobStore, ImageRepo, JobRepo, RemoteSource, Usage};
+use crate::ports::{ImageRepo, JobRepo, RemoteSource, Usage};
 use crate::principal::Principal;
 
 /// Per-project quotas; `None` means unlimited.
@@ -36,6 +36,8 @@ crate::string_enum! {
         WebDownload = "web-download",
         /// Data and boot metadata of an image of a Glance catalog (this one).
         GlanceDownload = "glance-download",
+        /// An active image's data copied into more stores.
+        CopyImage = "copy-image",
     }
 }
 
@@ -112,6 +114,7 @@ impl Default for ImageSettings {
                 ImportMethod::GlanceDirect,
                 ImportMethod::WebDownload,
                 ImportMethod::GlanceDownload,
+                ImportMethod::CopyImage,
             ],
             url_filter: UrlFilter::default(),
             glance_download: super::GlanceDownloadSettings::default(),
@@ -165,7 +168,7 @@ pub enum ImageChange {
 pub struct ImageService {
     pub(crate) repo: Arc<dyn ImageRepo>,
     pub(crate) jobs: Arc<dyn JobRepo>,
-    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) stores: crate::storage::Stores,
     pub(crate) remote: Arc<dyn RemoteSource>,
     pub(crate) buckets: crate::bucket::Buckets,
     pub(crate) converter: Arc<dyn crate::ports::Converter>,
@@ -189,7 +192,7 @@ impl ImageService {
         repo: Arc<dyn ImageRepo>,
         queue: crate::job::JobQueue,
         node: crate::context::Node,
-        blobs: Arc<dyn BlobStore>,
+        stores: crate::storage::Stores,
         remote: Arc<dyn RemoteSource>,
         buckets: crate::bucket::Buckets,
         converter: Arc<dyn crate::ports::Converter>,
@@ -200,7 +203,7 @@ impl ImageService {
             jobs: Arc::clone(queue.repo()),
             queue,
             node,
-            blobs,
+            stores,
             remote,
             buckets,
             converter,
@@ -231,9 +234,15 @@ impl ImageService {
         self.repo.ping().await
     }
 
-    /// Whether the image store answers now, for health checks.
+    /// Whether the default image store (where new data lands) answers now, for health
+    /// checks.
     pub async fn check_store(&self) -> Result<()> {
-        self.blobs.check().await
+        self.stores.default_store().blobs.check().await
+    }
+
+    /// The image stores.
+    pub fn stores(&self) -> &crate::storage::Stores {
+        &self.stores
     }
 
     /// The buckets, behind their access check.
@@ -387,12 +396,12 @@ impl ImageService {
             tracing::info!(image.id = %image.id, "deleting an image while data is moving into it");
         }
         let expected = image.status;
-        let location = image.data.location.take();
+        let held = image.data.take_blob();
         image.status = ImageStatus::Deleted;
         image.updated_at = now();
         self.repo.save(&image, expected, None).await?;
-        if let Some(key) = location {
-            self.release_blob(&key).await;
+        if let Some(held) = held {
+            self.release_blob(&held).await;
         }
         Ok(())
     }
@@ -515,29 +524,73 @@ impl ImageService {
         )))
     }
 
-    /// Deletes blob `key` unless an image that is not deleted (a copy shares its
-    /// source's blob) or a volume (an overlay on it) still holds it. Called once the
-    /// caller's own hold is gone from the catalog: a copy or a volume made meanwhile
-    /// either holds the blob by then, or finds its source gone and gives up.
-    pub(crate) async fn release_blob(&self, key: &str) {
-        let held = async {
-            Ok::<_, Error>(self.repo.blob_users(key).await? > 0 || self.pins.pinned(key).await?)
-        };
-        match held.await {
-            Ok(false) => self.delete_blob(key).await,
-            Ok(true) => {
-                tracing::info!(blob.key = %key, "a blob stays while other images or volumes hold it")
+    /// Deletes the copies of a blob an image no longer holds, in each store it held it
+    /// in, unless an image that is not deleted (a copy shares its source's blob) still
+    /// lists that store, or a volume is an overlay on it there. Called once the caller's
+    /// own hold is gone from the catalog: a copy or a volume made meanwhile either holds
+    /// the blob by then, or finds its source gone and gives up.
+    pub(crate) async fn release_blob(&self, held: &HeldBlob) {
+        let key = held.key.as_str();
+        let kept = async {
+            let mut kept = BTreeSet::new();
+            for stores in self.repo.blob_holders(key).await? {
+                kept.extend(self.stores.holding(&stores).iter().map(|s| s.id.clone()));
             }
+            if self.pins.pinned(key).await? {
+                kept.insert(self.overlay_base_store().id.clone());
+            }
+            Ok::<_, Error>(kept)
+        };
+        let kept = match kept.await {
+            Ok(kept) => kept,
             Err(e) => {
-                tracing::warn!(blob.key = %key, error = %e, "could not tell whether a blob is still held; orphan collection decides later")
+                tracing::warn!(blob.key = %key, error = %e, "could not tell whether a blob is still held; orphan collection decides later");
+                return;
+            }
+        };
+        for store in self.stores.holding(&held.stores) {
+            if kept.contains(&store.id) {
+                tracing::info!(blob.key = %key, store = %store.id, "a blob stays while other images or volumes hold it");
+            } else {
+                self.delete_blob(key, store).await;
             }
         }
     }
 
-    /// Deletes a blob, logging (not failing) on error: orphan collection retries later.
-    pub(crate) async fn delete_blob(&self, key: &str) {
-        if let Err(e) = self.blobs.delete(key).await {
-            tracing::warn!(blob.key = key, error = %e, "could not delete blob; orphan collection will retry");
+    /// Deletes a blob from `store`, logging (not failing) on error: orphan collection
+    /// retries later.
+    pub(crate) async fn delete_blob(&self, key: &str, store: &crate::storage::ImageStore) {
+        if let Err(e) = store.blobs.delete(key).await {
+            tracing::warn!(blob.key = key, store = %store.id, error = %e, "could not delete blob; orphan collection will retry");
         }
+    }
+
+    /// The store volumes' overlays read their base blobs from (the default store where
+    /// no store holds overlays: volumes are then copies, and pin nothing).
+    fn overlay_base_store(&self) -> &crate::storage::ImageStore {
+        self.stores
+            .overlay_store()
+            .and_then(|id| self.stores.get(id))
+            .unwrap_or(self.stores.default_store())
+    }
+
+    /// Whether a volume can be an overlay on `image`'s blob: a copy of it is in the
+    /// store volumes read their bases from. With one store, that is the image's store.
+    pub(crate) fn in_overlay_store(&self, image: &Image) -> bool {
+        !self.stores.is_multi() || image.data.stores.contains(&self.overlay_base_store().id)
+    }
+
+    /// Releases the blob `key` a volume was an overlay on, once the volume is gone.
+    pub(crate) async fn release_overlay_base(&self, key: &str) {
+        let held = HeldBlob {
+            key: key.to_string(),
+            stores: BTreeSet::from([self.overlay_base_store().id.clone()]),
+        };
+        self.release_blob(&held).await;
+    }
+
+    /// Deletes a blob written to the default store that no image came to hold.
+    pub(crate) async fn discard_landed(&self, key: &str) {
+        self.delete_blob(key, self.stores.default_store()).await;
     }
 }

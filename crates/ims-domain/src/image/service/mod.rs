@@ -12,6 +12,7 @@ mod members;
 pub(crate) mod metadata;
 mod remote;
 mod sharing;
+pub mod stores;
 pub mod tags;
 pub mod tasks;
 pub mod transfer;

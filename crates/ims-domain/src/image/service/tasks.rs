@@ -181,13 +181,13 @@ impl ImageService {
         let Ok(mut image) = self.importing(id).await else {
             return Ok(());
         };
-        let location = image.data.location.take();
+        let held = image.data.take_blob();
         image.status = ImageStatus::Deleted;
         image.lease = None;
         image.updated_at = now();
         self.repo.save(&image, ImageStatus::Importing, None).await?;
-        if let Some(key) = location {
-            self.delete_blob(&key).await;
+        if let Some(held) = held {
+            self.release_blob(&held).await;
         }
         Ok(())
     }

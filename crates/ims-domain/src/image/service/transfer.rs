@@ -1,6 +1,7 @@
 //! Data use cases: upload, stage, download; the shared `store_checked` step; and the
 //! maintenance of data: recovery of interrupted transfers and orphan collection.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::metadata::{ImageService, now};
@@ -12,6 +13,7 @@ use crate::pipeline::{self, Digests, Limits};
 use crate::policy;
 use crate::ports::{ByteRange, ByteStream, Lease};
 use crate::principal::Principal;
+use crate::storage::ImageStore;
 
 /// How old an unreferenced blob must be before orphan collection removes it: far longer
 /// than any commit takes to reach the catalog, and than clocks of nodes differ.
@@ -35,6 +37,8 @@ pub struct UploadSource {
     pub stream: ByteStream,
     /// `x-openstack-image-size`, or the body length when known.
     pub declared_size: Option<u64>,
+    /// The store to write to (Glance's `X-Image-Meta-Store`); the default when `None`.
+    pub store: Option<String>,
 }
 
 /// A range request as the client wrote it, before the size is known.
@@ -74,6 +78,12 @@ impl ImageService {
     /// `PUT …/file`: streams data into a queued image; on any failure the image is
     /// queued again and nothing is left in the store.
     pub async fn upload(&self, who: &Principal, id: &str, source: UploadSource) -> Result<Image> {
+        // An unknown store is refused before the image is looked at, as Glance does; with
+        // one store, Glance ignores the choice.
+        let store = match &source.store {
+            Some(id) if self.stores.is_multi() => self.stores.known(id)?.clone(),
+            _ => self.stores.default_store().clone(),
+        };
         let (image, permit) = self
             .begin_transfer(who, id, ImageStatus::Saving, source.declared_size)
             .await?;
@@ -82,7 +92,7 @@ impl ImageService {
         // A task of its own, so that cleanup runs even if the caller's future is dropped.
         tokio::spawn(async move {
             let _permit = permit;
-            svc.finish_upload(image, source).await
+            svc.finish_upload(image, source, store).await
         })
         .await
         .map_err(Error::internal)?
@@ -117,7 +127,7 @@ impl ImageService {
     fn stall_limited(&self, source: UploadSource) -> UploadSource {
         UploadSource {
             stream: pipeline::idle_timeout(source.stream, self.transfers.idle()),
-            declared_size: source.declared_size,
+            ..source
         }
     }
 
@@ -174,20 +184,25 @@ impl ImageService {
         Ok((image, permit))
     }
 
-    async fn finish_upload(&self, image: Image, source: UploadSource) -> Result<Image> {
+    async fn finish_upload(
+        &self,
+        image: Image,
+        source: UploadSource,
+        store: ImageStore,
+    ) -> Result<Image> {
         let key = fresh_key(image.id, "data");
-        let result = self.receive(&image, &key, source).await;
+        let result = self.receive(&image, &key, source, &store).await;
         let settled = self
             .settle(image.id, ImageStatus::Saving, |current| match &result {
                 Ok(digests) => {
-                    set_data(current, key.clone(), digests);
+                    set_data(current, key.clone(), digests, Some(&store.id));
                     current.transition(ImageStatus::Active)
                 }
                 Err(_) => current.transition(ImageStatus::Queued),
             })
             .await?;
         let Some(current) = settled else {
-            self.delete_blob(&key).await;
+            self.delete_blob(&key, &store).await;
             return Err(Error::Gone("Image was deleted during the upload".into()));
         };
         result.map(|_| current)
@@ -195,20 +210,21 @@ impl ImageService {
 
     async fn finish_stage(&self, image: Image, source: UploadSource) -> Result<()> {
         let key = fresh_key(image.id, "staging");
-        let result = self.receive(&image, &key, source).await;
+        let landing = self.stores.default_store().clone();
+        let result = self.receive(&image, &key, source, &landing).await;
         let settled = self
             .settle(image.id, ImageStatus::Uploading, |current| match &result {
                 // The staged blob and what the one pass learned rest on the image; the
                 // glance-direct import adopts them instead of reading the data again.
                 Ok(digests) => {
-                    set_data(current, key.clone(), digests);
+                    set_data(current, key.clone(), digests, None);
                     Ok(())
                 }
                 Err(_) => current.transition(ImageStatus::Queued),
             })
             .await?;
         if settled.is_none() {
-            self.delete_blob(&key).await;
+            self.delete_blob(&key, &landing).await;
             return Err(Error::Gone("Image was deleted during staging".into()));
         }
         result.map(|_| ())
@@ -237,14 +253,21 @@ impl ImageService {
         }
     }
 
-    /// Streams into a blob under a lease heartbeat; commits on success, aborts otherwise.
-    async fn receive(&self, image: &Image, key: &str, source: UploadSource) -> Result<Digests> {
+    /// Streams into a blob of `store` under a lease heartbeat; commits on success, aborts
+    /// otherwise.
+    async fn receive(
+        &self,
+        image: &Image,
+        key: &str,
+        source: UploadSource,
+        store: &ImageStore,
+    ) -> Result<Digests> {
         let _heartbeat = self.lease_heartbeat(image.id);
-        self.store_checked(image, key, source.stream, source.declared_size)
+        self.store_checked(image, key, source.stream, source.declared_size, store)
             .await
     }
 
-    /// Streams data into a new blob at `key` through the one pipeline, and commits it
+    /// Streams data into a new blob at `key` of `store` through the one pipeline, and commits it
     /// only if the data passed: size limits, then format inspection against the image's
     /// declared formats. On any failure the blob is aborted, so nothing is left behind.
     /// `image` is in its transfer status; its size-quota room is reserved on it in the
@@ -255,6 +278,7 @@ impl ImageService {
         key: &str,
         stream: ByteStream,
         expected: Option<u64>,
+        store: &ImageStore,
     ) -> Result<Digests> {
         let stream = match SizeReservation::start(self, image, expected).await? {
             Some(reservation) => reservation.meter(stream),
@@ -264,7 +288,7 @@ impl ImageService {
             cap: self.settings.size_cap,
             expected,
         };
-        let mut writer = self.blob_writer(image, key).await?;
+        let mut writer = self.blob_writer(image, key, store).await?;
         let inspect = self.settings.inspect_formats;
         let passed = pipeline::pump(
             stream,
@@ -416,34 +440,51 @@ impl ImageService {
     /// committed a moment before its catalog save. Partial writes older than
     /// [`STALE_WRITE`] go too (a node that died for good).
     pub async fn collect_orphans(&self) -> Result<usize> {
-        let stale = self.blobs.abort_stale_writes(now() - STALE_WRITE).await?;
-        if stale > 0 {
-            tracing::info!(stale, "removed partial writes of nodes gone for a day");
+        let mut live: HashMap<&str, HashSet<String>> = HashMap::new();
+        for (key, stores) in self.repo.live_blobs().await? {
+            for store in self.stores.holding(&stores) {
+                live.entry(&store.id).or_default().insert(key.clone());
+            }
         }
-        let mut live: std::collections::HashSet<String> = self
-            .repo
-            .live_images()
-            .await?
-            .into_iter()
-            .filter_map(|(_, _, location)| location)
-            .collect();
         // Blobs that volumes are overlays on stay, whatever became of their images.
-        live.extend(self.pins.pinned_keys().await?);
+        let pinned: HashSet<String> = self.pins.pinned_keys().await?.into_iter().collect();
         let mut removed = 0;
         let before = now() - ORPHAN_GRACE;
-        for blob in self.blobs.keys().await? {
-            if blob.written < before && !live.contains(&blob.key) {
-                self.delete_blob(&blob.key).await;
-                removed += 1;
+        for store in self.stores.all() {
+            let stale = store.blobs.abort_stale_writes(now() - STALE_WRITE).await?;
+            if stale > 0 {
+                tracing::info!(stale, store = %store.id, "removed partial writes of nodes gone for a day");
+            }
+            let held = live.get(store.id.as_str());
+            for blob in store.blobs.keys().await? {
+                let used =
+                    held.is_some_and(|h| h.contains(&blob.key)) || pinned.contains(&blob.key);
+                if blob.written < before && !used {
+                    self.delete_blob(&blob.key, store).await;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
     }
+
+    /// Records the default store as the store of data written before stores were
+    /// recorded (at start-up, before orphan collection looks at any store).
+    pub async fn place_unplaced(&self) -> Result<u64> {
+        let store = &self.stores.default_store().id;
+        let placed = self.repo.place_unplaced(store).await?;
+        if placed > 0 {
+            tracing::info!(placed, store = %store, "recorded the store of images written before stores were recorded");
+        }
+        Ok(placed)
+    }
 }
 
-/// Records what the pipeline learned on the image.
-pub(crate) fn set_data(image: &mut Image, key: String, d: &Digests) {
+/// Records what the pipeline learned on the image, and the store the data is in (none
+/// for data that is staged or not yet placed, which is in the default store).
+pub(crate) fn set_data(image: &mut Image, key: String, d: &Digests, store: Option<&str>) {
     image.data.location = Some(key);
+    image.data.stores = store.into_iter().map(str::to_string).collect();
     image.data.size = Some(d.size);
     image.data.checksum = Some(d.md5.clone());
     image.data.hash_algo = Some(d.algo.as_str().to_string());

@@ -10,6 +10,16 @@ use crate::job::{Job, JobKind, JobSubject};
 use crate::pipeline::Digests;
 use crate::ports::ByteStream;
 
+/// What becomes of an importing image once its data is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// It is active, its data placed in the default store.
+    Activate,
+    /// It stays importing, its data landed in the default store but not placed in any
+    /// store yet: an import copies it to the stores asked for, then activates it.
+    Land,
+}
+
 impl ImageService {
     /// Validates a new image, checks the count quota, and writes it (`importing`) together
     /// with the job that will fill it.
@@ -88,37 +98,42 @@ impl ImageService {
         expected_size: Option<u64>,
         complete: impl Fn(&mut Image, &Digests) -> Result<()>,
     ) -> Result<()> {
-        self.fill_image_as(id, data, expected_size, |_| Ok(()), complete)
+        let adopt = |_: &mut Image| Ok(());
+        self.receive_into(id, data, expected_size, adopt, complete, Arrival::Activate)
             .await
     }
 
-    /// [`Self::fill_image`] for data that arrives with metadata of its own: `adopt`
-    /// changes the image before the data is inspected (so the inspection checks the
-    /// formats the image will have) and again when it is activated. The stored image
-    /// changes only on success.
-    pub(crate) async fn fill_image_as(
+    /// Streams `data` into a fresh blob of the importing image `id` in the default store
+    /// and records it there (`arrival`). For data that arrives with metadata of its own,
+    /// `adopt` changes the image before the data is inspected (so the inspection checks
+    /// the formats the image will have) and again when it is saved. The stored image
+    /// changes only on success; on any failure the new blob is deleted.
+    pub(crate) async fn receive_into(
         &self,
         id: ImageId,
         data: ByteStream,
         expected_size: Option<u64>,
         adopt: impl Fn(&mut Image) -> Result<()>,
         complete: impl Fn(&mut Image, &Digests) -> Result<()>,
+        arrival: Arrival,
     ) -> Result<()> {
         let mut image = self.importing(id).await?;
         adopt(&mut image)?;
         let key = fresh_key(id, "data");
+        let landing = self.stores.default_store();
         let digests = self
-            .store_checked(&image, &key, data, expected_size)
+            .store_checked(&image, &key, data, expected_size, landing)
             .await?;
+        let placed = (arrival == Arrival::Activate).then_some(landing.id.as_str());
         let stored = self
-            .activate(id, |current| {
+            .finish_importing(id, arrival, |current| {
                 adopt(current)?;
-                set_data(current, key.clone(), &digests);
+                set_data(current, key.clone(), &digests, placed);
                 complete(current, &digests)
             })
             .await;
         if stored.is_err() {
-            self.delete_blob(&key).await;
+            self.discard_landed(&key).await;
         }
         stored
     }
@@ -131,11 +146,24 @@ impl ImageService {
         id: ImageId,
         fill: impl Fn(&mut Image) -> Result<()>,
     ) -> Result<()> {
+        self.finish_importing(id, Arrival::Activate, fill).await
+    }
+
+    /// [`Self::activate`], or with [`Arrival::Land`] the same save without leaving
+    /// `importing`.
+    pub(crate) async fn finish_importing(
+        &self,
+        id: ImageId,
+        arrival: Arrival,
+        fill: impl Fn(&mut Image) -> Result<()>,
+    ) -> Result<()> {
         let mut attempt = 1;
         loop {
             let mut current = self.importing(id).await?;
             fill(&mut current)?;
-            current.transition(ImageStatus::Active)?;
+            if arrival == Arrival::Activate {
+                current.transition(ImageStatus::Active)?;
+            }
             self.finish_edit(&mut current)?;
             crate::job::lease::confirm().await?;
             match self.repo.save(&current, ImageStatus::Importing, None).await {
@@ -168,10 +196,10 @@ impl ImageService {
         image.lease = None;
         image.updated_at = now();
         // A copy may already name its source's blob; a killed image holds nothing.
-        let named = image.data.location.take();
+        let named = image.data.take_blob();
         self.repo.save(&image, ImageStatus::Importing, None).await?;
-        if let Some(key) = named {
-            self.release_blob(&key).await;
+        if let Some(held) = named {
+            self.release_blob(&held).await;
         }
         Ok(())
     }
