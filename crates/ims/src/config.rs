@@ -527,17 +527,19 @@ impl ImageStoresConfig {
         Ok(())
     }
 
-    /// Every store in name order, with its settings (`local` first, as `None`, when it
-    /// is the default and not listed).
+    /// Every store with its settings (`None` for an implicit `local`): the default
+    /// first, then the others in name order (the order `/v2/info/stores` lists them).
     pub fn all(&self) -> Vec<(&str, Option<&ImageStoreConfig>)> {
-        let mut all: Vec<(&str, Option<&ImageStoreConfig>)> = self
-            .stores
-            .iter()
-            .map(|(name, store)| (name.as_str(), Some(store)))
-            .collect();
-        if self.default == LOCAL_STORE && !self.stores.contains_key(LOCAL_STORE) {
-            all.insert(0, (LOCAL_STORE, None));
-        }
+        let mut all: Vec<(&str, Option<&ImageStoreConfig>)> = vec![(
+            self.default.as_str(),
+            self.stores.get(&self.default),
+        )];
+        all.extend(
+            self.stores
+                .iter()
+                .filter(|(name, _)| **name != self.default)
+                .map(|(name, store)| (name.as_str(), Some(store))),
+        );
         all
     }
 
