@@ -110,8 +110,7 @@ fn refused_by_filter(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     while let Some(err) = cur {
         let text = err.to_string();
         if text == ims_domain::outbound::REFUSED_ADDRESS
-            || text.starts_with("URI scheme")
-            || text.starts_with("URI port")
+            || text.starts_with(ims_domain::outbound::FILTERED)
             || text == "too many redirects"
         {
             return Some(text);

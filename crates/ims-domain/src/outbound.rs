@@ -14,6 +14,9 @@ use tokio::time::{Instant, Sleep};
 use crate::error::{Error, Result};
 use crate::ports::ByteStream;
 
+/// How a refusal of a URI's scheme or port begins (Glance's words).
+pub const FILTERED: &str = "The URI does not pass filtering";
+
 /// The one message for an address the filter refuses, whatever the range: it names no
 /// address class, so failures cannot map the internal network.
 pub const REFUSED_ADDRESS: &str = "The URI resolves to an address that is not allowed";
@@ -45,15 +48,18 @@ impl Default for UrlFilter {
 }
 
 impl UrlFilter {
-    /// Checks the parts of a URL that can be known without resolving it.
+    /// Checks the parts of a URL that can be known without resolving it. The refusal
+    /// says "does not pass filtering", as Glance's does (Tempest looks for it).
     pub fn check(&self, scheme: &str, port: u16) -> Result<()> {
         if !self.schemes.iter().any(|s| s == scheme) {
             return Err(Error::invalid(format!(
-                "URI scheme '{scheme}' is not allowed"
+                "{FILTERED}: URI scheme '{scheme}' is not allowed"
             )));
         }
         if !self.ports.is_empty() && !self.ports.contains(&port) {
-            return Err(Error::invalid(format!("URI port {port} is not allowed")));
+            return Err(Error::invalid(format!(
+                "{FILTERED}: URI port {port} is not allowed"
+            )));
         }
         Ok(())
     }

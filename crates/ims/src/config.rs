@@ -530,10 +530,8 @@ impl ImageStoresConfig {
     /// Every store with its settings (`None` for an implicit `local`): the default
     /// first, then the others in name order (the order `/v2/info/stores` lists them).
     pub fn all(&self) -> Vec<(&str, Option<&ImageStoreConfig>)> {
-        let mut all: Vec<(&str, Option<&ImageStoreConfig>)> = vec![(
-            self.default.as_str(),
-            self.stores.get(&self.default),
-        )];
+        let mut all: Vec<(&str, Option<&ImageStoreConfig>)> =
+            vec![(self.default.as_str(), self.stores.get(&self.default))];
         all.extend(
             self.stores
                 .iter()

@@ -154,7 +154,7 @@ impl ImageService {
         };
         let targets = self.job_targets(req);
         let landing = self.stores.default_store().id.clone();
-        for target in &targets {
+        for (n, target) in targets.iter().enumerate() {
             let image = self.image_in(id, status).await?;
             if image.data.stores.contains(target) {
                 continue;
@@ -164,20 +164,25 @@ impl ImageService {
             } else {
                 self.copy_into_store(&image, target).await
             };
-            self.record_store_outcome(id, status, req, target, copied)
+            // As in Glance, the last store's copy and the activation show together.
+            let activate = !copying && n + 1 == targets.len();
+            self.record_store_outcome(id, status, req, target, copied, activate)
                 .await?;
         }
         if copying {
             return Ok(());
         }
-        self.finish_importing(id, Arrival::Activate, |image| {
-            if image.data.stores.is_empty() {
-                return Err(Error::Conflict("None of the uploads finished!".into()));
-            }
-            image.lease = None;
-            Ok(())
-        })
-        .await?;
+        if self.image_in(id, ImageStatus::Importing).await.is_ok() {
+            // The last store was written before a crash, or failed while others may fail.
+            self.finish_importing(id, Arrival::Activate, |image| {
+                if image.data.stores.is_empty() {
+                    return Err(Error::Conflict("None of the uploads finished!".into()));
+                }
+                image.lease = None;
+                Ok(())
+            })
+            .await?;
+        }
         if !targets.contains(&landing)
             && let Some(key) = self.repo.get(id).await?.and_then(|i| i.data.location)
         {
@@ -217,12 +222,21 @@ impl ImageService {
         req: &ImportRequest,
         target: &str,
         copied: Result<()>,
+        activate: bool,
     ) -> Result<()> {
+        let activate = |image: &mut Image| {
+            if !activate || image.data.stores.is_empty() {
+                return Ok(());
+            }
+            image.transition(ImageStatus::Active)?;
+            image.lease = None;
+            self.finish_edit(image)
+        };
         let Err(e) = copied else {
             self.amend(id, status, |image| {
                 image.data.stores.insert(target.to_string());
                 edit_store_list(image, IMPORTING_TO, |l| l.remove(target));
-                Ok(())
+                activate(image)
             })
             .await?;
             return Ok(());
@@ -232,7 +246,7 @@ impl ImageService {
             self.amend(id, status, |image| {
                 edit_store_list(image, IMPORTING_TO, |l| l.remove(target));
                 edit_store_list(image, FAILED_IMPORT, |l| l.insert(target.to_string()));
-                Ok(())
+                activate(image)
             })
             .await?;
             return Ok(());
