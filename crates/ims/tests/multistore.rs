@@ -424,3 +424,40 @@ fn s3_objects_of(s: &Stores, id: &str) -> usize {
         .filter(|p| p.to_string_lossy().contains(id))
         .count()
 }
+
+/// ims is SIGKILLed while a copy-image job writes to S3 (stalled there): after a restart
+/// the job runs again and ends with the copy, once, and nothing left importing.
+#[tokio::test]
+async fn a_copy_cut_short_by_a_crash_finishes_after_the_restart() {
+    let mut s = Stores::start().await;
+    let admin = Api::new(&s.server, s.server.admin_token().await);
+    let data: Vec<u8> = (0..24_000_000u32).map(|i| (i % 253) as u8).collect();
+    let id = admin.new_image("crash", "raw").await;
+    assert_eq!(admin.upload(&id, data.clone()).await.status(), 204);
+    let s3 = s.s3.as_ref().unwrap();
+    s3.signal("-STOP");
+    let copy = json!({"method": {"name": "copy-image"}, "stores": ["s3"]});
+    assert_eq!(import(&admin, &id, copy).await.0, 202);
+    wait_until(Duration::from_secs(30), || async {
+        let image = admin.show(&id).await;
+        match image["os_glance_importing_to_stores"].as_str() {
+            Some("s3") => Ok(()),
+            _ => Err(format!("the copy has not begun: {image}")),
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.server.kill();
+    s3.signal("-CONT");
+    s.server.spawn().await;
+    let image = copied(&admin, &id).await;
+    assert_eq!(image["stores"], "s3,local");
+    assert_eq!(image["os_glance_failed_import"], "");
+    assert_eq!(image["status"], "active");
+    assert_eq!(
+        s3_objects_of(&s, &id),
+        1,
+        "one object, whatever the first attempt left"
+    );
+    assert_eq!(md5_hex(&admin.download(&id).await), md5_hex(&data));
+}
