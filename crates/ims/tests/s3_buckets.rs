@@ -236,3 +236,64 @@ fn a_bucket_in_two_stores_or_an_unknown_default_store_stops_the_start() {
         assert!(stderr.contains(message), "{stderr}");
     }
 }
+
+/// ims is SIGKILLed while an export streams into an S3 bucket (the store stalled): after
+/// the restart the job runs again and the object is whole.
+#[tokio::test]
+async fn an_export_cut_short_by_a_crash_finishes_after_the_restart() {
+    let s3 = S3s::start();
+    s3.bucket("image-test");
+    let work = tempfile::tempdir().unwrap();
+    let config = s3_config(work.path(), &s3);
+    let mut server = Server::start(&[("IMS_CONFIG", config.to_str().unwrap())]).await;
+    let disk = work.path().join("export.qcow2");
+    let disk_arg = disk.to_str().unwrap();
+    run("qemu-img", &["create", "-q", "-f", "qcow2", disk_arg, "1G"]);
+    run(
+        "qemu-io",
+        &["-f", "qcow2", "-c", "write -P 3 0 160M", disk_arg],
+    );
+    let bytes = std::fs::read(&disk).unwrap();
+    let api = common::Api::new(&server, server.admin_token().await);
+    let image_id = api.new_image("to-export", "qcow2").await;
+    assert_eq!(api.upload(&image_id, bytes.clone()).await.status(), 204);
+
+    let signer = Signer::new(&server, "admin", "admin");
+    let (status, body) = signer
+        .send(
+            Method::POST,
+            &format!("/v1/cloudimages/{image_id}/file"),
+            Some(json!({"bucket_url": "image-test:exports/cut.qcow2", "file_format": "qcow2"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The request checked the bucket; the job's 160 MiB stall from here on.
+    s3.signal("-STOP");
+    let job_id = body["job_id"].as_str().unwrap().to_string();
+    common::wait_until(std::time::Duration::from_secs(30), || async {
+        let (_, job) = signer
+            .send(Method::GET, &format!("/v1/cloudimages/job/{job_id}"), None)
+            .await;
+        match job["status"].as_str() {
+            Some("RUNNING") => Ok(()),
+            other => Err(format!("the export has not started: {other:?}")),
+        }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    server.kill();
+    s3.signal("-CONT");
+    server.spawn().await;
+    let job = wait_job(&signer, &job_id).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(
+        std::fs::read(s3.root.join("image-test/exports/cut.qcow2")).unwrap(),
+        bytes,
+        "the object is whole"
+    );
+    assert!(
+        !s3.files().iter().any(|f| f.starts_with(".upload")),
+        "no multipart upload left open: {:?}",
+        s3.files()
+    );
+}
