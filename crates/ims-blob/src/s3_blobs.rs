@@ -418,7 +418,7 @@ impl BlobStore for S3BlobStore {
             inner: Arc::clone(&self.inner),
             journal_prefix: self.journal_prefix(),
             object,
-            buf: BytesMut::new(),
+            buf: BytesMut::with_capacity(self.inner.part_size),
             upload: None,
             in_flight: JoinSet::new(),
             etags: Vec::new(),
@@ -672,6 +672,8 @@ impl BlobWriter for S3BlobWriter {
         self.buf.extend_from_slice(&chunk);
         while self.buf.len() >= self.inner.part_size {
             let part = self.buf.split_to(self.inner.part_size).freeze();
+            // The next part gets its whole size at once, not by doubling (and copying).
+            self.buf.reserve(self.inner.part_size);
             if let Err(e) = self.send_part(part).await {
                 self.discard().await;
                 return Err(e);
