@@ -89,12 +89,18 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
     Ok((image, complete))
 }
 
-/// Decodes the `stores` column.
+/// Decodes the `stores` column (or a comma-joined store list property).
 fn stores_of(column: Option<String>) -> BTreeSet<String> {
     column.map_or_else(BTreeSet::new, |list| {
-        list.split(',').map(str::to_string).collect()
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     })
 }
+
+/// The property listing the stores an import is copying an image's data into.
+const IMPORTING_TO: &str = ims_domain::service::stores::IMPORTING_TO;
 
 /// The `stores` column: comma-joined ids, NULL for none.
 fn stores_column(stores: &BTreeSet<String>) -> Option<String> {
@@ -485,11 +491,22 @@ impl ImageRepo for Catalog {
         self.images_from_rows(&rows).await
     }
 
-    async fn blob_holders(&self, key: &str) -> Result<Vec<BTreeSet<String>>> {
-        sqlx::query("SELECT stores FROM images WHERE location = $1 AND status <> 'deleted'")
-            .bind(key)
-            .fetch_each(&self.pool, |r| Ok(stores_of(col(r, "stores")?)))
-            .await
+    async fn blob_holders(&self, key: &str) -> Result<Vec<(BTreeSet<String>, BTreeSet<String>)>> {
+        sqlx::query(
+            "SELECT stores, properties_json FROM images WHERE location = $1 AND status <> 'deleted'",
+        )
+        .bind(key)
+        .fetch_each(&self.pool, |r| {
+            let properties: BTreeMap<String, String> = col::<Option<String>>(r, "properties_json")?
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            let importing = properties
+                .get(IMPORTING_TO)
+                .map(|list| stores_of(Some(list.clone())))
+                .unwrap_or_default();
+            Ok((stores_of(col(r, "stores")?), importing))
+        })
+        .await
     }
 
     async fn live_blobs(&self) -> Result<Vec<(String, BTreeSet<String>)>> {

@@ -541,6 +541,33 @@ impl ImageStoresConfig {
         all
     }
 
+    /// Refuses two stores in one place (a directory, or a bucket and prefix): each would
+    /// take the other's blobs for orphans and delete them.
+    pub fn check_apart(&self, data_dir: &Path) -> Result<()> {
+        let mut places = std::collections::BTreeMap::new();
+        for (name, store) in self.all() {
+            let place = match store {
+                Some(s) if s.kind == ImageStoreKind::S3 => {
+                    format!(
+                        "{} {} {}",
+                        s.endpoint.trim_end_matches('/'),
+                        s.bucket,
+                        s.prefix
+                    )
+                }
+                Some(ImageStoreConfig {
+                    path: Some(path), ..
+                }) => path.display().to_string(),
+                _ => data_dir.join("images").display().to_string(),
+            };
+            let place = place.trim_end_matches('/').to_string();
+            if let Some(other) = places.insert(place, name) {
+                anyhow::bail!("image_stores.stores.{name}: the same place as store {other}");
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `<data-dir>/images/` is one of the stores.
     pub fn has_local(&self) -> bool {
         self.default == LOCAL_STORE || self.stores.contains_key(LOCAL_STORE)
@@ -852,6 +879,7 @@ pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) ->
         .context("invalid configuration")?;
     config.buckets.validate()?;
     config.image_stores.validate()?;
+    config.image_stores.check_apart(&config.data_dir)?;
     Ok(config)
 }
 
@@ -1096,6 +1124,12 @@ mod tests {
             (
                 "[image_stores.stores.Cold]\nkind = \"file\"\npath = \"/tmp\"\n".to_string(),
                 "a store name is",
+            ),
+            (
+                "[image_stores.stores.a]\nkind = \"file\"\npath = \"/srv/x\"\n\
+                 [image_stores.stores.b]\nkind = \"file\"\npath = \"/srv/x/\"\n"
+                    .to_string(),
+                "the same place as store",
             ),
         ] {
             let err = format!("{:#}", load_str(&bad).unwrap_err());

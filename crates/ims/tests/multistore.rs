@@ -407,6 +407,21 @@ async fn imports_write_the_stores_asked_for_and_a_failing_store_rolls_back() {
     assert_eq!(image["os_glance_failed_import"], "cold");
     assert_eq!(image["os_glance_importing_to_stores"], "");
 
+    // A download that fails (a loopback address, refused when the job connects): the
+    // stores it was importing to are recorded as failed, none is left importing.
+    let id_web = admin.new_image("web", "raw").await;
+    let web = json!({"method": {"name": "web-download", "uri": "http://127.0.0.1/x.img"}, "stores": ["s3", "cold"]});
+    assert_eq!(import(&admin, &id_web, web).await.0, 202);
+    let failed = wait_until(Duration::from_secs(60), || async {
+        let image = admin.show(&id_web).await;
+        match image["os_glance_importing_to_stores"].as_str() {
+            Some("") if image["status"] == "queued" => Ok(image),
+            _ => Err(format!("still importing: {image}")),
+        }
+    })
+    .await;
+    assert_eq!(failed["os_glance_failed_import"], "cold,s3");
+
     // A retry into the failed store clears its failure.
     s.break_cold(false);
     let copy = json!({"method": {"name": "copy-image"}, "stores": ["cold"]});
@@ -446,6 +461,15 @@ async fn a_copy_cut_short_by_a_crash_finishes_after_the_restart() {
         }
     })
     .await;
+    // While the copy runs, no copy of the image may go.
+    let (status, body) = call(
+        &admin,
+        Method::DELETE,
+        &format!("/v2/stores/local/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.server.kill();
     s3.signal("-CONT");

@@ -100,9 +100,10 @@ pub trait ImageRepo: Send + Sync {
     ) -> Result<Vec<Image>>;
     /// The blob key and stores of every image that is not deleted and has data.
     async fn live_blobs(&self) -> Result<Vec<(String, BTreeSet<String>)>>;
-    /// The stores of each image that is not deleted and holds the blob `key` as its
-    /// data (an empty set: the data is not placed in a store yet).
-    async fn blob_holders(&self, key: &str) -> Result<Vec<BTreeSet<String>>>;
+    /// Each image that is not deleted and holds the blob `key` as its data: the stores
+    /// it lists (an empty set: the data is not placed in a store yet) and the stores an
+    /// import is copying it into (`os_glance_importing_to_stores`).
+    async fn blob_holders(&self, key: &str) -> Result<Vec<(BTreeSet<String>, BTreeSet<String>)>>;
     /// Records `store` as the store of active and deactivated images whose data no store
     /// lists (written before stores were recorded); returns how many.
     async fn place_unplaced(&self, store: &str) -> Result<u64>;

@@ -11,7 +11,7 @@ pub use crate::image::service::{
     DataImageFromFile, Download, GlanceDownloadSettings, ImageChange, ImageCopy, ImageExport,
     ImageService, ImageSettings, ImportMethod, ImportRequest, JobLimits, Quotas, SharedPair,
     SharingChange, SharingLimits, SharingRecord, SystemImageFromFile, SystemImageType,
-    UploadLimits, UploadSource, UrlFilter, glance_download, tags, tasks,
+    UploadLimits, UploadSource, UrlFilter, glance_download, stores, tags, tasks,
 };
 pub use crate::image::{attributes, tag_search};
 

@@ -359,7 +359,9 @@ impl VolumeService {
             .ok_or_else(|| Error::internal("an overlay volume without a backing"))?;
         let still = self.images.repo.get(backing.image_id).await?;
         let made = if still.is_some_and(|i| {
-            i.status == ImageStatus::Active && i.data.location.as_deref() == Some(&backing.blob_key)
+            i.status == ImageStatus::Active
+                && i.data.location.as_deref() == Some(&backing.blob_key)
+                && self.images.in_overlay_store(&i)
         }) {
             self.store
                 .create_overlay(volume.id, volume.size, &backing)

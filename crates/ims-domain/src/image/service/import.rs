@@ -199,14 +199,7 @@ impl ImageService {
         }
         image.transition(ImageStatus::Queued)?;
         image.lease = None;
-        let targets: Vec<String> = req.targets.clone();
-        if let Some(importing) = image.properties.get_mut(super::stores::IMPORTING_TO) {
-            let left: Vec<&str> = importing
-                .split(',')
-                .filter(|s| !s.is_empty() && !targets.iter().any(|t| t == s))
-                .collect();
-            *importing = left.join(",");
-        }
+        self.end_store_progress(&mut image, &req.targets);
         self.finish_edit(&mut image)?;
         self.repo.save(&image, ImageStatus::Importing, None).await?;
         if let Some(held) = landed {

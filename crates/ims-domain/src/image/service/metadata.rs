@@ -533,8 +533,10 @@ impl ImageService {
         let key = held.key.as_str();
         let kept = async {
             let mut kept = BTreeSet::new();
-            for stores in self.repo.blob_holders(key).await? {
+            for (stores, importing) in self.repo.blob_holders(key).await? {
                 kept.extend(self.stores.holding(&stores).iter().map(|s| s.id.clone()));
+                // A copy into these stores may be written and not yet recorded.
+                kept.extend(importing);
             }
             if self.pins.pinned(key).await? {
                 kept.insert(self.overlay_base_store().id.clone());

@@ -71,6 +71,20 @@ impl ImageService {
         set_store_list(image, FAILED_IMPORT, &failed);
     }
 
+    /// Records on an image whose import failed before its stores were written that
+    /// those still being imported to failed (as Glance's revert does), so none is left
+    /// "importing".
+    pub(crate) fn end_store_progress(&self, image: &mut Image, targets: &[String]) {
+        let unfinished: Vec<String> = store_list(image, IMPORTING_TO)
+            .into_iter()
+            .filter(|s| targets.contains(s))
+            .collect();
+        edit_store_list(image, IMPORTING_TO, |l| l.retain(|s| !targets.contains(s)));
+        if self.stores.is_multi() {
+            edit_store_list(image, FAILED_IMPORT, |l| l.extend(unfinished));
+        }
+    }
+
     /// `copy-image`: copies an active image's data into more stores, as a job; the image
     /// stays active throughout. Administrators only (Glance's default policy). Stores that
     /// already hold the image are an error when named, and skipped with `all_stores`;
@@ -280,6 +294,11 @@ impl ImageService {
                     .filter(|s| targets.contains(s) && !prior.contains(s))
                     .cloned()
                     .collect();
+                if image.status == ImageStatus::Active && dropped.len() == image.data.stores.len() {
+                    // Its earlier stores went meanwhile (a delete from a store): what this
+                    // job wrote is all the image has now, and it stays.
+                    dropped.clear();
+                }
                 image.data.stores.retain(|s| !dropped.contains(s));
                 edit_store_list(image, IMPORTING_TO, |l| l.retain(|s| !targets.contains(s)));
                 if let Some(failing) = failing.filter(|_| multi) {
@@ -402,6 +421,10 @@ impl ImageService {
                 "You are not authorized to complete delete_image_location action.".into(),
             ));
         }
+        if self.import_running(image.id).await? {
+            // A copy-image may be reading from that store, or roll back onto it.
+            return Err(Error::Conflict("Image has active task".into()));
+        }
         let mut held = None;
         let saved = self
             .amend(image.id, ImageStatus::Active, |image| {
@@ -446,10 +469,17 @@ impl ImageService {
     pub(crate) async fn fail_import_job(&self, job: &Job) -> Result<()> {
         let (req, id): (ImportRequest, ImageId) = job.decode()?;
         if req.method == ImportMethod::CopyImage.as_str() {
-            return match self
-                .roll_back_stores(id, ImageStatus::Active, &req, None)
-                .await
-            {
+            // Deactivated meanwhile, the image still must not show stores "importing".
+            let Some(status) = self
+                .repo
+                .get(id)
+                .await?
+                .map(|i| i.status)
+                .filter(|s| *s != ImageStatus::Deleted)
+            else {
+                return Ok(());
+            };
+            return match self.roll_back_stores(id, status, &req, None).await {
                 Err(Error::Gone(_)) => Ok(()),
                 done => done,
             };

@@ -175,7 +175,8 @@ impl ImageService {
             crate::job::lease::confirm().await?;
             self.repo.save(&copy, ImageStatus::Importing, None).await?;
         }
-        self.active_source(source_id, Some(&location)).await?;
+        // The source as it is now: a store it lost meanwhile is not the copy's either.
+        let source = self.active_source(source_id, Some(&location)).await?;
         self.activate(id, |current| {
             adopt_data(current, &source);
             Ok(())
