@@ -485,3 +485,29 @@ async fn a_copy_cut_short_by_a_crash_finishes_after_the_restart() {
     );
     assert_eq!(md5_hex(&admin.download(&id).await), md5_hex(&data));
 }
+
+/// A copy whose source no longer has the image's checksums is not committed: the store
+/// is recorded as failed and the image keeps the stores it had.
+#[tokio::test]
+async fn a_copy_of_corrupted_data_is_refused() {
+    let s = Stores::start().await;
+    let admin = Api::new(&s.server, s.server.admin_token().await);
+    let id = admin.new_image("corrupt", "raw").await;
+    let r = admin
+        .req(Method::PUT, &format!("/v2/images/{id}/file"))
+        .header("content-type", "application/octet-stream")
+        .header("x-image-meta-store", "cold")
+        .body(vec![5u8; 2_000_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let blob = s.cold_files().pop().unwrap();
+    std::fs::write(&blob, vec![6u8; 2_000_000]).unwrap();
+    let copy = json!({"method": {"name": "copy-image"}, "stores": ["local"]});
+    assert_eq!(import(&admin, &id, copy).await.0, 202);
+    let image = copied(&admin, &id).await;
+    assert_eq!(image["os_glance_failed_import"], "local", "{image}");
+    assert_eq!(image["stores"], "cold");
+    assert!(s.local_files().is_empty(), "nothing committed in local");
+}

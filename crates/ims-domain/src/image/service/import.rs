@@ -144,7 +144,7 @@ impl ImageService {
         if method != ImportMethod::CopyImage {
             self.land_import(job, &req, method, id).await?;
         }
-        self.place_in_stores(job, &req).await
+        self.place_in_stores(id, &req).await
     }
 
     /// Brings an import's data into the default store, unless it is there.

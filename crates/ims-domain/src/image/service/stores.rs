@@ -158,8 +158,7 @@ impl ImageService {
     /// The worker's part of an import after its data landed (or of a `copy-image`): copies
     /// the blob into each target store, records the outcome of each, and activates an
     /// importing image once its stores are written.
-    pub(crate) async fn place_in_stores(&self, job: &Job, req: &ImportRequest) -> Result<()> {
-        let (_, id): (ImportRequest, ImageId) = job.decode()?;
+    pub(crate) async fn place_in_stores(&self, id: ImageId, req: &ImportRequest) -> Result<()> {
         let copying = req.method == ImportMethod::CopyImage.as_str();
         let status = if copying {
             ImageStatus::Active
@@ -352,28 +351,40 @@ impl ImageService {
     ) -> Result<()> {
         let stream = from.blobs.read(key, None).await?;
         let mut writer = to.blobs.writer(key).await?;
+        // The one pass hashes with the image's own algorithm, so both its digests are
+        // checked (the data as stored is in the clear unless the image is sealed).
+        let algo = image
+            .data
+            .hash_algo
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(self.settings.hash_algo);
         let limits = Limits {
             cap: u64::MAX,
-            expected: None,
+            expected: image
+                .data
+                .sealing
+                .is_none()
+                .then_some(image.data.size)
+                .flatten(),
         };
-        let copied = pipeline::pump(
-            stream,
-            writer.as_mut(),
-            self.settings.hash_algo,
-            limits,
-            false,
-        )
-        .await
-        .and_then(|digests| {
-            let plain = image.data.sealing.is_none();
-            match &image.data.checksum {
-                Some(md5) if plain && *md5 != digests.md5 => Err(Error::internal(format!(
-                    "the copy read from store {} does not match the image's checksum",
-                    from.id
-                ))),
-                _ => Ok(()),
-            }
-        });
+        let copied = pipeline::pump(stream, writer.as_mut(), algo, limits, false)
+            .await
+            .and_then(|digests| {
+                let plain = image.data.sealing.is_none();
+                let differs =
+                    |want: &Option<String>, got: &str| want.as_deref().is_some_and(|w| w != got);
+                if plain
+                    && (differs(&image.data.checksum, &digests.md5)
+                        || differs(&image.data.hash_value, &digests.hash))
+                {
+                    return Err(Error::internal(format!(
+                        "the copy read from store {} does not match the image's checksums",
+                        from.id
+                    )));
+                }
+                Ok(())
+            });
         match copied {
             Ok(()) => writer.commit().await,
             Err(e) => {
