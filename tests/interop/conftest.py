@@ -750,7 +750,10 @@ def image_store_env() -> dict[str, str]:
     if IMAGE_STORE != "s3":
         return {}
     if _image_s3 is None:
-        _image_s3 = start_s3s(Path(tempfile.mkdtemp(prefix="ims-interop-s3-")))
+        base = Path(tempfile.mkdtemp(prefix="ims-interop-s3-"))
+        _image_s3 = start_s3s(base)
+        # Outside pytest's rotated tmp dirs, so removed here: each run leaves ~0.5 GB.
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
         atexit.register(stop_s3s, _image_s3)
     bucket = f"img-{secrets.token_hex(6)}"
     _image_s3.bucket(bucket)

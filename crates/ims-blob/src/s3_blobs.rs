@@ -639,6 +639,7 @@ impl S3BlobWriter {
         );
         let url = action.sign(URL_TTL);
         let body = action.body();
+        let started = std::time::Instant::now();
         let resp = self
             .inner
             .expect_ok("completing an upload", || {
@@ -650,6 +651,13 @@ impl S3BlobWriter {
         if text.contains("<Error>") {
             return Err(self.inner.unavailable("completing an upload", text));
         }
+        // Some stores copy every part here (s3s-fs does): bench/scale reads this line.
+        tracing::debug!(
+            store = %self.inner.name,
+            parts = etags.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "completed a multipart upload"
+        );
         Ok(())
     }
 
