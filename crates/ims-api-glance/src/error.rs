@@ -117,9 +117,16 @@ struct Negotiated;
 /// Middleware: Glance answers errors with JSON only under `Accept: application/json`,
 /// and with a small HTML page otherwise; glanceclient parses the latter.
 pub async fn negotiate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    // The ZStack dialect answers in its own shapes (plain-text 4xx included).
+    // The ZStack dialect answers in its own shapes (plain-text 4xx included), and the
+    // console with its own pages.
     let path = req.uri().path();
-    if path == "/zstack" || path.starts_with("/zstack/") {
+    let own_shapes = ["/zstack", "/console"].iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if own_shapes {
         return next.run(req).await;
     }
     let wants_json = req

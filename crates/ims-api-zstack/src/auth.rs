@@ -31,7 +31,11 @@ pub(crate) fn session_of(headers: &axum::http::HeaderMap) -> ZsResult<String> {
 
 /// The principal a session stands for; an unknown or lapsed session is `ID.1001`.
 pub(crate) async fn principal(zs: &Zs, session: &str) -> ZsResult<Principal> {
-    zs.sessions.principal(session).await.map_err(|e| match e {
+    let who = zs.sessions.principal(session).await;
+    if let Ok(who) = &who {
+        ims_http::note_caller(who);
+    }
+    who.map_err(|e| match e {
         ims_domain::Error::Unauthenticated(_) | ims_domain::Error::InvalidInput(_) => ZsError::api(
             "ID.1001",
             format!("Session expired or invalid: session[uuid:{session}]"),

@@ -16,7 +16,7 @@ use crate::sql::{self, Arg, SortDir, Sql};
 use crate::{Backend, Catalog, db_err};
 
 const JOB_COLUMNS: &str = "id, kind, status, project_id, subject_kind, subject_id, payload, progress, attempts, \
-     error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time, pinned_node";
+     error_code, fail_reason, lease_owner, lease_until, not_before, created_at, begin_time, end_time, pinned_node, taken_from";
 
 fn subject_from_row(kind: Option<String>, id: Option<String>) -> Result<Option<JobSubject>> {
     match (kind, id) {
@@ -50,6 +50,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
         begin_time: parse_ts_opt(s("begin_time")?)?,
         end_time: parse_ts_opt(s("end_time")?)?,
         pinned_node: s("pinned_node")?,
+        taken_from: s("taken_from")?,
     })
 }
 
@@ -114,7 +115,8 @@ impl JobRepo for Catalog {
         // first on both engines, where NULL would not), then the oldest job.
         let sql = format!(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             begin_time = COALESCE(begin_time, $3) WHERE id = (SELECT j.id FROM jobs j WHERE \
+             begin_time = COALESCE(begin_time, $3), \
+             taken_from = CASE WHEN status = 'RUNNING' THEN lease_owner END WHERE id = (SELECT j.id FROM jobs j WHERE \
              ((j.status = 'INIT' AND (j.not_before IS NULL OR j.not_before < $3)) \
              OR (j.status = 'RUNNING' AND j.lease_until < $3)){skipped} \
              AND (j.pinned_node IS NULL OR j.pinned_node = $1 OR NOT EXISTS \
@@ -315,6 +317,30 @@ impl JobRepo for Catalog {
 
     async fn count_active(&self, project_id: Option<&str>) -> Result<u64> {
         count_active(self, project_id).await
+    }
+}
+
+impl Catalog {
+    /// Waiting and running jobs of every project, by kind and status (for `/metrics`;
+    /// finished jobs are counted by the nodes that finish them).
+    pub async fn unfinished_jobs(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT kind, status, COUNT(*) AS n FROM jobs WHERE status IN ('INIT', 'RUNNING') \
+             GROUP BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get("n").map_err(db_err)?;
+                Ok((
+                    r.try_get("kind").map_err(db_err)?,
+                    r.try_get("status").map_err(db_err)?,
+                    n.max(0) as u64,
+                ))
+            })
+            .collect()
     }
 }
 

@@ -182,10 +182,31 @@ impl Catalog {
         Ok(())
     }
 
+    /// The connection pool right now: connections open, of them idle, and the most it
+    /// may open (for `/metrics`).
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The catalog's connection pool at one moment ([`Catalog::pool_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open.
+    pub open: u32,
+    /// Of them, idle.
+    pub idle: usize,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 /// The SQLite URL for a catalog file, created if missing.

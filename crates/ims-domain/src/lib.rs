@@ -21,6 +21,7 @@ pub mod query;
 pub mod server;
 pub mod service;
 pub mod storage;
+pub mod telemetry;
 pub mod text;
 pub mod volume;
 pub mod workers;

@@ -112,6 +112,7 @@ pub async fn pump(
     limits: Limits,
     inspect: bool,
 ) -> Result<Digests> {
+    let started = std::time::Instant::now();
     let mut hashes = Hashes::new(algo)?;
     let mut size: u64 = 0;
     let mut inspector = inspect.then(StreamInspector::new);
@@ -165,6 +166,7 @@ pub async fn pump(
         )));
     }
     let (md5, hash) = hashes.finish().await?;
+    crate::telemetry::pipeline_pass(size, started.elapsed());
     Ok(Digests {
         size,
         md5,

@@ -93,7 +93,17 @@ pub async fn authenticate(
             "The request you have made requires authentication.".into(),
         )
     })?;
-    svc.identity.principal(token).await
+    let who = svc.identity.principal(token).await?;
+    note_caller(&who);
+    Ok(who)
+}
+
+/// Puts the caller's project and user ids (never a credential) on the request's log span,
+/// so that the request's log lines say who made it.
+pub fn note_caller(who: &ims_domain::principal::Principal) {
+    let span = tracing::Span::current();
+    span.record("project.id", who.project_id.as_str());
+    span.record("user.id", who.user_id.as_str());
 }
 
 /// What a caller is told of `e`: its own words, except for an internal error, whose

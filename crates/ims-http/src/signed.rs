@@ -67,6 +67,7 @@ pub async fn authenticate_huawei(
         .identity
         .principal_for_credential(&credential, project.as_deref())
         .await?;
+    crate::note_caller(&principal);
     Ok((principal, Request::from_parts(parts, body)))
 }
 

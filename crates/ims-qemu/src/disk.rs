@@ -110,6 +110,14 @@ impl Disk {
 impl QemuImg {
     /// Runs a quick metadata call; its stdout (bounded), or its error output on failure.
     async fn quick(&self, args: Vec<std::ffi::OsString>) -> Result<Vec<u8>, ConvertError> {
+        let command = crate::subcommand_label(args.first().map(|a| a.as_os_str()));
+        let started = std::time::Instant::now();
+        let result = self.quick_run(args).await;
+        crate::record_run(command, started, &result);
+        result
+    }
+
+    async fn quick_run(&self, args: Vec<std::ffi::OsString>) -> Result<Vec<u8>, ConvertError> {
         use tokio::io::AsyncReadExt;
         let mut child = self.command().args(args).spawn()?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());

@@ -195,6 +195,19 @@ impl QemuImg {
             .acquire()
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let result = self.convert_in_slot(output, progress, args).await;
+        record_run("convert", started, &result);
+        result
+    }
+
+    /// [`QemuImg::run_convert`] once its slot is held.
+    async fn convert_in_slot(
+        &self,
+        output: Option<&Path>,
+        progress: &mut impl FnMut(f32),
+        args: impl FnOnce(&mut Command) -> Result<(), ConvertError>,
+    ) -> Result<(), ConvertError> {
         let mut cmd = self.command();
         args(&mut cmd)?;
         let mut child = cmd.spawn()?;
@@ -234,6 +247,39 @@ impl QemuImg {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         cmd
+    }
+}
+
+/// Records one qemu-img run for `/metrics`: `ims_qemu_img_runs_total{command,outcome}`
+/// and `ims_qemu_img_duration_seconds{command}` (the run itself, not the wait for a slot).
+fn record_run<T>(
+    command: &'static str,
+    started: std::time::Instant,
+    result: &Result<T, ConvertError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(ConvertError::Timeout(_)) => "timeout",
+        Err(ConvertError::Failed(_)) => "failed",
+        Err(_) => "error",
+    };
+    metrics::counter!("ims_qemu_img_runs_total", "command" => command, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("ims_qemu_img_duration_seconds", "command" => command)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// The metrics label of a qemu-img subcommand ims runs.
+fn subcommand_label(arg: Option<&std::ffi::OsStr>) -> &'static str {
+    match arg.and_then(|a| a.to_str()) {
+        Some("create") => "create",
+        Some("resize") => "resize",
+        Some("info") => "info",
+        Some("convert") => "convert",
+        Some("rebase") => "rebase",
+        Some("commit") => "commit",
+        Some("check") => "check",
+        _ => "other",
     }
 }
 

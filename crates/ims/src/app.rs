@@ -702,23 +702,41 @@ pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_ap
 }
 
 /// Builds the HTTP application: every dialect on one router.
-pub fn router(services: Services, zstack: ims_api_zstack::ZStack) -> Router {
+pub fn router(
+    services: Services,
+    zstack: ims_api_zstack::ZStack,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Router {
+    use crate::metrics::dialect;
     let guard = services.guard.clone();
+    let scrape = crate::metrics::Scrape {
+        services: services.clone(),
+        metrics,
+    };
     Router::new()
         .route("/healthcheck", axum::routing::get(healthcheck))
-        .merge(ims_api_keystone::router())
         .merge(
-            ims_api_glance::router().layer(axum::middleware::from_fn_with_state(
-                services.clone(),
-                ims_api_glance::accept_huawei_signatures,
-            )),
+            Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::scrape))
+                .with_state(scrape),
         )
-        .merge(ims_api_ims::router())
-        .merge(ims_api_zstack::router(zstack))
-        .merge(ims_api_workspace::router())
-        .merge(ims_api_kms::router())
+        .merge(ims_api_keystone::router().layer(dialect("keystone")))
+        .merge(
+            ims_api_glance::router()
+                .layer(axum::middleware::from_fn_with_state(
+                    services.clone(),
+                    ims_api_glance::accept_huawei_signatures,
+                ))
+                .layer(dialect("glance")),
+        )
+        .merge(ims_api_ims::router().layer(dialect("ims")))
+        .merge(ims_api_zstack::router(zstack).layer(dialect("zstack")))
+        .merge(ims_api_workspace::router().layer(dialect("workspace")))
+        .merge(ims_api_kms::router().layer(dialect("kms")))
+        .merge(ims_console::router().layer(dialect("console")))
         .fallback(not_found)
         .with_state(services)
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(guard.limits.json_body_max))
         .layer(axum::middleware::from_fn_with_state(guard.clone(), ims_http::guard::time_out_slow_bodies))
         .layer(axum::middleware::from_fn_with_state(guard, ims_http::drain::drain_unread_bodies))
@@ -729,7 +747,9 @@ pub fn router(services: Services, zstack: ims_api_zstack::ZStack) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!("request", request.id = %ims_http::request_id(req.headers()).as_deref().unwrap_or("-"), method = %req.method(), path = %req.uri().path())
+                    // dialect and route are filled in after routing (metrics::track), the
+                    // caller's ids once a dialect has authenticated it (ims_http::note_caller).
+                    tracing::info_span!("request", request.id = %ims_http::request_id(req.headers()).as_deref().unwrap_or("-"), method = %req.method(), path = %req.uri().path(), dialect = tracing::field::Empty, route = tracing::field::Empty, project.id = tracing::field::Empty, user.id = tracing::field::Empty)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
@@ -913,7 +933,11 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         write_addr_file(path, local)?;
     }
     let zstack = zstack(&config, &parts.catalog, &services);
-    let app = router(services, zstack);
+    let metrics = Arc::new(crate::metrics::Metrics::install(parts.catalog.clone())?);
+    if let Some(listen) = &config.metrics.listen {
+        serve_metrics(listen, Arc::clone(&metrics)).await?;
+    }
+    let app = router(services, zstack, metrics);
     // Connections get a grace period to finish after a signal; then the process exits and
     // the next start recovers whatever was cut off.
     serve_connections(listener, app, &config.http).await;
@@ -923,6 +947,24 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
     }
     parts.catalog.close().await;
     tracing::info!("ims stopped");
+    Ok(())
+}
+
+/// Serves `/metrics` alone, without authentication, on `listen` (`[metrics] listen`: a
+/// management address that only the monitoring system reaches).
+async fn serve_metrics(listen: &str, metrics: Arc<crate::metrics::Metrics>) -> Result<()> {
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("bad metrics.listen address {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics listener {addr}"))?;
+    tracing::info!(listen = %listener.local_addr()?, "metrics listener");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, crate::metrics::listener_app(metrics)).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
     Ok(())
 }
 

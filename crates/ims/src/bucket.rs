@@ -10,12 +10,14 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Subcommand;
 use futures::StreamExt;
+use ims_blob::BucketRouter;
 use ims_domain::bucket::ObjectRef;
-use ims_domain::ports::BucketSource;
+use ims_domain::ports::{BucketSource, ByteStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::Parts;
 use crate::config::{Config, LOCAL_STORE};
+use crate::progress::{self, Progress};
 
 /// Bucket commands.
 #[derive(Subcommand)]
@@ -80,28 +82,20 @@ pub enum BucketCommand {
     },
 }
 
-/// Runs a bucket command against the configured data dir.
-pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
+/// Runs a bucket command against the configured data dir; `put` and `get` draw a progress
+/// bar on a terminal unless `quiet`.
+pub async fn run(config: Config, command: BucketCommand, quiet: bool) -> Result<()> {
     let (buckets, local) = crate::app::bucket_router(&config, &crate::app::Node::cli().id)?;
     match command {
         BucketCommand::Put { file, target } => {
             let object = ObjectRef::parse(&target)?;
-            let mut input = tokio::fs::File::open(&file)
+            let input = tokio::fs::File::open(&file)
                 .await
                 .with_context(|| format!("opening {}", file.display()))?;
-            let mut writer = buckets.create(&object).await?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = input.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                if let Err(e) = writer.write(Bytes::copy_from_slice(&buf[..n])).await {
-                    writer.abort().await;
-                    return Err(e.into());
-                }
-            }
-            writer.commit().await?;
+            let total = input.metadata().await.ok().map(|m| m.len());
+            let bar = Progress::bytes(&target, total, progress::shown(quiet));
+            let done = put(&buckets, &object, input, &bar).await;
+            finish(&bar, done)?;
         }
         BucketCommand::Ls { bucket } => {
             let (name, prefix) = bucket.split_once(':').unwrap_or((&bucket, ""));
@@ -110,14 +104,15 @@ pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
             }
         }
         BucketCommand::Get { source, file } => {
-            let mut stream = buckets.open(&ObjectRef::parse(&source)?).await?;
-            let mut out = tokio::fs::File::create(&file)
+            let object = ObjectRef::parse(&source)?;
+            let stream = buckets.open(&object).await?;
+            let out = tokio::fs::File::create(&file)
                 .await
                 .with_context(|| format!("creating {}", file.display()))?;
-            while let Some(chunk) = stream.next().await {
-                out.write_all(&chunk?).await?;
-            }
-            out.flush().await?;
+            let total = object_size(&buckets, &object).await;
+            let bar = Progress::bytes(&source, total, progress::shown(quiet));
+            let done = get(stream, out, &bar).await;
+            finish(&bar, done)?;
         }
         other => {
             if let BucketCommand::Create { name, .. } = &other {
@@ -130,6 +125,62 @@ pub async fn run(config: Config, command: BucketCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Streams `input` into a new object; the object is aborted on any failure.
+async fn put(
+    buckets: &BucketRouter,
+    object: &ObjectRef,
+    mut input: tokio::fs::File,
+    bar: &Progress,
+) -> Result<()> {
+    let mut writer = buckets.create(object).await?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = writer.write(Bytes::copy_from_slice(&buf[..n])).await {
+            writer.abort().await;
+            return Err(e.into());
+        }
+        bar.advance(n as u64);
+    }
+    writer.commit().await?;
+    Ok(())
+}
+
+/// Writes an object's bytes to `out`.
+async fn get(mut stream: ByteStream, mut out: tokio::fs::File, bar: &Progress) -> Result<()> {
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        out.write_all(&chunk).await?;
+        bar.advance(chunk.len() as u64);
+    }
+    out.flush().await?;
+    Ok(())
+}
+
+/// The object's size, for the bar's total (`None` if the listing cannot tell).
+async fn object_size(buckets: &BucketRouter, object: &ObjectRef) -> Option<u64> {
+    let found = buckets.list(&object.bucket, &object.key).await.ok()?;
+    found.iter().find(|o| o.key == object.key).map(|o| o.size)
+}
+
+/// Leaves the bar complete on success, or takes it away before the error is printed.
+fn finish(bar: &Progress, done: Result<()>) -> Result<()> {
+    match done {
+        Ok(()) => bar.finish(),
+        Err(_) => bar.abandon(),
+    }
+    done
 }
 
 /// The commands that say who may use a bucket, on the catalog of `parts`.

@@ -67,6 +67,18 @@ pub struct Config {
     pub servers: ServersConfig,
     /// The key management service.
     pub kms: KmsConfig,
+    /// Where `/metrics` is served besides the API listener.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus's `/metrics`. On the API listener it needs an admin token;
+/// `listen` adds a listener serving it alone without one, for a monitoring system on a
+/// management network.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the metrics-only listener (for example `127.0.0.1:9293`); unset: none.
+    pub listen: Option<String>,
 }
 
 /// `[kms]`: the built-in key management service and its master key.
@@ -760,6 +772,7 @@ impl Default for Config {
             zstack: ZStackConfig::default(),
             servers: ServersConfig::default(),
             kms: KmsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -907,6 +920,7 @@ fn known_keys() -> Vec<String> {
             "kms__kmip_ca_file",
             "kms__kmip_cert_file",
             "kms__kmip_key_file",
+            "metrics__listen",
         ]
         .map(String::from),
     );

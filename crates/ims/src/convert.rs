@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use ims_format::Format;
 use ims_qemu::{Conversion, Limits, QemuImg};
 
+use crate::progress::Progress;
+
 /// Arguments of `ims convert`.
 #[derive(clap::Args)]
 pub struct ConvertArgs {
@@ -24,7 +26,8 @@ pub struct ConvertArgs {
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 6 * 3600)]
     timeout: u64,
-    /// Print progress percentages on stderr.
+    /// Print progress percentages on stderr, one per line, even when it is not a terminal
+    /// (on a terminal a progress bar is drawn anyway, unless `--quiet`).
     #[arg(long)]
     progress: bool,
 }
@@ -34,7 +37,7 @@ fn format(name: &str) -> Result<Format> {
 }
 
 /// Runs the conversion and prints the output's format and virtual size.
-pub async fn run(args: ConvertArgs) -> Result<()> {
+pub async fn run(args: ConvertArgs, quiet: bool) -> Result<()> {
     let limits = Limits {
         timeout: Duration::from_secs(args.timeout),
         cpu_seconds: args.timeout,
@@ -48,13 +51,26 @@ pub async fn run(args: ConvertArgs) -> Result<()> {
         output_format: format(&args.to)?,
     };
     let show = args.progress;
-    let report = qemu
+    // qemu-img reports percentages; the bar shows them as the input's bytes, for a rate
+    // and a time left.
+    let size = std::fs::metadata(&job.input).map(|m| m.len()).ok();
+    let label = job.output.display().to_string();
+    let bar = Progress::bytes(&label, size, !show && crate::progress::shown(quiet));
+    let converted = qemu
         .convert(&job, |p| {
             if show {
                 eprintln!("{p:.2}%");
             }
+            if let Some(size) = size {
+                bar.set((f64::from(p) / 100.0 * size as f64) as u64);
+            }
         })
-        .await?;
+        .await;
+    match &converted {
+        Ok(_) => bar.finish(),
+        Err(_) => bar.abandon(),
+    }
+    let report = converted?;
     println!(
         "{} {} virtual size {}",
         job.output.display(),

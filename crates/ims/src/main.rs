@@ -6,7 +6,9 @@ mod bucket;
 mod config;
 mod convert;
 mod inspect;
+mod metrics;
 mod private;
+mod progress;
 
 use std::path::PathBuf;
 
@@ -24,6 +26,9 @@ struct Cli {
     /// Data directory (catalog, image data, clouds.yaml).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// No progress bars (they are drawn only on a terminal anyway).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,8 +82,8 @@ fn main() -> Result<()> {
             runtime.block_on(app::serve(config, addr_file.as_deref()))
         }
         Command::Admin { command } => runtime.block_on(admin::run(config, command)),
-        Command::Bucket { command } => runtime.block_on(bucket::run(config, command)),
-        Command::Convert(args) => runtime.block_on(convert::run(args)),
+        Command::Bucket { command } => runtime.block_on(bucket::run(config, command, cli.quiet)),
+        Command::Convert(args) => runtime.block_on(convert::run(args, cli.quiet)),
         Command::Inspect(_) => unreachable!("handled before the runtime starts"),
     }
 }

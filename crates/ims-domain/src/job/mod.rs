@@ -256,6 +256,9 @@ pub struct Job {
     /// The node that must run it while that node is alive (an image server's VM runs
     /// there); `None` for any node.
     pub pinned_node: Option<String>,
+    /// The node whose lapsed lease the latest claim took over (it died or stalled while
+    /// running the job); `None` when the claim found the job waiting.
+    pub taken_from: Option<String>,
 }
 
 impl Job {
@@ -285,6 +288,7 @@ impl Job {
             begin_time: None,
             end_time: None,
             pinned_node: None,
+            taken_from: None,
         }
     }
 }

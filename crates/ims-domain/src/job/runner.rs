@@ -126,14 +126,14 @@ impl JobRunner {
         let node = &self.work.node;
         let skip = self.saturated();
         let repo = self.work.queue.repo();
-        repo.claim(
-            &node.id,
-            now(),
-            node.lease_until(),
-            &skip,
-            node.alive_since(),
-        )
-        .await
+        let at = now();
+        let claimed = repo
+            .claim(&node.id, at, node.lease_until(), &skip, node.alive_since())
+            .await?;
+        if let Some(job) = &claimed {
+            crate::telemetry::job_claimed(job, at);
+        }
+        Ok(claimed)
     }
 }
 
@@ -141,7 +141,7 @@ impl Work {
     /// Runs one claimed job and records its outcome, unless the lease is lost first:
     /// then nothing more is written for it (see [`super::lease`]).
     async fn run_one(&self, mut job: Job) {
-        tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job started");
+        tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, taken_from = ?job.taken_from, "job started");
         let lease = JobLease::new(Arc::clone(self.queue.repo()), &job.id, self.node.clone());
         let Some(handler) = self.handlers.get(job.kind).cloned() else {
             let reason = format!("No handler on this node runs jobs of kind {}", job.kind);
@@ -185,7 +185,10 @@ impl Work {
             return;
         }
         match self.queue.repo().finish(job, &self.node.id).await {
-            Ok(true) => tracing::info!(job.id = %job.id, status = %job.status, "job finished"),
+            Ok(true) => {
+                crate::telemetry::job_finished(job);
+                tracing::info!(job.id = %job.id, status = %job.status, "job finished")
+            }
             Ok(false) => tracing::warn!(job.id = %job.id, "lost the job lease before finishing"),
             Err(e) => {
                 tracing::error!(job.id = %job.id, error = %e, "could not record the job outcome")

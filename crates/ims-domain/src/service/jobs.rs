@@ -24,6 +24,40 @@ impl ImageService {
         Ok((job, subs))
     }
 
+    /// Every job that touched an image, newest first: for its owner's project and
+    /// admins; nobody else sees another project's jobs (an empty list).
+    pub async fn image_job_history(
+        &self,
+        who: &crate::principal::Principal,
+        id: &str,
+    ) -> Result<Vec<Job>> {
+        let image = self.get(who, id).await?;
+        if !(who.is_admin() || crate::image::policy::is_owner(who, &image)) {
+            return Ok(Vec::new());
+        }
+        self.jobs.for_image(image.id).await
+    }
+
+    /// The newest `limit` jobs of every kind, of the caller's project (every project's,
+    /// for an admin): what a console's job page shows.
+    pub async fn recent_jobs(
+        &self,
+        who: &crate::principal::Principal,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let query = crate::job::JobQuery {
+            kinds: crate::job::JobKind::ALL.to_vec(),
+            project_id: (!who.is_admin()).then(|| who.project_id.clone()),
+            status: None,
+            image_id: None,
+            sort: crate::job::JobSortKey::CreatedAt,
+            ascending: false,
+            marker: None,
+            limit,
+        };
+        self.jobs.list(&query).await
+    }
+
     /// Loads a job the caller's project owns (or any job, for an admin).
     pub async fn job(&self, who: &crate::principal::Principal, id: &str) -> Result<Job> {
         let job = self.jobs.get(id).await?;

@@ -368,6 +368,7 @@ impl ImageService {
                 .then_some(image.data.size)
                 .flatten(),
         };
+        let stream = crate::telemetry::count_bytes(stream, crate::telemetry::DataPath::Copy);
         let copied = pipeline::pump(stream, writer.as_mut(), algo, limits, false)
             .await
             .and_then(|digests| {

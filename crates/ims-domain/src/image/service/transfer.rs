@@ -124,9 +124,11 @@ impl ImageService {
     }
 
     /// A client's body fails once it sends nothing for the idle timeout.
+    /// Its bytes count as an upload's.
     fn stall_limited(&self, source: UploadSource) -> UploadSource {
+        let stream = pipeline::idle_timeout(source.stream, self.transfers.idle());
         UploadSource {
-            stream: pipeline::idle_timeout(source.stream, self.transfers.idle()),
+            stream: crate::telemetry::count_bytes(stream, crate::telemetry::DataPath::Upload),
             ..source
         }
     }
@@ -149,6 +151,7 @@ impl ImageService {
         };
         let range = range.map(|r| r.resolve(size)).transpose()?;
         let body = self.read_data(&image, range).await?;
+        let body = crate::telemetry::count_bytes(body, crate::telemetry::DataPath::Download);
         Ok(Download {
             image,
             body: Some(body),

@@ -117,6 +117,8 @@ impl ImageService {
         if from != to {
             data = self.converter.convert(data, from, to).await?;
         }
+        // What goes out to the bucket, after any conversion.
+        let data = crate::telemetry::count_bytes(data, crate::telemetry::DataPath::Export);
         let object = ObjectRef::parse(&payload.object)?;
         let caller = BucketCaller::of_job(job, payload.admin);
         let mut writer = self.buckets.create(&caller, &object).await?;

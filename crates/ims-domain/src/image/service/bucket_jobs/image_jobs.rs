@@ -121,6 +121,7 @@ impl ImageService {
         adopt(&mut image)?;
         let key = fresh_key(id, "data");
         let landing = self.stores.default_store();
+        let data = crate::telemetry::count_bytes(data, crate::telemetry::DataPath::Import);
         let digests = self
             .store_checked(&image, &key, data, expected_size, landing)
             .await?;
