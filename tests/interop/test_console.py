@@ -18,7 +18,7 @@ import openstack
 import pytest
 import requests
 
-from conftest import REPO, finish_setup, unique, wait_until
+from conftest import REPO, bucket, finish_setup, unique, wait_until
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -308,6 +308,48 @@ def test_edit_then_delete_with_confirmation(console, browser, sdk):
     wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/images"), timeout=10)
     wait_until(lambda: list(sdk.image.images(name="renamed-in-console")), lambda l: l == [],
                timeout=10)
+
+
+def test_share_copy_and_export_from_the_image_page(console, browser, sdk, tmp_path):
+    data = os.urandom(3 * MiB)
+    image = sdk.image.create_image(name=unique("console-actions"), disk_format="raw",
+                                   container_format="bare", data=data)
+    admin_project = console.project_ids["admin"]
+    out_bucket = unique("console-out").lower()
+    bucket(console, out_bucket)
+    sign_in(browser, console)
+    browser.get(f"{console.url}/console/images/{image.id}")
+    browser.find_element(By.ID, "share-project").send_keys(admin_project)
+    browser.find_element(By.ID, "share").click()
+    row = wait_until(lambda: browser.find_elements(
+        By.CSS_SELECTOR, f"tr[data-member='{admin_project}']"), bool, timeout=10)[0]
+    assert row.find_element(By.CSS_SELECTOR, "[data-field='member-status']").text == "pending"
+    assert [m.member_id for m in sdk.image.members(image)] == [admin_project]
+    # A project id the API refuses shows its message.
+    browser.find_element(By.ID, "share-project").send_keys(admin_project)
+    browser.find_element(By.ID, "share").click()
+    assert wait_until(lambda: text(browser, "action-error"), bool, timeout=10)
+    # Copy: a job, watched on the jobs page, and a new active image with the same data.
+    browser.get(f"{console.url}/console/images/{image.id}")
+    copy_name = unique("console-copy")
+    name = browser.find_element(By.ID, "copy-name")
+    name.clear()
+    name.send_keys(copy_name)
+    browser.find_element(By.ID, "copy").click()
+    wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/jobs"), timeout=10)
+    copied = wait_until(lambda: list(sdk.image.images(name=copy_name)),
+                        lambda l: l and l[0].status == "active", timeout=60, what="the copy")[0]
+    assert copied.checksum == hashlib.md5(data).hexdigest()
+    # Export: a job that writes the bucket object, converted.
+    browser.get(f"{console.url}/console/images/{image.id}")
+    browser.find_element(By.ID, "export-target").send_keys(f"{out_bucket}:disk.qcow2")
+    Select(browser.find_element(By.ID, "export-format")).select_by_value("qcow2")
+    browser.find_element(By.ID, "export").click()
+    wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/jobs"), timeout=10)
+    listing = wait_until(lambda: console.bucket("ls", out_bucket).stdout, lambda o: "disk.qcow2" in o,
+                         timeout=60, what="the exported object")
+    assert "disk.qcow2" in listing
+    shot(browser, "jobs-after-actions")
 
 
 def test_html_in_names_and_properties_is_shown_as_text(console, browser, sdk):

@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::TryStreamExt;
-use ims_domain::image::service::bucket_jobs::FileKind;
+use ims_domain::image::service::bucket_jobs::{FileKind, ImageCopy, ImageExport};
 use ims_domain::image::{ContainerFormat, DiskFormat, Image, ImageStatus, Visibility};
 use ims_domain::service::{ImageChange, UploadSource};
 use ims_http::Services;
@@ -639,34 +639,83 @@ async fn after_action(
     }
 }
 
-/// A form that only carries the CSRF token.
+/// The forms of the detail page's actions; each uses the fields it needs.
 #[derive(Deserialize)]
-pub struct Confirm {
+pub struct ActionForm {
     csrf: Option<String>,
+    /// Share and unshare: the member project's id.
+    #[serde(default)]
+    project: String,
+    /// Copy: the new image's name and, optionally, the KMS key to encrypt it under.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    cmk_id: String,
+    /// Export: `bucket:object` and the file format.
+    #[serde(default)]
+    bucket_url: String,
+    #[serde(default)]
+    file_format: String,
 }
 
-/// `POST /console/images/{id}/deactivate` and `…/reactivate`.
-pub async fn lifecycle(
+/// `POST /console/images/{id}/{action}`: deactivate, reactivate, share, unshare, copy
+/// (IMS's copy, optionally under a KMS key) and export (into a bucket). Copies and
+/// exports are jobs: their progress is on the jobs page, where the browser goes.
+pub async fn act(
     State(svc): State<Services>,
     session: Session,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<Confirm>,
+    Form(f): Form<ActionForm>,
 ) -> Response {
     if let Err(refused) = session.check(&headers, f.csrf.as_deref()) {
         return refused.into_response();
     }
+    let (images, who) = (&svc.images, &session.who);
+    let to_jobs = |job: Result<ims_domain::job::Job, _>| job.map(|_| Some("/console/jobs"));
     let done = match action.as_str() {
-        "deactivate" => svc.images.deactivate(&session.who, &id).await,
-        "reactivate" => svc.images.reactivate(&session.who, &id).await,
-        _ => {
-            return pages::error_page(&ims_domain::Error::not_found(
-                ims_domain::Entity::Image,
-                &action,
-            ));
+        "deactivate" => images.deactivate(who, &id).await.map(|()| None),
+        "reactivate" => images.reactivate(who, &id).await.map(|()| None),
+        "share" => images
+            .add_member(who, &id, f.project.trim())
+            .await
+            .map(|_| None),
+        "unshare" => images
+            .remove_member(who, &id, f.project.trim())
+            .await
+            .map(|()| None),
+        "copy" => {
+            let cmk_id = Some(f.cmk_id.trim().to_string()).filter(|k| !k.is_empty());
+            let req = ImageCopy {
+                name: f.name,
+                description: None,
+                cmk_id,
+            };
+            to_jobs(images.copy_image(who, &id, req).await)
         }
+        "export" => {
+            let req = ImageExport {
+                bucket_url: f.bucket_url,
+                file_format: f.file_format,
+            };
+            to_jobs(images.export_image(who, &id, req).await)
+        }
+        _ => Err(ims_domain::Error::not_found(
+            ims_domain::Entity::Image,
+            &action,
+        )),
     };
-    after_action(&svc, &session, &id, done).await
+    match done {
+        Ok(Some(page)) => Redirect::to(page).into_response(),
+        Ok(None) => after_action(&svc, &session, &id, Ok(())).await,
+        Err(e) => after_action(&svc, &session, &id, Err(e)).await,
+    }
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Deserialize)]
+pub struct Confirm {
+    csrf: Option<String>,
 }
 
 #[derive(Template)]

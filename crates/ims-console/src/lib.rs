@@ -38,7 +38,7 @@ pub fn router() -> Router<Services> {
         .route("/console/images/{id}", get(images::detail))
         .route("/console/images/{id}/file", put(images::upload))
         .route("/console/images/{id}/edit", post(images::edit))
-        .route("/console/images/{id}/{action}", post(images::lifecycle))
+        .route("/console/images/{id}/{action}", post(images::act))
         .route(
             "/console/images/{id}/delete",
             get(images::confirm_delete).post(images::delete),
