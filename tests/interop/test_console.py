@@ -18,7 +18,8 @@ import openstack
 import pytest
 import requests
 
-from conftest import REPO, bucket, finish_setup, unique, wait_until
+from conftest import (REPO, bucket, create_data_image, finish_setup, ims_sdk, put, qemu_img,
+                      unique, wait_job, wait_until)
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -350,6 +351,38 @@ def test_share_copy_and_export_from_the_image_page(console, browser, sdk, tmp_pa
                          timeout=60, what="the exported object")
     assert "disk.qcow2" in listing
     shot(browser, "jobs-after-actions")
+
+
+def test_the_list_says_which_api_made_each_image(console, browser, sdk, tmp_path):
+    """One catalog, three APIs: an image from openstacksdk (Glance), one from
+    huaweicloudsdkims (IMS CreateDataImage from a bucket file), one from the console."""
+    glance_made = sdk.image.create_image(name=unique("origin-glance"), disk_format="raw",
+                                         container_format="bare")
+    src = tmp_path / "data.qcow2"
+    qemu_img("create", "-f", "qcow2", src, "64M")
+    name = unique("origin-bucket").lower()
+    bucket(console, name)
+    put(console, src, f"{name}:data.qcow2")
+    client = ims_sdk(console)
+    job = wait_job(client, create_data_image(client, name=unique("origin-ims"),
+                                             image_url=f"{name}:data.qcow2", min_disk=40).job_id)
+    assert job.status == "SUCCESS", job.fail_reason
+    ims_made = job.entities.image_id
+    sign_in(browser, console)
+    browser.get(console.url + "/console/images/new")
+    browser.find_element(By.ID, "name").send_keys(unique("origin-console"))
+    browser.find_element(By.ID, "create").click()
+    wait_until(lambda: text(browser, "image-origin"), lambda o: o == "console", timeout=10)
+    console_made = text(browser, "image-id")
+    browser.get(console.url + "/console/images?limit=100")
+
+    def origin(image_id):
+        return browser.find_element(
+            By.CSS_SELECTOR, f"tr[data-id='{image_id}'] [data-field='origin']").text
+
+    assert origin(glance_made.id) == "glance"
+    assert origin(ims_made) == "ims"
+    assert origin(console_made) == "console"
 
 
 def test_html_in_names_and_properties_is_shown_as_text(console, browser, sdk):

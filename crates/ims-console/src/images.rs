@@ -81,6 +81,7 @@ pub struct ImageRow {
     visibility: String,
     owner: String,
     created: String,
+    origin: String,
 }
 
 impl From<&Image> for ImageRow {
@@ -99,6 +100,7 @@ impl From<&Image> for ImageRow {
             visibility: i.visibility.to_string(),
             owner: i.owner.clone().unwrap_or_default(),
             created: when(i.created_at),
+            origin: i.origin.clone().unwrap_or_else(|| "–".to_string()),
         }
     }
 }
@@ -193,6 +195,7 @@ fn columns(pairs: &[(String, String)], filters: &Filters) -> Vec<Column> {
         heading("Visibility", Some("visibility")),
         heading("Owner", Some("owner")),
         heading("Created", Some("created_at")),
+        heading("API", None),
     ]
 }
 
@@ -257,6 +260,7 @@ pub struct ImageView {
     visibility: String,
     owner: String,
     created: String,
+    origin: String,
     updated: String,
     protected: bool,
     checksum: String,
@@ -293,6 +297,7 @@ impl From<&Image> for ImageView {
             visibility: row.visibility,
             owner: row.owner,
             created: row.created,
+            origin: row.origin,
             updated: when(i.updated_at),
             protected: i.protected,
             checksum: i.data.checksum.clone().unwrap_or_default(),

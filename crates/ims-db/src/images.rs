@@ -20,7 +20,7 @@ use crate::{Catalog, db_err};
 pub(crate) const IMAGE_COLUMNS: &str = "i.id, i.name, i.status, i.visibility, i.protected, i.os_hidden, i.owner, \
      i.disk_format, i.container_format, i.min_disk, i.min_ram, i.location, i.size, i.virtual_size, \
      i.checksum, i.os_hash_algo, i.os_hash_value, i.created_at, i.updated_at, i.lease_owner, i.lease_until, \
-     i.properties_json, i.tags_json, i.version, i.sealing, i.stores";
+     i.properties_json, i.tags_json, i.version, i.sealing, i.stores, i.origin";
 
 /// Largest number of child rows in one multi-row INSERT (3 parameters each for properties;
 /// both backends accept far more, this only keeps single statements reasonable).
@@ -83,6 +83,7 @@ pub(crate) fn image_from_row(row: &AnyRow) -> Result<(Image, bool)> {
         properties,
         created_at: parse_ts(&req("created_at")?)?,
         updated_at: parse_ts(&req("updated_at")?)?,
+        origin: get_s("origin")?,
         lease,
         version: to_u64(get_i("version")?.unwrap_or(0)),
     };
@@ -276,11 +277,12 @@ impl Catalog {
             "INSERT INTO images (name, status, visibility, protected, os_hidden, owner, disk_format, \
              container_format, min_disk, min_ram, location, size, virtual_size, checksum, os_hash_algo, \
              os_hash_value, created_at, updated_at, lease_owner, lease_until, properties_json, tags_json, sealing, \
-             stores, id, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)",
+             stores, id, version, origin) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)",
         );
         bind_image!(q, image)
             .bind(image.id.to_string())
             .bind(to_i64(image.version))
+            .bind(image.origin.clone())
             .execute(&mut **tx)
             .await
             .map_err(|e| match db_err(e) {

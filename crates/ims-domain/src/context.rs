@@ -162,3 +162,14 @@ mod tests {
         assert!(off.abs() < time::Duration::milliseconds(50), "{off}");
     }
 }
+
+tokio::task_local! {
+    /// The API (dialect) whose request the current task serves: each dialect's router
+    /// runs its handlers inside this scope, so a new image records where it was made.
+    pub static CALLER_API: &'static str;
+}
+
+/// The API of the request being served, if the current task serves one.
+pub fn caller_api() -> Option<&'static str> {
+    CALLER_API.try_with(|api| *api).ok()
+}

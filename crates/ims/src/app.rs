@@ -707,7 +707,8 @@ pub fn router(
     zstack: ims_api_zstack::ZStack,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Router {
-    use crate::metrics::dialect;
+    use crate::metrics::dialect as api;
+    let dialect = |name: &'static str| axum::middleware::from_fn_with_state(name, api);
     let guard = services.guard.clone();
     let scrape = crate::metrics::Scrape {
         services: services.clone(),

@@ -22,14 +22,15 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect(pub &'static str);
 
-/// A layer that marks every response of a dialect's router with `name`.
-pub fn dialect(
-    name: &'static str,
-) -> tower::util::MapResponseLayer<impl Fn(Response) -> Response + Clone> {
-    tower::util::MapResponseLayer::new(move |mut resp: Response| {
-        resp.extensions_mut().insert(Dialect(name));
-        resp
-    })
+/// Runs a dialect's handler as that dialect (`from_fn_with_state(name, dialect)` on its
+/// router): inside [`ims_domain::context::CALLER_API`], so images it creates record
+/// their origin, and with its response marked for [`track`].
+pub async fn dialect(State(name): State<&'static str>, req: Request, next: Next) -> Response {
+    let mut resp = ims_domain::context::CALLER_API
+        .scope(name, next.run(req))
+        .await;
+    resp.extensions_mut().insert(Dialect(name));
+    resp
 }
 
 /// Request latency buckets, seconds: a cached list answers in about a millisecond, an

@@ -273,6 +273,10 @@ pub struct Image {
     /// writes only over that revision, so of two concurrent edits the later one fails
     /// instead of silently undoing the first.
     pub version: u64,
+    /// The API the image was created through (`glance`, `ims`, `zstack`, `console`…,
+    /// [`crate::context::caller_api`]); `None` for images a job or the CLI made, and for
+    /// those made before it was recorded. Written once, at creation.
+    pub origin: Option<String>,
 }
 
 impl Image {
@@ -297,6 +301,7 @@ impl Image {
             updated_at: now,
             lease: None,
             version: 0,
+            origin: crate::context::caller_api().map(str::to_string),
         }
     }
 
