@@ -468,3 +468,57 @@ def test_an_expired_session_keeps_the_filters_and_sign_out_revokes(console, brow
     assert r.status_code == 401
     browser.get(console.url + "/console/jobs")
     assert "/console/signin" in browser.current_url
+
+
+def test_admin_pages_make_projects_users_and_a_credential_shown_once(console, browser):
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.exceptions import exceptions as sdk_errors
+    from huaweicloudsdkims.v2 import ImsClient, ListImagesRequest
+
+    # A member has no admin page.
+    sign_in(browser, console)
+    browser.get(console.url + "/console/admin")
+    assert "403" in browser.find_element(By.TAG_NAME, "h1").text
+    assert not browser.find_elements(By.LINK_TEXT, "Admin")
+    sign_in(browser, console, cloud="ims")
+    browser.find_element(By.LINK_TEXT, "Admin").click()
+    project, user = unique("proj"), unique("user")
+    browser.find_element(By.ID, "project-name").send_keys(project)
+    browser.find_element(By.ID, "project-description").send_keys("made in the console")
+    browser.find_element(By.ID, "project-create").click()
+    row = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-project='{project}']"),
+                     bool, timeout=10)[0]
+    project_id = row.find_element(By.CSS_SELECTOR, "td").text
+    browser.find_element(By.ID, "user-name").send_keys(user)
+    browser.find_element(By.ID, "user-password").send_keys("a-long-password-1")
+    browser.find_element(By.ID, "user-project").send_keys(project)
+    browser.find_element(By.ID, "user-create").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-user='{user}']"), bool,
+               timeout=10)
+    # The new user signs in to Keystone with that password.
+    r = requests.post(f"{console.url}/v3/auth/tokens", timeout=10, json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"name": "Default"}, "password": "a-long-password-1"}}},
+        "scope": {"project": {"id": project_id}}}})
+    assert r.status_code == 201, r.text
+    # A credential: its secret is on the answer, once, and it signs Huawei SDK calls.
+    browser.find_element(By.ID, "credential-user").send_keys(user)
+    browser.find_element(By.ID, "credential-create").click()
+    access = wait_until(lambda: text(browser, "new-access"), bool, timeout=10)
+    secret = text(browser, "new-secret")
+    assert len(secret) == 40
+    shot(browser, "admin")
+    client = ImsClient.new_builder().with_credentials(
+        BasicCredentials(access, secret, project_id)).with_endpoints([console.url]).build()
+    assert client.list_images(ListImagesRequest(limit=5)).images == []
+    browser.get(console.url + "/console/admin")
+    assert secret not in browser.page_source
+    # Deleting it ends it.
+    form = browser.find_element(By.CSS_SELECTOR, f"[data-access='{access}']").find_element(
+        By.XPATH, "..")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f"[data-access='{access}']"),
+               lambda found: not found, timeout=10)
+    with pytest.raises(sdk_errors.ClientRequestException) as gone:
+        client.list_images(ListImagesRequest(limit=5))
+    assert gone.value.status_code == 401

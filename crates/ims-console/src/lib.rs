@@ -5,6 +5,7 @@
 //! Lists and pages read without JavaScript; one small script adds streamed uploads
 //! with a progress bar and live job progress over Server-Sent Events.
 
+mod admin;
 mod assets;
 mod images;
 mod jobs;
@@ -44,6 +45,9 @@ pub fn router() -> Router<Services> {
             get(images::confirm_delete).post(images::delete),
         )
         .route("/console/jobs", get(jobs::list))
+        .route("/console/admin", get(admin::page))
+        .route("/console/admin/{what}", post(admin::create))
+        .route("/console/admin/{what}/{id}/delete", post(admin::delete))
         .route("/console/jobs/events", get(jobs::events))
         .layer(axum::middleware::map_response(guard_pages))
 }

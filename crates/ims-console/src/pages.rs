@@ -20,7 +20,7 @@ pub struct Nav {
     pub admin: bool,
     /// The session's CSRF token (the sign-out form, and scripts through a `<meta>`).
     pub csrf: String,
-    /// Which section is open: `images` or `jobs`.
+    /// Which section is open: `images`, `jobs` or `admin`.
     pub section: &'static str,
 }
 

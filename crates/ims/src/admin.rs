@@ -317,16 +317,18 @@ pub async fn run(config: Config, command: AdminCommand) -> Result<()> {
         },
         AdminCommand::Credential { command } => match command {
             CredentialCommand::Create { user, project } => {
-                let (cred, secret) = id.create_credential(&user, project.as_deref()).await?;
+                let (cred, secret) = id
+                    .create_credential(None, &user, project.as_deref())
+                    .await?;
                 eprintln!("keep the secret key now: it cannot be shown again");
                 println!("{} {secret}", cred.access);
             }
             CredentialCommand::List { user } => {
-                for c in id.list_credentials(&user).await? {
+                for c in id.list_credentials(None, &user).await? {
                     println!("{} {} {}", c.access, c.project_id, c.created_at);
                 }
             }
-            CredentialCommand::Delete { access } => id.delete_credential(&access).await?,
+            CredentialCommand::Delete { access } => id.delete_credential(None, &access).await?,
         },
         AdminCommand::User { command } => match command {
             UserCommand::Create {

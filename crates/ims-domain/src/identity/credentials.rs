@@ -47,12 +47,15 @@ impl IdentityService {
 
     /// Creates a credential for `user` (id or name) acting by default in `project` (id or
     /// name; the user's default project if absent). Returns it with the secret, which is
-    /// shown this once and otherwise only ever kept sealed.
+    /// shown this once and otherwise only ever kept sealed. A caller (`who`; `None` is
+    /// the operator's CLI) must be an admin.
     pub async fn create_credential(
         &self,
+        who: Option<&Principal>,
         user: &str,
         project: Option<&str>,
     ) -> Result<(Credential, String)> {
+        who.map(crate::policy::require_admin).transpose()?;
         let user = self.get_user(None, &self.user_id(user).await?).await?;
         let project_id = match project {
             Some(p) => self.project_id(p).await?,
@@ -76,13 +79,19 @@ impl IdentityService {
         Ok((credential, secret))
     }
 
-    /// A user's credentials (id or name), without secrets.
-    pub async fn list_credentials(&self, user: &str) -> Result<Vec<Credential>> {
+    /// A user's credentials (id or name), without secrets; for admins.
+    pub async fn list_credentials(
+        &self,
+        who: Option<&Principal>,
+        user: &str,
+    ) -> Result<Vec<Credential>> {
+        who.map(crate::policy::require_admin).transpose()?;
         self.repo.list_credentials(&self.user_id(user).await?).await
     }
 
-    /// Deletes a credential by access key.
-    pub async fn delete_credential(&self, access: &str) -> Result<()> {
+    /// Deletes a credential by access key; for admins.
+    pub async fn delete_credential(&self, who: Option<&Principal>, access: &str) -> Result<()> {
+        who.map(crate::policy::require_admin).transpose()?;
         if self.repo.delete_credential(access).await? {
             Ok(())
         } else {

@@ -477,6 +477,16 @@ impl ImageService {
         .map(|_| ())
     }
 
+    /// Another project's usage and the quotas, for an admin.
+    pub async fn project_usage(
+        &self,
+        who: &Principal,
+        project_id: &str,
+    ) -> Result<(Usage, Quotas)> {
+        crate::policy::require_admin(who)?;
+        Ok((self.repo.usage(project_id).await?, self.settings.quotas))
+    }
+
     /// Usage and limits of the caller's project.
     pub async fn usage(&self, who: &Principal) -> Result<(Usage, Quotas)> {
         Ok((
