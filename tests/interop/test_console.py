@@ -522,3 +522,26 @@ def test_admin_pages_make_projects_users_and_a_credential_shown_once(console, br
     with pytest.raises(sdk_errors.ClientRequestException) as gone:
         client.list_images(ListImagesRequest(limit=5))
     assert gone.value.status_code == 401
+
+
+def test_an_image_from_a_zstack_volume_made_on_the_volumes_page(console, browser, sdk):
+    """A volume made through ZStack's API shows on the console's page, and an image made
+    from it there becomes active (the job is watched on the jobs page)."""
+    from zstack_client import blank_volume, storages, user_client
+
+    zs = user_client(console, "demo2")
+    ps, _ = storages(zs)
+    volume = blank_volume(zs, ps["uuid"], unique("console-vol"), 64 * MiB)
+    sign_in(browser, console)
+    browser.find_element(By.LINK_TEXT, "Volumes & servers").click()
+    row = wait_until(lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-volume]")
+                              if volume["name"] in r.text], bool, timeout=10)[0]
+    assert "ready" in row.text.lower()
+    shot(browser, "resources")
+    name = unique("from-volume")
+    row.find_element(By.NAME, "name").send_keys(name)
+    row.find_element(By.TAG_NAME, "button").click()
+    wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/jobs"), timeout=10)
+    image = wait_until(lambda: list(sdk.image.images(name=name)),
+                       lambda l: l and l[0].status == "active", timeout=60, what="the image")[0]
+    assert image.size == 64 * MiB or image.virtual_size == 64 * MiB

@@ -10,6 +10,7 @@ mod assets;
 mod images;
 mod jobs;
 mod pages;
+mod resources;
 pub mod session;
 mod signin;
 
@@ -45,6 +46,8 @@ pub fn router() -> Router<Services> {
             get(images::confirm_delete).post(images::delete),
         )
         .route("/console/jobs", get(jobs::list))
+        .route("/console/resources", get(resources::page))
+        .route("/console/{kind}/{id}/image", post(resources::make_image))
         .route("/console/admin", get(admin::page))
         .route("/console/admin/{what}", post(admin::create))
         .route("/console/admin/{what}/{id}/delete", post(admin::delete))
