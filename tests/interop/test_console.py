@@ -545,3 +545,40 @@ def test_an_image_from_a_zstack_volume_made_on_the_volumes_page(console, browser
     image = wait_until(lambda: list(sdk.image.images(name=name)),
                        lambda l: l and l[0].status == "active", timeout=60, what="the image")[0]
     assert image.size == 64 * MiB or image.virtual_size == 64 * MiB
+
+
+def test_the_readme_screenshot_and_paging(ims_factory, browser, monkeypatch):
+    """The image list as the README shows it, on a server of its own
+    (target/artifacts/console/readme-images.png; docs/images/console-images.png is a
+    copy), and paging through it."""
+    console = ims_factory("readme", {})
+    finish_setup(console)
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(console.all_clouds_yaml))
+    sdk = openstack.connect(cloud="demo2")
+    for i in range(6):
+        sdk.image.create_image(name=f"build-{i}", disk_format="qcow2", container_format="bare")
+    for name, fmt, data in (("ubuntu-24.04-server", "qcow2", None),
+                            ("debian-12-genericcloud", "raw", b"\0" * (2 * MiB)),
+                            ("windows-2022-datacenter", "vhd", None),
+                            ("alpine-3.20-virt", "raw", b"\1" * MiB)):
+        kw = {"data": data} if data else {}
+        sdk.image.create_image(name=name, disk_format=fmt, container_format="bare",
+                               visibility="private", **kw)
+    sign_in(browser, console)
+    browser.get(console.url + "/console/images?sort_key=name&sort_dir=asc&limit=8")
+    first = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-id]")]
+    assert len(first) == 8
+    shot(browser, "readme-images")
+    # Paging: the next page carries the filters on, starts after the last row, and the
+    # first-page link goes back.
+    browser.find_element(By.ID, "next-page").click()
+    wait_until(lambda: browser.current_url, lambda u: "marker=" in u, timeout=10)
+    assert "sort_key=name" in browser.current_url
+    second = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-id]")]
+    assert second and not set(first) & set(second)
+    names = [r.text.split("\n")[0] for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-id] td:first-child")]
+    assert names == sorted(names, key=str.lower) or names == sorted(names), names
+    browser.find_element(By.ID, "first-page").click()
+    wait_until(lambda: [r.get_attribute("data-id") for r in
+                        browser.find_elements(By.CSS_SELECTOR, "tr[data-id]")],
+               lambda ids: ids == first, timeout=10)

@@ -168,3 +168,10 @@ def test_qemu_img_runs_are_counted_by_command(metered):
     exported = value(after, "ims_data_bytes_total", path="export") - \
         value(before, "ims_data_bytes_total", path="export")
     assert 0 < exported < MiB, exported  # a qcow2 of zeros is smaller than the raw MiB
+
+
+def test_with_metrics_off_nothing_is_served(ims_factory):
+    server = ims_factory("metrics-off", {"IMS_METRICS__ENABLED": "false"})
+    r = server.request("GET", "/metrics")
+    assert r.status_code == 404, r.text
+    assert server.request("GET", "/v2/images").status_code == 200

@@ -705,22 +705,24 @@ pub fn zstack(config: &Config, catalog: &Catalog, services: &Services) -> ims_ap
 pub fn router(
     services: Services,
     zstack: ims_api_zstack::ZStack,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> Router {
     use crate::metrics::dialect as api;
     let dialect = |name: &'static str| axum::middleware::from_fn_with_state(name, api);
     let guard = services.guard.clone();
-    let scrape = crate::metrics::Scrape {
-        services: services.clone(),
-        metrics,
-    };
+    // With metrics off ([metrics] enabled = false) there is no /metrics at all.
+    let scrape = metrics.map(|metrics| {
+        let state = crate::metrics::Scrape {
+            services: services.clone(),
+            metrics,
+        };
+        Router::new()
+            .route("/metrics", axum::routing::get(crate::metrics::scrape))
+            .with_state(state)
+    });
     Router::new()
         .route("/healthcheck", axum::routing::get(healthcheck))
-        .merge(
-            Router::new()
-                .route("/metrics", axum::routing::get(crate::metrics::scrape))
-                .with_state(scrape),
-        )
+        .merge(scrape.unwrap_or_default())
         .merge(ims_api_keystone::router().layer(dialect("keystone")))
         .merge(
             ims_api_glance::router()
@@ -934,9 +936,14 @@ pub async fn serve(mut config: Config, addr_file: Option<&Path>) -> Result<()> {
         write_addr_file(path, local)?;
     }
     let zstack = zstack(&config, &parts.catalog, &services);
-    let metrics = Arc::new(crate::metrics::Metrics::install(parts.catalog.clone())?);
-    if let Some(listen) = &config.metrics.listen {
-        serve_metrics(listen, Arc::clone(&metrics)).await?;
+    let metrics = match config.metrics.enabled {
+        true => Some(Arc::new(crate::metrics::Metrics::install(
+            parts.catalog.clone(),
+        )?)),
+        false => None,
+    };
+    if let (Some(metrics), Some(listen)) = (&metrics, &config.metrics.listen) {
+        serve_metrics(listen, Arc::clone(metrics)).await?;
     }
     let app = router(services, zstack, metrics);
     // Connections get a grace period to finish after a signal; then the process exits and

@@ -74,11 +74,23 @@ pub struct Config {
 /// `[metrics]`: Prometheus's `/metrics`. On the API listener it needs an admin token;
 /// `listen` adds a listener serving it alone without one, for a monitoring system on a
 /// management network.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
+    /// Record metrics and serve `/metrics`; off, nothing is recorded (every recording is
+    /// a no-op) and `/metrics` is not served.
+    pub enabled: bool,
     /// Address of the metrics-only listener (for example `127.0.0.1:9293`); unset: none.
     pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+        }
+    }
 }
 
 /// `[kms]`: the built-in key management service and its master key.
