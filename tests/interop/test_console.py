@@ -173,6 +173,9 @@ def test_a_64_mib_upload_shows_its_progress_and_the_cli_sees_the_image(console, 
     shot(browser, "image-detail")
     image = next(sdk.image.images(name=name))
     assert image.status == "active" and image.size == len(data)
+    # …and the OpenStack CLI sees it, as the README's reader would check.
+    shown = console.osc_json("image", "show", image.id, cloud="demo2")
+    assert shown["status"] == "active" and shown["checksum"] == hashlib.md5(data).hexdigest()
     assert image.checksum == hashlib.md5(data).hexdigest()
     # The list shows it too, readable without the script.
     browser.get(console.url + "/console/images?name=" + name)
@@ -269,6 +272,35 @@ def test_an_imports_job_rises_live_to_success_on_the_jobs_page(console, browser,
     assert any(s == "RUNNING" and 0 < p < 100 for s, p in seen), f"no live progress: {seen}"
     image = sdk.image.get_image(image_id)
     assert image.status == "active" and image.checksum == hashlib.md5(payload).hexdigest()
+
+
+def test_a_bucket_import_from_the_create_page_ends_in_success_on_the_jobs_page(
+        console, browser, sdk, tmp_path):
+    src = tmp_path / "disk.qcow2"
+    qemu_img("create", "-f", "qcow2", src, "256M")
+    name = unique("console-bucket").lower()
+    bucket(console, name)
+    put(console, src, f"{name}:disk.qcow2")
+    sign_in(browser, console)
+    browser.get(console.url + "/console/images/new")
+    image_name = unique("console-from-bucket")
+    browser.find_element(By.ID, "name").send_keys(image_name)
+    Select(browser.find_element(By.ID, "disk_format")).select_by_value("qcow2")
+    browser.find_element(By.ID, "object").send_keys(f"{name}:disk.qcow2")
+    browser.find_element(By.ID, "create").click()
+    image_id = wait_until(lambda: text(browser, "image-id"), bool, timeout=10,
+                          what="the image page")
+    browser.get(console.url + "/console/jobs")
+    row = wait_until(lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")
+                              if image_id in r.text], bool, timeout=10)[0]
+    job_id = row.get_attribute("data-job")
+    wait_until(lambda: browser.find_element(By.ID, f"job-{job_id}").find_element(
+        By.CSS_SELECTOR, "[data-field='status']").text, lambda s: s in ("SUCCESS", "FAIL"),
+        timeout=60, what="the bucket import's end")
+    assert browser.find_element(By.ID, f"job-{job_id}").find_element(
+        By.CSS_SELECTOR, "[data-field='progress']").text == "100%"
+    image = next(sdk.image.images(name=image_name))
+    assert image.status == "active" and image.virtual_size == 256 * MiB
 
 
 def test_edit_then_delete_with_confirmation(console, browser, sdk):

@@ -175,3 +175,17 @@ def test_with_metrics_off_nothing_is_served(ims_factory):
     r = server.request("GET", "/metrics")
     assert r.status_code == 404, r.text
     assert server.request("GET", "/v2/images").status_code == 200
+
+
+def test_request_logs_name_the_dialect_route_and_caller_never_the_token(metered):
+    token = metered.token("demo2")
+    r = metered.request("GET", "/v2/images?limit=1", cloud="demo2")
+    assert r.status_code == 200
+    request_id = r.headers["x-openstack-request-id"]
+    line = wait_until(lambda: [l for l in metered.log_path.read_text().splitlines()
+                               if request_id in l and "finished processing request" in l],
+                      bool, timeout=10, what="the request's log line")[0]
+    assert 'dialect="glance"' in line and 'route="/v2/images"' in line, line
+    assert f'project.id="{metered.project_ids["demo2"]}"' in line, line
+    assert "user.id=" in line and "status=200" in line, line
+    assert token not in metered.log_path.read_text()
