@@ -303,6 +303,24 @@ def test_a_bucket_import_from_the_create_page_ends_in_success_on_the_jobs_page(
     assert image.status == "active" and image.virtual_size == 256 * MiB
 
 
+def test_the_create_page_suggests_the_format_the_files_first_bytes_show(console, browser,
+                                                                        tmp_path):
+    disk = tmp_path / "disk.img"  # a name that says nothing: the bytes decide
+    qemu_img("create", "-f", "vmdk", disk, "64M")
+    sign_in(browser, console)
+    browser.get(console.url + "/console/images/new")
+    Select(browser.find_element(By.ID, "disk_format")).select_by_value("raw")
+    browser.find_element(By.ID, "file").send_keys(str(disk))
+    hint = wait_until(lambda: text(browser, "format-hint"), bool, timeout=10)
+    assert "vmdk" in hint, hint
+    assert Select(browser.find_element(By.ID, "disk_format")).first_selected_option.text == "vmdk"
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(os.urandom(MiB))
+    browser.find_element(By.ID, "file").send_keys(str(plain))
+    wait_until(lambda: text(browser, "format-hint"), lambda h: "could not be told" in h,
+               timeout=10)
+
+
 def test_edit_then_delete_with_confirmation(console, browser, sdk):
     image = sdk.image.create_image(name=unique("console-edit"), disk_format="raw",
                                    container_format="bare", data=b"x" * 4096,
