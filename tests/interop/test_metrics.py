@@ -110,6 +110,12 @@ def test_upload_download_and_requests_move_their_counters_exactly(metered, conn)
                  method="GET", status="404") >= 1
     assert not any("00000000-0000" in str(labels) for (_, labels) in last), \
         "a raw path became a label"
+    # Made-up methods share one label value.
+    for method in ("FOOBAR", "BAZQUX"):
+        requests.request(method, f"{metered.url}/v2/images", timeout=10)
+    methods = {dict(labels).get("method") for (name, labels) in scrape(metered)
+               if name == "ims_http_requests_total"}
+    assert "other" in methods and not methods & {"FOOBAR", "BAZQUX"}, methods
     assert value(last, "process_resident_memory_bytes") > 1 * MiB
     assert value(last, "process_open_fds") > 3
 

@@ -155,7 +155,18 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().as_str().to_string();
+    // A client may send any method name: only the standard ones become label values, so
+    // nobody can grow the series without bound.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let resp = next.run(req).await;
     let dialect = resp.extensions().get::<Dialect>().map_or("ims", |d| d.0);
@@ -164,7 +175,7 @@ pub async fn track(req: Request, next: Next) -> Response {
     span.record("dialect", dialect);
     span.record("route", route.as_str());
     metrics::counter!("ims_http_requests_total", "dialect" => dialect, "route" => route.clone(),
-        "method" => method.clone(), "status" => status.to_string())
+        "method" => method, "status" => status.to_string())
     .increment(1);
     metrics::histogram!("ims_http_request_duration_seconds", "dialect" => dialect,
         "route" => route, "method" => method)
