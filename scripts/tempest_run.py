@@ -322,10 +322,17 @@ def provision_accounts(keystone: Keystone) -> list[dict]:
             entry["types"] = ["admin"]
         return entry
 
+    # Every account has a project of its own. Tempest locks accounts, not projects, and may
+    # take any non-admin account as a test's "alt": a reader sharing a member's project let
+    # one test's share to its alt show up in another's member_status=pending list. (With
+    # enforce_scope off, the reader client is the primary's, so readers need no shared
+    # project.)
     for i in range(1, MEMBER_PROJECTS + 1):
         project = f"tempest-project-{i}"
         project_id = keystone.create_project(project)
         members.append(account(f"tempest-member-{i}", project, "member", project_id))
+        project = f"tempest-reader-project-{i}"
+        project_id = keystone.create_project(project)
         readers.append(account(f"tempest-reader-{i}", project, "reader", project_id))
     for i in range(1, ADMIN_PROJECTS + 1):
         project = f"tempest-admin-project-{i}"
