@@ -18,7 +18,7 @@ import openstack
 import pytest
 import requests
 
-from conftest import (REPO, bucket, create_data_image, finish_setup, ims_sdk, put, qemu_img,
+from conftest import (REPO, bucket, create_data_image, finish_setup, ims_sdk, kms_sdk, put, qemu_img,
                       unique, wait_job, wait_until)
 
 from selenium import webdriver
@@ -435,6 +435,46 @@ def test_the_list_says_which_api_made_each_image(console, browser, sdk, tmp_path
     assert origin(console_made) == "console"
 
 
+def test_a_copy_under_a_kms_key_made_from_the_image_page(console, browser, sdk, tmp_path):
+    from huaweicloudsdkkms.v2 import CreateKeyRequest, CreateKeyRequestBody
+
+    kms = kms_sdk(console)
+    key = kms.create_key(CreateKeyRequest(body=CreateKeyRequestBody(
+        key_alias=unique("console")))).key_info.key_id
+    data = os.urandom(2 * MiB)
+    image = sdk.image.create_image(name=unique("console-plain"), disk_format="raw",
+                                   container_format="bare", data=data)
+    sign_in(browser, console)
+    browser.get(f"{console.url}/console/images/{image.id}")
+    copy_name = unique("console-sealed")
+    name = browser.find_element(By.ID, "copy-name")
+    name.clear()
+    name.send_keys(copy_name)
+    browser.find_element(By.ID, "copy-key").send_keys(key)
+    browser.find_element(By.ID, "copy").click()
+    wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/jobs"), timeout=10)
+    copied = wait_until(lambda: list(sdk.image.images(name=copy_name)),
+                        lambda l: l and l[0].status == "active", timeout=60, what="the copy")[0]
+    props = sdk.image.get_image(copied.id).properties
+    assert props.get("__system__cmkid") == key and props.get("__system_encrypted") == "1", props
+    out = tmp_path / "copy.raw"
+    console.osc("image", "save", "--file", str(out), copied.id, cloud="demo2")
+    assert out.read_bytes() == data
+    # A key that does not exist: refused at once (next to the form) or by the job (its
+    # row on the jobs page says why), as the IMS API refuses it.
+    browser.get(f"{console.url}/console/images/{image.id}")
+    browser.find_element(By.ID, "copy-key").send_keys("00000000-0000-0000-0000-000000000000")
+    browser.find_element(By.ID, "copy").click()
+
+    def refusal():
+        if text(browser, "action-error"):
+            return text(browser, "action-error")
+        rows = [r for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")
+                if "image_copy" in r.text and "FAIL" in r.text]
+        return rows[0].find_element(By.CSS_SELECTOR, "[data-field='reason']").text if rows else ""
+    assert "key" in wait_until(refusal, bool, timeout=30, what="the refusal").lower()
+
+
 def test_html_in_names_and_properties_is_shown_as_text(console, browser, sdk):
     image = sdk.image.create_image(name=HOSTILE, disk_format="raw", container_format="bare",
                                    properties={"note": HOSTILE})
@@ -551,6 +591,20 @@ def test_admin_pages_make_projects_users_and_a_credential_shown_once(console, br
             "name": user, "domain": {"name": "Default"}, "password": "a-long-password-1"}}},
         "scope": {"project": {"id": project_id}}}})
     assert r.status_code == 201, r.text
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-user='{user}']")
+    assert row.find_element(By.CSS_SELECTOR, "[data-field='roles']").text == "member"
+    # A grant: the user may then act in demo2 too, as a reader.
+    browser.find_element(By.ID, "grant-user").send_keys(user)
+    Select(browser.find_element(By.ID, "grant-role")).select_by_value("reader")
+    browser.find_element(By.ID, "grant-project").send_keys("demo2")
+    browser.find_element(By.ID, "grant").click()
+    wait_until(lambda: browser.current_url, lambda u: u.endswith("/console/admin"), timeout=10)
+    r = requests.post(f"{console.url}/v3/auth/tokens", timeout=10, json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"name": "Default"}, "password": "a-long-password-1"}}},
+        "scope": {"project": {"name": "demo2", "domain": {"name": "Default"}}}}})
+    assert r.status_code == 201, r.text
+    assert [x["name"] for x in r.json()["token"]["roles"]] == ["reader"]
     # A credential: its secret is on the answer, once, and it signs Huawei SDK calls.
     browser.find_element(By.ID, "credential-user").send_keys(user)
     browser.find_element(By.ID, "credential-create").click()

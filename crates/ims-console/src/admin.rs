@@ -29,6 +29,8 @@ pub struct UserRow {
     id: String,
     name: String,
     default_project: String,
+    /// Its roles in its default project.
+    roles: String,
     credentials: Vec<(String, String, String)>,
 }
 
@@ -125,7 +127,16 @@ async fn gather(svc: &Services, who: &Principal) -> ims_domain::Result<Gathered>
             .into_iter()
             .map(|c| (c.access, c.project_id, when(c.created_at)))
             .collect();
+        let roles = match &u.default_project_id {
+            Some(project) => id.roles_of(project, &u.id).await?,
+            None => Vec::new(),
+        };
         rows.push(UserRow {
+            roles: roles
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+                .join(", "),
             id: u.id,
             name: u.name,
             default_project: u.default_project_id.unwrap_or_default(),
@@ -182,6 +193,7 @@ pub async fn create(
             .await
             .map(|_| None),
         "users" => create_user(&svc, &session.who, &f).await.map(|()| None),
+        "grants" => grant(&svc, &session.who, &f).await.map(|()| None),
         "credentials" => {
             let project = Some(f.project.trim()).filter(|p| !p.is_empty());
             id.create_credential(who, f.user.trim(), project)
@@ -215,6 +227,15 @@ async fn create_user(svc: &Services, who: &Principal, f: &AdminForm) -> ims_doma
         .await?;
     let role = id.role_id(f.role.trim()).await?;
     id.grant(Some(who), &project, &user.id, &role).await
+}
+
+/// Gives a user (id or name) a role (id or name) in a project (id or name).
+async fn grant(svc: &Services, who: &Principal, f: &AdminForm) -> ims_domain::Result<()> {
+    let id = &svc.identity;
+    let project = id.project_id(f.project.trim()).await?;
+    let user = id.user_id(f.user.trim()).await?;
+    let role = id.role_id(f.role.trim()).await?;
+    id.grant(Some(who), &project, &user, &role).await
 }
 
 /// `POST /console/admin/{what}/{id}/delete`: a project, a user, or a credential.

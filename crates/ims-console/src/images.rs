@@ -639,7 +639,8 @@ async fn after_action(
 ) -> Response {
     match done {
         Ok(()) => Redirect::to(&format!("/console/images/{id}")).into_response(),
-        Err(e @ ims_domain::Error::NotFound { .. }) => pages::error_page(&e),
+        // The page again with the refusal (a key or project not found included); if the
+        // image itself is gone, detail_page answers with the error page.
         Err(e) => detail_page(svc, session, id, Some(pages::message(&e))).await,
     }
 }
