@@ -322,17 +322,11 @@ def provision_accounts(keystone: Keystone) -> list[dict]:
             entry["types"] = ["admin"]
         return entry
 
-    # Every account has a project of its own. Tempest locks accounts, not projects, and may
-    # take any non-admin account as a test's "alt": a reader sharing a member's project let
-    # one test's share to its alt show up in another's member_status=pending list. (With
-    # enforce_scope off, the reader client is the primary's, so readers need no shared
-    # project.)
+    # Tempest wants each project_reader in its primary's project.
     for i in range(1, MEMBER_PROJECTS + 1):
         project = f"tempest-project-{i}"
         project_id = keystone.create_project(project)
         members.append(account(f"tempest-member-{i}", project, "member", project_id))
-        project = f"tempest-reader-project-{i}"
-        project_id = keystone.create_project(project)
         readers.append(account(f"tempest-reader-{i}", project, "reader", project_id))
     for i in range(1, ADMIN_PROJECTS + 1):
         project = f"tempest-admin-project-{i}"
@@ -475,7 +469,11 @@ def report(output: str) -> tuple[int, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/tempest", description=__doc__)
     parser.add_argument("--regex", default=DEFAULT_REGEX, help="tests to run (stestr regex)")
-    parser.add_argument("--concurrency", type=int, default=2, help="tempest workers")
+    # One worker: Tempest locks accounts, not projects, and may take a reader as a test's
+    # "alt"; with two workers, one test's share into that project showed in another's
+    # member_status=pending list (ListSharedImagesTest, 1 != 2, once in about 30 runs).
+    # The whole image suite takes about 25 s this way.
+    parser.add_argument("--concurrency", type=int, default=1, help="tempest workers")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--min-passed", type=int, default=None,
                         help=f"fail unless at least this many tests pass (default "
