@@ -18,11 +18,12 @@ import openstack
 import pytest
 import requests
 
+import conftest
 from conftest import (REPO, bucket, create_data_image, finish_setup, ims_sdk, kms_sdk, put, qemu_img,
-                      unique, wait_job, wait_until)
+                      unique, wait_job)
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -94,11 +95,23 @@ def sign_in(driver, server, cloud: str = "demo2", start: str = "/console/images"
                what="signing in")
 
 
+def wait_until(fetch, ready, timeout: float = 60.0, interval: float = 0.1, what: str = ""):
+    """conftest's wait_until, where a look at a page that is being replaced (a stale or
+    vanished element, a node no longer in the document) is just another try."""
+    def guarded():
+        try:
+            return True, fetch()
+        except WebDriverException:
+            return False, None
+    return conftest.wait_until(guarded, lambda r: r[0] and ready(r[1]), timeout=timeout,
+                               interval=interval, what=what)[1]
+
+
 def text(driver, element_id: str) -> str:
     """An element's text; "" while the page is being replaced (so waits retry)."""
     try:
         return driver.find_element(By.ID, element_id).text
-    except (NoSuchElementException, StaleElementReferenceException):
+    except WebDriverException:
         return ""
 
 
