@@ -195,3 +195,44 @@ def test_request_logs_name_the_dialect_route_and_caller_never_the_token(metered)
     assert f'project.id="{metered.project_ids["demo2"]}"' in line, line
     assert "user.id=" in line and "status=200" in line, line
     assert token not in metered.log_path.read_text()
+
+
+def test_the_job_gauges_count_a_running_import_then_none(metered, conn):
+    """ims_jobs{status="RUNNING"} is 1 while a web-download runs (its source is slow), and
+    0 once it is done: the gauges follow the catalog, not only exist."""
+    import http.server
+    import threading
+    import time
+
+    payload = os.urandom(4 * MiB)
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            for i in range(0, len(payload), MiB):
+                self.wfile.write(payload[i:i + MiB])
+                self.wfile.flush()
+                time.sleep(0.75)
+
+        def log_message(self, *_):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        image = conn.image.create_image(name=unique("metrics-gauge"), disk_format="raw",
+                                        container_format="bare")
+        conn.image.import_image(image, method="web-download",
+                                uri=f"http://127.0.0.1:{httpd.server_address[1]}/d.raw")
+        wait_until(lambda: value(scrape(metered), "ims_jobs", kind="image_import",
+                                 status="RUNNING"), lambda n: n == 1, timeout=10,
+                   interval=0.2, what="the running import in the gauge")
+        wait_until(lambda: conn.image.get_image(image).status, lambda s: s == "active",
+                   timeout=60, what="the import")
+        wait_until(lambda: value(scrape(metered), "ims_jobs", kind="image_import",
+                                 status="RUNNING"), lambda n: n == 0, timeout=10,
+                   what="the gauge back at 0")
+    finally:
+        httpd.shutdown()

@@ -247,20 +247,11 @@ pub async fn list(
     })
 }
 
-/// Everything the detail page shows of an image.
+/// Everything the detail page shows of an image: its list row and the rest.
 pub struct ImageView {
-    id: String,
-    name: String,
-    name_raw: String,
-    status: String,
-    disk_format: String,
-    container_format: String,
-    size: String,
-    virtual_size: String,
-    visibility: String,
-    owner: String,
-    created: String,
-    origin: String,
+    row: ImageRow,
+    /// The name, or the id when it has none (the page's title).
+    title: String,
     updated: String,
     protected: bool,
     checksum: String,
@@ -281,31 +272,22 @@ impl From<&Image> for ImageView {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let tags: Vec<String> = i.tags.iter().cloned().collect();
         ImageView {
-            name: if row.name.is_empty() {
+            title: if row.name.is_empty() {
                 row.id.clone()
             } else {
                 row.name.clone()
             },
-            name_raw: row.name,
-            id: row.id,
-            status: row.status,
-            disk_format: row.disk_format,
-            container_format: row.container_format,
-            size: row.size,
-            virtual_size: row.virtual_size,
-            visibility: row.visibility,
-            owner: row.owner,
-            created: row.created,
-            origin: row.origin,
+            row,
             updated: when(i.updated_at),
             protected: i.protected,
             checksum: i.data.checksum.clone().unwrap_or_default(),
             hash_algo: i.data.hash_algo.clone().unwrap_or_default(),
             hash: i.data.hash_value.clone().unwrap_or_default(),
             stores: i.data.stores.iter().cloned().collect::<Vec<_>>().join(", "),
-            tags: i.tags.iter().cloned().collect(),
-            tags_joined: i.tags.iter().cloned().collect::<Vec<_>>().join(", "),
+            tags_joined: tags.join(", "),
+            tags,
             properties_text: properties
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
